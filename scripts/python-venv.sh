@@ -4,7 +4,7 @@
 # mlflow (the tracking server). Idempotent: a stamp records the requirement set installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REQS="pyarrow==26.0.1 duckdb==2.0.1 numpy==2.4.6 mlflow==3.17.2"
+REQS="pyarrow==25.0.1 duckdb==2.0.1 numpy==2.4.6 mlflow==3.17.2"
 STAMP=.venv/.sbir-requirements
 if [ -x .venv/bin/python ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$REQS" ]; then
   exit 0
