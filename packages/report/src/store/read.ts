@@ -1,0 +1,224 @@
+/**
+ * Reads the run store (packages/trainer/README.md) into plain records. The only I/O of the table and
+ * chart pipeline: everything after this is a pure function of what it returns. Bad files raise a
+ * ReportInputError whose message is one line naming the file and the field.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { z } from 'zod';
+import { ReportInputError, message } from '../messages';
+import {
+  CellConfigSchema,
+  CellStatusSchema,
+  EmbeddingsSchema,
+  EvalSchema,
+  ExperimentMetaSchema,
+  MetricLineSchema,
+  RetrievalSchema,
+  type CellConfig,
+  type CellStatus,
+  type Embeddings,
+  type EvalResult,
+  type ExperimentMeta,
+  type MetricLine,
+  type Retrieval,
+} from './schema';
+
+export interface CellRecord {
+  experiment: string;
+  cellId: string;
+  /** absolute path of the cell folder */
+  dir: string;
+  /** undefined while the trainer has listed the cell but not yet written config.json */
+  config?: CellConfig;
+  status: CellStatus;
+  metrics: MetricLine[];
+  eval?: EvalResult;
+  hasEmbeddings: boolean;
+  hasRetrieval: boolean;
+}
+
+export interface ExperimentRecord {
+  /** folder name under the runs dir (the id used in links and output paths) */
+  id: string;
+  dir: string;
+  meta: ExperimentMeta;
+  cells: CellRecord[];
+}
+
+export interface RunStore {
+  runsDir: string;
+  experiments: ExperimentRecord[];
+  warnings: string[];
+}
+
+/** A path as the user would type it: relative to the working directory when under it. */
+export function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
+
+function fieldPath(p: (string | number)[]): string {
+  return p.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${k}` : k), '');
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'missing';
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 37)}...` : s;
+}
+
+function valueAt(obj: unknown, p: (string | number)[]): unknown {
+  let cur: unknown = obj;
+  for (const k of p) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string | number, unknown>)[k];
+  }
+  return cur;
+}
+
+/** Validates `raw` against `schema`; the first problem becomes a one-line error naming file and field. */
+export function parseWith<S extends z.ZodTypeAny>(schema: S, raw: unknown, file: string, prefix: (string | number)[] = []): z.output<S> {
+  const res = schema.safeParse(raw);
+  if (res.success) return res.data;
+  const issue = res.error.issues[0];
+  const p = [...prefix, ...issue.path];
+  const field = fieldPath(p) || '(root)';
+  const got = describe(valueAt(raw, issue.path));
+  const problem = issue.code === 'invalid_type' ? `expected ${issue.expected}, got ${got}` : `${issue.message} (got ${got})`;
+  throw new ReportInputError(message.invalidField(displayPath(file), field, problem), file, field);
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ReportInputError(`${displayPath(file)}: ${(e as Error).message}`, file);
+  }
+}
+
+export function readJson<S extends z.ZodTypeAny>(file: string, schema: S, required: true): z.output<S>;
+export function readJson<S extends z.ZodTypeAny>(file: string, schema: S, required?: boolean): z.output<S> | undefined;
+export function readJson<S extends z.ZodTypeAny>(file: string, schema: S, required = false): z.output<S> | undefined {
+  const text = readText(file);
+  if (text === undefined) {
+    if (required) throw new ReportInputError(message.missingFile(displayPath(file)), file);
+    return undefined;
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ReportInputError(message.invalidJson(displayPath(file), (e as Error).message), file);
+  }
+  return parseWith(schema, raw, file);
+}
+
+/**
+ * metrics.jsonl: one JSON object per line, append-only. A last line that does not parse is a line cut
+ * by a crash and is skipped; a bad line before the end is an error.
+ */
+export function readMetrics(file: string): MetricLine[] {
+  const text = readText(file);
+  if (text === undefined) return [];
+  const lines = text.split('\n');
+  while (lines.length && lines[lines.length - 1].trim() === '') lines.pop();
+  const out: MetricLine[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch (e) {
+      if (i === lines.length - 1) return; // cut by a crash
+      throw new ReportInputError(message.invalidJsonLine(displayPath(file), i + 1, (e as Error).message), file);
+    }
+    out.push(parseWith(MetricLineSchema, raw, `${file}:${i + 1}`));
+  });
+  return out;
+}
+
+export function readEmbeddings(cell: CellRecord): Embeddings | undefined {
+  return readJson(path.join(cell.dir, 'embeddings.json'), EmbeddingsSchema);
+}
+
+export function readRetrieval(cell: CellRecord): Retrieval | undefined {
+  return readJson(path.join(cell.dir, 'retrieval.json'), RetrievalSchema);
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function readCell(expId: string, expDir: string, cellId: string, warnings: string[]): CellRecord {
+  const dir = path.join(expDir, cellId);
+  const config = readJson(path.join(dir, 'config.json'), CellConfigSchema);
+  if (config?.formatVersion !== undefined && config.formatVersion !== 1) {
+    throw new ReportInputError(message.unsupportedFormat(displayPath(path.join(dir, 'config.json')), config.formatVersion), dir, 'formatVersion');
+  }
+  const status: CellStatus = readJson(path.join(dir, 'status.json'), CellStatusSchema) ?? { state: 'queued' };
+  if (!config) warnings.push(message.missingCellDir(displayPath(dir)));
+  const evalResult = readJson(path.join(dir, 'eval.json'), EvalSchema);
+  if (status.state === 'finished' && !evalResult) warnings.push(message.finishedWithoutEval(displayPath(dir)));
+  return {
+    experiment: expId,
+    cellId,
+    dir,
+    config,
+    status,
+    metrics: readMetrics(path.join(dir, 'metrics.jsonl')),
+    eval: evalResult,
+    hasEmbeddings: fs.existsSync(path.join(dir, 'embeddings.json')),
+    hasRetrieval: fs.existsSync(path.join(dir, 'retrieval.json')),
+  };
+}
+
+export function readExperiment(runsDir: string, id: string, warnings: string[] = []): ExperimentRecord {
+  const dir = path.join(runsDir, id);
+  const metaFile = path.join(dir, 'experiment.json');
+  const meta = readJson(metaFile, ExperimentMetaSchema, true);
+  if (meta.formatVersion !== undefined && meta.formatVersion !== 1) {
+    throw new ReportInputError(message.unsupportedFormat(displayPath(metaFile), meta.formatVersion), metaFile, 'formatVersion');
+  }
+  const listed = [...meta.cells];
+  const extra = fs
+    .readdirSync(dir)
+    .filter((n) => !n.startsWith('.') && !listed.includes(n) && isDir(path.join(dir, n)))
+    .filter((n) => fs.existsSync(path.join(dir, n, 'config.json')) || fs.existsSync(path.join(dir, n, 'status.json')))
+    .sort();
+  const cells = [...listed, ...extra].map((c) => readCell(id, dir, c, warnings));
+  return { id, dir, meta, cells };
+}
+
+/** Experiment folder names under `runsDir` (those holding an experiment.json), sorted. */
+export function listExperiments(runsDir: string): string[] {
+  if (!isDir(runsDir)) throw new ReportInputError(message.missingRunsDir(displayPath(runsDir)), runsDir);
+  return fs
+    .readdirSync(runsDir)
+    .filter((n) => !n.startsWith('.') && fs.existsSync(path.join(runsDir, n, 'experiment.json')))
+    .sort();
+}
+
+/** Loads one experiment (by folder name or by its `name`) or, when `experiment` is undefined, all of them. */
+export function loadRunStore(runsDir: string, experiment?: string): RunStore {
+  const abs = path.resolve(runsDir);
+  const ids = listExperiments(abs);
+  const warnings: string[] = [];
+  let chosen = ids;
+  if (experiment !== undefined) {
+    chosen = ids.filter((id) => id === experiment);
+    if (!chosen.length) {
+      const byName = ids.filter((id) => readJson(path.join(abs, id, 'experiment.json'), ExperimentMetaSchema)?.name === experiment);
+      if (!byName.length) throw new ReportInputError(message.unknownExperiment(displayPath(abs), experiment, ids), abs);
+      chosen = byName;
+    }
+  } else if (!ids.length) {
+    throw new ReportInputError(message.noExperiments(displayPath(abs)), abs);
+  }
+  return { runsDir: abs, experiments: chosen.map((id) => readExperiment(abs, id, warnings)), warnings };
+}

@@ -1,0 +1,184 @@
+/**
+ * Schemas of the run store files (packages/trainer/README.md, format version 1), checked at the edge.
+ * Objects are `passthrough`: fields added to the format later are kept and never rejected. Only what the
+ * report actually uses is required; everything else is optional so that older or partial runs still load.
+ */
+import { z } from 'zod';
+
+const num = z.number();
+const optNum = z.number().nullable().optional();
+const optStr = z.string().nullable().optional();
+
+export const AxisValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+export const ExperimentMetaSchema = z
+  .object({
+    formatVersion: z.number().optional(),
+    name: z.string(),
+    file: optStr,
+    description: optStr,
+    configSha256: optStr,
+    axes: z.record(z.array(AxisValueSchema)).optional().default({}),
+    cells: z.array(z.string()).optional().default([]),
+    createdAt: optStr,
+    updatedAt: optStr,
+  })
+  .passthrough();
+
+export const CellConfigSchema = z
+  .object({
+    formatVersion: z.number().optional(),
+    experiment: optStr,
+    cellId: optStr,
+    name: optStr,
+    axes: z.record(AxisValueSchema),
+    dataset: z.object({ name: z.string().optional() }).passthrough().optional(),
+    model: z
+      .object({ backbone: z.string().optional(), block: z.string().optional() })
+      .passthrough()
+      .optional(),
+    loss: z.object({ name: z.string().optional() }).passthrough().optional(),
+    train: z.object({ epochs: z.number().optional() }).passthrough().optional(),
+    eval: z.object({}).passthrough().optional(),
+    seed: z.number().optional(),
+  })
+  .passthrough();
+
+export const CellStatusSchema = z
+  .object({
+    state: z.string(),
+    attempt: optNum,
+    pid: optNum,
+    host: optStr,
+    createdAt: optStr,
+    startedAt: optStr,
+    updatedAt: optStr,
+    finishedAt: optStr,
+    error: optStr,
+    step: optNum,
+    epoch: optNum,
+    totalSteps: optNum,
+    mlflowRunId: optStr,
+  })
+  .passthrough();
+
+export const MetricLineSchema = z
+  .object({
+    kind: z.string(),
+    step: optNum,
+    epoch: optNum,
+    loss: optNum,
+    lr: optNum,
+    imagesPerSec: optNum,
+    trainLoss: optNum,
+    'mAP@all': optNum,
+    'P@200': optNum,
+    time: optStr,
+  })
+  .passthrough();
+
+const HistogramSchema = z
+  .object({ edges: z.array(num), intra: z.array(num), inter: z.array(num) })
+  .passthrough()
+  .refine((h) => h.edges.length === h.intra.length + 1 && h.intra.length === h.inter.length, {
+    message: 'edges must have one more entry than intra and inter, which must have equal length',
+  });
+
+export const EvalSchema = z
+  .object({
+    'mAP@all': optNum,
+    'P@200': optNum,
+    'mAP@200': optNum,
+    hamming: z
+      .object({ bits: optNum, 'mAP@all': optNum, 'P@200': optNum })
+      .passthrough()
+      .nullable()
+      .optional(),
+    nQueries: optNum,
+    nGallery: optNum,
+    evalSeconds: optNum,
+    trainSeconds: optNum,
+    pr: z
+      .object({ recall: z.array(num), precision: z.array(num) })
+      .passthrough()
+      .refine((p) => p.recall.length === p.precision.length, { message: 'recall and precision differ in length' })
+      .nullable()
+      .optional(),
+    distanceStats: z
+      .object({
+        fractionSeparated: optNum,
+        perClass: z
+          .array(z.object({ category: z.string(), maxIntra: num, minInter: num }).passthrough())
+          .optional(),
+        histogram: HistogramSchema.nullable().optional(),
+      })
+      .passthrough()
+      .nullable()
+      .optional(),
+  })
+  .passthrough();
+
+export const EmbeddingsSchema = z
+  .object({
+    dim: z.number().int().positive(),
+    rows: z.array(
+      z
+        .object({
+          id: z.union([z.string(), z.number()]).transform(String),
+          category: z.string(),
+          domain: z.string(),
+          split: optStr,
+          vector: z.array(num),
+        })
+        .passthrough(),
+    ),
+  })
+  .passthrough()
+  .superRefine((e, ctx) => {
+    e.rows.forEach((r, i) => {
+      if (r.vector.length !== e.dim)
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['rows', i, 'vector'],
+          message: `has ${r.vector.length} values, dim is ${e.dim}`,
+        });
+    });
+  });
+
+const RetrievalResultSchema = z
+  .object({
+    id: z.union([z.string(), z.number()]).transform(String),
+    category: z.string(),
+    distance: optNum,
+    correct: z.boolean(),
+    image: optStr,
+  })
+  .passthrough();
+
+export const RetrievalSchema = z
+  .object({
+    k: optNum,
+    queries: z.array(
+      z
+        .object({
+          id: z.union([z.string(), z.number()]).transform(String),
+          category: z.string(),
+          image: optStr,
+          results: z.array(RetrievalResultSchema),
+        })
+        .passthrough(),
+    ),
+  })
+  .passthrough();
+
+export type ExperimentMeta = z.infer<typeof ExperimentMetaSchema>;
+export type CellConfig = z.infer<typeof CellConfigSchema>;
+export type CellStatus = z.infer<typeof CellStatusSchema>;
+export type MetricLine = z.infer<typeof MetricLineSchema>;
+export type EvalResult = z.infer<typeof EvalSchema>;
+export type Embeddings = z.infer<typeof EmbeddingsSchema>;
+export type Retrieval = z.infer<typeof RetrievalSchema>;
+export type AxisValue = z.infer<typeof AxisValueSchema>;
+
+/** States the format defines; others (a later format) are shown as they are. */
+export const KNOWN_STATES = ['queued', 'running', 'finished', 'failed', 'interrupted'] as const;

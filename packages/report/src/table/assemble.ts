@@ -1,0 +1,373 @@
+/**
+ * assemble: the ablation table → Markdown, LaTeX (booktabs), CSV and HTML. Pure string builders that
+ * share one layout, so the four formats always carry the same numbers.
+ */
+import { html, raw, type SafeHtml } from '../util/html';
+import type { AblationTable, StatCell, TableColumn, TableRow } from './build';
+import { cellText, deltaText, fmt, paperTableRef, paperText } from './format';
+import { displayAxis, displayValue } from './normalize';
+
+export interface ColumnGroup {
+  col: TableColumn;
+  ours: boolean;
+  delta: boolean;
+  paper: boolean;
+}
+
+export function layout(t: AblationTable): ColumnGroup[] {
+  return t.columns
+    .map((col) => ({
+      col,
+      ours: !col.paperOnly,
+      delta: !col.paperOnly && t.baseline.found,
+      paper: t.rows.some((r) => r.cells[col.key].paper),
+    }))
+    .filter((g) => g.ours || g.paper);
+}
+
+function statusText(r: TableRow): string {
+  const c = r.counts;
+  const parts = [`${c.finished} finished`];
+  if (c.failed) parts.push(`${c.failed} failed`);
+  if (c.running) parts.push(`${c.running} running`);
+  if (c.queued) parts.push(`${c.queued} queued`);
+  if (c.other) parts.push(`${c.other} other`);
+  return parts.join(', ');
+}
+
+/** The legend under every format. */
+export function tableNotes(t: AblationTable): string[] {
+  const lines = [
+    'Mean ± sample standard deviation (n − 1) over seeds; n = finished seeds. Best mean per column in bold.',
+  ];
+  if (t.baseline.found)
+    lines.push(
+      `Δ = mean over seeds of (row − baseline), baseline ${t.baseline.label}, pairs matched by seed; ` +
+        'p = two-sided paired t-test over those pairs (n/a with fewer than two pairs).',
+    );
+  if (layout(t).some((g) => g.paper)) {
+    const tables = [...new Set(t.rows.flatMap((r) => Object.values(r.cells).map((c) => paperTableRef(c.paper)).filter(Boolean)))];
+    lines.push(
+      `Paper = the number reported in the paper${tables.length ? ` (${tables.join(', ')})` : ''}, from experiments/paper-reference.yaml; blank where not transcribed.`,
+    );
+  }
+  return [...lines, ...t.notes];
+}
+
+const ours = (c: StatCell): string => {
+  const x = cellText(c);
+  if (!x.mean) return '';
+  return `${x.mean}${x.std ? ` ± ${x.std}` : ''} (n=${x.n})`;
+};
+
+// ---------------------------------------------------------------- Markdown
+
+const mdEscape = (s: string): string => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;')).replace(/\n/g, ' ');
+
+export function toMarkdown(t: AblationTable): string {
+  const groups = layout(t);
+  const head: string[] = t.rowAxes.map(displayAxis);
+  const align: string[] = t.rowAxes.map(() => ':--');
+  for (const g of groups) {
+    const name = `${g.col.dataset} ${g.col.metric}`;
+    if (g.ours) {
+      head.push(name);
+      align.push('--:');
+    }
+    if (g.delta) {
+      head.push(`Δ ${g.col.metric} (p)`);
+      align.push('--:');
+    }
+    if (g.paper) {
+      head.push(`${name} (paper)`);
+      align.push('--:');
+    }
+  }
+  head.push('Runs');
+  align.push(':--');
+  const body = t.rows.map((r) => {
+    const cells: string[] = t.rowAxes.map((a) => mdEscape(displayValue(a, r.axes[a])));
+    for (const g of groups) {
+      const c = r.cells[g.col.key];
+      if (g.ours) {
+        const s = mdEscape(ours(c));
+        cells.push(c.best && s ? `**${s}**` : s);
+      }
+      if (g.delta) {
+        const d = deltaText(c.delta);
+        cells.push(r.isBaseline ? '(baseline)' : d.delta ? `${d.delta} (p=${d.p})` : d.p);
+      }
+      if (g.paper) {
+        const ref = paperTableRef(c.paper);
+        cells.push(c.paper ? `${paperText(c.paper)}${ref ? ` [${ref}]` : ''}` : '');
+      }
+    }
+    cells.push(mdEscape(statusText(r)));
+    return `| ${cells.join(' | ')} |`;
+  });
+  const title = `### Ablation: ${mdEscape(t.experimentName)}`;
+  const notes = tableNotes(t).map((l) => `- ${mdEscape(l)}`);
+  return [title, '', `| ${head.map(mdEscape).join(' | ')} |`, `| ${align.join(' | ')} |`, ...body, '', ...notes, ''].join('\n');
+}
+
+// ---------------------------------------------------------------- LaTeX
+
+const TEX_ESCAPES: Record<string, string> = {
+  '\\': '\\textbackslash{}',
+  '&': '\\&',
+  '%': '\\%',
+  $: '\\$',
+  '#': '\\#',
+  _: '\\_',
+  '{': '\\{',
+  '}': '\\}',
+  '~': '\\textasciitilde{}',
+  '^': '\\textasciicircum{}',
+  '<': '\\textless{}',
+  '>': '\\textgreater{}',
+  Δ: '$\\Delta$',
+  '±': '$\\pm$',
+  '−': '-',
+};
+
+export const texEscape = (s: string): string => s.replace(/[\\&%$#_{}~^<>Δ±−]/g, (c) => TEX_ESCAPES[c]);
+
+export function toLatex(t: AblationTable): string {
+  const groups = layout(t);
+  const spec: string[] = t.rowAxes.map(() => 'l');
+  const top: string[] = t.rowAxes.map(() => '');
+  const sub: string[] = t.rowAxes.map((a) => texEscape(displayAxis(a)));
+  const rules: string[] = [];
+  let colIndex = t.rowAxes.length + 1;
+  // group by dataset for the \multicolumn header
+  const datasets = [...new Set(groups.map((g) => g.col.dataset))];
+  for (const d of datasets) {
+    const gs = groups.filter((g) => g.col.dataset === d);
+    let width = 0;
+    for (const g of gs) {
+      const m = texEscape(g.col.metric);
+      if (g.ours) {
+        spec.push('r');
+        sub.push(m);
+        width++;
+      }
+      if (g.delta) {
+        spec.push('r');
+        sub.push(`$\\Delta$ ${m}`);
+        width++;
+      }
+      if (g.paper) {
+        spec.push('r');
+        sub.push(`${m} (paper)`);
+        width++;
+      }
+    }
+    top.push(`\\multicolumn{${width}}{c}{${texEscape(d)}}`);
+    rules.push(`\\cmidrule(lr){${colIndex}-${colIndex + width - 1}}`);
+    colIndex += width;
+  }
+  const body = t.rows.map((r) => {
+    const cells: string[] = t.rowAxes.map((a) => texEscape(displayValue(a, r.axes[a])));
+    for (const g of groups) {
+      const c = r.cells[g.col.key];
+      if (g.ours) {
+        const x = cellText(c);
+        const m = c.best && x.mean ? `\\textbf{${x.mean}}` : x.mean;
+        cells.push(x.mean ? `${m}${x.std ? ` $\\pm$ ${x.std}` : ''}$^{${x.n}}$` : '--');
+      }
+      if (g.delta) {
+        const d = deltaText(c.delta);
+        cells.push(r.isBaseline ? 'baseline' : d.delta ? `$${d.delta}$ {\\scriptsize($p$=${texEscape(d.p)})}` : texEscape(d.p));
+      }
+      if (g.paper) cells.push(c.paper ? paperText(c.paper) : '');
+    }
+    return `${cells.join(' & ')} \\\\`;
+  });
+  const caption =
+    `Ablation on ${texEscape(t.experimentName)}: mean $\\pm$ sample std over seeds (superscript: n finished seeds); best in bold.` +
+    (t.baseline.found ? ` $\\Delta$: paired difference to ${texEscape(t.baseline.label)}, $p$: two-sided paired $t$-test over seeds.` : '');
+  return [
+    '% generated by @sbir/report from the run store; requires \\usepackage{booktabs}',
+    '\\begin{table}[t]',
+    '\\centering',
+    `\\caption{${caption}}`,
+    `\\label{tab:ablation-${t.experiment.replace(/[^A-Za-z0-9-]/g, '-')}}`,
+    '\\small',
+    `\\begin{tabular}{${spec.join('')}}`,
+    '\\toprule',
+    `${top.join(' & ')} \\\\`,
+    rules.join(' '),
+    `${sub.join(' & ')} \\\\`,
+    '\\midrule',
+    ...body,
+    '\\bottomrule',
+    '\\end{tabular}',
+    '\\end{table}',
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------- CSV (tidy: one line per row × dataset × metric)
+
+export const csvField = (v: unknown): string => {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+const num = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? (v === Infinity || v === -Infinity ? String(v) : '') : String(v));
+
+export function toCsv(t: AblationTable): string {
+  const header = [
+    'experiment',
+    ...t.rowAxes,
+    'dataset',
+    'metric',
+    'n',
+    'mean',
+    'std',
+    'best',
+    'is_baseline',
+    'delta',
+    'delta_n',
+    't',
+    'df',
+    'p',
+    'paper_value',
+    'paper_table',
+    'paper_source',
+    'seeds',
+    'values',
+  ];
+  const lines = [header.map(csvField).join(',')];
+  for (const r of t.rows) {
+    for (const col of t.columns) {
+      const c = r.cells[col.key];
+      if (col.paperOnly && !c.paper) continue;
+      const d = c.delta;
+      lines.push(
+        [
+          t.experiment,
+          ...t.rowAxes.map((a) => r.axes[a]),
+          col.dataset,
+          col.metric,
+          col.paperOnly ? '' : c.n,
+          num(c.mean),
+          num(c.std),
+          col.paperOnly ? '' : c.best,
+          r.isBaseline,
+          num(d?.meanDiff),
+          d ? d.n : '',
+          num(d?.t),
+          num(d?.df),
+          num(d?.p),
+          num(c.paper?.value),
+          c.paper?.table ?? '',
+          c.paper?.source ?? '',
+          c.seeds.join(';'),
+          c.values.join(';'),
+        ]
+          .map(csvField)
+          .join(','),
+      );
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------- HTML
+
+/** The table as an HTML fragment (class names styled by the dashboard's CSS and by toHtmlDocument). */
+export function toHtmlTable(t: AblationTable): SafeHtml {
+  const groups = layout(t);
+  const datasets = [...new Set(groups.map((g) => g.col.dataset))];
+  const width = (g: ColumnGroup) => Number(g.ours) + Number(g.delta) + Number(g.paper);
+  const top = datasets.map((d) => {
+    const n = groups.filter((g) => g.col.dataset === d).reduce((s, g) => s + width(g), 0);
+    return html`<th colspan="${n}" class="group">${d}</th>`;
+  });
+  const sub = groups.map(
+    (g) =>
+      html`${g.ours ? html`<th class="num">${g.col.metric}</th>` : ''}${g.delta ? html`<th class="num delta">Δ ${g.col.metric} <span class="muted">(p)</span></th>` : ''}${g.paper ? html`<th class="num paper">${g.col.metric} <span class="muted">paper</span></th>` : ''}`,
+  );
+  const body = t.rows.map((r) => {
+    const cells = groups.map((g) => {
+      const c = r.cells[g.col.key];
+      const x = cellText(c);
+      const d = deltaText(c.delta);
+      const oursCell = g.ours
+        ? html`<td class="num${c.best ? ' best' : ''}" title="${c.seeds.map((s, i) => `seed ${s}: ${fmt(c.values[i], 4)}`).join('\n')}">${x.mean ? html`<span class="mean">${x.mean}</span>${x.std ? html`<span class="pm"> ± ${x.std}</span>` : ''}<sup class="n">n=${x.n}</sup>` : html`<span class="muted">—</span>`}</td>`
+        : '';
+      const sig = c.delta?.p !== null && c.delta?.p !== undefined && c.delta.p < 0.05;
+      const dir = (c.delta?.meanDiff ?? 0) >= 0 ? 'up' : 'down';
+      const deltaCell = g.delta
+        ? r.isBaseline
+          ? html`<td class="num delta muted">baseline</td>`
+          : html`<td class="num delta ${d.delta ? dir : ''}${sig ? ' sig' : ''}">${d.delta ? html`${d.delta} <span class="p">p=${d.p}</span>` : html`<span class="muted">${d.p}</span>`}</td>`
+        : '';
+      const ref = paperTableRef(c.paper);
+      const paperCell = g.paper
+        ? html`<td class="num paper" title="${[ref, c.paper?.method, c.paper?.backbone, c.paper?.source].filter(Boolean).join(' · ')}">${paperText(c.paper)}${ref ? html`<sup class="ref">${ref.replace(/^Table\s*/i, 'T')}</sup>` : ''}</td>`
+        : '';
+      return html`${oursCell}${deltaCell}${paperCell}`;
+    });
+    const axisCells = t.rowAxes.map((a) => html`<th scope="row" class="axis">${displayValue(a, r.axes[a])}</th>`);
+    const c = r.counts;
+    const status = html`<td class="runs">${c.finished}✓${c.failed ? html` <span class="bad">${c.failed}✗</span>` : ''}${c.running ? html` <span class="warn">${c.running}…</span>` : ''}${c.queued ? html` <span class="muted">${c.queued} queued</span>` : ''}</td>`;
+    return html`<tr class="${r.isBaseline ? 'baseline' : ''}">${axisCells}${cells}${status}</tr>`;
+  });
+  return html`<table class="ablation">
+<thead><tr>${t.rowAxes.map(() => html`<th></th>`)}${top}<th></th></tr>
+<tr>${t.rowAxes.map((a) => html`<th class="axis">${displayAxis(a)}</th>`)}${sub}<th>Runs</th></tr></thead>
+<tbody>${body.map((b) => html`\n${b}`)}
+</tbody></table>
+<ul class="table-notes">${tableNotes(t).map((l) => html`<li>${l}</li>`)}</ul>`;
+}
+
+export const TABLE_CSS = `
+table.ablation{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:14px;margin:8px 0}
+table.ablation th,table.ablation td{padding:6px 10px;border-bottom:1px solid #e5e7eb;white-space:nowrap}
+table.ablation thead th{border-bottom:2px solid #111827;font-weight:600;text-align:center}
+table.ablation thead tr:first-child th{border-bottom:1px solid #9ca3af}
+table.ablation thead th.group{font-size:13px;letter-spacing:.02em}
+table.ablation th.axis{text-align:left;font-weight:500}
+table.ablation td.num{text-align:right}
+table.ablation td.best .mean{font-weight:700}
+table.ablation td.best{background:#ecfdf5}
+table.ablation .pm{color:#4b5563}
+table.ablation sup{font-size:10px;color:#6b7280;margin-left:2px}
+table.ablation td.delta.up{color:#047857}
+table.ablation td.delta.down{color:#b91c1c}
+table.ablation td.delta.sig{font-weight:600}
+table.ablation .p{font-size:11px;color:#6b7280;font-weight:400}
+table.ablation td.paper{color:#1e3a8a;background:#f8fafc}
+table.ablation tr.baseline th,table.ablation tr.baseline td{background:#f9fafb}
+table.ablation tr.baseline td.best{background:#ecfdf5}
+table.ablation tbody tr:last-child th,table.ablation tbody tr:last-child td{border-bottom:2px solid #111827}
+table.ablation .muted{color:#9ca3af}
+table.ablation .bad{color:#b91c1c}
+table.ablation .warn{color:#b45309}
+table.ablation td.runs{font-size:12px;color:#374151}
+ul.table-notes{font-size:12px;color:#4b5563;margin:6px 0 0;padding-left:18px}
+`;
+
+export function toHtmlDocument(t: AblationTable): string {
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Ablation: ${t.experimentName}</title>
+<style>body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#111827;margin:32px;}h1{font-size:20px}${raw(TABLE_CSS)}</style>
+</head><body>
+<h1>Ablation: ${t.experimentName}</h1>
+${toHtmlTable(t)}
+</body></html>
+`.value;
+}
+
+/** The reference results that match no row, as a Markdown list (other methods of the paper). */
+export function paperUnmatchedMarkdown(t: AblationTable): string {
+  if (!t.paperUnmatched.length) return '';
+  const rows = t.paperUnmatched.map(
+    (r) =>
+      `| ${[r.table ?? '', r.dataset, r.method ?? '', r.block ?? '', r.loss ?? '', r.backbone ?? '', r.metric, typeof r.value === 'number' ? fmt(r.value) : ''].map((s) => mdEscape(String(s))).join(' | ')} |`,
+  );
+  return ['### Other numbers from the paper', '', '| Table | Dataset | Method | Block | Loss | Backbone | Metric | Value |', '| :-- | :-- | :-- | :-- | :-- | :-- | :-- | --: |', ...rows, ''].join('\n');
+}
+

@@ -1,0 +1,155 @@
+/**
+ * normalize: run store records → one flat observation per cell, with the table's row axes resolved.
+ * Pure. Row axes are every grid axis except `dataset` and `seed`, with `block` and `loss` always
+ * present (taken from the config when they are not grid axes) and first, in the paper's order.
+ */
+import type { CellRecord, ExperimentRecord } from '../store/read';
+import type { AxisValue } from '../store/schema';
+
+export const DEFAULT_METRICS = ['mAP@all', 'P@200'] as const;
+const NON_ROW_AXES = new Set(['dataset', 'seed']);
+const PREFERRED_ORDER: Record<string, string[]> = {
+  block: ['none', 'se', 'dase'],
+  loss: ['softmax', 'mems'],
+};
+
+export interface Observation {
+  cellId: string;
+  /** human label, e.g. "DASE · MEMS · emoji · seed 0" (or config.name) */
+  label: string;
+  state: string;
+  dataset: string;
+  seed: string;
+  /** value of each row axis, as a string */
+  rowAxes: Record<string, string>;
+  rowKey: string;
+  /** all grid axes of the cell, as written by the trainer */
+  axes: Record<string, AxisValue>;
+  /** final metrics from eval.json (finished cells only) */
+  metrics: Record<string, number | undefined>;
+}
+
+export interface NormalizedExperiment {
+  id: string;
+  name: string;
+  description?: string;
+  rowAxes: string[];
+  /** ordered distinct values per row axis */
+  rowAxisValues: Record<string, string[]>;
+  datasets: string[];
+  seeds: string[];
+  metrics: string[];
+  observations: Observation[];
+  /** cells without a config.json yet (listed, not started) */
+  pending: string[];
+}
+
+export const axisString = (v: AxisValue | undefined): string => (v === undefined || v === null ? 'none' : String(v));
+
+/** Canonical key of a row: `axis=value` pairs joined by `|`, in row-axis order. */
+export const rowKeyOf = (rowAxes: readonly string[], values: Record<string, string>): string =>
+  rowAxes.map((a) => `${a}=${values[a]}`).join('|');
+
+const DISPLAY: Record<string, string> = {
+  none: 'none',
+  se: 'SE',
+  dase: 'DASE',
+  softmax: 'softmax',
+  mems: 'MEMS',
+  cosface: 'CosFace',
+  arcface: 'ArcFace',
+  triplet: 'triplet',
+  contrastive: 'contrastive',
+  center: 'center',
+};
+
+/** How an axis value is printed in tables and charts (SE, DASE, MEMS, ...). */
+export function displayValue(axis: string, value: string): string {
+  if (axis === 'block' || axis === 'loss') return DISPLAY[value.toLowerCase()] ?? value;
+  return value;
+}
+
+export function displayAxis(axis: string): string {
+  return axis.length ? axis[0].toUpperCase() + axis.slice(1) : axis;
+}
+
+function cellAxisValue(cell: CellRecord, axis: string): string {
+  const axes = cell.config?.axes ?? {};
+  if (axis in axes) return axisString(axes[axis]);
+  if (axis === 'block') return axisString(cell.config?.model?.block);
+  if (axis === 'loss') return axisString(cell.config?.loss?.name);
+  if (axis === 'dataset') return axisString(cell.config?.dataset?.name ?? 'default');
+  if (axis === 'seed') return axisString(cell.config?.seed ?? 0);
+  return 'none';
+}
+
+function orderValues(axis: string, declared: AxisValue[] | undefined, seen: string[]): string[] {
+  const out: string[] = [];
+  const push = (v: string) => {
+    if (!out.includes(v)) out.push(v);
+  };
+  if (declared) declared.map(axisString).filter((v) => seen.includes(v)).forEach(push);
+  const pref = PREFERRED_ORDER[axis];
+  const rest = seen.filter((v) => !out.includes(v));
+  if (pref) rest.sort((a, b) => (pref.indexOf(a) + 1 || 99) - (pref.indexOf(b) + 1 || 99));
+  rest.forEach(push);
+  return out;
+}
+
+export function runLabel(axes: Record<string, string>, rowAxes: readonly string[], dataset: string, seed: string): string {
+  return [...rowAxes.map((a) => displayValue(a, axes[a])), dataset, `seed ${seed}`].join(' · ');
+}
+
+export function normalize(exp: ExperimentRecord, metrics: readonly string[] = DEFAULT_METRICS): NormalizedExperiment {
+  const configured = exp.cells.filter((c) => c.config);
+  const declaredAxes = Object.keys(exp.meta.axes ?? {});
+  const cellAxes = configured.flatMap((c) => Object.keys(c.config?.axes ?? {}));
+  const gridAxes = [...new Set([...declaredAxes, ...cellAxes])];
+  const others = gridAxes.filter((a) => !NON_ROW_AXES.has(a) && a !== 'block' && a !== 'loss');
+  const rowAxes = ['block', 'loss', ...others];
+
+  const rowAxisValues: Record<string, string[]> = {};
+  for (const a of rowAxes) {
+    const seen = [...new Set(configured.map((c) => cellAxisValue(c, a)))];
+    rowAxisValues[a] = orderValues(a, exp.meta.axes?.[a], seen);
+  }
+  const datasets = orderValues('dataset', exp.meta.axes?.dataset, [...new Set(configured.map((c) => cellAxisValue(c, 'dataset')))]);
+  const seedsSeen = [...new Set(configured.map((c) => cellAxisValue(c, 'seed')))];
+  const seeds = orderValues('seed', exp.meta.axes?.seed, seedsSeen.sort((a, b) => Number(a) - Number(b) || a.localeCompare(b)));
+
+  const observations: Observation[] = configured.map((c) => {
+    const values = Object.fromEntries(rowAxes.map((a) => [a, cellAxisValue(c, a)]));
+    const dataset = cellAxisValue(c, 'dataset');
+    const seed = cellAxisValue(c, 'seed');
+    const finished = c.status.state === 'finished';
+    const m: Record<string, number | undefined> = {};
+    for (const k of metrics) {
+      const v = c.eval?.[k];
+      m[k] = finished && typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+    }
+    return {
+      cellId: c.cellId,
+      label: c.config?.name ?? runLabel(values, rowAxes, dataset, seed),
+      state: c.status.state,
+      dataset,
+      seed,
+      rowAxes: values,
+      rowKey: rowKeyOf(rowAxes, values),
+      axes: c.config?.axes ?? {},
+      metrics: m,
+    };
+  });
+
+  return {
+    id: exp.id,
+    name: exp.meta.name,
+    description: exp.meta.description ?? undefined,
+    rowAxes,
+    rowAxisValues,
+    datasets,
+    seeds,
+    metrics: [...metrics],
+    observations,
+    pending: exp.cells.filter((c) => !c.config).map((c) => c.cellId),
+  };
+}
