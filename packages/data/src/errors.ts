@@ -1,0 +1,55 @@
+/** One error type for bad input; every message is one line and names the file or option at fault. */
+
+export type DataErrorCode =
+  | 'bad-option'
+  | 'unknown-dataset'
+  | 'missing-root'
+  | 'missing-dir'
+  | 'empty-category'
+  | 'bad-image'
+  | 'bad-file'
+  | 'category-mismatch'
+  | 'no-space'
+  | 'io'
+  | 'bad-manifest'
+  | 'bad-split';
+
+export class DataError extends Error {
+  readonly code: DataErrorCode;
+  constructor(code: DataErrorCode, message: string) {
+    super(oneLine(message));
+    this.name = 'DataError';
+    this.code = code;
+  }
+}
+
+/** Collapse whitespace so that an error prints on one line. */
+export function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+/** Message helpers, so the wording stays consistent across modules. */
+export const messages = {
+  badOption: (option: string, expected: string, got: unknown) =>
+    `option --${option}: expected ${expected}, got ${JSON.stringify(got)}`,
+  unknownDataset: (name: string, known: string[]) =>
+    `unknown dataset "${name}" (option --dataset); known datasets: ${known.join(', ')}`,
+  missingRoot: (dataset: string) => `dataset "${dataset}" needs --root <dir> (the extracted dataset folder)`,
+  missingDir: (option: string, dir: string) => `option --${option}: directory not found: ${dir}`,
+  emptyCategory: (dir: string) => `empty category folder (no image files): ${dir}`,
+  badImage: (file: string, detail: string) => `corrupt or non-image file: ${file} (${firstLine(detail)})`,
+  notImage: (file: string) => `not an image file: ${file}`,
+  noSpace: (file: string) => `no space left on device while writing ${file} (temporary files removed)`,
+};
+
+export function firstLine(text: string): string {
+  return text.split('\n')[0].trim();
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function isErrnoException(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
+}

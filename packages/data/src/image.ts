@@ -1,0 +1,58 @@
+/** Decode + resize with sharp: every input becomes `size x size x 3` uint8 RGB on white. */
+import sharp from 'sharp';
+import type { Fit, ImageInput } from './types';
+
+const WHITE = { r: 255, g: 255, b: 255, alpha: 1 };
+
+/** Decodes `input`, flattens transparency onto white and resizes to a square RGB image. */
+export async function decodeToRgb(input: ImageInput, size: number, fit: Fit = 'contain'): Promise<Buffer> {
+  let img: sharp.Sharp;
+  switch (input.kind) {
+    case 'file':
+      img = sharp(input.path, { failOn: 'error' });
+      break;
+    case 'encoded':
+      img = sharp(input.data, { failOn: 'error' });
+      break;
+    case 'raw':
+      img = sharp(input.data, { raw: { width: input.width, height: input.height, channels: input.channels } });
+      if (input.negate) img = img.negate({ alpha: false });
+      break;
+  }
+  const { data, info } = await img
+    .flatten({ background: WHITE })
+    .resize(size, size, { fit, background: WHITE })
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || info.width !== size || info.height !== size || data.length !== size * size * 3) {
+    throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
+  }
+  return data;
+}
+
+/**
+ * Maps `items` through `fn` with at most `concurrency` calls in flight; results keep input order.
+ * Failures are returned, not thrown, so one bad file does not stop the others.
+ */
+export async function mapPool<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<({ ok: true; value: R } | { ok: false; error: unknown })[]> {
+  const out: ({ ok: true; value: R } | { ok: false; error: unknown })[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { ok: true, value: await fn(items[i], i) };
+      } catch (error) {
+        out[i] = { ok: false, error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+  return out;
+}

@@ -1,0 +1,36 @@
+/** @sbir/data: dataset adapters, Arrow shards with a manifest, and a streaming batch reader. */
+export type {
+  AdapterOptions,
+  BatchOptions,
+  CategorySplitDefinition,
+  DatasetAdapter,
+  Domain,
+  Fit,
+  ImageBatch,
+  ImageInput,
+  LicenseInfo,
+  Manifest,
+  PrepareOptions,
+  PrepareProgress,
+  Sample,
+  ScanResult,
+  ShardDataset,
+  ShardInfo,
+  SkippedFile,
+  SplitDefinition,
+  SplitName,
+  SplitProtocol,
+  Subset,
+  ZeroshotSplitDefinition,
+} from './types';
+export { DOMAINS, SPLIT_NAMES, SUBSETS } from './types';
+export { DataError, type DataErrorCode } from './errors';
+export { getAdapter, listAdapters, registerAdapter } from './adapters/registry';
+export { prepareDataset, DEFAULT_SIZE, DEFAULT_SHARD_ROWS, DEFAULT_BATCH_ROWS } from './prepare';
+export { loadManifest } from './manifest';
+export { openDataset, DEFAULT_SHUFFLE_BUFFER } from './reader';
+export { writeContactSheet, type ContactSheetOptions } from './contact-sheet';
+export { decodeToRgb } from './image';
+export { shardSchema, sha256File } from './shards';
+export { parseNpyHeader, encodeNpy } from './npy';
+export { zeroshotFile } from './splits';

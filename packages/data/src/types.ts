@@ -1,0 +1,255 @@
+/** Shared types of @sbir/data: samples from adapters, the shard manifest, and the reader's batches. */
+
+export type Domain = 'sketch' | 'photo';
+export const DOMAINS: readonly Domain[] = ['sketch', 'photo'];
+
+/** Value of a row's `split` column. */
+export type SplitName = 'train' | 'query' | 'gallery';
+export const SPLIT_NAMES: readonly SplitName[] = ['train', 'query', 'gallery'];
+
+/** What a consumer asks the reader for; `manifest.split.subsets` maps each to split values. */
+export type Subset = 'train' | 'query' | 'gallery';
+export const SUBSETS: readonly Subset[] = ['train', 'query', 'gallery'];
+
+export type SplitProtocol = 'category' | 'zeroshot';
+export type Fit = 'contain' | 'cover' | 'fill';
+
+/** One image an adapter found. `source` is unique within a dataset and becomes the row id. */
+export interface Sample {
+  domain: Domain;
+  category: string;
+  /** Instance id: Sketchy sketches share their photo's id; elsewhere usually the file stem. */
+  instance: string;
+  /** Path relative to the dataset root (or a virtual path such as `noto/dog-face.svg`). */
+  source: string;
+  /** Adapter-private locator (byte range, row index, ...); not written to shards. */
+  ref?: { offset?: number; length?: number; index?: number; file?: string; set?: string; name?: string };
+}
+
+/** How to obtain an image's pixels; the pipeline flattens, resizes and converts every kind to RGB. */
+export type ImageInput =
+  | { kind: 'file'; path: string }
+  | { kind: 'encoded'; data: Buffer }
+  | { kind: 'raw'; data: Buffer; width: number; height: number; channels: 1 | 3 | 4; negate?: boolean };
+
+export interface LicenseInfo {
+  /** What the entry covers, e.g. `noto` or `sketchy`. */
+  name: string;
+  domain?: Domain | 'metadata';
+  spdx: string;
+  title?: string;
+  url?: string;
+  author?: string;
+  attribution: string;
+  package?: string;
+  version?: string;
+}
+
+export interface SkippedFile {
+  source: string;
+  reason: string;
+}
+
+/** Options an adapter understands. `root` is resolved to an absolute path before `scan`. */
+export interface AdapterOptions {
+  root?: string;
+  /** Sketchy: sketch augmentation folder (default `tx_000100000000`). */
+  sketchFolder?: string;
+  /** Sketchy: photo augmentation folder (default `tx_000000000000`). */
+  photoFolder?: string;
+  /** Sketchy / TU-Berlin: the extension photo folder, `<dir>/<category>/*`. */
+  extraPhotos?: string;
+  /** QuickDraw: photo folder `<dir>/<category>/*`. */
+  photos?: string;
+  /** QuickDraw: `npy`, `ndjson` or `auto` (per category, npy preferred). */
+  format?: 'auto' | 'npy' | 'ndjson';
+  /** Cap per category and domain (QuickDraw: sketches per category; emoji: instances per category). */
+  maxPerCategory?: number;
+  /** Emoji: categories (Unicode subgroups) with fewer instances are dropped. */
+  minInstances?: number;
+  /** Keep only these categories (matched by normalised name). */
+  categories?: string[];
+  /** Keep only the first N categories in sorted order (after other filters). */
+  maxCategories?: number;
+  /** Fatal instead of skipped for non-image files met during the scan. */
+  strict?: boolean;
+}
+
+export type AdapterOptionName = Exclude<keyof AdapterOptions, 'strict' | 'categories' | 'maxCategories'>;
+
+export interface ScanResult {
+  samples: Sample[];
+  licenses: LicenseInfo[];
+  skipped: SkippedFile[];
+  /** Adapter facts for the manifest (emoji: how many icons matched emojibase, threshold...). */
+  notes?: Record<string, unknown>;
+  /** Where the sample's pixels come from; `size` is the output edge (vector sources render at it). */
+  load(sample: Sample, size: number): Promise<ImageInput>;
+}
+
+export interface DatasetAdapter {
+  name: string;
+  /** Bumped when the adapter would produce different rows from the same input. */
+  version: string;
+  description: string;
+  /** Options this adapter reads (others given on the command line are an error). */
+  options: readonly AdapterOptionName[];
+  /** Whether `--root` is required. */
+  needsRoot: boolean;
+  /** Category protocol default: query sketches per category (a value < 1 is a fraction). */
+  defaultQueriesPerCategory: number;
+  /** Zero-shot default unseen count when no split file exists (a value < 1 is a fraction). */
+  defaultUnseen: number;
+  scan(opts: AdapterOptions): Promise<ScanResult>;
+}
+
+export interface ShardBatchInfo {
+  rows: number;
+  split: SplitName;
+  domain: Domain;
+}
+
+export interface ShardInfo {
+  file: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+  /** Record batches in file order; each holds rows of one split and one domain. */
+  batches: ShardBatchInfo[];
+}
+
+export interface CategorySplitDefinition {
+  protocol: 'category';
+  seed: number;
+  /** `seeded` (per-category seeded shuffle) or `split-file`. */
+  source: 'seeded' | 'split-file';
+  queriesPerCategory: number;
+  photosInTrain: boolean;
+  splitFile?: {
+    path: string;
+    sha256: string;
+    listedQuery: number;
+    listedTrain: number;
+    matchedQuery: number;
+    matchedTrain: number;
+    missing: number;
+    unlisted: number;
+  };
+  reference: string;
+  subsets: Record<Subset, SplitName[]>;
+}
+
+export interface ZeroshotSplitDefinition {
+  protocol: 'zeroshot';
+  seed: number;
+  /** `file` (a versioned list) or `seeded` (random choice from the seed). */
+  source: 'file' | 'seeded';
+  file?: string;
+  fileSource?: string;
+  unseen: string[];
+  seenCount: number;
+  reference: string;
+  subsets: Record<Subset, SplitName[]>;
+}
+
+export type SplitDefinition = CategorySplitDefinition | ZeroshotSplitDefinition;
+
+export interface Manifest {
+  format: 'sbir-shards';
+  formatVersion: 1;
+  dataset: string;
+  adapterVersion: string;
+  size: number;
+  channels: 3;
+  fit: Fit;
+  classes: string[];
+  split: SplitDefinition;
+  /** Rows per split value and domain, e.g. `counts.query.sketch`. */
+  counts: Record<SplitName, Record<Domain, number>>;
+  /** Rows per reader subset and domain (photos count in `train` and `gallery` under the DSH protocol). */
+  subsetCounts: Record<Subset, Record<Domain, number>>;
+  shardRows: number;
+  batchRows: number;
+  shards: ShardInfo[];
+  licenses: LicenseInfo[];
+  skipped: { total: number; byReason: Record<string, number>; files: SkippedFile[]; truncated: boolean };
+  notes: Record<string, unknown>;
+  options: Record<string, unknown>;
+  planHash: string;
+  createdBy: string;
+  complete: true;
+}
+
+export interface PrepareProgress {
+  phase: 'scan' | 'verify' | 'encode' | 'done';
+  done: number;
+  total: number;
+  skipped: number;
+  message?: string;
+}
+
+export interface PrepareOptions extends Omit<AdapterOptions, 'root'> {
+  dataset: string;
+  root?: string;
+  out: string;
+  size?: number;
+  fit?: Fit;
+  split?: SplitProtocol;
+  seed?: number;
+  /** Category protocol: query sketches per category (< 1: fraction of the category's sketches). */
+  queriesPerCategory?: number;
+  /** Category protocol: the authors' split JSON (query/test and train lists). */
+  splitFile?: string;
+  /** Category protocol: photos are also training rows (the authors' choice). Default true. */
+  photosInTrain?: boolean;
+  /** Zero-shot: a `{dataset, unseen, source}` file; default `packages/data/splits/<dataset>-zeroshot.json`. */
+  unseenFile?: string;
+  /** Zero-shot: seeded random choice of this many unseen classes (ignores split files). */
+  unseenCount?: number;
+  strict?: boolean;
+  /** Rows per shard file (default 2048). */
+  shardRows?: number;
+  /** Rows per Arrow record batch inside a shard (default 256). */
+  batchRows?: number;
+  /** Parallel decodes (default: 2 x cores, at least 2). */
+  concurrency?: number;
+  onProgress?: (p: PrepareProgress) => void;
+  log?: (line: string) => void;
+}
+
+export interface ImageBatch {
+  n: number;
+  height: number;
+  width: number;
+  channels: 3;
+  /** n*h*w*3 RGB, row-major NHWC. */
+  images: Uint8Array;
+  /** Category index into manifest.classes. */
+  labels: Int32Array;
+  /** 0 = sketch, 1 = photo. */
+  domains: Uint8Array;
+  ids: string[];
+  categories: string[];
+}
+
+export interface BatchOptions {
+  subset: Subset;
+  batchSize: number;
+  shuffle?: boolean;
+  shuffleBuffer?: number;
+  seed?: number;
+  /** Half of each batch sketches, half photos (two shuffled streams); ends when either runs out. */
+  balanceDomains?: boolean;
+  dropLast?: boolean;
+  /** At most this many rows in total. */
+  limit?: number;
+  /** Only rows of this domain (not in the contract; used by tools such as the contact sheet). */
+  domain?: Domain;
+}
+
+export interface ShardDataset {
+  manifest: Manifest;
+  dir: string;
+  count(subset: Subset): number;
+  batches(opts: BatchOptions): AsyncIterable<ImageBatch>;
+}
