@@ -15,12 +15,28 @@
  * hair) and the `flags` group (in line art, flags are near-identical rectangles) are left out.
  */
 import * as fs from 'node:fs';
-import { getIconData, iconToSVG } from '@iconify/utils';
+import { createRequire } from 'node:module';
+import type * as IconifyUtils from '@iconify/utils';
 import { DataError } from '../errors';
 import type { AdapterOptions, DatasetAdapter, Domain, LicenseInfo, Sample, ScanResult } from '../types';
 import { categoryKey, compareStrings } from './common';
 
-type IconifyJSON = Parameters<typeof getIconData>[0];
+type IconifyJSON = Parameters<typeof IconifyUtils.getIconData>[0];
+
+/**
+ * @iconify/utils 3 is an ES module. Node >= 20.19 can `require` it, but jest's module registry
+ * cannot, so it is loaded lazily through Node's own loader (`process.getBuiltinModule` reaches
+ * the real `node:module` even under jest); importing @sbir/data stays cheap.
+ */
+let iconify: typeof IconifyUtils | undefined;
+function iconifyUtils(): typeof IconifyUtils {
+  if (!iconify) {
+    const builtin = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+    const mod = (builtin ? builtin('node:module') : { createRequire }) as { createRequire: typeof createRequire };
+    iconify = mod.createRequire(__filename)('@iconify/utils') as typeof IconifyUtils;
+  }
+  return iconify;
+}
 
 export interface EmojiSet {
   prefix: string;
@@ -282,6 +298,7 @@ async function scan(opts: AdapterOptions): Promise<ScanResult> {
     },
     async load(s: Sample, size: number) {
       const ref = s.ref as { set: string; name: string };
+      const { getIconData, iconToSVG } = iconifyUtils();
       const data = getIconData(sets.get(ref.set) as IconifyJSON, ref.name);
       if (!data) throw new Error(`icon ${ref.set}:${ref.name} not found`);
       const svg = iconToSVG(data, { height: size, width: size });
