@@ -1,0 +1,313 @@
+/**
+ * Trains and evaluates one cell inside a worker process. The run store is written as it goes:
+ * status.json (running -> finished | failed | interrupted), metrics.jsonl, checkpoints at every epoch
+ * end (last, and best by the epoch evaluation's mAP@all), then eval.json, embeddings.json and
+ * retrieval.json with thumbnails.
+ *
+ * Test hooks (environment, documented in the README):
+ *   SBIR_FORCE_NAN_AT_STEP=<n>      report the loss of step n as NaN (the cell must fail cleanly)
+ *   SBIR_FORCE_NAN_CELLS=<filters>  ... only in cells matching these `--only`-style filters
+ *   SBIR_STEP_DELAY_MS=<ms>         sleep after every step (to kill a cell mid-way in tests)
+ */
+import * as os from 'node:os';
+import { openDataset, type ImageBatch, type ShardDataset } from '@sbir/data';
+import { createTrainer, type LossConfig, type OptimizerConfig, type SbirTrainer } from '@sbir/model';
+import { finalEvaluation, quickEvaluation } from './evaluate';
+import type { Callback, CellOutcome, CellStartInfo, StartMode } from './protocol';
+import {
+  CellStore,
+  dumpCheckpoint,
+  initialTrainerState,
+  nowIso,
+  restoreCheckpoint,
+  type EpochLine,
+  type TrainerState,
+} from './run-store';
+import type { CellConfig } from './schema';
+
+export interface RunCellOptions {
+  cellDir: string;
+  mode: StartMode;
+  /** Backend in use (for status.json). */
+  backend?: string;
+  /** Polled between steps: true = checkpoint, mark interrupted, return. */
+  shouldStop?: () => boolean;
+  callbacks?: Callback[];
+}
+
+/** A cell failure with a reason for status.json (NaN loss, bad data...). */
+export class CellFailure extends Error {
+  override name = 'CellFailure';
+}
+
+/** Steps per pass over the train subset, as the reader will produce them (dropLast). */
+export function stepsPerPass(ds: ShardDataset, cfg: CellConfig): number {
+  const counts = ds.manifest.subsetCounts.train;
+  const bs = cfg.train.batchSize;
+  const cap = cfg.train.limitRows ?? Infinity;
+  let steps: number;
+  if (cfg.train.balanceDomains) {
+    const half = Math.floor(bs / 2);
+    // the reader takes bs - half sketches and half photos per batch and stops when either runs out
+    steps = Math.min(Math.floor(counts.sketch / (bs - half)), Math.floor(counts.photo / half), Math.floor(cap / bs));
+  } else {
+    steps = Math.floor(Math.min(counts.sketch + counts.photo, cap) / bs);
+  }
+  if (steps < 1) {
+    throw new CellFailure(
+      `train subset of ${ds.dir} has ${counts.sketch} sketches and ${counts.photo} photos: not one full batch of ${bs}` +
+        (cfg.train.balanceDomains ? ' with balanced domains' : ''),
+    );
+  }
+  return steps;
+}
+
+export interface Schedule {
+  stepsPerEpoch: number;
+  totalSteps: number;
+  epochs: number;
+}
+
+export function scheduleOf(cfg: CellConfig, passSteps: number): Schedule {
+  const stepsPerEpoch = cfg.train.stepsPerEpoch ?? passSteps;
+  const totalSteps = cfg.train.steps ?? (cfg.train.epochs ?? 1) * stepsPerEpoch;
+  return { stepsPerEpoch, totalSteps, epochs: Math.ceil(totalSteps / stepsPerEpoch) };
+}
+
+/** Endless training batches: pass after pass (each reshuffled with its own seed), resumable at (pass, batch). */
+async function* trainBatches(ds: ShardDataset, cfg: CellConfig, startPass: number, skip: number): AsyncGenerator<{ batch: ImageBatch; pass: number; index: number }> {
+  for (let pass = startPass; ; pass++) {
+    let index = 0;
+    for await (const batch of ds.batches({
+      subset: 'train',
+      batchSize: cfg.train.batchSize,
+      shuffle: true,
+      shuffleBuffer: cfg.train.shuffleBuffer,
+      seed: cfg.seed * 100_003 + pass,
+      balanceDomains: cfg.train.balanceDomains,
+      dropLast: true,
+      limit: cfg.train.limitRows,
+    })) {
+      index++;
+      if (pass === startPass && index <= skip) continue;
+      yield { batch, pass, index };
+    }
+    if (index === 0) throw new CellFailure(`train subset of ${ds.dir} gave no batch`);
+  }
+}
+
+/** `SBIR_FORCE_NAN_CELLS` filters: id prefixes or axis=value (all must match). */
+function matchesFilters(cfg: CellConfig, spec: string | undefined): boolean {
+  if (!spec) return true;
+  return spec
+    .split(/[\s;]+/)
+    .filter(Boolean)
+    .every((f) => {
+      const eq = f.indexOf('=');
+      if (eq < 0) return cfg.cellId.startsWith(f);
+      return f
+        .slice(eq + 1)
+        .split(',')
+        .includes(String(cfg.axes[f.slice(0, eq)]));
+    });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Lets signal handlers and IPC run between synchronous training steps. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
+export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
+  const cell = new CellStore(opts.cellDir);
+  const config = cell.readConfig();
+  if (!config) throw new Error(`${cell.file('config.json')} is missing (the ablation writes it before dispatching)`);
+  const hooks = opts.callbacks ?? [];
+  const emit = <K extends keyof Callback>(name: K, ...args: Parameters<NonNullable<Callback[K]>>): void => {
+    for (const h of hooks) (h[name] as ((...a: unknown[]) => void) | undefined)?.(...args);
+  };
+  const shouldStop = opts.shouldStop ?? (() => false);
+  const cellId = config.cellId;
+  const forceNanAt = Number(process.env.SBIR_FORCE_NAN_AT_STEP) || 0;
+  const nanHere = forceNanAt > 0 && matchesFilters(config, process.env.SBIR_FORCE_NAN_CELLS);
+  const stepDelay = Number(process.env.SBIR_STEP_DELAY_MS) || 0;
+
+  let trainer: SbirTrainer | null = null;
+  let state: TrainerState = initialTrainerState();
+  const previous = cell.readStatus();
+  const attempt = (previous?.attempt ?? 0) + 1;
+  let segmentStart = Date.now();
+  const trainSeconds = (): number => state.trainSeconds + (Date.now() - segmentStart) / 1000;
+
+  const outcome = (state_: CellOutcome['state'], error: string | null, evalResult?: { mapAll: number; pAt200: number }): CellOutcome => ({
+    cellId,
+    state: state_,
+    error,
+    step: state.step,
+    'mAP@all': evalResult?.mapAll ?? null,
+    'P@200': evalResult?.pAt200 ?? null,
+    trainSeconds: trainSeconds(),
+  });
+
+  try {
+    if (opts.mode !== 'resume') cell.reset(); // fresh start or retry: nothing of an earlier attempt survives
+    const ds = openDataset(config.dataset.dir);
+    const schedule = scheduleOf(config, stepsPerPass(ds, config));
+    trainer = createTrainer({
+      model: { ...config.model, numClasses: ds.manifest.classes.length },
+      loss: config.loss as LossConfig,
+      optimizer: {
+        name: config.train.optimizer,
+        lr: config.train.lr,
+        weightDecay: config.train.weightDecay,
+        momentum: config.train.momentum,
+        schedule: config.train.schedule,
+        totalSteps: schedule.totalSteps,
+      } as OptimizerConfig,
+      seed: config.seed,
+    });
+
+    let resumedFrom: number | null = null;
+    if (opts.mode === 'resume') {
+      const restored = await restoreCheckpoint(trainer, cell, 'last');
+      if (restored) {
+        state = restored;
+        resumedFrom = restored.step;
+      } else {
+        cell.truncateMetrics(0); // died before its first checkpoint: start over
+      }
+    }
+    segmentStart = Date.now();
+    const resumes = [...(previous?.resumes ?? [])];
+    if (resumedFrom !== null) resumes.push({ attempt, fromStep: resumedFrom, time: nowIso() });
+    cell.updateStatus({
+      state: 'running',
+      attempt,
+      pid: process.pid,
+      host: os.hostname(),
+      startedAt: previous?.startedAt && opts.mode === 'resume' ? previous.startedAt : nowIso(),
+      finishedAt: null,
+      error: null,
+      step: state.step,
+      epoch: state.epoch,
+      totalSteps: schedule.totalSteps,
+      resumes,
+      backend: opts.backend ?? null,
+      gitSha: process.env.SBIR_GIT_SHA || previous?.gitSha || null,
+    });
+    const start: CellStartInfo = { cellId, step: state.step, epoch: state.epoch, totalSteps: schedule.totalSteps, epochs: schedule.epochs, stepsPerEpoch: schedule.stepsPerEpoch, resumedFrom };
+    emit('onCellStart', start);
+
+    const checkpoint = async (): Promise<void> => {
+      state.trainSeconds = trainSeconds();
+      segmentStart = Date.now();
+      state.time = nowIso();
+      await dumpCheckpoint(trainer!, cell, 'last', state);
+    };
+
+    const endEpoch = async (): Promise<void> => {
+      const epoch = Math.ceil(state.step / schedule.stepsPerEpoch);
+      const every = config.eval.everyEpochs;
+      const evalNow = every > 0 && (epoch % every === 0 || state.step >= schedule.totalSteps);
+      let quick: Awaited<ReturnType<typeof quickEvaluation>> | null = null;
+      if (evalNow) {
+        emit('onPhase', cellId, `evaluating epoch ${epoch}`);
+        quick = await quickEvaluation(trainer!, ds, config);
+      }
+      const line: EpochLine = {
+        kind: 'epoch',
+        step: state.step,
+        epoch,
+        trainLoss: state.epochLossCount ? state.epochLossSum / state.epochLossCount : NaN,
+        'mAP@all': quick?.mapAll ?? null,
+        'P@200': quick?.pAt200 ?? null,
+        ...(quick ? { nQueries: quick.nQueries, nGallery: quick.nGallery, evalSeconds: quick.seconds } : {}),
+        time: nowIso(),
+      };
+      cell.appendMetric(line);
+      state.epoch = epoch;
+      state.epochLossSum = 0;
+      state.epochLossCount = 0;
+      const improved = quick !== null && (state.bestMetric === null || quick.mapAll > state.bestMetric);
+      if (improved) {
+        state.bestMetric = quick!.mapAll;
+        state.bestEpoch = epoch;
+      }
+      await checkpoint();
+      if (improved) await dumpCheckpoint(trainer!, cell, 'best', state);
+      cell.updateStatus({ step: state.step, epoch });
+      emit('onEpochEnd', cellId, line);
+    };
+
+    let interval = { loss: 0, steps: 0, images: 0, started: performance.now() };
+    let stopped = false;
+    if (state.step < schedule.totalSteps) {
+      for await (const { batch, pass, index } of trainBatches(ds, config, state.pass, state.batchInPass)) {
+        const result = trainer.trainStep(batch, { augment: config.train.augment });
+        state.step = trainer.step;
+        state.pass = pass;
+        state.batchInPass = index;
+        const loss = nanHere && state.step === forceNanAt ? NaN : result.loss;
+        if (!Number.isFinite(loss)) {
+          throw new CellFailure(`non-finite loss (${loss}) at step ${state.step} (epoch ${state.epoch + 1}, lr ${result.lr})`);
+        }
+        state.epochLossSum += loss;
+        state.epochLossCount++;
+        interval.loss += loss;
+        interval.steps++;
+        interval.images += batch.n;
+        const atLog = state.step % config.train.logEverySteps === 0 || state.step === schedule.totalSteps;
+        if (atLog) {
+          const seconds = (performance.now() - interval.started) / 1000;
+          const imagesPerSec = seconds > 0 ? interval.images / seconds : 0;
+          cell.appendMetric({ kind: 'step', step: state.step, epoch: state.epoch + 1, loss: interval.loss / interval.steps, lr: result.lr, imagesPerSec, time: nowIso() });
+          emit('onProgress', { cellId, step: state.step, totalSteps: schedule.totalSteps, epoch: state.epoch + 1, loss: interval.loss / interval.steps, imagesPerSec });
+          interval = { loss: 0, steps: 0, images: 0, started: performance.now() };
+        }
+        if (state.step % schedule.stepsPerEpoch === 0 || state.step >= schedule.totalSteps) {
+          await endEpoch();
+          interval.started = performance.now(); // evaluation time is not training throughput
+        } else if (config.train.checkpointEverySteps && state.step % config.train.checkpointEverySteps === 0) {
+          await checkpoint();
+          cell.updateStatus({ step: state.step });
+        }
+        if (stepDelay) await sleep(stepDelay);
+        await yieldToEventLoop();
+        if (state.step >= schedule.totalSteps) break;
+        if (shouldStop()) {
+          stopped = true;
+          break;
+        }
+      }
+    }
+
+    if (stopped) {
+      await checkpoint();
+      cell.updateStatus({ state: 'interrupted', step: state.step, epoch: state.epoch, error: null });
+      const out = outcome('interrupted', null);
+      emit('onCellEnd', out);
+      return out;
+    }
+
+    emit('onPhase', cellId, 'final evaluation');
+    state.trainSeconds = trainSeconds();
+    segmentStart = Date.now();
+    const final = await finalEvaluation(trainer, ds, config, cell, state.trainSeconds);
+    cell.updateStatus({ state: 'finished', step: state.step, epoch: state.epoch, finishedAt: nowIso(), error: null });
+    const out = outcome('finished', null, final);
+    emit('onCellEnd', out);
+    return out;
+  } catch (e) {
+    const reason = e instanceof CellFailure ? e.message : `${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`;
+    if (!(e instanceof CellFailure)) process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    cell.updateStatus({ state: 'failed', step: state.step, epoch: state.epoch, finishedAt: nowIso(), error: reason });
+    const out = outcome('failed', reason);
+    emit('onCellEnd', out);
+    return out;
+  } finally {
+    trainer?.dispose();
+  }
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env tsx
+/**
+ * trainer CLI (README "CLI reference"):
+ *   tsx packages/trainer/src/cli.ts ablation [--experiment demo] [--only ...] [--dry-run] ...
+ *   tsx packages/trainer/src/cli.ts sync --experiment demo
+ *   tsx packages/trainer/src/cli.ts experiment-name --experiment <name or path>
+ * Through Nx: `npx nx run trainer:ablation -- --experiment demo`, `npx nx run trainer:sync -- --experiment demo`.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import type { BackendName } from '@sbir/model';
+import { runAblation } from './ablation';
+import { listExperiments, loadExperiment } from './grid';
+import { ConfigError } from './messages';
+import { syncExperiment } from './sync';
+
+const BACKENDS = ['auto', 'tensorflow', 'tensorflow-gpu', 'cpu'] as const satisfies readonly BackendName[];
+
+async function main(): Promise<number> {
+  let exitCode = 0;
+  await yargs(hideBin(process.argv))
+    .scriptName('trainer')
+    .usage('$0 <command> [options]')
+    .option('experiment', {
+      alias: 'e',
+      type: 'string',
+      default: 'demo',
+      describe: `experiment name (experiments/<name>.yaml) or path to a yaml file; known: ${listExperiments().join(', ')}`,
+    })
+    .option('runs-dir', { type: 'string', default: process.env.SBIR_RUNS_DIR ?? 'runs', describe: 'run store root (env SBIR_RUNS_DIR)' })
+    .option('tracking-uri', {
+      type: 'string',
+      describe: 'MLflow server (default: env MLFLOW_TRACKING_URI; empty string = no mirroring)',
+    })
+    .command(
+      'ablation',
+      'run the experiment grid (skips finished cells, resumes interrupted ones)',
+      (y) =>
+        y
+          .option('only', { type: 'string', array: true, describe: 'cell id prefix or axis=value[,value] (repeatable; axes AND, values OR)' })
+          .option('retry-failed', { type: 'boolean', default: false, describe: 'run failed cells again from scratch' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid (cell id, axes, state) and exit' })
+          .option('backend', { choices: BACKENDS, default: (process.env.SBIR_BACKEND as BackendName | undefined) ?? 'auto', describe: 'TensorFlow backend' })
+          .option('workers', { type: 'number', describe: 'parallel worker processes (default: cores / 2, at least 1)' })
+          .option('threads', { type: 'number', describe: 'TensorFlow threads per worker (default: cores / workers)' })
+          .option('data-root', { type: 'string', describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)' }),
+      async (argv) => {
+        const result = await runAblation({
+          experiment: argv.experiment,
+          runsDir: argv['runs-dir'],
+          dataRoot: argv['data-root'],
+          only: argv.only,
+          retryFailed: argv['retry-failed'],
+          dryRun: argv['dry-run'],
+          backend: argv.backend,
+          workers: argv.workers,
+          threads: argv.threads,
+          trackingUri: argv['tracking-uri'],
+          tty: Boolean(process.stdout.isTTY) && !process.env.CI,
+        });
+        exitCode = result.exitCode;
+      },
+    )
+    .command(
+      'sync',
+      'push the run store of an experiment to MLflow (idempotent)',
+      (y) => y,
+      async (argv) => {
+        exitCode = (await syncExperiment({ experiment: argv.experiment, runsDir: argv['runs-dir'], trackingUri: argv['tracking-uri'] })).exitCode;
+      },
+    )
+    .command(
+      'experiment-name',
+      'print the name (runs/ folder) of an experiment file',
+      (y) => y,
+      (argv) => {
+        process.stdout.write(`${loadExperiment(argv.experiment).name}\n`);
+      },
+    )
+    .demandCommand(1, 'give a command: ablation, sync or experiment-name')
+    .strict()
+    .help()
+    .fail((msg, err) => {
+      throw err ?? new ConfigError(msg);
+    })
+    .parseAsync();
+  return exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

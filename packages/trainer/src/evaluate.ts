@@ -1,0 +1,239 @@
+/**
+ * Evaluation of a cell: embeds the query sketches and the gallery photos with the trainer and scores
+ * retrieval. Two flavours:
+ * - `quickEvaluation` (every epoch): at most eval.epochQueries / eval.epochGallery rows, no flip test;
+ * - `finalEvaluation`: everything, flip test as the authors' tester.py, and the run store outputs
+ *   eval.json, embeddings.json (a sample) and retrieval.json with PNG thumbnails.
+ */
+import * as path from 'node:path';
+import sharp from 'sharp';
+import type { ShardDataset, Subset } from '@sbir/data';
+import type { SbirTrainer } from '@sbir/model';
+import { distanceStats, retrievalMetrics, rankedNeighbours, hammingMetrics } from './metrics';
+import { CellStore, writeFileAtomic, writeJsonAtomic } from './run-store';
+import type { CellConfig } from './schema';
+
+export const K = 200;
+
+export interface Embedded {
+  n: number;
+  dim: number;
+  embedding: Float32Array;
+  flipped?: Float32Array;
+  code?: Uint8Array;
+  bits?: number;
+  labels: Int32Array;
+  domains: Uint8Array;
+  ids: string[];
+  categories: string[];
+  /** Images (uint8 RGB) of the rows asked for in `keep`, by row index. */
+  kept: Map<number, { image: Uint8Array; height: number; width: number }>;
+}
+
+/** Embeds the rows of a subset in reader order (or a seeded random subset when `limit` is given). */
+export async function embedSubset(
+  trainer: SbirTrainer,
+  ds: ShardDataset,
+  subset: Subset,
+  opts: { batchSize: number; limit?: number; flip: boolean; keep?: Set<number> },
+): Promise<Embedded> {
+  const total = Math.min(ds.count(subset), opts.limit ?? Infinity);
+  const dim = trainer.config.model.embeddingDim;
+  const bits = trainer.config.model.hashBits;
+  const out: Embedded = {
+    n: 0,
+    dim,
+    embedding: new Float32Array(total * dim),
+    flipped: opts.flip ? new Float32Array(total * dim) : undefined,
+    code: bits ? new Uint8Array(total * bits) : undefined,
+    bits,
+    labels: new Int32Array(total),
+    domains: new Uint8Array(total),
+    ids: [],
+    categories: [],
+    kept: new Map(),
+  };
+  const sample = opts.limit !== undefined && opts.limit < ds.count(subset);
+  for await (const batch of ds.batches({ subset, batchSize: opts.batchSize, limit: opts.limit, shuffle: sample, seed: 7_919 })) {
+    const n = Math.min(batch.n, total - out.n);
+    if (n <= 0) break;
+    const r = trainer.embed(batch, { flip: opts.flip });
+    out.embedding.set(r.embedding.subarray(0, n * dim), out.n * dim);
+    if (out.flipped && r.flipped) out.flipped.set(r.flipped.subarray(0, n * dim), out.n * dim);
+    if (out.code && r.code && bits) out.code.set(r.code.subarray(0, n * bits), out.n * bits);
+    const px = batch.height * batch.width * 3;
+    for (let i = 0; i < n; i++) {
+      const row = out.n + i;
+      out.labels[row] = batch.labels[i]!;
+      out.domains[row] = batch.domains[i]!;
+      out.ids.push(batch.ids[i]!);
+      out.categories.push(batch.categories[i]!);
+      if (opts.keep?.has(row)) out.kept.set(row, { image: batch.images.slice(i * px, (i + 1) * px), height: batch.height, width: batch.width });
+    }
+    out.n += n;
+  }
+  if (out.n < total) {
+    // the reader gave fewer rows than the manifest counts: keep what there is
+    out.embedding = out.embedding.slice(0, out.n * dim);
+    if (out.flipped) out.flipped = out.flipped.slice(0, out.n * dim);
+    if (out.code && bits) out.code = out.code.slice(0, out.n * bits);
+    out.labels = out.labels.slice(0, out.n);
+    out.domains = out.domains.slice(0, out.n);
+  }
+  return out;
+}
+
+export interface QuickEval {
+  mapAll: number;
+  pAt200: number;
+  nQueries: number;
+  nGallery: number;
+  seconds: number;
+}
+
+export async function quickEvaluation(trainer: SbirTrainer, ds: ShardDataset, cfg: CellConfig): Promise<QuickEval> {
+  const started = performance.now();
+  const bs = cfg.eval.batchSize;
+  const q = await embedSubset(trainer, ds, 'query', { batchSize: bs, limit: cfg.eval.epochQueries, flip: false });
+  const g = await embedSubset(trainer, ds, 'gallery', { batchSize: bs, limit: cfg.eval.epochGallery, flip: false });
+  const m = retrievalMetrics({ query: q.embedding, gallery: g.embedding, dim: q.dim, queryLabels: q.labels, galleryLabels: g.labels, k: K });
+  return { mapAll: m.mapAll, pAt200: m.pAtK, nQueries: q.n, nGallery: g.n, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Evenly spaced row indices (deterministic): `count` of `n`. */
+export function spread(n: number, count: number): number[] {
+  const c = Math.min(n, count);
+  return Array.from({ length: c }, (_, i) => Math.floor(((i + 0.5) * n) / c));
+}
+
+function round(v: number, digits = 5): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+async function png(image: Uint8Array, width: number, height: number): Promise<Buffer> {
+  return sharp(Buffer.from(image.buffer, image.byteOffset, image.byteLength), { raw: { width, height, channels: 3 } })
+    .png({ compressionLevel: 9 })
+    .toBuffer();
+}
+
+/** Runs the full evaluation and writes eval.json, embeddings.json, retrieval.json + retrieval/*.png. */
+export async function finalEvaluation(
+  trainer: SbirTrainer,
+  ds: ShardDataset,
+  cfg: CellConfig,
+  cell: CellStore,
+  trainSeconds: number,
+): Promise<{ mapAll: number; pAt200: number }> {
+  const started = performance.now();
+  const bs = cfg.eval.batchSize;
+  const flip = cfg.eval.flipTest;
+  const nQueries = ds.count('query');
+  const shown = spread(nQueries, cfg.eval.retrievalQueries);
+  const q = await embedSubset(trainer, ds, 'query', { batchSize: bs, flip, keep: new Set(shown) });
+  const g = await embedSubset(trainer, ds, 'gallery', { batchSize: bs, flip });
+  const input = {
+    query: q.embedding,
+    queryFlipped: q.flipped,
+    gallery: g.embedding,
+    galleryFlipped: g.flipped,
+    dim: q.dim,
+    queryLabels: q.labels,
+    galleryLabels: g.labels,
+    k: K,
+  };
+  const m = retrievalMetrics(input);
+  const hamming = q.code && g.code && q.bits ? hammingMetrics(q.code, g.code, q.bits, q.labels, g.labels, K) : null;
+
+  // Distance statistics on a sample of queries and gallery rows together (pairwise cost).
+  const statsRows = [
+    ...spread(q.n, Math.ceil(cfg.eval.statsSample / 2)).map((i) => ({ e: q, i })),
+    ...spread(g.n, Math.floor(cfg.eval.statsSample / 2)).map((i) => ({ e: g, i })),
+  ];
+  const feats = new Float32Array(statsRows.length * q.dim);
+  const statLabels = new Int32Array(statsRows.length);
+  statsRows.forEach(({ e, i }, r) => {
+    feats.set(e.embedding.subarray(i * e.dim, (i + 1) * e.dim), r * q.dim);
+    statLabels[r] = e.labels[i]!;
+  });
+  const stats = distanceStats(feats, statLabels, q.dim, ds.manifest.classes);
+
+  const evalSeconds = (performance.now() - started) / 1000;
+  writeJsonAtomic(cell.file('eval.json'), {
+    'mAP@all': m.mapAll,
+    'P@200': m.pAtK,
+    'mAP@200': m.mapAtK,
+    hamming: hamming ? { bits: q.bits, 'mAP@all': hamming.mapAll, 'P@200': hamming.pAtK } : null,
+    nQueries: q.n,
+    nGallery: g.n,
+    evalSeconds,
+    trainSeconds,
+    flipTest: flip,
+    pr: m.pr,
+    distanceStats: stats,
+  });
+
+  // embeddings.json: half queries, half gallery, evenly spread (≤ 600 rows in all).
+  const half = Math.floor(cfg.eval.embeddingsSample / 2);
+  const rows = [
+    ...spread(q.n, cfg.eval.embeddingsSample - half).map((i) => ({ e: q, i, split: 'query' })),
+    ...spread(g.n, half).map((i) => ({ e: g, i, split: 'gallery' })),
+  ].map(({ e, i, split }) => ({
+    id: e.ids[i]!,
+    category: e.categories[i]!,
+    domain: e.domains[i] === 0 ? 'sketch' : 'photo',
+    split,
+    vector: Array.from(e.embedding.subarray(i * e.dim, (i + 1) * e.dim), (v) => round(v)),
+  }));
+  writeJsonAtomic(cell.file('embeddings.json'), { dim: q.dim, rows });
+
+  await writeRetrieval(ds, cfg, cell, q, g, shown, input);
+  return { mapAll: m.mapAll, pAt200: m.pAtK };
+}
+
+async function writeRetrieval(
+  ds: ShardDataset,
+  cfg: CellConfig,
+  cell: CellStore,
+  q: Embedded,
+  g: Embedded,
+  shown: number[],
+  input: Parameters<typeof rankedNeighbours>[0],
+): Promise<void> {
+  const topK = cfg.eval.retrievalTopK;
+  const ranked = shown.filter((qi) => qi < q.n).map((qi) => ({ qi, hits: rankedNeighbours(input, qi, topK) }));
+  const needed = new Set(ranked.flatMap((r) => r.hits.map((h) => h.index)));
+  // Second pass over the gallery for the few images shown (the gallery is not kept in memory).
+  const images = new Map<number, Uint8Array>();
+  let row = 0;
+  if (needed.size > 0) {
+    for await (const batch of ds.batches({ subset: 'gallery', batchSize: 256 })) {
+      const px = batch.height * batch.width * 3;
+      for (let i = 0; i < batch.n; i++, row++) if (needed.has(row)) images.set(row, batch.images.slice(i * px, (i + 1) * px));
+      if (images.size === needed.size) break;
+    }
+  }
+  const size = ds.manifest.size;
+  const dir = cell.file('retrieval');
+  const queries = [];
+  for (const [n, { qi, hits }] of ranked.entries()) {
+    const kept = q.kept.get(qi);
+    const qImage = `retrieval/q${n}.png`;
+    if (kept) writeFileAtomic(path.join(dir, `q${n}.png`), await png(kept.image, kept.width, kept.height));
+    const results = [];
+    for (const [r, h] of hits.entries()) {
+      const image = images.get(h.index);
+      const file = `retrieval/q${n}_${r + 1}.png`;
+      if (image) writeFileAtomic(path.join(dir, `q${n}_${r + 1}.png`), await png(image, size, size));
+      results.push({
+        id: g.ids[h.index]!,
+        category: g.categories[h.index]!,
+        distance: round(h.distance),
+        correct: g.labels[h.index] === q.labels[qi],
+        image: image ? file : null,
+      });
+    }
+    queries.push({ id: q.ids[qi]!, category: q.categories[qi]!, image: kept ? qImage : null, results });
+  }
+  writeJsonAtomic(cell.file('retrieval.json'), { k: topK, queries });
+}

@@ -1,0 +1,322 @@
+/**
+ * Experiments as data: load `experiments/*.yaml`, expand the grid (sweep = product), resolve and
+ * validate every cell, and give each a stable id. Pure apart from reading the file.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import {
+  AXIS_ALIASES,
+  CellConfigSchema,
+  ExperimentFileSchema,
+  isConfigPath,
+  knownKeysAt,
+  LOSS_NAMES,
+  type AxisValue,
+  type CellConfig,
+  type CellSettings,
+  type ExperimentFile,
+} from './schema';
+import { ConfigError, formatPath, issueMessage } from './messages';
+
+export interface Experiment {
+  name: string;
+  description: string;
+  /** The yaml file, as given (relative to the working directory when it was relative). */
+  file: string;
+  /** sha256 of the canonical JSON of the validated file: changes when the experiment changes. */
+  configSha256: string;
+  /** Axis name -> values in grid order (named overrides by name). */
+  axes: Record<string, AxisValue[]>;
+  cells: CellConfig[];
+}
+
+export interface LoadOptions {
+  /** Replaces `{dataRoot}` in dataset.dir (default: $SBIR_DATA_ROOT, else "data"). */
+  dataRoot?: string;
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/** JSON with object keys sorted at every depth and no whitespace: the input of the cell id. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): Json {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const out: { [k: string]: Json } = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = sortKeys(v);
+    }
+    return out;
+  }
+  return value as Json;
+}
+
+export function sha256(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * Stable cell id: first 12 hex of sha256 of the canonical JSON of the resolved settings, leaving out
+ * what does not change results: where the dataset lives (`dataset.dir`), and the bookkeeping fields
+ * (experiment name, axes labels, cell id) that are not settings at all.
+ */
+export function cellIdOf(settings: CellSettings): string {
+  const { dir: _dir, ...dataset } = settings.dataset;
+  return sha256(canonicalJson({ ...settings, dataset })).slice(0, 12);
+}
+
+/** Resolves `--experiment <name or path>`: a name means experiments/<name>.yaml. */
+export function resolveExperimentFile(nameOrPath: string, cwd = process.cwd()): string {
+  const isPath = /\.ya?ml$/.test(nameOrPath) || nameOrPath.includes('/') || nameOrPath.includes(path.sep);
+  const candidates = isPath
+    ? [path.resolve(cwd, nameOrPath)]
+    : [path.resolve(cwd, 'experiments', `${nameOrPath}.yaml`), path.resolve(REPO_ROOT, 'experiments', `${nameOrPath}.yaml`)];
+  const found = candidates.find((c) => fs.existsSync(c));
+  if (!found) {
+    const known = listExperiments(cwd);
+    throw new ConfigError(
+      `${displayPath(candidates[0]!, cwd)}: no such experiment file` + (known.length ? ` (known: ${known.join(', ')})` : ''),
+    );
+  }
+  return found;
+}
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+
+export function listExperiments(cwd = process.cwd()): string[] {
+  for (const dir of [path.resolve(cwd, 'experiments'), path.resolve(REPO_ROOT, 'experiments')]) {
+    if (fs.existsSync(dir)) {
+      return fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.yaml') && f !== 'paper-reference.yaml')
+        .map((f) => f.replace(/\.yaml$/, ''))
+        .sort();
+    }
+  }
+  return [];
+}
+
+function displayPath(file: string, cwd = process.cwd()): string {
+  const rel = path.relative(cwd, file);
+  return rel && !rel.startsWith('..') ? rel : file;
+}
+
+/** Reads, validates and expands one experiment file. Throws ConfigError (one line, naming the path). */
+export function loadExperiment(nameOrPath: string, opts: LoadOptions = {}): Experiment {
+  const file = resolveExperimentFile(nameOrPath);
+  const shown = displayPath(file);
+  const text = fs.readFileSync(file, 'utf8');
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = e.linePos?.[0];
+    const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError(`${shown}${pos ? `:${pos.line}:${pos.col}` : ''}: ${message}`);
+  }
+  return expandExperiment(doc.toJS() as unknown, shown, opts);
+}
+
+/** Validates a parsed experiment document and expands its grid. `file` is used in messages only. */
+export function expandExperiment(raw: unknown, file: string, opts: LoadOptions = {}): Experiment {
+  const parsed = ExperimentFileSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`${file}: ${issueMessage(issue, raw, formatPath(issue.path), (p) => fileKnownKeys(p))}`);
+  }
+  const exp = parsed.data;
+  checkLossesMap(exp, file);
+  const axisNames = Object.keys(exp.grid);
+  const axes: Record<string, AxisValue[]> = {};
+  const axisOptions: AxisOption[][] = axisNames.map((axis) => {
+    const options = axisOptionsOf(axis, exp.grid[axis]!, file);
+    axes[axis] = options.map((o) => o.value);
+    return options;
+  });
+  const dataRoot = opts.dataRoot ?? process.env.SBIR_DATA_ROOT ?? 'data';
+  const cells: CellConfig[] = [];
+  const seen = new Map<string, string>();
+  for (const combo of product(axisOptions)) {
+    const cellAxes: Record<string, AxisValue> = {};
+    combo.forEach((o, i) => (cellAxes[axisNames[i]!] = o.value));
+    const settings = resolveCell(exp, combo, file, cellAxes);
+    const cellId = cellIdOf(settings);
+    const label = axesLabel(cellAxes);
+    const clash = seen.get(cellId);
+    if (clash !== undefined) {
+      throw new ConfigError(`${file}: grid: cells ${clash} and ${label} resolve to the same config (id ${cellId})`);
+    }
+    seen.set(cellId, label);
+    settings.dataset.dir = settings.dataset.dir.replace(/\{dataRoot\}/g, dataRoot);
+    cells.push({ formatVersion: 1, experiment: exp.name, cellId, axes: cellAxes, ...settings });
+  }
+  return {
+    name: exp.name,
+    description: exp.description,
+    file,
+    configSha256: sha256(canonicalJson(exp)),
+    axes,
+    cells,
+  };
+}
+
+export function axesLabel(axes: Record<string, AxisValue>): string {
+  const parts = Object.entries(axes).map(([k, v]) => `${k}=${v}`);
+  return parts.length ? parts.join(',') : '(single cell)';
+}
+
+interface AxisOption {
+  value: AxisValue;
+  /** Where this value came from in the yaml. */
+  yamlPath: string;
+  apply: (cfg: Record<string, unknown>, prov: Provenance) => void;
+}
+
+function axisOptionsOf(axis: string, spec: AxisValue[] | Record<string, Record<string, unknown>>, file: string): AxisOption[] {
+  if (Array.isArray(spec)) {
+    const target = AXIS_ALIASES[axis] ?? axis;
+    const cfgPath = target.split('.');
+    if (!isConfigPath(cfgPath)) {
+      throw new ConfigError(
+        `${file}: grid.${axis}: unknown axis "${axis}" (aliases: ${Object.keys(AXIS_ALIASES).join(', ')}; ` +
+          `or a config path such as train.lr; or a map of named overrides)`,
+      );
+    }
+    const seenValues = new Set<string>();
+    return spec.map((value, i) => {
+      const yamlPath = `grid.${axis}[${i}]`;
+      if (seenValues.has(String(value))) throw new ConfigError(`${file}: ${yamlPath}: duplicate value "${value}"`);
+      seenValues.add(String(value));
+      return { value, yamlPath, apply: (cfg, prov) => setPath(cfg, cfgPath, value, yamlPath, prov) };
+    });
+  }
+  return Object.entries(spec).map(([name, fragment]) => {
+    const yamlPath = `grid.${axis}.${name}`;
+    return { value: name, yamlPath, apply: (cfg, prov) => mergeInto(cfg, fragment, [], yamlPath, prov) };
+  });
+}
+
+function* product<T>(lists: T[][]): Generator<T[]> {
+  if (lists.length === 0) {
+    yield [];
+    return;
+  }
+  const [first, ...rest] = lists;
+  for (const item of first!) for (const tail of product(rest)) yield [item, ...tail];
+}
+
+/**
+ * Provenance: config path -> the yaml path that supplied it, so that a validation error on the merged
+ * config names the line the user wrote. `scalar` marks a value given as one scalar (an axis value), whose
+ * sub-paths are not spelled out in the yaml.
+ */
+type Provenance = Map<string, { yamlPath: string; scalar: boolean }>;
+
+/** Paths replaced as a whole by an override rather than merged (a loss is a unit: name + its options). */
+const ATOMIC_PATHS = new Set(['loss']);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function clearProvenance(prov: Provenance, cfgPath: string[]): void {
+  const key = cfgPath.join('.');
+  for (const k of [...prov.keys()]) if (k === key || k.startsWith(`${key}.`)) prov.delete(k);
+}
+
+function recordProvenance(prov: Provenance, cfgPath: string[], value: unknown, yamlPath: string, scalar: boolean): void {
+  prov.set(cfgPath.join('.'), { yamlPath, scalar });
+  if (isPlainObject(value)) {
+    for (const [k, v] of Object.entries(value)) recordProvenance(prov, [...cfgPath, k], v, `${yamlPath}.${k}`, scalar);
+  }
+}
+
+function mergeInto(target: Record<string, unknown>, src: Record<string, unknown>, cfgPath: string[], yamlPath: string, prov: Provenance): void {
+  for (const [key, value] of Object.entries(src)) {
+    const childPath = [...cfgPath, key];
+    const childYaml = `${yamlPath}.${key}`;
+    const current = target[key];
+    if (isPlainObject(value) && isPlainObject(current) && !ATOMIC_PATHS.has(childPath.join('.'))) {
+      prov.set(childPath.join('.'), { yamlPath: childYaml, scalar: false });
+      mergeInto(current, value, childPath, childYaml, prov);
+    } else {
+      clearProvenance(prov, childPath);
+      target[key] = structuredClone(value);
+      recordProvenance(prov, childPath, value, childYaml, false);
+    }
+  }
+}
+
+function setPath(cfg: Record<string, unknown>, cfgPath: string[], value: AxisValue, yamlPath: string, prov: Provenance): void {
+  let obj = cfg;
+  for (const key of cfgPath.slice(0, -1)) {
+    if (!isPlainObject(obj[key])) obj[key] = {};
+    obj = obj[key] as Record<string, unknown>;
+  }
+  const last = cfgPath[cfgPath.length - 1]!;
+  clearProvenance(prov, cfgPath);
+  // A loss given by a scalar is a loss name (its options come from `losses:`).
+  obj[last] = value;
+  prov.set(cfgPath.join('.'), { yamlPath, scalar: true });
+}
+
+function lookupProvenance(prov: Provenance, cfgPath: (string | number)[]): string {
+  for (let n = cfgPath.length; n > 0; n--) {
+    const hit = prov.get(cfgPath.slice(0, n).join('.'));
+    if (hit) return hit.scalar ? hit.yamlPath : hit.yamlPath + formatPath(cfgPath.slice(n), true);
+  }
+  return formatPath(['base', ...cfgPath]);
+}
+
+/** `loss: mems` or `loss: {name: mems, margin: 2}` -> one object with the options from `losses:`. */
+function resolveLoss(cfg: Record<string, unknown>, exp: ExperimentFile, prov: Provenance): void {
+  const loss = cfg.loss;
+  if (loss === undefined) return;
+  const name = typeof loss === 'string' ? loss : isPlainObject(loss) ? loss.name : undefined;
+  if (typeof name !== 'string') return; // validation reports it
+  const fromMap = exp.losses[name] ?? {};
+  const lossProv = prov.get('loss');
+  for (const key of Object.keys(fromMap)) {
+    if (!isPlainObject(loss) || !(key in loss)) prov.set(`loss.${key}`, { yamlPath: `losses.${name}.${key}`, scalar: false });
+  }
+  if (typeof loss === 'string' && lossProv) prov.set('loss.name', lossProv);
+  cfg.loss = { ...fromMap, ...(isPlainObject(loss) ? loss : { name }) };
+}
+
+function resolveCell(exp: ExperimentFile, combo: AxisOption[], file: string, cellAxes: Record<string, AxisValue>): CellSettings {
+  const prov: Provenance = new Map();
+  const cfg: Record<string, unknown> = {};
+  mergeInto(cfg, exp.base, [], 'base', prov);
+  for (const option of combo) option.apply(cfg, prov);
+  resolveLoss(cfg, exp, prov);
+  const result = CellConfigSchema.safeParse(cfg);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const lossName = isPlainObject(cfg.loss) ? String(cfg.loss.name) : undefined;
+  let issuePath = issue.path;
+  if (issue.code === z.ZodIssueCode.unrecognized_keys) issuePath = [...issue.path, issue.keys[0]!];
+  const where = lookupProvenance(prov, issuePath);
+  // A value missing from every source may be missing only for some axis values: say which cell.
+  const missing = issue.code === z.ZodIssueCode.invalid_type && issue.received === 'undefined';
+  const inCell = missing && Object.keys(cellAxes).length > 0 ? ` (cell ${axesLabel(cellAxes)})` : '';
+  throw new ConfigError(`${file}: ${where}: ${issueMessage(issue, cfg, where, (p) => knownKeysAt(p, lossName))}${inCell}`);
+}
+
+function checkLossesMap(exp: ExperimentFile, file: string): void {
+  for (const [name, options] of Object.entries(exp.losses)) {
+    if (!(LOSS_NAMES as readonly string[]).includes(name)) {
+      throw new ConfigError(`${file}: losses.${name}: unknown loss "${name}" (known: ${LOSS_NAMES.join(', ')})`);
+    }
+    if ('name' in options) throw new ConfigError(`${file}: losses.${name}.name: not allowed (the key is the loss name)`);
+  }
+}
+
+function fileKnownKeys(p: (string | number)[]): string[] | null {
+  return p.length === 0 ? Object.keys(ExperimentFileSchema.shape) : null;
+}

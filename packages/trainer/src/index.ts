@@ -1,0 +1,25 @@
+/** @sbir/trainer: experiment grids from yaml, the run store, worker processes, and the MLflow mirror. */
+export { loadExperiment, expandExperiment, canonicalJson, cellIdOf, axesLabel, resolveExperimentFile, listExperiments } from './grid';
+export type { Experiment, LoadOptions } from './grid';
+export { CellConfigSchema, ExperimentFileSchema, AXIS_ALIASES, LOSS_NAMES } from './schema';
+export type { CellConfig, CellSettings, AxisValue } from './schema';
+export { ConfigError } from './messages';
+export {
+  RunStore,
+  CellStore,
+  planCell,
+  dumpCheckpoint,
+  restoreCheckpoint,
+  writeFileAtomic,
+  writeJsonAtomic,
+  FORMAT_VERSION,
+} from './run-store';
+export type { CellStatus, CellState, MetricLine, StepLine, EpochLine, TrainerState, ExperimentMeta } from './run-store';
+export { runAblation, selectCells, planCells, workerLayout, summaryTable, gridTable } from './ablation';
+export type { AblationOptions, AblationResult } from './ablation';
+export { runCell } from './cell';
+export type { Callback, CellOutcome, CellProgress, CellStartInfo } from './protocol';
+export { syncExperiment } from './sync';
+export { MlflowClient, MlflowError, mlflowKey } from './mlflow/client';
+export { MlflowMirror, flattenParams, metricPoints, runStatusOf, CELL_ID_TAG } from './mlflow/mirror';
+export { retrievalMetrics, hammingMetrics, distanceStats } from './metrics';

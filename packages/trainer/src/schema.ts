@@ -1,0 +1,267 @@
+/**
+ * Experiment schema: the one place where `experiments/*.yaml` is checked (Hydra's "schema at the edge").
+ *
+ * Two layers:
+ * - `ExperimentFileSchema` checks the file's shape (name, base, losses, grid) and leaves the config
+ *   fragments loosely typed: they only make sense once merged.
+ * - `CellConfigSchema` checks one fully merged cell config, with defaults filled in. Errors from it are
+ *   mapped back to the yaml path that supplied the value (see grid.ts, `provenance`).
+ */
+import { z } from 'zod';
+import {
+  ATTN_TYPES,
+  LOSS_NAMES as MODEL_LOSS_NAMES,
+  OPTIMIZER_NAMES,
+  SCHEDULE_NAMES,
+  listBackbones,
+  lossDefaults,
+  resolveLossOptions,
+  type AttnType,
+  type LossName,
+  type OptimizerName,
+  type ScheduleName,
+} from '@sbir/model';
+
+/** Closed ids, each with its runtime list (tfjs-layers style); the model package owns them. */
+export const LOSS_NAMES = MODEL_LOSS_NAMES as readonly [LossName, ...LossName[]];
+export type { LossName };
+export const BLOCKS = ATTN_TYPES as readonly [AttnType, ...AttnType[]];
+export const OPTIMIZERS = OPTIMIZER_NAMES as readonly [OptimizerName, ...OptimizerName[]];
+export const SCHEDULES = SCHEDULE_NAMES as readonly [ScheduleName, ...ScheduleName[]];
+export const SPLITS = ['category', 'zeroshot'] as const;
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+/**
+ * Options per loss, built from @sbir/model's defaults (one source of truth). Every option is written
+ * out in config.json with its value, so the cell id changes when a default changes. `annealSteps`
+ * ('auto' = half the total steps, as the authors' 100k of 200k) is the margin annealing of losses.py.
+ */
+function lossOptionsSchema(name: LossName): z.AnyZodObject {
+  const shape: Record<string, z.ZodTypeAny> = {};
+  for (const [key, dflt] of Object.entries(lossDefaults(name))) {
+    if (key === 'annealSteps') shape[key] = z.union([z.literal('auto'), nonNegativeInt]).default(dflt as 'auto' | number);
+    else if (typeof dflt === 'boolean') shape[key] = z.boolean().default(dflt);
+    else shape[key] = z.number().default(dflt as number);
+  }
+  return z.object(shape).strict();
+}
+
+export const LOSS_OPTION_SCHEMAS = Object.fromEntries(LOSS_NAMES.map((n) => [n, lossOptionsSchema(n)])) as Record<LossName, z.AnyZodObject>;
+
+const lossVariant = (name: LossName) => LOSS_OPTION_SCHEMAS[name].extend({ name: z.literal(name) }).strict();
+
+export const LossSchema = z
+  .discriminatedUnion('name', LOSS_NAMES.map(lossVariant) as unknown as [z.AnyZodObject, z.AnyZodObject, ...z.AnyZodObject[]])
+  .superRefine((loss, ctx) => {
+    // The model's own range checks (e.g. MEMS margin >= 1), reported at the option's path.
+    try {
+      resolveLossOptions(loss as { name: LossName });
+    } catch (e) {
+      const text = (e as Error).message;
+      const m = /^loss\.(\w+): (.*)$/.exec(text);
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: m ? m[2]! : text, path: m ? [m[1]!] : [] });
+    }
+  });
+
+export const DatasetSchema = z
+  .object({
+    /** Short name used in tables and MLflow (emoji, sketchy, tuberlin). */
+    name: z.string().min(1),
+    /**
+     * Folder holding the prepared dataset (manifest.json + shards). `{dataRoot}` is replaced by
+     * --data-root, else $SBIR_DATA_ROOT, else `data`. Not part of the cell id: where the data lives
+     * does not change results; what it is (name, split, prepare) does.
+     */
+    dir: z.string().min(1),
+    split: z.enum(SPLITS).default('category'),
+    /** Options for @sbir/data's prepareDataset, used when `dir` has no manifest yet (emoji only). */
+    prepare: z.record(z.unknown()).optional(),
+  })
+  .strict();
+
+export const ModelSchema = z
+  .object({
+    /** A registered backbone (@sbir/model listBackbones()). */
+    backbone: z.enum(listBackbones() as [string, ...string[]]),
+    block: z.enum(BLOCKS),
+    /** Base width (stage-1 planes); 0 = the backbone's default ("none means default"). */
+    width: nonNegativeInt.default(0),
+    inputSize: positiveInt,
+    embeddingDim: positiveInt,
+    hashBits: positiveInt.optional(),
+    seReduction: positiveInt.optional(),
+    weightsFile: z.string().optional(),
+    /** 1-based stages whose blocks are domain-aware with block dase (model default: [1, 2, 3], the authors'). */
+    domainAwareStages: z.array(positiveInt).optional(),
+    attnActivation: z.enum(['relu', 'sigmoid']).optional(),
+  })
+  .strict();
+
+export const TrainSchema = z
+  .object({
+    /** Length of training: give `epochs` (passes over the train subset) or `steps` (total), not both. */
+    epochs: positiveInt.optional(),
+    steps: positiveInt.optional(),
+    /** Steps between evaluations/checkpoints when training by steps (default: one pass over the data). */
+    stepsPerEpoch: positiveInt.optional(),
+    batchSize: positiveInt,
+    /** Half sketches, half photos in every batch (the authors' 22 + 22). */
+    balanceDomains: z.boolean().default(true),
+    /** Random flip + crop inside the model's trainStep. */
+    augment: z.boolean().default(true),
+    optimizer: z.enum(OPTIMIZERS).default('adam'),
+    lr: z.number().positive(),
+    weightDecay: z.number().nonnegative().default(0),
+    momentum: z.number().min(0).max(1).optional(),
+    schedule: z.enum(SCHEDULES).default('constant'),
+    shuffleBuffer: positiveInt.optional(),
+    /** Extra checkpoints between epoch ends (the last one is what a crashed cell resumes from). */
+    checkpointEverySteps: positiveInt.optional(),
+    /** One `step` line in metrics.jsonl every this many steps (loss averaged over them). */
+    logEverySteps: positiveInt.default(10),
+    /** Use at most this many training rows (a quick-look knob; the whole train subset by default). */
+    limitRows: positiveInt.optional(),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if ((t.epochs === undefined) === (t.steps === undefined)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give exactly one of train.epochs and train.steps', path: [] });
+    }
+    if (t.momentum !== undefined && t.optimizer !== 'sgd') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'momentum applies only to optimizer sgd', path: ['momentum'] });
+    }
+  });
+
+export const EvalSchema = z
+  .object({
+    /** Embedding batch size. */
+    batchSize: positiveInt.default(64),
+    /** Final evaluation: distance = minimum over the flip combinations (the authors' tester.py). */
+    flipTest: z.boolean().default(true),
+    /** Evaluate every this many epochs (0 = only the final evaluation). */
+    everyEpochs: nonNegativeInt.default(1),
+    /** Per-epoch evaluation uses at most this many queries / gallery rows (keeps it cheap). */
+    epochQueries: positiveInt.optional(),
+    epochGallery: positiveInt.optional(),
+    /** retrieval.json: queries shown and results per query. */
+    retrievalQueries: nonNegativeInt.default(8),
+    retrievalTopK: positiveInt.default(10),
+    /** embeddings.json: at most this many rows (README: ≤ 600). */
+    embeddingsSample: nonNegativeInt.max(600).default(600),
+    /** distanceStats is computed on at most this many embeddings (pairwise cost). */
+    statsSample: positiveInt.default(2000),
+  })
+  .strict();
+
+export const CellConfigSchema = z
+  .object({
+    dataset: DatasetSchema,
+    model: ModelSchema,
+    loss: LossSchema,
+    train: TrainSchema,
+    eval: EvalSchema.default({}),
+    seed: nonNegativeInt.default(0),
+  })
+  .strict();
+
+export type CellSettings = z.infer<typeof CellConfigSchema>;
+export type LossSettings = z.infer<typeof LossSchema>;
+
+export type AxisValue = string | number | boolean;
+
+/** The resolved config of one cell: config.json in the run store (README "config.json"). */
+export interface CellConfig extends CellSettings {
+  formatVersion: 1;
+  experiment: string;
+  cellId: string;
+  /** The grid values of this cell (named overrides appear by name). */
+  axes: Record<string, AxisValue>;
+}
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+const fragment = z.record(z.unknown());
+
+export const ExperimentFileSchema = z
+  .object({
+    /** Folder name under runs/ and MLflow experiment name. */
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]*$/, 'name must be lower-case letters, digits, "-" or "_" (it names a folder)'),
+    description: z.string().default(''),
+    /** Config shared by every cell; axes override parts of it. */
+    base: fragment.default({}),
+    /** Options per loss name, applied when a cell's loss is given by name (`loss: mems`). */
+    losses: z.record(fragment).default({}),
+    /**
+     * Axes; the cells are their product (first axis outermost). An axis is a list of scalars for a
+     * config path (an alias such as `block` or a dotted path such as `train.lr`), or a map from value
+     * names to config fragments merged onto the base.
+     */
+    grid: z
+      .record(z.union([z.array(scalar).nonempty(), z.record(fragment).refine((m) => Object.keys(m).length > 0, 'an axis needs at least one value')]))
+      .default({}),
+  })
+  .strict();
+
+export type ExperimentFile = z.infer<typeof ExperimentFileSchema>;
+
+/** Scalar axis aliases: axis name -> config path. Any other scalar axis must be a dotted config path. */
+export const AXIS_ALIASES: Record<string, string> = {
+  block: 'model.block',
+  backbone: 'model.backbone',
+  loss: 'loss',
+  seed: 'seed',
+  optimizer: 'train.optimizer',
+  lr: 'train.lr',
+  schedule: 'train.schedule',
+  split: 'dataset.split',
+  embeddingDim: 'model.embeddingDim',
+  inputSize: 'model.inputSize',
+};
+
+/** Unwraps defaults, optionals and refinements down to the schema that does the checking. */
+function unwrap(schema: z.ZodTypeAny): z.ZodTypeAny {
+  let s = schema;
+  for (;;) {
+    if (s instanceof z.ZodDefault) s = s._def.innerType;
+    else if (s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap();
+    else if (s instanceof z.ZodEffects) s = s.innerType();
+    else return s;
+  }
+}
+
+/**
+ * The keys an object schema accepts at `path` of the cell config (for "unknown key" messages and for
+ * checking scalar axis paths). For the loss, `lossName` picks the variant. Returns null when `path` is
+ * not an object in the schema.
+ */
+export function knownKeysAt(path: (string | number)[], lossName?: string): string[] | null {
+  let s: z.ZodTypeAny = CellConfigSchema;
+  for (const key of path) {
+    s = unwrap(s);
+    if (s instanceof z.ZodObject) {
+      const child = (s.shape as Record<string, z.ZodTypeAny>)[String(key)];
+      if (!child) return null;
+      s = child;
+    } else {
+      return null;
+    }
+  }
+  s = unwrap(s);
+  if (s instanceof z.ZodDiscriminatedUnion) {
+    const variant = lossName !== undefined ? s.optionsMap.get(lossName) : undefined;
+    return variant ? Object.keys(variant.shape) : ['name'];
+  }
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : null;
+}
+
+/** True when `path` names a field of the cell config (used to check scalar axes). */
+export function isConfigPath(path: string[]): boolean {
+  if (path.length === 0) return false;
+  if (path.length === 1 && path[0] === 'loss') return true;
+  if (path[0] === 'loss') return path.length === 2 && LOSS_NAMES.some((n) => knownKeysAt(['loss'], n)?.includes(path[1]!));
+  const parent = knownKeysAt(path.slice(0, -1));
+  return parent !== null && parent.includes(path[path.length - 1]!);
+}
