@@ -58,7 +58,7 @@ export function listImages(
       files.push(e.name);
     } else {
       if (opts.strict) throw new DataError('bad-image', messages.notImage(full));
-      skipped.push({ source: relSource(full, opts.relativeTo, opts.prefix), reason: 'not an image file (extension)' });
+      skipped.push({ source: relSource(full, opts.relativeTo, opts.prefix), reason: 'not an image file extension' });
     }
   }
   if (files.length === 0) throw new DataError('empty-category', messages.emptyCategory(dir));
