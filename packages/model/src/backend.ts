@@ -1,0 +1,219 @@
+/**
+ * Backend selection: `auto | tensorflow | tensorflow-gpu | cpu`.
+ *
+ * - `tensorflow`: `@tensorflow/tfjs-node` bound to the TensorFlow C library staged by
+ *   `tools/native-backend/setup.js` (oneDNN kernels, the fast path used everywhere in this package).
+ * - `tensorflow-gpu`: `@tensorflow/tfjs-node-gpu`; not installed in this repository and never tested
+ *   here (see README "GPU (untested)").
+ * - `cpu`: the pure-JavaScript tfjs backend; correct but about 1 training image per second.
+ * - `auto`: the first of tensorflow-gpu, tensorflow, cpu that loads.
+ *
+ * Threads: TensorFlow reads TF_NUM_INTRAOP_THREADS, TF_NUM_INTEROP_THREADS (and oneDNN reads
+ * OMP_NUM_THREADS) once, when its eager context is created, which happens when the native addon is
+ * first required. `initBackend(name, { threads })` sets the three variables before that; a later call
+ * cannot change them (the trainer sets them per worker process instead).
+ */
+import * as os from 'os';
+import * as tf from '@tensorflow/tfjs-core';
+
+export type BackendName = 'auto' | 'tensorflow' | 'tensorflow-gpu' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'tensorflow-gpu', 'cpu'];
+
+export interface BackendInfo {
+  /** The backend in use (never 'auto'). */
+  name: Exclude<BackendName, 'auto'>;
+  /** What the caller asked for. */
+  requested: BackendName;
+  /** Version of the TensorFlow C library behind the native backend; null on `cpu`. */
+  tfVersion: string | null;
+  /** tfjs-core version. */
+  tfjsVersion: string;
+  /** Intra-op threads TensorFlow uses (1 on `cpu`, which is single-threaded JavaScript). */
+  threads: number;
+  /** Inter-op threads, or null where TensorFlow picks (unset) or on `cpu`. */
+  interOpThreads: number | null;
+  /** Where `threads` comes from: the environment variable, or TensorFlow's default (cores visible). */
+  threadSource: 'TF_NUM_INTRAOP_THREADS' | 'default' | 'n/a';
+  /** Whether TensorFlow's oneDNN kernels are on (TF_ENABLE_ONEDNN_OPTS unset or 1); null on `cpu`. */
+  oneDNN: boolean | null;
+  /** Loud warning for slow or untested setups; also printed to stderr by initBackend. */
+  warning?: string;
+}
+
+export interface InitBackendOptions {
+  /** Sets TF_NUM_INTRAOP_THREADS and OMP_NUM_THREADS (and TF_NUM_INTEROP_THREADS = 1) if the
+   *  native library is not loaded yet. Ignored with a warning afterwards. */
+  threads?: number;
+  /** Do not print the warning (it is still returned). */
+  quiet?: boolean;
+}
+
+export const CPU_BACKEND_WARNING =
+  'WARNING: using the pure-JavaScript "cpu" backend. Expect about 1 training image per second ' +
+  '(a few hundred times slower than the native "tensorflow" backend). Use --backend tensorflow.';
+
+export const GPU_INSTALL_HINT =
+  'backend "tensorflow-gpu" is not available: @tensorflow/tfjs-node-gpu is not installed. ' +
+  'It is untested in this project; to try it: npm install @tensorflow/tfjs-node-gpu@4.22.0 --ignore-scripts ' +
+  '&& node tools/native-backend/setup.js --variant gpu (needs an NVIDIA GPU, CUDA runtime wheels; ' +
+  'see packages/model/README.md, section "GPU (untested)")';
+
+type NativeKind = 'tensorflow' | 'tensorflow-gpu';
+let loadedNative: NativeKind | null = null;
+let current: BackendInfo | null = null;
+
+interface NativeBinding {
+  TF_Version: string;
+  isUsingGpuDevice(): boolean;
+}
+
+function moduleAvailable(id: string): boolean {
+  try {
+    require.resolve(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function positiveIntEnv(name: string): number | null {
+  const v = process.env[name];
+  if (v === undefined || v.trim() === '') return null;
+  const n = Number(v);
+  return Number.isInteger(n) && n > 0 ? n : null;
+}
+
+function visibleCores(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+function loadNative(kind: NativeKind, opts: InitBackendOptions): void {
+  if (loadedNative === kind) return;
+  if (loadedNative !== null) {
+    throw new Error(`backend "${kind}" cannot be loaded: "${loadedNative}" is already loaded in this process`);
+  }
+  if (opts.threads !== undefined) {
+    if (!Number.isInteger(opts.threads) || opts.threads < 1) {
+      throw new Error(`Expected threads to be a positive integer, but got ${opts.threads}.`);
+    }
+    process.env.TF_NUM_INTRAOP_THREADS = String(opts.threads);
+    process.env.TF_NUM_INTEROP_THREADS = process.env.TF_NUM_INTEROP_THREADS ?? '1';
+    process.env.OMP_NUM_THREADS = String(opts.threads);
+  }
+  // Quiet TensorFlow's C++ INFO lines (oneDNN/cpu-feature banners) unless the user asked for them.
+  process.env.TF_CPP_MIN_LOG_LEVEL = process.env.TF_CPP_MIN_LOG_LEVEL ?? '1';
+  const id = kind === 'tensorflow' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu';
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require(id);
+  loadedNative = kind;
+}
+
+function nativeBinding(): NativeBinding {
+  return (tf.findBackend('tensorflow') as unknown as { binding: NativeBinding }).binding;
+}
+
+/** True when the current backend is TensorFlow (CPU or GPU build), i.e. raw TF ops are reachable. */
+export function isNativeBackend(): boolean {
+  return tf.getBackend() === 'tensorflow';
+}
+
+/** The BackendInfo of the last successful initBackend, or null. */
+export function currentBackend(): BackendInfo | null {
+  return current;
+}
+
+function describeNative(kind: NativeKind, requested: BackendName): BackendInfo {
+  const intra = positiveIntEnv('TF_NUM_INTRAOP_THREADS');
+  const binding = nativeBinding();
+  const info: BackendInfo = {
+    name: kind,
+    requested,
+    tfVersion: binding.TF_Version,
+    tfjsVersion: tf.version_core,
+    threads: intra ?? visibleCores(),
+    interOpThreads: positiveIntEnv('TF_NUM_INTEROP_THREADS'),
+    threadSource: intra === null ? 'default' : 'TF_NUM_INTRAOP_THREADS',
+    oneDNN: process.env.TF_ENABLE_ONEDNN_OPTS !== '0',
+  };
+  if (kind === 'tensorflow-gpu' && !binding.isUsingGpuDevice()) {
+    info.warning = 'WARNING: @tensorflow/tfjs-node-gpu loaded but TensorFlow found no GPU; running on the CPU.';
+  }
+  return info;
+}
+
+/**
+ * Selects and initialises a backend. Idempotent for the same native library; switching between a
+ * native backend and `cpu` is allowed (both stay registered), loading both native builds is not.
+ */
+export async function initBackend(name: BackendName = 'auto', opts: InitBackendOptions = {}): Promise<BackendInfo> {
+  if (!BACKEND_NAMES.includes(name)) {
+    throw new Error(`unknown backend "${String(name)}" (known: ${BACKEND_NAMES.join(', ')})`);
+  }
+  if (opts.threads !== undefined && loadedNative !== null) {
+    const have = positiveIntEnv('TF_NUM_INTRAOP_THREADS');
+    if (have !== opts.threads) {
+      process.stderr.write(
+        `warning: threads=${opts.threads} ignored: TensorFlow is already initialised (${have ?? 'default'} threads)\n`,
+      );
+    }
+  }
+  let info: BackendInfo;
+  if (name === 'cpu') {
+    info = await initCpu(name);
+  } else if (name === 'tensorflow-gpu') {
+    if (!moduleAvailable('@tensorflow/tfjs-node-gpu')) throw new Error(GPU_INSTALL_HINT);
+    loadNative('tensorflow-gpu', opts);
+    await tf.setBackend('tensorflow');
+    info = describeNative('tensorflow-gpu', name);
+  } else if (name === 'tensorflow') {
+    loadNative('tensorflow', opts);
+    await tf.setBackend('tensorflow');
+    info = describeNative('tensorflow', name);
+  } else {
+    // auto: tensorflow-gpu, then tensorflow, then cpu.
+    let kind: NativeKind | null = loadedNative;
+    const candidates: NativeKind[] = kind ? [kind] : ['tensorflow-gpu', 'tensorflow'];
+    kind = null;
+    for (const k of candidates) {
+      const id = k === 'tensorflow' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu';
+      if (loadedNative !== k && !moduleAvailable(id)) continue;
+      try {
+        loadNative(k, opts);
+        kind = k;
+        break;
+      } catch (err) {
+        process.stderr.write(`note: ${id} did not load (${(err as Error).message.split('\n')[0]})\n`);
+      }
+    }
+    if (kind !== null) {
+      await tf.setBackend('tensorflow');
+      info = describeNative(kind, name);
+    } else {
+      info = await initCpu(name);
+    }
+  }
+  await tf.ready();
+  if (info.warning && !opts.quiet) process.stderr.write(`\n${info.warning}\n\n`);
+  current = info;
+  return info;
+}
+
+async function initCpu(requested: BackendName): Promise<BackendInfo> {
+  if (tf.findBackend('cpu') === null) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('@tensorflow/tfjs-backend-cpu');
+  }
+  const ok = await tf.setBackend('cpu');
+  if (!ok) throw new Error('backend "cpu" failed to initialise');
+  return {
+    name: 'cpu',
+    requested,
+    tfVersion: null,
+    tfjsVersion: tf.version_core,
+    threads: 1,
+    interOpThreads: null,
+    threadSource: 'n/a',
+    oneDNN: null,
+    warning: CPU_BACKEND_WARNING,
+  };
+}

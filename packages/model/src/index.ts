@@ -1,0 +1,36 @@
+export { initBackend, isNativeBackend, currentBackend, BACKEND_NAMES, CPU_BACKEND_WARNING, GPU_INSTALL_HINT } from './backend';
+export type { BackendName, BackendInfo, InitBackendOptions } from './backend';
+export { Rng } from './rng';
+export { ParamStore } from './params';
+export { SEModule, createAttn, ATTN_TYPES } from './attention';
+export type { AttnType, AttnOptions, SEBlockArgs, HiddenActivation } from './attention';
+export { registerBackbone, createBackbone, listBackbones, getBackboneSpec, ResNetBackbone } from './backbones';
+export type { BackboneSpec, BackboneConfig, BlockKind, ForwardContext } from './backbones';
+export { SbirNet, validateModelConfig } from './model';
+export type { ModelConfig, ModelOutput } from './model';
+export {
+  LOSS_NAMES,
+  createLoss,
+  lossDefaults,
+  describeLosses,
+  resolveLossOptions,
+  annealFactor,
+  crossEntropy,
+  memsLogits,
+  cosfaceLogits,
+  arcfaceLogits,
+  contrastiveLoss,
+  tripletBatchHardLoss,
+  squaredDistances,
+  pairwiseDistances,
+  l2normalize,
+} from './losses';
+export type { LossName, LossConfig, LossContext, LossEnv, MetricLoss } from './losses';
+export { Optimizer, learningRate, OPTIMIZER_NAMES, SCHEDULE_NAMES } from './optim';
+export type { OptimizerConfig, OptimizerName, ScheduleName, ParamGroup } from './optim';
+export { prepareInput, sampleAugmentBoxes, IMAGENET_MEAN, IMAGENET_STD } from './augment';
+export type { AugmentOptions, ImageBatchLike } from './augment';
+export { createTrainer } from './trainer';
+export type { SbirTrainer, TrainerConfig, TrainBatch, EmbedBatch, EmbedResult, TrainStepResult } from './trainer';
+export { writeTensorFile, readTensorFile, saveTensorDir, loadTensorDir } from './tensorfile';
+export type { NamedArray, TensorManifest, TensorDType } from './tensorfile';

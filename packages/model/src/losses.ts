@@ -1,0 +1,373 @@
+/**
+ * Losses by name: a closed union (`LossName`) plus a runtime list (`LOSS_NAMES`), each with its own
+ * options and defaults. Unknown names and unknown options are errors that list the valid ones.
+ *
+ * All take the embedding f [B, D] (not normalised unless the loss says so) and int32 labels [B], and
+ * return the mean over the batch. Learnable loss parameters (classifier weights, class centres) live in
+ * the loss's own ParamStore; the trainer optimises them with the network (no weight decay, as the
+ * authors' second parameter group).
+ *
+ * Margin annealing (authors' `models/losses.py`, `MarginLoss` subclasses):
+ *   alpha_t = min(max(step / annealSteps, 0), 1)
+ *   MEMS:    m_t = 1 + (m - 1) alpha_t        (multiplicative; m_t = 1 is no margin)
+ *   CosFace: m_t = m alpha_t                  (authors: cos*(1-alpha) + (cos-m)*alpha)
+ *   ArcFace: m_t = m alpha_t                  (same schedule, our addition)
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { dense, matMul2d } from './ops';
+import { ParamStore } from './params';
+import { Rng } from './rng';
+
+export type LossName = 'softmax' | 'mems' | 'contrastive' | 'triplet' | 'center' | 'cosface' | 'arcface';
+export const LOSS_NAMES: readonly LossName[] = ['softmax', 'mems', 'contrastive', 'triplet', 'center', 'cosface', 'arcface'];
+
+export interface LossConfig {
+  name: LossName;
+  [k: string]: unknown;
+}
+
+export interface LossContext {
+  /** Optimiser steps taken before this one (drives margin annealing). */
+  step: number;
+}
+
+export interface LossEnv {
+  embeddingDim: number;
+  numClasses: number;
+  /** Total training steps; `annealSteps: 'auto'` resolves to half of it (authors: 100k of 200k). */
+  totalSteps?: number;
+  rng?: Rng;
+  /** Store for learnable loss parameters; a fresh one when omitted. */
+  store?: ParamStore;
+}
+
+export type LossOptionValue = number | boolean | 'auto';
+
+export interface MetricLoss {
+  readonly name: LossName;
+  /** Resolved options (defaults filled in; 'auto' resolved). */
+  readonly options: Record<string, number | boolean>;
+  /** Learnable parameters of the loss (may be empty). */
+  readonly store: ParamStore;
+  compute(embedding: tf.Tensor2D, labels: tf.Tensor1D, ctx: LossContext): tf.Scalar;
+  /** Margin in effect at `step` (after annealing), for logging; undefined when the loss has none. */
+  marginAt?(step: number): number;
+}
+
+interface LossDef {
+  description: string;
+  defaults: Record<string, LossOptionValue>;
+  create(o: Record<string, number | boolean>, env: Required<Pick<LossEnv, 'embeddingDim' | 'numClasses'>> & { rng: Rng; store: ParamStore }): Omit<MetricLoss, 'name' | 'options' | 'store'>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functional building blocks (exported for tests and reuse).
+
+/** Mean softmax cross-entropy of logits [B, K] against int32 labels [B]. */
+export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const k = logits.shape[1];
+    const onehot = oneHotF(labels, k);
+    const lse = tf.logSumExp(logits, 1);
+    const trueLogit = tf.sum(tf.mul(logits, onehot), 1);
+    return tf.mean(tf.sub(lse, trueLogit)) as tf.Scalar;
+  });
+}
+
+/** One-hot float matrix [B, k] of int labels. */
+function oneHotF(labels: tf.Tensor1D, k: number): tf.Tensor2D {
+  return tf.cast(tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, k), 'float32') as tf.Tensor2D;
+}
+
+/** alpha_t = min(max(step / annealSteps, 0), 1); annealSteps <= 0 means no annealing (alpha = 1). */
+export function annealFactor(step: number, annealSteps: number): number {
+  if (!(annealSteps > 0)) return 1;
+  return Math.min(Math.max(step / annealSteps, 0), 1);
+}
+
+/** Squared Euclidean distances [B, K] between rows of a [B, D] and rows of b [K, D] (clamped >= 0). */
+export function squaredDistances(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const aa = tf.sum(tf.square(a), 1, true);
+    const bb = tf.reshape(tf.sum(tf.square(b), 1), [1, -1]);
+    const ab = matMul2d(a, b, false, true);
+    return tf.relu(tf.sub(tf.add(aa, bb), tf.mul(ab, 2))) as tf.Tensor2D;
+  });
+}
+
+/** Row-wise L2 normalisation with a small epsilon. */
+export function l2normalize(x: tf.Tensor2D, eps = 1e-12): tf.Tensor2D {
+  return tf.tidy(() => tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), eps))) as tf.Tensor2D);
+}
+
+/**
+ * MEMS logits (authors' `MEMS.forward`): logit_j = -s ||f - c_j||^2, with the true class's squared
+ * distance multiplied by margin^2 (i.e. -s ||margin (f - c_y)||^2).
+ */
+export function memsLogits(f: tf.Tensor2D, centres: tf.Tensor2D, labels: tf.Tensor1D, margin: number, scale = 1): tf.Tensor2D {
+  return tf.tidy(() => {
+    const d2 = squaredDistances(f, centres);
+    const onehot = oneHotF(labels, centres.shape[0]);
+    const factor = tf.add(tf.mul(onehot, margin * margin - 1), 1);
+    return tf.mul(tf.mul(d2, factor), -scale) as tf.Tensor2D;
+  });
+}
+
+/** CosFace / AM-softmax logits: s (cos_j - m [j = y]) with f and the class weights L2-normalised. */
+export function cosfaceLogits(f: tf.Tensor2D, weights: tf.Tensor2D, labels: tf.Tensor1D, margin: number, scale: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const cos = matMul2d(l2normalize(f), l2normalize(weights), false, true);
+    const onehot = oneHotF(labels, weights.shape[0]);
+    return tf.mul(tf.sub(cos, tf.mul(onehot, margin)), scale) as tf.Tensor2D;
+  });
+}
+
+/**
+ * ArcFace logits: s cos(theta_y + m) for the true class, s cos(theta_j) otherwise. Where
+ * theta_y + m would pass pi, uses cos(theta) - m sin(m) instead (keeps the logit monotonic in theta;
+ * the usual InsightFace form).
+ */
+export function arcfaceLogits(f: tf.Tensor2D, weights: tf.Tensor2D, labels: tf.Tensor1D, margin: number, scale: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const cos = tf.clipByValue(matMul2d(l2normalize(f), l2normalize(weights), false, true), -1 + 1e-7, 1 - 1e-7);
+    const sin = tf.sqrt(tf.sub(1, tf.square(cos)));
+    const phi = tf.sub(tf.mul(cos, Math.cos(margin)), tf.mul(sin, Math.sin(margin)));
+    const th = Math.cos(Math.PI - margin);
+    const mm = Math.sin(Math.PI - margin) * margin;
+    // step() has a (zero) gradient registered, unlike greater(); cond = [cos > th].
+    const cond = tf.step(tf.sub(cos, th));
+    const phiSafe = tf.add(tf.mul(cond, phi), tf.mul(tf.sub(1, cond), tf.sub(cos, mm)));
+    const onehot = oneHotF(labels, weights.shape[0]);
+    const mixed = tf.add(tf.mul(onehot, phiSafe), tf.mul(tf.sub(1, onehot), cos));
+    return tf.mul(mixed, scale) as tf.Tensor2D;
+  });
+}
+
+/** Pairwise Euclidean distances [B, B] from explicit differences (sqrt(d^2 + 1e-12): smooth at 0). */
+export function pairwiseDistances(f: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const diff = tf.sub(tf.expandDims(f, 1), tf.expandDims(f, 0));
+    return tf.sqrt(tf.add(tf.sum(tf.square(diff), 2), 1e-12)) as tf.Tensor2D;
+  });
+}
+
+function labelMasks(labels: tf.Tensor1D): { same: tf.Tensor2D; diff: tf.Tensor2D } {
+  const l = tf.cast(labels, 'int32');
+  const eq = tf.cast(tf.equal(tf.expandDims(l, 1), tf.expandDims(l, 0)), 'float32') as tf.Tensor2D;
+  const eye = tf.eye(labels.shape[0]);
+  return { same: tf.sub(eq, eye) as tf.Tensor2D, diff: tf.sub(1, eq) as tf.Tensor2D };
+}
+
+/**
+ * Contrastive (Siamese) loss over all pairs i < j of the batch (Hadsell et al. 2006):
+ *   same class: d^2;  different: max(0, margin - d)^2;  mean over pairs.
+ * A batch with one sample has no pairs and gives 0.
+ */
+export function contrastiveLoss(f: tf.Tensor2D, labels: tf.Tensor1D, margin: number): tf.Scalar {
+  return tf.tidy(() => {
+    const b = f.shape[0];
+    if (b < 2) return tf.mul(tf.sum(f), 0) as tf.Scalar;
+    const d = pairwiseDistances(f);
+    const { same, diff } = labelMasks(labels);
+    const pos = tf.mul(same, tf.square(d));
+    const neg = tf.mul(diff, tf.square(tf.relu(tf.sub(margin, d))));
+    // Each unordered pair appears twice in the full matrix; the diagonal is masked out of both terms.
+    return tf.div(tf.sum(tf.add(pos, neg)), b * (b - 1)) as tf.Scalar;
+  });
+}
+
+/**
+ * Triplet loss with batch-hard mining (Hermans et al. 2017): for every anchor, the farthest
+ * positive and the closest negative in the batch; mean of max(0, d_ap - d_an + margin) over anchors
+ * that have both (0 when none has, e.g. a batch of one class).
+ */
+export function tripletBatchHardLoss(f: tf.Tensor2D, labels: tf.Tensor1D, margin: number): tf.Scalar {
+  return tf.tidy(() => {
+    const d = pairwiseDistances(f);
+    const { same, diff } = labelMasks(labels);
+    const hardPos = tf.max(tf.mul(d, same), 1);
+    const big = tf.mul(tf.sub(1, diff), 1e9);
+    const hardNeg = tf.min(tf.add(d, big), 1);
+    const valid = tf.mul(tf.cast(tf.greater(tf.sum(same, 1), 0), 'float32'), tf.cast(tf.greater(tf.sum(diff, 1), 0), 'float32'));
+    const per = tf.mul(tf.relu(tf.add(tf.sub(hardPos, hardNeg), margin)), valid);
+    return tf.div(tf.sum(per), tf.maximum(tf.sum(valid), 1)) as tf.Scalar;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry.
+
+function addCentres(store: ParamStore, rng: Rng, name: string, k: number, d: number): tf.Variable {
+  // L2-normalised standard-normal rows (authors: F.normalize(torch.randn(K, D), dim=1)).
+  const raw = rng.normalArray(k * d);
+  for (let i = 0; i < k; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += raw[i * d + j] ** 2;
+    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
+    for (let j = 0; j < d; j++) raw[i * d + j] *= inv;
+  }
+  return store.addParam(name, tf.tensor2d(raw, [k, d]));
+}
+
+function addLinear(store: ParamStore, rng: Rng, name: string, d: number, k: number): { w: tf.Variable; b: tf.Variable } {
+  const bound = 1 / Math.sqrt(d);
+  return {
+    w: store.addParam(`${name}.weight`, tf.tensor2d(rng.uniformArray(d * k, bound), [d, k])),
+    b: store.addParam(`${name}.bias`, tf.tensor1d(rng.uniformArray(k, bound))),
+  };
+}
+
+const defs: Record<LossName, LossDef> = {
+  softmax: {
+    description: 'softmax cross-entropy over a linear classifier',
+    defaults: {},
+    create: (_o, env) => {
+      const c = addLinear(env.store, env.rng, 'loss.classifier', env.embeddingDim, env.numClasses);
+      return {
+        compute: (f, y) => crossEntropy(dense(f, c.w as tf.Tensor2D, c.b as tf.Tensor1D), y),
+      };
+    },
+  },
+  mems: {
+    description: 'multiplicative Euclidean margin softmax (authors: models/losses.py, MEMS)',
+    defaults: { margin: 4, scale: 1, annealSteps: 'auto' },
+    create: (o, env) => {
+      const centres = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
+      const marginAt = (step: number): number => 1 + ((o.margin as number) - 1) * annealFactor(step, o.annealSteps as number);
+      return {
+        marginAt,
+        compute: (f, y, ctx) => crossEntropy(memsLogits(f, centres as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number), y),
+      };
+    },
+  },
+  contrastive: {
+    description: 'Siamese contrastive loss on all pairs within the batch',
+    defaults: { margin: 1 },
+    create: (o) => ({ compute: (f, y) => contrastiveLoss(f, y, o.margin as number) }),
+  },
+  triplet: {
+    description: 'triplet loss with batch-hard mining',
+    defaults: { margin: 0.5 },
+    create: (o) => ({ compute: (f, y) => tripletBatchHardLoss(f, y, o.margin as number) }),
+  },
+  center: {
+    description: 'softmax cross-entropy + lambda/2 mean ||f - c_y||^2 (Wen et al. 2016), centres learned by the optimiser',
+    defaults: { lambda: 0.01 },
+    create: (o, env) => {
+      const c = addLinear(env.store, env.rng, 'loss.classifier', env.embeddingDim, env.numClasses);
+      const centres = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
+      return {
+        compute: (f, y) =>
+          tf.tidy(() => {
+            const ce = crossEntropy(dense(f, c.w as tf.Tensor2D, c.b as tf.Tensor1D), y);
+            const cy = tf.gather(centres, tf.cast(y, 'int32'));
+            const pull = tf.mean(tf.sum(tf.square(tf.sub(f, cy)), 1));
+            return tf.add(ce, tf.mul(pull, (o.lambda as number) / 2)) as tf.Scalar;
+          }),
+      };
+    },
+  },
+  cosface: {
+    description: 'CosFace / AM-softmax (authors: models/losses.py, CosFace)',
+    defaults: { margin: 0.35, scale: 32, annealSteps: 'auto' },
+    create: (o, env) => {
+      const w = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
+      const marginAt = (step: number): number => (o.margin as number) * annealFactor(step, o.annealSteps as number);
+      return {
+        marginAt,
+        compute: (f, y, ctx) => crossEntropy(cosfaceLogits(f, w as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number), y),
+      };
+    },
+  },
+  arcface: {
+    description: 'ArcFace additive angular margin (Deng et al. 2019)',
+    defaults: { margin: 0.5, scale: 64, annealSteps: 'auto' },
+    create: (o, env) => {
+      const w = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
+      const marginAt = (step: number): number => (o.margin as number) * annealFactor(step, o.annealSteps as number);
+      return {
+        marginAt,
+        compute: (f, y, ctx) => crossEntropy(arcfaceLogits(f, w as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number), y),
+      };
+    },
+  },
+};
+
+/** Default options of a loss (a copy). */
+export function lossDefaults(name: LossName): Record<string, LossOptionValue> {
+  return { ...checkedDef(name).defaults };
+}
+
+/** One-line description per loss name. */
+export function describeLosses(): Record<LossName, string> {
+  const out = {} as Record<LossName, string>;
+  for (const n of LOSS_NAMES) out[n] = defs[n].description;
+  return out;
+}
+
+function checkedDef(name: unknown): LossDef {
+  if (typeof name !== 'string' || !(LOSS_NAMES as readonly string[]).includes(name)) {
+    throw new Error(`unknown loss "${String(name)}" (known: ${LOSS_NAMES.join(', ')})`);
+  }
+  return defs[name as LossName];
+}
+
+/** Resolves options: defaults, type checks, 'auto' annealing = half the total steps (or 100,000). */
+export function resolveLossOptions(cfg: LossConfig, totalSteps?: number): Record<string, number | boolean> {
+  const def = checkedDef(cfg.name);
+  const out: Record<string, number | boolean> = {};
+  for (const key of Object.keys(cfg)) {
+    if (key === 'name') continue;
+    if (!(key in def.defaults)) {
+      const known = Object.keys(def.defaults);
+      throw new Error(`loss.${key}: unknown option for loss "${cfg.name}" (known: ${known.length ? known.join(', ') : 'none'})`);
+    }
+  }
+  for (const [key, dflt] of Object.entries(def.defaults)) {
+    const v = cfg[key] ?? dflt;
+    if (key === 'annealSteps') {
+      if (v === 'auto') {
+        out[key] = totalSteps && totalSteps > 0 ? Math.max(1, Math.round(totalSteps / 2)) : 100000;
+        continue;
+      }
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+        throw new Error(`loss.annealSteps: expected 'auto' or a number >= 0, got ${JSON.stringify(v)}`);
+      }
+      out[key] = v;
+      continue;
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new Error(`loss.${key}: expected a number, got ${JSON.stringify(v)}`);
+    }
+    if (key === 'margin' && cfg.name === 'mems' && v < 1) {
+      throw new Error(`loss.margin: MEMS margin must be >= 1 (1 = no margin), got ${v}`);
+    }
+    out[key] = v;
+  }
+  return out;
+}
+
+/** Creates a loss by config; fails with 'unknown loss "x" (known: ...)'. */
+export function createLoss(cfg: LossConfig, env: LossEnv): MetricLoss {
+  const def = checkedDef(cfg.name);
+  const options = resolveLossOptions(cfg, env.totalSteps);
+  const store = env.store ?? new ParamStore();
+  const rng = env.rng ?? new Rng(0);
+  const impl = def.create(options, { embeddingDim: env.embeddingDim, numClasses: env.numClasses, rng, store });
+  return { name: cfg.name, options, store, ...impl };
+}
+
+/**
+ * Objective of the optional binary-code head: a linear classifier over the relaxed codes tanh(h)
+ * (cross-entropy) plus a quantisation term q mean((|tanh h| - 1)^2) pulling codes towards +-1.
+ */
+export function createHashObjective(bits: number, numClasses: number, rng: Rng, store: ParamStore, quantization = 0.1) {
+  const c = addLinear(store, rng, 'hash.classifier', bits, numClasses);
+  return (hashLogits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar =>
+    tf.tidy(() => {
+      const codes = tf.tanh(hashLogits);
+      const ce = crossEntropy(dense(codes, c.w as tf.Tensor2D, c.b as tf.Tensor1D), labels);
+      const q = tf.mean(tf.square(tf.sub(tf.abs(codes), 1)));
+      return tf.add(ce, tf.mul(q, quantization)) as tf.Scalar;
+    });
+}

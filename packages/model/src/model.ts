@@ -1,0 +1,147 @@
+/** The retrieval network: backbone + embedding head + optional binary-code head. */
+import * as fs from 'fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { AttnType, ATTN_TYPES, HiddenActivation } from './attention';
+import { ForwardContext, ResNetBackbone, createBackbone, getBackboneSpec } from './backbones';
+import { dense, detach } from './ops';
+import { ParamStore, linearInit } from './params';
+import { Rng } from './rng';
+import { readTensorFile } from './tensorfile';
+
+export interface ModelConfig {
+  /** Registered backbone name (`listBackbones()`). */
+  backbone: string;
+  /** Attention block in every residual block. */
+  block: AttnType;
+  /** Base width (stage-1 planes); 0 = the backbone's default. */
+  width: number;
+  /** Side of the square network input; batches of another size are resized (bilinear). */
+  inputSize: number;
+  embeddingDim: number;
+  /** Bits of the binary-code head (tanh relaxation in training, sign at test); absent = no head. */
+  hashBits?: number;
+  numClasses: number;
+  /** SE reduction ratio r. Default 16. */
+  seReduction?: number;
+  /** Local named-tensor file (manifest .json, see tensorfile.ts) with backbone weights to start from. */
+  weightsFile?: string;
+  /** 1-based stages whose blocks are domain-aware when block = 'dase'. Default [1, 2, 3] (authors). */
+  domainAwareStages?: number[];
+  /** Hidden activation of the SE/DASE excitation. Default relu for 'se', sigmoid for 'dase'. */
+  attnActivation?: HiddenActivation;
+  /** Stop the code head's gradient at the embedding (default true): the code head then learns a
+   *  map of the embedding without changing it, so the embedding ablation is unaffected. */
+  hashDetach?: boolean;
+}
+
+export function validateModelConfig(cfg: ModelConfig): void {
+  const posInt = (v: unknown, key: string): void => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+      throw new Error(`model.${key}: expected a positive integer, got ${JSON.stringify(v)}`);
+    }
+  };
+  getBackboneSpec(cfg.backbone);
+  if (!ATTN_TYPES.includes(cfg.block)) {
+    throw new Error(`model.block: unknown block "${String(cfg.block)}" (known: ${ATTN_TYPES.join(', ')})`);
+  }
+  if (cfg.width !== 0) posInt(cfg.width, 'width');
+  posInt(cfg.inputSize, 'inputSize');
+  posInt(cfg.embeddingDim, 'embeddingDim');
+  posInt(cfg.numClasses, 'numClasses');
+  if (cfg.hashBits !== undefined) posInt(cfg.hashBits, 'hashBits');
+  if (cfg.seReduction !== undefined) posInt(cfg.seReduction, 'seReduction');
+  if (cfg.domainAwareStages !== undefined) {
+    const n = getBackboneSpec(cfg.backbone).layers.length;
+    for (const s of cfg.domainAwareStages) {
+      if (!Number.isInteger(s) || s < 1 || s > n) {
+        throw new Error(`model.domainAwareStages: stage ${s} out of range 1..${n}`);
+      }
+    }
+  }
+  if (cfg.weightsFile !== undefined && !fs.existsSync(cfg.weightsFile)) {
+    throw new Error(`model.weightsFile: ${cfg.weightsFile} does not exist`);
+  }
+}
+
+export interface ModelOutput {
+  embedding: tf.Tensor2D;
+  /** Pre-activation code logits [N, hashBits] (tanh in training, sign at test). */
+  hashLogits?: tf.Tensor2D;
+}
+
+export class SbirNet {
+  readonly cfg: ModelConfig;
+  readonly store = new ParamStore();
+  readonly backbone: ResNetBackbone;
+  private readonly embedW: tf.Variable;
+  private readonly embedB: tf.Variable;
+  private readonly hashW: tf.Variable | null = null;
+  private readonly hashB: tf.Variable | null = null;
+
+  constructor(cfg: ModelConfig, rng: Rng) {
+    validateModelConfig(cfg);
+    this.cfg = cfg;
+    this.backbone = createBackbone({
+      name: cfg.backbone,
+      width: cfg.width,
+      attn: cfg.block,
+      seReduction: cfg.seReduction,
+      domainAwareStages: cfg.domainAwareStages,
+      attnActivation: cfg.attnActivation,
+      store: this.store,
+      rng,
+    });
+    const e = linearInit(rng, this.backbone.outChannels, cfg.embeddingDim);
+    this.embedW = this.store.addParam('head.embed.weight', e.w);
+    this.embedB = this.store.addParam('head.embed.bias', e.b);
+    if (cfg.hashBits) {
+      const h = linearInit(rng, cfg.embeddingDim, cfg.hashBits);
+      this.hashW = this.store.addParam('head.hash.weight', h.w);
+      this.hashB = this.store.addParam('head.hash.bias', h.b);
+    }
+    if (cfg.weightsFile) this.loadWeights(cfg.weightsFile);
+  }
+
+  forward(x: tf.Tensor4D, ctx: ForwardContext): ModelOutput {
+    const pooled = this.backbone.forward(x, ctx);
+    const embedding = dense(pooled, this.embedW as tf.Tensor2D, this.embedB as tf.Tensor1D);
+    if (!this.hashW || !this.hashB) return { embedding };
+    const src = this.cfg.hashDetach === false ? embedding : detach(embedding);
+    const hashLogits = dense(src as tf.Tensor2D, this.hashW as tf.Tensor2D, this.hashB as tf.Tensor1D);
+    return { embedding, hashLogits };
+  }
+
+  /**
+   * Copies tensors from a named-tensor file into parameters and buffers of the same name and shape.
+   * Names not present in the model are an error (listing a few); model tensors missing from the file
+   * keep their initial values and are returned.
+   */
+  loadWeights(file: string): { loaded: string[]; missing: string[] } {
+    const { tensors } = readTensorFile(file);
+    const loaded: string[] = [];
+    const unknown: string[] = [];
+    for (const [name, t] of tensors) {
+      const v = this.store.params.get(name) ?? this.store.buffers.get(name);
+      if (!v) {
+        unknown.push(name);
+        continue;
+      }
+      if (v.shape.join(',') !== t.shape.join(',')) {
+        throw new Error(`${file}: tensor "${name}" has shape [${t.shape.join(', ')}], model expects [${v.shape.join(', ')}]`);
+      }
+      const value = tf.tensor(t.data, t.shape, t.dtype);
+      v.assign(value);
+      value.dispose();
+      loaded.push(name);
+    }
+    if (unknown.length > 0) {
+      throw new Error(`${file}: ${unknown.length} tensor(s) not in model ${this.cfg.backbone}, e.g. ${unknown.slice(0, 3).join(', ')}`);
+    }
+    const missing = [...this.store.params.keys(), ...this.store.buffers.keys()].filter((n) => !tensors.has(n));
+    return { loaded, missing };
+  }
+
+  dispose(): void {
+    this.store.dispose();
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * `createTrainer`: the object the trainer package drives (docs/CONTRACTS.md). One training step is
+ * prepareInput (uint8 -> augmented, normalised float on the backend), forward with the tape on,
+ * loss, gradients (tf.variableGrads), optimiser update; everything inside one tf.tidy, so the number
+ * of live tensors is the same after every step.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { AugmentOptions, ImageBatchLike, prepareInput } from './augment';
+import { LossConfig, MetricLoss, createHashObjective, createLoss } from './losses';
+import { ModelConfig, SbirNet } from './model';
+import { Optimizer, OptimizerConfig, learningRate, validateOptimizerConfig } from './optim';
+import { ParamStore } from './params';
+import { Rng } from './rng';
+import { NamedArray, loadTensorDir, saveTensorDir } from './tensorfile';
+
+export interface TrainerConfig {
+  model: ModelConfig;
+  loss: LossConfig;
+  optimizer: OptimizerConfig;
+  seed: number;
+  /** Augmentation parameters used when trainStep is called with { augment: true }. */
+  augment?: AugmentOptions;
+  /** Weight of the code head's objective (only with model.hashBits). Default 1. */
+  hashWeight?: number;
+}
+
+export interface TrainBatch extends ImageBatchLike {
+  labels: Int32Array;
+  /** 0 = sketch, 1 = photo. */
+  domains: Uint8Array;
+}
+
+export interface EmbedBatch extends ImageBatchLike {
+  domains: Uint8Array;
+}
+
+export interface EmbedResult {
+  /** n x dim features of the images as given, row-major. */
+  embedding: Float32Array;
+  dim: number;
+  /** With { flip: true }: n x dim features of the horizontally flipped images (evaluateRetrieval
+   *  takes them as `flipped` and uses the minimum distance over flip combinations, as the authors). */
+  flipped?: Float32Array;
+  /** With a code head: n x bits, one byte per bit (0 or 1) = sign of the code logits. */
+  code?: Uint8Array;
+  bits?: number;
+}
+
+export interface TrainStepResult {
+  /** May be NaN or Infinity; the optimiser update is skipped for such a step (the step still counts). */
+  loss: number;
+  lr: number;
+}
+
+export interface SbirTrainer {
+  trainStep(batch: TrainBatch, opts?: { augment?: boolean }): TrainStepResult;
+  embed(batch: EmbedBatch, opts?: { flip?: boolean }): EmbedResult;
+  /** Completed training steps. */
+  step: number;
+  saveCheckpoint(dir: string): Promise<void>;
+  loadCheckpoint(dir: string): Promise<void>;
+  dispose(): void;
+  readonly config: TrainerConfig;
+  readonly model: SbirNet;
+  readonly loss: MetricLoss;
+  /** Trainable parameter count (network + loss). */
+  numParams(): number;
+  /** Loss margin in effect at the current step (after annealing), if the loss has one. */
+  currentMargin(): number | undefined;
+}
+
+const CHECKPOINT_FORMAT = 'sbir-trainer-checkpoint';
+
+class Trainer implements SbirTrainer {
+  readonly config: TrainerConfig;
+  readonly model: SbirNet;
+  readonly loss: MetricLoss;
+  step = 0;
+  private readonly lossStore = new ParamStore();
+  private readonly optimizer: Optimizer;
+  private readonly augRng: Rng;
+  private readonly hashObjective: ((h: tf.Tensor2D, y: tf.Tensor1D) => tf.Scalar) | null = null;
+  /** engine variable name -> optimiser key ('model/<name>' or 'loss/<name>'). */
+  private readonly keyOf = new Map<string, string>();
+  private readonly varList: tf.Variable[] = [];
+  private disposed = false;
+
+  constructor(cfg: TrainerConfig) {
+    validateOptimizerConfig(cfg.optimizer);
+    if (!Number.isInteger(cfg.seed)) throw new Error(`seed: expected an integer, got ${JSON.stringify(cfg.seed)}`);
+    this.config = cfg;
+    const rng = new Rng(cfg.seed);
+    this.model = new SbirNet(cfg.model, rng.fork());
+    const lossRng = rng.fork();
+    this.loss = createLoss(cfg.loss, {
+      embeddingDim: cfg.model.embeddingDim,
+      numClasses: cfg.model.numClasses,
+      totalSteps: cfg.optimizer.totalSteps,
+      rng: lossRng,
+      store: this.lossStore,
+    });
+    if (cfg.model.hashBits) {
+      this.hashObjective = createHashObjective(cfg.model.hashBits, cfg.model.numClasses, lossRng, this.lossStore);
+    }
+    this.augRng = rng.fork();
+    const netVars = new Map<string, tf.Variable>();
+    for (const [name, v] of this.model.store.params) {
+      netVars.set(`model/${name}`, v);
+      this.keyOf.set(v.name, `model/${name}`);
+      this.varList.push(v);
+    }
+    const lossVars = new Map<string, tf.Variable>();
+    for (const [name, v] of this.lossStore.params) {
+      lossVars.set(`loss/${name}`, v);
+      this.keyOf.set(v.name, `loss/${name}`);
+      this.varList.push(v);
+    }
+    this.optimizer = new Optimizer(cfg.optimizer, [
+      { vars: netVars, weightDecay: cfg.optimizer.weightDecay ?? 0 },
+      { vars: lossVars, weightDecay: 0 },
+    ]);
+  }
+
+  numParams(): number {
+    return this.model.store.numParams() + this.lossStore.numParams();
+  }
+
+  currentMargin(): number | undefined {
+    return this.loss.marginAt?.(this.step);
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new Error('trainer has been disposed');
+  }
+
+  trainStep(batch: TrainBatch, opts: { augment?: boolean } = {}): TrainStepResult {
+    this.checkAlive();
+    if (batch.labels.length !== batch.n || batch.domains.length !== batch.n) {
+      throw new Error(`batch: labels (${batch.labels.length}) and domains (${batch.domains.length}) must have n = ${batch.n} entries`);
+    }
+    const lr = learningRate(this.config.optimizer, this.step);
+    const size = this.config.model.inputSize;
+    const hashWeight = this.config.hashWeight ?? 1;
+    let loss = NaN;
+    tf.tidy(() => {
+      const x = prepareInput(batch, size, opts.augment ? { rng: this.augRng, options: this.config.augment } : undefined);
+      const domain = tf.tensor1d(Float32Array.from(batch.domains));
+      const labels = tf.tensor1d(batch.labels, 'int32');
+      const { value, grads } = tf.variableGrads(() => {
+        const out = this.model.forward(x, { training: true, domain });
+        let l = this.loss.compute(out.embedding, labels, { step: this.step });
+        if (out.hashLogits && this.hashObjective) {
+          l = tf.add(l, tf.mul(this.hashObjective(out.hashLogits, labels), hashWeight));
+        }
+        return l;
+      }, this.varList);
+      loss = value.dataSync()[0];
+      if (Number.isFinite(loss)) {
+        const byKey = new Map<string, tf.Tensor>();
+        for (const [engineName, g] of Object.entries(grads)) {
+          const key = this.keyOf.get(engineName);
+          if (key) byKey.set(key, g);
+        }
+        this.optimizer.apply(byKey, lr);
+      }
+    });
+    this.step += 1;
+    return { loss, lr };
+  }
+
+  embed(batch: EmbedBatch, opts: { flip?: boolean } = {}): EmbedResult {
+    this.checkAlive();
+    if (batch.domains.length !== batch.n) {
+      throw new Error(`batch: domains (${batch.domains.length}) must have n = ${batch.n} entries`);
+    }
+    const dim = this.config.model.embeddingDim;
+    const bits = this.config.model.hashBits;
+    const n = batch.n;
+    let res: EmbedResult = { embedding: new Float32Array(0), dim };
+    tf.tidy(() => {
+      let x = prepareInput(batch, this.config.model.inputSize);
+      let domain = tf.tensor1d(Float32Array.from(batch.domains));
+      if (opts.flip) {
+        x = tf.concat([x, tf.reverse(x, 2)], 0);
+        domain = tf.concat([domain, domain], 0);
+      }
+      const out = this.model.forward(x, { training: false, domain });
+      const all = out.embedding.dataSync() as Float32Array;
+      res = { embedding: all.slice(0, n * dim), dim };
+      if (opts.flip) res.flipped = all.slice(n * dim, 2 * n * dim);
+      if (out.hashLogits && bits) {
+        const h = out.hashLogits.dataSync();
+        const code = new Uint8Array(n * bits);
+        for (let i = 0; i < n * bits; i++) code[i] = h[i] > 0 ? 1 : 0;
+        res.code = code;
+        res.bits = bits;
+      }
+    });
+    return res;
+  }
+
+  /** Model parameters and buffers and loss parameters by checkpoint name. */
+  private namedVariables(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    for (const [n, v] of this.model.store.params) out.set(`model/${n}`, v);
+    for (const [n, v] of this.model.store.buffers) out.set(`model/${n}`, v);
+    for (const [n, v] of this.lossStore.params) out.set(`loss/${n}`, v);
+    return out;
+  }
+
+  async saveCheckpoint(dir: string): Promise<void> {
+    this.checkAlive();
+    const tensors = new Map<string, NamedArray>();
+    for (const [name, v] of this.namedVariables()) {
+      tensors.set(name, { dtype: 'float32', shape: v.shape.slice(), data: Float32Array.from(v.dataSync() as Float32Array) });
+    }
+    for (const [name, shape] of this.optimizer.slotShapes()) {
+      const t = this.optimizer.readSlot(name);
+      tensors.set(`optim/${name}`, { dtype: 'float32', shape, data: Float32Array.from(t.dataSync() as Float32Array) });
+      t.dispose();
+    }
+    saveTensorDir(dir, tensors, {
+      format: CHECKPOINT_FORMAT,
+      step: this.step,
+      optimizerIterations: this.optimizer.iterations,
+      augRng: this.augRng.getState(),
+      config: this.config,
+      savedAt: new Date().toISOString(),
+    });
+  }
+
+  async loadCheckpoint(dir: string): Promise<void> {
+    this.checkAlive();
+    const { tensors, meta } = loadTensorDir(dir);
+    if (meta.format !== CHECKPOINT_FORMAT) throw new Error(`${dir}: not a trainer checkpoint (meta.format=${String(meta.format)})`);
+    const shapes = new Map<string, number[]>();
+    for (const [n, v] of this.namedVariables()) shapes.set(n, v.shape);
+    for (const [n, s] of this.optimizer.slotShapes()) shapes.set(`optim/${n}`, s);
+    const missing = [...shapes.keys()].filter((k) => !tensors.has(k));
+    const unexpected = [...tensors.keys()].filter((k) => !shapes.has(k));
+    if (missing.length || unexpected.length) {
+      throw new Error(
+        `${dir}: checkpoint does not match this model/loss/optimiser ` +
+          `(missing ${missing.length}: ${missing.slice(0, 3).join(', ')}; unexpected ${unexpected.length}: ${unexpected.slice(0, 3).join(', ')})`,
+      );
+    }
+    for (const [name, shape] of shapes) {
+      const t = tensors.get(name) as NamedArray;
+      if (t.shape.join(',') !== shape.join(',')) {
+        throw new Error(`${dir}: tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+      }
+    }
+    const vars = this.namedVariables();
+    for (const [name, t] of tensors) {
+      const value = tf.tensor(t.data, t.shape, t.dtype);
+      const v = vars.get(name);
+      if (v) v.assign(value);
+      else this.optimizer.writeSlot(name.slice('optim/'.length), value);
+      value.dispose();
+    }
+    this.step = Number(meta.step ?? 0);
+    this.optimizer.iterations = Number(meta.optimizerIterations ?? this.step);
+    if (Array.isArray(meta.augRng)) this.augRng.setState(meta.augRng as number[]);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.model.dispose();
+    this.lossStore.dispose();
+    this.optimizer.dispose();
+  }
+}
+
+/** Builds model, loss and optimiser from one config (docs/CONTRACTS.md). */
+export function createTrainer(cfg: TrainerConfig): SbirTrainer {
+  return new Trainer(cfg);
+}
