@@ -46,8 +46,10 @@ export function pairedTTest(a: readonly number[], b: readonly number[]): PairedT
   const sd = sampleStd(d);
   if (n < 2 || md === null || sd === null) return { n, meanDiff: md, sdDiff: sd, t: null, df: null, p: null };
   const df = n - 1;
-  if (sd === 0) {
-    if (md === 0) return { n, meanDiff: 0, sdDiff: 0, t: null, df, p: null };
+  // differences equal up to floating-point noise (e.g. 0.3 − 0.4 vs 0.32 − 0.42) count as equal
+  const scale = d.reduce((s, x) => Math.max(s, Math.abs(x)), 0);
+  if (sd <= 1e-12 * scale) {
+    if (scale === 0) return { n, meanDiff: 0, sdDiff: 0, t: null, df, p: null };
     return { n, meanDiff: md, sdDiff: 0, t: md > 0 ? Infinity : -Infinity, df, p: 0 };
   }
   const t = md / (sd / Math.sqrt(n));

@@ -110,7 +110,7 @@ describe('pca', () => {
     expect(r.projected[0][0]).toBeCloseTo(c[0] * r.components[0][0] + c[1] * r.components[0][1] + c[2] * r.components[0][2], 9);
     // total variance preserved: var(PC1) equals the sample variance of the projections
     const p1 = r.projected.map((p) => p[0]);
-    expect(sampleStd(p1) ** 2).toBeCloseTo(r.variances[0], 6);
+    expect((sampleStd(p1) as number) ** 2).toBeCloseTo(r.variances[0], 6);
   });
 
   it('returns empty results for no rows', () => {

@@ -60,6 +60,9 @@ const ours = (c: StatCell): string => {
   return `${x.mean}${x.std ? ` ± ${x.std}` : ''} (n=${x.n})`;
 };
 
+/** "p=0.032", or "p<0.001" */
+const pEq = (p: string): string => (p.startsWith('<') ? `p${p}` : `p=${p}`);
+
 // ---------------------------------------------------------------- Markdown
 
 const mdEscape = (s: string): string => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;')).replace(/\n/g, ' ');
@@ -75,7 +78,7 @@ export function toMarkdown(t: AblationTable): string {
       align.push('--:');
     }
     if (g.delta) {
-      head.push(`Δ ${g.col.metric} (p)`);
+      head.push(`${g.col.dataset} Δ ${g.col.metric} (p)`);
       align.push('--:');
     }
     if (g.paper) {
@@ -95,7 +98,7 @@ export function toMarkdown(t: AblationTable): string {
       }
       if (g.delta) {
         const d = deltaText(c.delta);
-        cells.push(r.isBaseline ? '(baseline)' : d.delta ? `${d.delta} (p=${d.p})` : d.p);
+        cells.push(r.isBaseline ? '(baseline)' : d.delta ? `${d.delta} (${pEq(d.p)})` : d.p);
       }
       if (g.paper) {
         const ref = paperTableRef(c.paper);
@@ -177,7 +180,7 @@ export function toLatex(t: AblationTable): string {
       }
       if (g.delta) {
         const d = deltaText(c.delta);
-        cells.push(r.isBaseline ? 'baseline' : d.delta ? `$${d.delta}$ {\\scriptsize($p$=${texEscape(d.p)})}` : texEscape(d.p));
+        cells.push(r.isBaseline ? 'baseline' : d.delta ? `$${d.delta}$ {\\scriptsize($${pEq(d.p)}$)}` : texEscape(d.p));
       }
       if (g.paper) cells.push(c.paper ? paperText(c.paper) : '');
     }
@@ -302,7 +305,7 @@ export function toHtmlTable(t: AblationTable): SafeHtml {
       const deltaCell = g.delta
         ? r.isBaseline
           ? html`<td class="num delta muted">baseline</td>`
-          : html`<td class="num delta ${d.delta ? dir : ''}${sig ? ' sig' : ''}">${d.delta ? html`${d.delta} <span class="p">p=${d.p}</span>` : html`<span class="muted">${d.p}</span>`}</td>`
+          : html`<td class="num delta ${d.delta ? dir : ''}${sig ? ' sig' : ''}">${d.delta ? html`${d.delta} <span class="p">${pEq(d.p)}</span>` : html`<span class="muted">${d.p}</span>`}</td>`
         : '';
       const ref = paperTableRef(c.paper);
       const paperCell = g.paper
@@ -324,8 +327,8 @@ export function toHtmlTable(t: AblationTable): SafeHtml {
 }
 
 export const TABLE_CSS = `
-table.ablation{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:14px;margin:8px 0}
-table.ablation th,table.ablation td{padding:6px 10px;border-bottom:1px solid #e5e7eb;white-space:nowrap}
+table.ablation{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:13.5px;margin:8px 0}
+table.ablation th,table.ablation td{padding:6px 9px;border-bottom:1px solid #e5e7eb;white-space:nowrap}
 table.ablation thead th{border-bottom:2px solid #111827;font-weight:600;text-align:center}
 table.ablation thead tr:first-child th{border-bottom:1px solid #9ca3af}
 table.ablation thead th.group{font-size:13px;letter-spacing:.02em}

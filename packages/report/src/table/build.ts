@@ -10,7 +10,10 @@ import { mean, pairedTTest, sampleStd } from '../stats';
 import { displayValue, rowKeyOf, type NormalizedExperiment, type Observation } from './normalize';
 
 export interface PaperValue {
+  /** on our scale (fractions); a value the paper gives in percent (> 1) is divided by 100 */
   value: number;
+  /** the value as transcribed */
+  reported: number;
   table?: string;
   source?: string;
   method?: string;
@@ -156,7 +159,8 @@ function matchPaper(reference: readonly PaperResult[], dataset: string, metric: 
 function toPaperValue(r: PaperResult | undefined): PaperValue | undefined {
   if (!r || typeof r.value !== 'number') return undefined;
   return {
-    value: r.value,
+    value: r.value > 1 ? r.value / 100 : r.value,
+    reported: r.value,
     table: r.table ?? undefined,
     source: r.source ?? undefined,
     method: r.method ?? undefined,
@@ -256,6 +260,8 @@ export function buildTable(norm: NormalizedExperiment, opts: BuildTableOptions =
   }
 
   const paperUnmatched = reference.filter((r) => !usedReference.has(r));
+  if ([...usedReference].some((r) => typeof r.value === 'number' && r.value > 1))
+    notes.push('Paper values given in percent were divided by 100 to match our scale.');
   return {
     experiment: norm.id,
     experimentName: norm.name,

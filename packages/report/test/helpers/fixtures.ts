@@ -29,6 +29,8 @@ export interface FixtureCell {
 
 export interface FixtureExperiment {
   name: string;
+  /** folder under the runs dir (default: name) */
+  dirName?: string;
   description?: string;
   axes: Record<string, AxisValue[]>;
   cells: FixtureCell[];
@@ -84,7 +86,7 @@ async function thumb(file: string, category: string, sketch: boolean): Promise<v
 }
 
 export async function writeExperiment(runsDir: string, exp: FixtureExperiment): Promise<Record<string, string>> {
-  const expDir = path.join(runsDir, exp.name);
+  const expDir = path.join(runsDir, exp.dirName ?? exp.name);
   fs.mkdirSync(expDir, { recursive: true });
   const totalEpochs = exp.totalEpochs ?? 6;
   const stepsPerEpoch = 40;
@@ -271,6 +273,7 @@ export function hostileFixture(): FixtureExperiment {
   const evil = '<script>window.__pwned=1</script>';
   return {
     name: 'xss<script>alert(1)</script>',
+    dirName: 'xss<script>alert(1)',
     description: `description with ${evil} & "quotes"`,
     axes: { block: ['se'], loss: ['softmax', '<img src=x onerror="window.__pwned=2">'], seed: [0, 1] },
     cells: [

@@ -1,0 +1,107 @@
+/** Pure shaping of run store records and tables into the rows the chart specs take. */
+import type { PcaResult } from '../pca';
+import type { Embeddings, EvalResult, MetricLine } from '../store/schema';
+import type { AblationTable } from '../table/build';
+import { displayValue } from '../table/normalize';
+import type { EpochPoint, HistogramBin, MapPoint, MapSummary, PcaPoint, PrPoint, StepPoint } from './specs';
+
+/** Averages consecutive points into at most `max` buckets (keeps curves light in the dashboard). */
+export function downsample<T extends { step: number; loss: number }>(points: T[], max = 300): T[] {
+  if (points.length <= max) return points;
+  const size = points.length / max;
+  const out: T[] = [];
+  for (let b = 0; b < max; b++) {
+    const chunk = points.slice(Math.floor(b * size), Math.floor((b + 1) * size));
+    if (!chunk.length) continue;
+    const last = chunk[chunk.length - 1];
+    out.push({ ...last, loss: chunk.reduce((s, p) => s + p.loss, 0) / chunk.length });
+  }
+  return out;
+}
+
+export function mapChartData(t: AblationTable): { points: MapPoint[]; summary: MapSummary[]; rows: string[] } {
+  const points: MapPoint[] = [];
+  const summary: MapSummary[] = [];
+  for (const r of t.rows) {
+    const block = displayValue('block', r.axes.block);
+    for (const col of t.columns) {
+      if (col.paperOnly) continue;
+      const c = r.cells[col.key];
+      c.values.forEach((v, i) => points.push({ row: r.label, block, dataset: col.dataset, metric: col.metric, seed: c.seeds[i], value: v }));
+      if (c.mean !== null)
+        summary.push({ row: r.label, block, dataset: col.dataset, metric: col.metric, mean: c.mean, lo: c.mean - (c.std ?? 0), hi: c.mean + (c.std ?? 0), n: c.n, best: c.best });
+    }
+  }
+  return { points, summary, rows: t.rows.map((r) => r.label) };
+}
+
+export function stepPoints(run: string, metrics: MetricLine[], max = 300): StepPoint[] {
+  const pts = metrics
+    .filter((m) => m.kind === 'step' && typeof m.step === 'number' && typeof m.loss === 'number' && Number.isFinite(m.loss))
+    .map((m) => ({ run, step: m.step as number, loss: m.loss as number }));
+  return downsample(pts, max);
+}
+
+export function epochPoints(run: string, metrics: MetricLine[], names: readonly string[] = ['mAP@all', 'P@200']): EpochPoint[] {
+  const out: EpochPoint[] = [];
+  for (const m of metrics) {
+    if (m.kind !== 'epoch' || typeof m.epoch !== 'number') continue;
+    for (const n of names) {
+      const v = m[n];
+      if (typeof v === 'number' && Number.isFinite(v)) out.push({ run, epoch: m.epoch, metric: n, value: v });
+    }
+  }
+  return out;
+}
+
+export function prPoints(run: string, ev: EvalResult | undefined): PrPoint[] {
+  const pr = ev?.pr;
+  if (!pr) return [];
+  return pr.recall.map((r, i) => ({ run, recall: r, precision: pr.precision[i] }));
+}
+
+/** Histogram counts → fraction of each kind's pairs per bin (intra pairs are far fewer than inter pairs). */
+export function histogramBins(run: string, ev: EvalResult | undefined): HistogramBin[] {
+  const h = ev?.distanceStats?.histogram;
+  if (!h) return [];
+  const out: HistogramBin[] = [];
+  const kinds: ['intra-class' | 'inter-class', number[]][] = [
+    ['intra-class', h.intra],
+    ['inter-class', h.inter],
+  ];
+  for (const [kind, counts] of kinds) {
+    const total = counts.reduce((s, c) => s + c, 0) || 1;
+    counts.forEach((c, i) => out.push({ run, kind, x0: h.edges[i], x1: h.edges[i + 1], fraction: c / total }));
+  }
+  return out;
+}
+
+/** Sums the histograms of several runs (same edges) into one, e.g. all seeds of a table row. */
+export function sumHistograms(evals: (EvalResult | undefined)[]): EvalResult | undefined {
+  const hs = evals.map((e) => e?.distanceStats?.histogram).filter((h): h is NonNullable<typeof h> => !!h);
+  if (!hs.length) return undefined;
+  const edges = hs[0].edges;
+  const same = hs.filter((h) => h.edges.length === edges.length && h.edges.every((e, i) => Math.abs(e - edges[i]) < 1e-12));
+  const intra = edges.slice(0, -1).map((_, i) => same.reduce((s, h) => s + h.intra[i], 0));
+  const inter = edges.slice(0, -1).map((_, i) => same.reduce((s, h) => s + h.inter[i], 0));
+  return { distanceStats: { histogram: { edges, intra, inter } } };
+}
+
+export function pcaPoints(emb: Embeddings, result: PcaResult): PcaPoint[] {
+  return emb.rows.map((r, i) => ({ id: r.id, category: r.category, domain: r.domain, pc1: result.projected[i]?.[0] ?? 0, pc2: result.projected[i]?.[1] ?? 0 }));
+}
+
+/** Mean over the given runs per (group, x): used to draw one curve per table row (mean over seeds). */
+export function meanBy<T extends object>(points: T[], groupKeys: (keyof T)[], valueKey: keyof T): T[] {
+  const acc = new Map<string, { first: T; sum: number; n: number }>();
+  for (const p of points) {
+    const k = groupKeys.map((g) => String(p[g])).join('\u0000');
+    const v = p[valueKey] as unknown as number;
+    const e = acc.get(k);
+    if (e) {
+      e.sum += v;
+      e.n++;
+    } else acc.set(k, { first: p, sum: v, n: 1 });
+  }
+  return [...acc.values()].map((e) => ({ ...e.first, [valueKey]: e.sum / e.n }));
+}

@@ -1,0 +1,288 @@
+/**
+ * Vega-Lite specs, one pure function per chart: data in, spec out (the data is inlined as values, so a
+ * spec renders alone: headless to SVG/PNG, or with vega-embed in the dashboard). Each chart property is
+ * a small rule with a default, in the Vega-Lite habit.
+ */
+import type { TopLevelSpec } from 'vega-lite';
+import { chartConfig, BLOCK_COLORS, CATEGORY_SCHEME, KIND_COLORS } from './theme';
+
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
+
+// ------------------------------------------------------------------ data shapes (plain rows)
+
+export interface MapPoint {
+  row: string;
+  block: string;
+  dataset: string;
+  metric: string;
+  seed: string;
+  value: number;
+}
+
+export interface MapSummary {
+  row: string;
+  block: string;
+  dataset: string;
+  metric: string;
+  mean: number;
+  lo: number;
+  hi: number;
+  n: number;
+  best: boolean;
+}
+
+export interface StepPoint {
+  run: string;
+  step: number;
+  loss: number;
+}
+
+export interface EpochPoint {
+  run: string;
+  epoch: number;
+  metric: string;
+  value: number;
+}
+
+export interface PrPoint {
+  run: string;
+  recall: number;
+  precision: number;
+}
+
+export interface HistogramBin {
+  run: string;
+  kind: 'intra-class' | 'inter-class';
+  x0: number;
+  x1: number;
+  /** fraction of that kind's pairs in the bin */
+  fraction: number;
+}
+
+export interface PcaPoint {
+  pc1: number;
+  pc2: number;
+  category: string;
+  domain: string;
+  id: string;
+}
+
+// ------------------------------------------------------------------ rules
+
+const blockScale = (blocks: string[]) => ({
+  domain: blocks,
+  range: blocks.map((b, i) => BLOCK_COLORS[b] ?? ['#10b981', '#8b5cf6', '#e11d48'][i % 3]),
+});
+
+/** mAP@all (and P@200) per table row: mean with ±1 sample std error bars and each seed as a dot. */
+export function mapByCellSpec(points: MapPoint[], summary: MapSummary[], opts: { title?: string; rows?: string[]; metrics?: string[]; width?: number } = {}): TopLevelSpec {
+  const rows = opts.rows ?? [...new Set(summary.map((s) => s.row))];
+  const blocks = [...new Set(summary.map((s) => s.block))];
+  const metrics = opts.metrics ?? [...new Set(summary.map((s) => s.metric))];
+  const values = [...summary.map((s) => ({ ...s, kind: 'mean' })), ...points.map((p) => ({ ...p, kind: 'seed' }))];
+  const y = { field: 'row', type: 'nominal' as const, sort: rows, title: null, axis: { labelLimit: 220 } };
+  const x = { type: 'quantitative' as const, scale: { zero: false, nice: true } };
+  const color = { field: 'block', type: 'nominal' as const, scale: blockScale(blocks), legend: { title: 'block', orient: 'top' as const } };
+  return {
+    $schema: SCHEMA,
+    title: { text: opts.title ?? 'Retrieval accuracy by cell', subtitle: 'mean ± 1 sample std over seeds; small dots: individual seeds; ★ best per column' },
+    data: { values },
+    facet: {
+      column: { field: 'metric', type: 'nominal', sort: metrics, title: null },
+      row: { field: 'dataset', type: 'nominal', title: null, header: { labelAngle: 0, labelAlign: 'left' } },
+    },
+    resolve: { scale: { x: 'independent' } },
+    spec: {
+      width: opts.width ?? 260,
+      height: Math.max(60, rows.length * 24),
+      layer: [
+        {
+          transform: [{ filter: "datum.kind === 'mean'" }],
+          mark: { type: 'rule', strokeWidth: 2 },
+          encoding: {
+            y,
+            x: { ...x, field: 'lo', title: null },
+            x2: { field: 'hi' },
+            color,
+          },
+        },
+        {
+          transform: [{ filter: "datum.kind === 'seed'" }],
+          mark: { type: 'point', size: 22, opacity: 0.55, filled: false, strokeWidth: 1 },
+          encoding: {
+            y,
+            yOffset: { field: 'seed', type: 'nominal' },
+            x: { ...x, field: 'value' },
+            color,
+            tooltip: [
+              { field: 'row', title: 'cell' },
+              { field: 'seed' },
+              { field: 'value', format: '.4f' },
+            ],
+          },
+        },
+        {
+          transform: [{ filter: "datum.kind === 'mean'" }],
+          mark: { type: 'point', filled: true, size: 70, stroke: 'white', strokeWidth: 1 },
+          encoding: {
+            y,
+            x: { ...x, field: 'mean' },
+            color,
+            tooltip: [
+              { field: 'row', title: 'cell' },
+              { field: 'dataset' },
+              { field: 'metric' },
+              { field: 'mean', format: '.4f' },
+              { field: 'lo', title: 'mean − std', format: '.4f' },
+              { field: 'hi', title: 'mean + std', format: '.4f' },
+              { field: 'n', title: 'seeds' },
+            ],
+          },
+        },
+        {
+          transform: [{ filter: "datum.kind === 'mean' && datum.best" }],
+          mark: { type: 'text', text: '★', dx: 12, fontSize: 12, color: '#b45309', align: 'left' },
+          encoding: { y, x: { ...x, field: 'hi' } },
+        },
+      ],
+    },
+    config: chartConfig,
+  };
+}
+
+/** Training curves: loss per step and the evaluation metrics per epoch, one colour per run. */
+export function trainingCurvesSpec(steps: StepPoint[], epochs: EpochPoint[], opts: { title?: string; runs?: string[]; metrics?: string[]; width?: number; legendTitle?: string } = {}): TopLevelSpec {
+  const runs = opts.runs ?? [...new Set([...steps.map((s) => s.run), ...epochs.map((e) => e.run)])];
+  const metrics = opts.metrics ?? [...new Set(epochs.map((e) => e.metric))];
+  const width = opts.width ?? 300;
+  const color = { field: 'run', type: 'nominal' as const, sort: runs, legend: runs.length > 1 ? { title: opts.legendTitle ?? 'run', orient: 'bottom' as const, columns: 3, labelLimit: 320 } : null };
+  return {
+    $schema: SCHEMA,
+    title: { text: opts.title ?? 'Training curves', subtitle: 'training loss per logged step; retrieval metrics on the query set per epoch' },
+    hconcat: [
+      {
+        width,
+        height: 200,
+        data: { values: steps },
+        mark: { type: 'line', interpolate: 'monotone', strokeWidth: 1.5 },
+        encoding: {
+          x: { field: 'step', type: 'quantitative', title: 'step' },
+          y: { field: 'loss', type: 'quantitative', title: 'training loss', scale: { zero: false } },
+          color,
+          tooltip: [{ field: 'run' }, { field: 'step' }, { field: 'loss', format: '.4f' }],
+        },
+      },
+      ...metrics.map((m) => ({
+        width,
+        height: 200,
+        data: { values: epochs.filter((e) => e.metric === m) },
+        mark: { type: 'line' as const, point: true, interpolate: 'monotone' as const },
+        encoding: {
+          x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
+          y: { field: 'value', type: 'quantitative' as const, title: m, scale: { zero: false } },
+          color,
+          tooltip: [{ field: 'run' }, { field: 'epoch' }, { field: 'value', title: m, format: '.4f' }],
+        },
+      })),
+    ],
+    resolve: { scale: { color: 'shared' } },
+    config: chartConfig,
+  };
+}
+
+/** 11-point interpolated precision-recall curves (eval.json pr), one line per run. */
+export function prCurveSpec(points: PrPoint[], opts: { title?: string; runs?: string[]; width?: number; legendTitle?: string } = {}): TopLevelSpec {
+  const runs = opts.runs ?? [...new Set(points.map((p) => p.run))];
+  return {
+    $schema: SCHEMA,
+    title: { text: opts.title ?? 'Precision–recall', subtitle: '11-point interpolated, mean over queries' },
+    width: opts.width ?? 300,
+    height: 260,
+    data: { values: points },
+    mark: { type: 'line', point: { size: 25 }, interpolate: 'linear' },
+    encoding: {
+      x: { field: 'recall', type: 'quantitative', scale: { domain: [0, 1] } },
+      y: { field: 'precision', type: 'quantitative', scale: { domain: [0, 1] } },
+      color: { field: 'run', type: 'nominal', sort: runs, legend: runs.length > 1 ? { title: opts.legendTitle ?? 'run', orient: 'bottom', columns: 2, labelLimit: 320 } : null },
+      tooltip: [{ field: 'run' }, { field: 'recall', format: '.1f' }, { field: 'precision', format: '.3f' }],
+    },
+    config: chartConfig,
+  };
+}
+
+/** Intra- vs inter-class distance histograms (the MEMS claim: intra distances shift below inter ones). */
+export function distanceHistogramSpec(bins: HistogramBin[], opts: { title?: string; subtitle?: string; runs?: string[]; columns?: number; width?: number; separated?: Record<string, number> } = {}): TopLevelSpec {
+  const runs = opts.runs ?? [...new Set(bins.map((b) => b.run))];
+  const values = bins.map((b) => ({ ...b, separated: opts.separated?.[b.run] ?? null }));
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: opts.title ?? 'Intra- vs inter-class distances',
+      subtitle: opts.subtitle ?? ['fraction of pairs per distance bin; MEMS should push the two apart', '(classes separated: largest intra-class distance < smallest inter-class distance)'],
+    },
+    data: { values },
+    facet: {
+      field: 'run',
+      type: 'nominal',
+      sort: runs,
+      title: null,
+      header: runs.length > 1 ? { labelLimit: 300 } : { labels: false },
+    },
+    columns: opts.columns ?? Math.min(3, runs.length),
+    spec: {
+      width: opts.width ?? 220,
+      height: 130,
+      mark: { type: 'bar', opacity: 0.6, binSpacing: 0 },
+      encoding: {
+        x: { field: 'x0', type: 'quantitative', bin: { binned: true }, title: 'embedding distance' },
+        x2: { field: 'x1' },
+        y: { field: 'fraction', type: 'quantitative', stack: null, title: 'fraction of pairs', axis: { format: '.0%' } },
+        color: {
+          field: 'kind',
+          type: 'nominal',
+          scale: { domain: ['intra-class', 'inter-class'], range: [KIND_COLORS.intra, KIND_COLORS.inter] },
+          legend: { title: null, orient: 'top' },
+        },
+        tooltip: [
+          { field: 'run' },
+          { field: 'kind' },
+          { field: 'x0', title: 'from', format: '.3f' },
+          { field: 'x1', title: 'to', format: '.3f' },
+          { field: 'fraction', format: '.2%' },
+          { field: 'separated', title: 'fraction separated', format: '.2f' },
+        ],
+      },
+    },
+    resolve: { scale: { x: 'shared', y: 'independent' } },
+    config: chartConfig,
+  };
+}
+
+/** PCA projection of the embedding sample: colour = category, shape = domain. */
+export function pcaSpec(points: PcaPoint[], opts: { title?: string; explained?: [number, number]; categories?: string[]; width?: number } = {}): TopLevelSpec {
+  const explained = opts.explained;
+  const pct = (x: number | undefined) => (x === undefined ? '' : ` (${(x * 100).toFixed(1)}% of variance)`);
+  const categories = opts.categories ?? [...new Set(points.map((p) => p.category))].sort();
+  return {
+    $schema: SCHEMA,
+    title: { text: opts.title ?? 'Embeddings, PCA projection', subtitle: 'a sample of sketches and photos; colour = category, shape = domain' },
+    width: opts.width ?? 360,
+    height: 300,
+    data: { values: points },
+    mark: { type: 'point', filled: true, opacity: 0.75, size: 36 },
+    encoding: {
+      x: { field: 'pc1', type: 'quantitative', title: `PC1${pct(explained?.[0])}`, scale: { zero: false } },
+      y: { field: 'pc2', type: 'quantitative', title: `PC2${pct(explained?.[1])}`, scale: { zero: false } },
+      color: {
+        field: 'category',
+        type: 'nominal',
+        sort: categories,
+        scale: { scheme: categories.length <= 10 ? 'tableau10' : CATEGORY_SCHEME },
+        legend: categories.length <= 20 ? { title: 'category', columns: categories.length > 10 ? 2 : 1, symbolLimit: 20 } : null,
+      },
+      shape: { field: 'domain', type: 'nominal', scale: { domain: ['sketch', 'photo'], range: ['triangle-up', 'circle'] }, legend: { title: 'domain' } },
+      tooltip: [{ field: 'id' }, { field: 'category' }, { field: 'domain' }, { field: 'pc1', format: '.3f' }, { field: 'pc2', format: '.3f' }],
+    },
+    config: chartConfig,
+  };
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+/**
+ * report CLI.
+ *   build  --experiment <name> [--runs-dir runs] [--out reports/<experiment>] [--mlflow-ui <url>] [--baseline block=se,loss=softmax]
+ *   serve  same options plus [--port 8787] [--no-build]: builds, then serves the dashboard on 127.0.0.1
+ * Bad input: one line naming the file and field on stderr, exit code 1.
+ */
+import * as path from 'node:path';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ReportInputError } from './messages';
+import { buildReport, defaultOut, type BuildResult } from './report';
+import { serveStatic } from './serve';
+import { parseBaseline } from './table/build';
+import { displayPath } from './store/read';
+
+interface CommonArgs {
+  runsDir: string;
+  out?: string;
+  experiment?: string;
+  mlflowUi?: string;
+  baseline?: string;
+  reference: string;
+  png: boolean;
+}
+
+const common = <T>(y: Argv<T>) =>
+  y
+    .option('runs-dir', { type: 'string', default: 'runs', describe: 'run store root' })
+    .option('experiment', { alias: 'e', type: 'string', describe: 'experiment to report (default: all in the runs dir)' })
+    .option('out', { alias: 'o', type: 'string', describe: 'output folder (default reports/<experiment>, or reports for all)' })
+    .option('mlflow-ui', { type: 'string', default: process.env.MLFLOW_TRACKING_URI, defaultDescription: '$MLFLOW_TRACKING_URI', describe: 'MLflow UI to link to' })
+    .option('baseline', { type: 'string', describe: 'baseline row for Δ and p, as axis=value pairs', defaultDescription: 'block=se,loss=softmax' })
+    .option('reference', { type: 'string', default: path.join('experiments', 'paper-reference.yaml'), describe: "the paper's numbers (optional file)" })
+    .option('png', { type: 'boolean', default: true, describe: 'render PNGs beside the SVG charts' });
+
+async function runBuild(a: CommonArgs): Promise<BuildResult> {
+  const t0 = Date.now();
+  const result = await buildReport({
+    runsDir: a.runsDir,
+    out: a.out,
+    experiment: a.experiment,
+    mlflowUi: a.mlflowUi,
+    baseline: a.baseline ? parseBaseline(a.baseline) : undefined,
+    referenceFile: a.reference,
+    png: a.png,
+    log: (l) => console.log(l),
+  });
+  const n = result.experiments.reduce((s, e) => s + e.files.length, 0);
+  console.log(`[report] wrote ${n} files to ${displayPath(result.out)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return result;
+}
+
+function fail(e: unknown): never {
+  if (e instanceof ReportInputError) console.error(`error: ${e.message}`);
+  else console.error(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  process.exit(1);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await yargs(argv)
+    .scriptName('report')
+    .command(
+      'build',
+      'build tables, charts and the static dashboard from the run store',
+      (y) => common(y),
+      async (a) => {
+        await runBuild(a as unknown as CommonArgs);
+      },
+    )
+    .command(
+      'serve',
+      'build (unless --no-build), then serve the dashboard on 127.0.0.1',
+      (y) =>
+        common(y)
+          .option('port', { alias: 'p', type: 'number', default: 8787, describe: 'port (0 = any free port)' })
+          .option('build', { type: 'boolean', default: true, describe: 'rebuild before serving' }),
+      async (a) => {
+        const args = a as unknown as CommonArgs & { port: number; build: boolean };
+        const root = args.build ? (await runBuild(args)).out : path.resolve(args.out ?? defaultOut(args.experiment));
+        const h = await serveStatic(root, { port: args.port });
+        console.log(`[report] dashboard at ${h.url}  (Ctrl-C to stop)`);
+        await new Promise<void>((resolve) => {
+          const stop = () => void h.close().then(resolve);
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+      },
+    )
+    .demandCommand(1, 'give a command: build or serve')
+    .strict()
+    .fail((msg, err) => {
+      if (err) fail(err);
+      console.error(`error: ${msg}`);
+      process.exit(1);
+    })
+    .help()
+    .parseAsync();
+}
+
+if (require.main === module) main(hideBin(process.argv)).catch(fail);
