@@ -11,6 +11,8 @@ import { normalize } from '../src/table/normalize';
 import { toCsv, toHtmlTable, toLatex, toMarkdown } from '../src/table/assemble';
 import { ABLATION_MAP, ablationFixture, hostileFixture, tmpDir, writeExperiment } from './helpers/fixtures';
 
+jest.setTimeout(60_000);
+
 let runs: string;
 let table: AblationTable;
 

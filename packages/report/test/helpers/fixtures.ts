@@ -76,13 +76,25 @@ const COLORS: Record<string, [number, number, number]> = {
   fish: [20, 184, 166],
 };
 
+const thumbCache = new Map<string, Buffer>();
+
 async function thumb(file: string, category: string, sketch: boolean): Promise<void> {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const key = `${category}|${sketch}`;
+  let buf = thumbCache.get(key);
+  if (!buf) {
+    buf = await thumbPng(category, sketch);
+    thumbCache.set(key, buf);
+  }
+  fs.writeFileSync(file, buf);
+}
+
+async function thumbPng(category: string, sketch: boolean): Promise<Buffer> {
   const [r, g, b] = COLORS[category] ?? [120, 120, 120];
   const fg = sketch ? '#111827' : `rgb(${r},${g},${b})`;
   const bg = sketch ? '#ffffff' : `rgb(${Math.round(r / 3 + 170)},${Math.round(g / 3 + 170)},${Math.round(b / 3 + 170)})`;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="${bg}"/><circle cx="32" cy="32" r="20" fill="${sketch ? 'none' : fg}" stroke="${fg}" stroke-width="3"/></svg>`;
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  await sharp(Buffer.from(svg)).png().toFile(file);
+  return sharp(Buffer.from(svg)).png().toBuffer();
 }
 
 export async function writeExperiment(runsDir: string, exp: FixtureExperiment): Promise<Record<string, string>> {

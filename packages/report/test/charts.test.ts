@@ -1,0 +1,146 @@
+/**
+ * Every chart spec the report and the dashboard build is valid against the Vega-Lite JSON schema (ajv),
+ * compiles with vega-lite without warnings, and renders headless to SVG and PNG.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Ajv from 'ajv';
+import sharp from 'sharp';
+import type { TopLevelSpec } from 'vega-lite';
+import { compile } from 'vega-lite';
+import { renderPng, renderSvg, svgToPng } from '../src/charts/render';
+import { distanceHistogramSpec, mapByCellSpec, pcaSpec, prCurveSpec, trainingCurvesSpec } from '../src/charts/specs';
+import { downsample, histogramBins, meanBy } from '../src/charts/data';
+import { experimentSpecs, runSpecs } from '../src/dashboard/site';
+import { experimentCharts, makeView } from '../src/report';
+import { loadGridRows, retrievalGridSvg } from '../src/retrieval';
+import { loadRunStore, readRetrieval } from '../src/store/read';
+import { ablationFixture, tmpDir, writeExperiment } from './helpers/fixtures';
+
+jest.setTimeout(120_000);
+
+const schema = JSON.parse(fs.readFileSync(require.resolve('vega-lite/build/vega-lite-schema.json'), 'utf8'));
+const ajv = new Ajv({ strict: false, allowUnionTypes: true, validateFormats: false });
+const validate = ajv.compile(schema);
+
+const specs: Record<string, TopLevelSpec> = {};
+let runsDir: string;
+
+beforeAll(async () => {
+  runsDir = path.join(tmpDir(), 'runs');
+  await writeExperiment(runsDir, ablationFixture());
+  const exp = loadRunStore(runsDir).experiments[0];
+  const view = makeView(exp, tmpDir(), { referenceFile: 'none.yaml' });
+  for (const c of experimentCharts(view)) specs[`report:${c.name}`] = c.spec;
+  for (const [k, s] of Object.entries(experimentSpecs(view))) specs[`dashboard:${k}`] = s;
+  const finished = exp.cells.find((c) => c.status.state === 'finished');
+  const running = exp.cells.find((c) => c.status.state === 'running');
+  for (const [k, s] of Object.entries(runSpecs(finished!, 'finished run'))) specs[`run:${k}`] = s;
+  for (const [k, s] of Object.entries(runSpecs(running!, 'running run'))) specs[`running:${k}`] = s;
+  // edge cases: empty data
+  specs['empty:curves'] = trainingCurvesSpec([], []);
+  specs['empty:pr'] = prCurveSpec([]);
+  specs['empty:map'] = mapByCellSpec([], []);
+  specs['empty:hist'] = distanceHistogramSpec([]);
+  specs['empty:pca'] = pcaSpec([]);
+});
+
+describe('chart specs', () => {
+  it('builds every chart kind', () => {
+    const names = Object.keys(specs);
+    for (const k of ['report:map-by-cell', 'report:training-curves-emoji', 'report:pr-emoji', 'report:distances-emoji', 'dashboard:map', 'run:curves', 'run:pr', 'run:distances', 'run:pca', 'running:curves'])
+      expect(names).toContain(k);
+    expect(names.some((n) => n.startsWith('report:pca-'))).toBe(true);
+    // a running cell has no eval.json yet: curves only
+    expect(names.filter((n) => n.startsWith('running:'))).toEqual(['running:curves']);
+  });
+
+  it('validates against the Vega-Lite JSON schema', () => {
+    const bad: string[] = [];
+    for (const [name, spec] of Object.entries(specs)) {
+      if (!validate(spec)) bad.push(`${name}: ${ajv.errorsText(validate.errors?.slice(0, 3))}`);
+    }
+    expect(bad).toEqual([]);
+    // and the validator does reject a broken spec
+    expect(validate({ mark: 'nonsense', data: { values: [] } })).toBe(false);
+    expect(validate({ ...specs['run:pr'], encoding: { x: { field: 'a', type: 'wrong' } } })).toBe(false);
+  });
+
+  it('compiles with vega-lite without warnings', () => {
+    const warnings: string[] = [];
+    const logger = {
+      level: () => logger,
+      warn: (...a: unknown[]) => {
+        warnings.push(a.join(' '));
+        return logger;
+      },
+      info: () => logger,
+      debug: () => logger,
+      error: (...a: unknown[]) => {
+        throw new Error(a.join(' '));
+      },
+    };
+    for (const [name, spec] of Object.entries(specs)) {
+      if (name.startsWith('empty:')) continue;
+      const out = compile(spec, { logger: logger as never });
+      expect(out.spec).toBeTruthy();
+    }
+    expect(warnings).toEqual([]);
+  });
+
+  it('renders to SVG and PNG headless', async () => {
+    const svg = await renderSvg(specs['report:map-by-cell']);
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('DASE + MEMS');
+    expect(svg).toContain('mAP@all');
+    const png = await svgToPng(svg, 1);
+    expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    const meta = await sharp(png).metadata();
+    expect(meta.width).toBeGreaterThan(400);
+    expect(meta.height).toBeGreaterThan(300);
+    // every spec renders
+    for (const [name, spec] of Object.entries(specs)) {
+      if (name.startsWith('empty:')) continue;
+      const s = await renderSvg(spec);
+      expect(s).toMatch(/^<svg[^>]+width="\d+"/);
+    }
+    const hist = await renderPng(specs['run:distances'], 1);
+    expect((await sharp(hist).metadata()).format).toBe('png');
+  });
+
+  it('renders the retrieval grid with wrong results marked', async () => {
+    const exp = loadRunStore(runsDir).experiments[0];
+    const cell = exp.cells.find((c) => c.hasRetrieval)!;
+    const r = readRetrieval(cell)!;
+    const rows = loadGridRows(cell.dir, r);
+    expect(rows).toHaveLength(3);
+    expect(rows[0].query.href).toMatch(/^data:image\/png;base64,/);
+    const svg = retrievalGridSvg(rows, { title: 'examples <b>', k: 10 });
+    const wrong = r.queries.flatMap((q) => q.results.slice(0, 10)).filter((x) => !x.correct).length;
+    expect(svg.match(/✗/g)?.length).toBe(wrong);
+    expect(svg).toContain('examples &lt;b&gt;');
+    const png = await svgToPng(svg, 1);
+    const meta = await sharp(png).metadata();
+    expect(meta.width).toBeGreaterThan(900);
+  });
+});
+
+describe('chart data helpers', () => {
+  it('downsamples by bucket means and averages by group', () => {
+    const pts = Array.from({ length: 1000 }, (_, i) => ({ run: 'a', step: i + 1, loss: i % 2 }));
+    const d = downsample(pts, 100);
+    expect(d).toHaveLength(100);
+    expect(d[0]).toEqual({ run: 'a', step: 10, loss: 0.5 });
+    expect(meanBy([{ g: 'x', v: 1 }, { g: 'x', v: 3 }, { g: 'y', v: 5 }], ['g'], 'v')).toEqual([{ g: 'x', v: 2 }, { g: 'y', v: 5 }]);
+  });
+
+  it('turns histogram counts into fractions per kind', () => {
+    const bins = histogramBins('r', { distanceStats: { histogram: { edges: [0, 1, 2], intra: [3, 1], inter: [0, 10] } } });
+    expect(bins).toEqual([
+      { run: 'r', kind: 'intra-class', x0: 0, x1: 1, fraction: 0.75 },
+      { run: 'r', kind: 'intra-class', x0: 1, x1: 2, fraction: 0.25 },
+      { run: 'r', kind: 'inter-class', x0: 0, x1: 1, fraction: 0 },
+      { run: 'r', kind: 'inter-class', x0: 1, x1: 2, fraction: 1 },
+    ]);
+  });
+});
