@@ -56,3 +56,41 @@ export async function mapPool<T, R>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
   return out;
 }
+
+/**
+ * Yields `fn(item)` for every item in input order while up to `concurrency` calls run and up to
+ * `lookahead` results wait ahead of the consumer: decoding never pauses at batch or shard
+ * boundaries, and memory stays bounded by `lookahead` results.
+ */
+export async function* orderedMap<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  lookahead: number,
+  fn: (item: T, index: number) => Promise<R>,
+): AsyncGenerator<R> {
+  const slots = new Map<number, Promise<R>>();
+  const waiters: (() => void)[] = [];
+  let active = 0;
+  let launched = 0;
+  const run = async (i: number): Promise<R> => {
+    while (active >= concurrency) await new Promise<void>((resolve) => waiters.push(resolve));
+    active++;
+    try {
+      return await fn(items[i], i);
+    } finally {
+      active--;
+      waiters.shift()?.();
+    }
+  };
+  const ahead = Math.max(lookahead, concurrency, 1);
+  for (let i = 0; i < items.length; i++) {
+    while (launched < items.length && launched < i + ahead) {
+      const p = run(launched);
+      p.catch(() => undefined); // observed when its turn comes
+      slots.set(launched++, p);
+    }
+    const p = slots.get(i) as Promise<R>;
+    slots.delete(i);
+    yield await p;
+  }
+}

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { getAdapter } from './adapters/registry';
 import { compareStrings, requireDir } from './adapters/common';
 import { DataError, errorMessage, messages } from './errors';
-import { decodeToRgb, mapPool } from './image';
+import { decodeToRgb, orderedMap } from './image';
 import { isTempName, writeFileAtomic } from './io';
 import { MANIFEST_FILE } from './manifest';
 import { rngFor, shuffleInPlace } from './rng';
@@ -326,48 +326,76 @@ export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
     await writeFileAtomic(statePath, JSON.stringify(state));
   }
 
-  // Encode.
+  // Encode: one ordered decode stream over every row still to build (no pause at batch or shard
+  // boundaries); a finished shard's fsync + rename overlaps with decoding the next one.
   let skippedCount = 0;
   progress({ phase: 'encode', done, total, skipped: 0 });
-  for (const s of todo) {
-    const file = path.join(r.out, s.file);
-    fs.rmSync(file, { force: true });
-    const writer = await ShardWriter.create(file, classes);
-    const batches: ShardBatchInfo[] = [];
-    const skipped: SkippedFile[] = [];
+  interface Decoded {
+    image?: Buffer;
+    error?: unknown;
+    input?: string;
+  }
+  const work = todo.flatMap((s) => s.batches.flat());
+  const decoded = orderedMap(work, r.concurrency, 4 * r.concurrency, async (row): Promise<Decoded> => {
+    let input: string | undefined;
     try {
+      const src = await scan.load(row.sample, r.size);
+      if (src.kind === 'file') input = src.path;
+      return { image: await decodeToRgb(src, r.size, r.fit), input };
+    } catch (error) {
+      return { error, input };
+    }
+  });
+  let writer: ShardWriter | undefined;
+  let committing: Promise<void> = Promise.resolve();
+  try {
+    for (const s of todo) {
+      const file = path.join(r.out, s.file);
+      fs.rmSync(file, { force: true });
+      writer = await ShardWriter.create(file, classes);
+      const batches: ShardBatchInfo[] = [];
+      const skipped: SkippedFile[] = [];
       for (const batch of s.batches) {
-        const inputs: (string | undefined)[] = new Array(batch.length);
-        const results = await mapPool(batch, r.concurrency, async (row, i) => {
-          const input = await scan.load(row.sample, r.size);
-          if (input.kind === 'file') inputs[i] = input.path;
-          return decodeToRgb(input, r.size, r.fit);
-        });
         const ok: ShardRow[] = [];
-        results.forEach((res, i) => {
-          const row = batch[i];
-          if (!res.ok) {
-            const msg = describeFailure(row.sample, inputs[i], res.error);
-            if (r.strict) throw new DataError('bad-image', msg);
-            skipped.push({ source: row.sample.source, reason: `corrupt or unreadable image (${errorMessage(res.error).split('\n')[0]})` });
-            return;
-          }
+        for (const row of batch) {
+          const res = (await decoded.next()).value as Decoded;
           const smp = row.sample;
-          ok.push({ id: smp.source, domain: smp.domain, category: smp.category, categoryIndex: row.categoryIndex, instance: smp.instance, split: row.split, image: res.value, height: r.size, width: r.size, source: smp.source });
-        });
+          if (!res.image) {
+            if (r.strict) throw new DataError('bad-image', describeFailure(smp, res.input, res.error));
+            skipped.push({ source: smp.source, reason: `corrupt or unreadable image (${errorMessage(res.error).split('\n')[0]})` });
+            continue;
+          }
+          ok.push({ id: smp.source, domain: smp.domain, category: smp.category, categoryIndex: row.categoryIndex, instance: smp.instance, split: row.split, image: res.image, height: r.size, width: r.size, source: smp.source });
+        }
         await writer.writeBatch(ok);
         if (ok.length) batches.push({ rows: ok.length, split: batch[0].split, domain: batch[0].sample.domain });
         done += batch.length;
         skippedCount += batch.length - ok.length;
         progress({ phase: 'encode', done, total, skipped: skippedCount });
       }
-      const { bytes, sha256 } = await writer.finish();
-      state.shards[s.file] = { file: s.file, rows: writer.rows, bytes, sha256, batches, skipped };
-      await writeFileAtomic(statePath, JSON.stringify(state));
-    } catch (err) {
-      await writer.abort();
-      throw err;
+      const { bytes, sha256 } = await writer.seal();
+      const sealed = writer;
+      writer = undefined;
+      const rec: ShardRecord = { file: s.file, rows: sealed.rows, bytes, sha256, batches, skipped };
+      await committing; // at most one commit in flight; rethrows its failure
+      committing = (async () => {
+        try {
+          await sealed.commit();
+        } catch (err) {
+          await sealed.abort();
+          throw err;
+        }
+        state.shards[s.file] = rec;
+        await writeFileAtomic(statePath, JSON.stringify(state));
+      })();
+      committing.catch(() => undefined); // awaited above or below
     }
+    await committing;
+  } catch (err) {
+    await writer?.abort();
+    await committing.catch(() => undefined);
+    await decoded.return(undefined);
+    throw err;
   }
 
   // Manifest.

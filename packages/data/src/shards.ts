@@ -150,14 +150,25 @@ export class ShardWriter {
     if (this.failure) throw this.failure;
   }
 
-  /** Writes the footer, fsyncs and renames into place; returns the file's size and sha256. */
-  async finish(): Promise<{ bytes: number; sha256: string }> {
+  /** Writes the footer and drains it to the temp file; returns the file's size and sha256. */
+  async seal(): Promise<{ bytes: number; sha256: string }> {
     if (this.rows === 0) this.writer.reset(undefined, this.schema);
     this.writer.finish();
     await this.pump;
     if (this.failure) throw this.failure;
-    await this.out.commit();
     return { bytes: this.bytes, sha256: this.hash.digest('hex') };
+  }
+
+  /** fsync + rename into place (after `seal`). */
+  async commit(): Promise<void> {
+    await this.out.commit();
+  }
+
+  /** `seal` then `commit`. */
+  async finish(): Promise<{ bytes: number; sha256: string }> {
+    const r = await this.seal();
+    await this.commit();
+    return r;
   }
 
   async abort(): Promise<void> {
