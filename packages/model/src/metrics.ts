@@ -206,13 +206,13 @@ function streamDistances(
   //   Euclidean: [q, 1, |q|^2] . [-2 g, |g|^2, 1] = |q|^2 + |g|^2 - 2 q.g
   //   Hamming:   [q, 1] . [-g / 2, bits / 2]      = (bits - q.g) / 2
   const augmentGallery = (g: tf.Tensor2D): tf.Tensor2D =>
-    hammingBits !== undefined
+    (hammingBits !== undefined
       ? tf.concat([tf.mul(g, -0.5), tf.fill([g.shape[0], 1], hammingBits / 2)], 1)
-      : tf.concat([tf.mul(g, -2), tf.sum(tf.square(g), 1, true), tf.ones([g.shape[0], 1])], 1);
+      : tf.concat([tf.mul(g, -2), tf.sum(tf.square(g), 1, true), tf.ones([g.shape[0], 1])], 1)) as tf.Tensor2D;
   const augmentQuery = (q: tf.Tensor2D): tf.Tensor2D =>
-    hammingBits !== undefined
+    (hammingBits !== undefined
       ? tf.concat([q, tf.ones([q.shape[0], 1])], 1)
-      : tf.concat([q, tf.ones([q.shape[0], 1]), tf.sum(tf.square(q), 1, true)], 1);
+      : tf.concat([q, tf.ones([q.shape[0], 1]), tf.sum(tf.square(q), 1, true)], 1)) as tf.Tensor2D;
   const gBlocks: { start: number; rows: number; variants: tf.Tensor2D[] }[] = [];
   try {
     for (let s = 0; s < ng; s += galleryBlock) {
@@ -233,7 +233,7 @@ function streamDistances(
           let best: tf.Tensor2D | null = null;
           for (const q of qVariants) {
             for (const g of gb.variants) {
-              const d = tf.matMul(q, g, false, true);
+              const d = tf.matMul(q, g, false, true) as tf.Tensor2D;
               best = best === null ? d : (tf.minimum(best, d) as tf.Tensor2D);
             }
           }

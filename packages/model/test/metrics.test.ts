@@ -24,7 +24,7 @@ function intFeatures(n: number, dim: number, rnd: () => number): Float32Array {
 
 // ---- brute-force reference: full stable sort of the gallery per query ----
 function refRanking(dist: number[], qLabel: number, gLabels: Int32Array, k: number) {
-  const order = dist.map((d, j) => j).sort((a, b) => dist[a] - dist[b] || a - b);
+  const order = dist.map((_, j) => j).sort((a, b) => dist[a] - dist[b] || a - b);
   const rel = order.map((j) => gLabels[j] === qLabel);
   const R = rel.filter(Boolean).length;
   let hits = 0;
@@ -119,11 +119,11 @@ describe('retrieval metrics vs brute force (random integer data with ties)', () 
   const ql = Int32Array.from({ length: nq }, (_, i) => (i === 0 ? 9 : Math.floor(rnd() * 4))); // query 0: no relevant item
   const gl = Int32Array.from({ length: ng }, () => Math.floor(rnd() * 4));
 
-  it.each([
+  it.each<[{ blockSize?: number; galleryBlock?: number }, string]>([
     [{}, 'defaults'],
     [{ blockSize: 4, galleryBlock: 7 }, 'small blocks'],
     [{ blockSize: 1, galleryBlock: 1 }, 'one row at a time'],
-  ])('mAP@all, mAP@K, P@K, PR (%s)', (opts) => {
+  ])('mAP@all, mAP@K, P@K, PR (%j, %s)', (opts) => {
     const k = 10;
     const ref = refEval([q], [g], dim, ql, gl, k);
     const res = evaluateRetrieval({ features: q, labels: ql }, { features: g, labels: gl }, dim, { k, ...opts });
