@@ -36,12 +36,22 @@ export interface AblationOptions {
   tty?: boolean;
 }
 
+/** A cell's plan: from its status (run-store planCell), or `skip-no-data` when its dataset is absent. */
+export type Plan = CellPlan | 'skip-no-data';
+
 export interface PlannedCell {
   config: CellConfig;
   store: CellStore;
   status: CellStatus | null;
-  plan: CellPlan;
+  plan: Plan;
 }
+
+/** A dataset is there (manifest.json) or can be made (`dataset.prepare`). */
+function hasData(cfg: CellConfig): boolean {
+  return Boolean(cfg.dataset.prepare) || fs.existsSync(path.join(cfg.dataset.dir, 'manifest.json'));
+}
+
+const RUNNABLE = new Set<Plan>(['run', 'resume', 'retry']);
 
 export const WORKER_ENTRY = path.join(__dirname, 'worker.ts');
 
@@ -91,17 +101,19 @@ export function planCells(runs: RunStore, cells: CellConfig[], retryFailed: bool
   return cells.map((config) => {
     const store = runs.cell(config.cellId);
     const status = store.readStatus();
-    return { config, store, status, plan: planCell(status, retryFailed) };
+    const plan = planCell(status, retryFailed);
+    return { config, store, status, plan: RUNNABLE.has(plan) && !hasData(config) ? 'skip-no-data' : plan };
   });
 }
 
-const PLAN_TEXT: Record<CellPlan, (s: CellStatus | null) => string> = {
+const PLAN_TEXT: Record<Plan, (s: CellStatus | null, c: CellConfig) => string> = {
   run: () => 'run',
   resume: (s) => `resume (${s?.state}, step ${s?.step ?? 0})`,
   retry: () => 'retry (failed)',
   'skip-finished': () => 'finished',
   'skip-failed': (s) => `failed: ${(s?.error ?? '').slice(0, 60)}`,
   'skip-running': (s) => `running (pid ${s?.pid})`,
+  'skip-no-data': (_s, c) => `no data: ${c.dataset.dir}`,
 };
 
 export function gridTable(exp: Experiment, planned: PlannedCell[]): string {
@@ -111,7 +123,7 @@ export function gridTable(exp: Experiment, planned: PlannedCell[]): string {
     return [
       p.config.cellId,
       ...axes.map((a) => String(p.config.axes[a])),
-      PLAN_TEXT[p.plan](p.status),
+      PLAN_TEXT[p.plan](p.status, p.config),
       total ? `${p.status?.step ?? 0}/${total}` : '-',
     ];
   });
@@ -227,7 +239,8 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
   const runs = new RunStore(opts.runsDir, exp.name);
   const selected = selectCells(exp, opts.only);
   const planned = planCells(runs, selected, opts.retryFailed ?? false);
-  const todo = planned.filter((p) => p.plan === 'run' || p.plan === 'resume' || p.plan === 'retry');
+  const todo = planned.filter((p) => RUNNABLE.has(p.plan));
+  const noData = planned.filter((p) => p.plan === 'skip-no-data');
   const cores = availableCores();
   const layout = workerLayout(todo.length, cores, opts.workers, opts.threads);
 
@@ -238,10 +251,15 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     return { exitCode: 0, experiment: exp, outcomes: [] };
   }
 
+  if (noData.length > 0) {
+    const dirs = [...new Set(noData.map((p) => p.config.dataset.dir))];
+    if (todo.length === 0) throw new ConfigError(messages.datasetMissing(dirs[0]!, noData[0]!.config.dataset.name));
+    write(`skipping ${noData.length} cell(s) whose dataset is not prepared: ${dirs.join(', ')} (see --data-root)`);
+  }
   // Config first (Hydra writes the resolved config into the run dir before the task runs).
   runs.writeMeta(exp);
   for (const p of planned) {
-    if (p.plan === 'skip-finished') continue; // finished cells are never touched
+    if (!RUNNABLE.has(p.plan)) continue; // finished (or otherwise skipped) cells are never touched
     const current = JSON.stringify(p.store.readConfig());
     if (current !== JSON.stringify(p.config)) p.store.writeConfig(p.config);
     if (!p.status) p.status = p.store.updateStatus({ state: 'queued' });

@@ -155,6 +155,9 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
   try {
     if (opts.mode !== 'resume') cell.reset(); // fresh start or retry: nothing of an earlier attempt survives
     const ds = openDataset(config.dataset.dir);
+    if (ds.manifest.split.protocol !== config.dataset.split) {
+      throw new CellFailure(`${config.dataset.dir} was prepared with the ${ds.manifest.split.protocol} split; the config asks for dataset.split ${config.dataset.split}`);
+    }
     const schedule = scheduleOf(config, stepsPerPass(ds, config));
     trainer = createTrainer({
       model: { ...config.model, numClasses: ds.manifest.classes.length },

@@ -128,7 +128,9 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
   const parsed = ExperimentFileSchema.safeParse(raw ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`${file}: ${issueMessage(issue, raw, formatPath(issue.path), (p) => fileKnownKeys(p))}`);
+    const at = issue.code === z.ZodIssueCode.unrecognized_keys ? [...issue.path, issue.keys[0]!] : issue.path;
+    const where = at.length ? `${formatPath(at)}: ` : '';
+    throw new ConfigError(`${file}: ${where}${issueMessage(issue, raw, formatPath(at), (p) => fileKnownKeys(p))}`);
   }
   const exp = parsed.data;
   checkLossesMap(exp, file);
@@ -178,8 +180,15 @@ interface AxisOption {
   apply: (cfg: Record<string, unknown>, prov: Provenance) => void;
 }
 
-function axisOptionsOf(axis: string, spec: AxisValue[] | Record<string, Record<string, unknown>>, file: string): AxisOption[] {
+function axisOptionsOf(axis: string, spec: unknown, file: string): AxisOption[] {
+  const where = `${file}: grid.${axis}`;
   if (Array.isArray(spec)) {
+    if (spec.length === 0) throw new ConfigError(`${where}: an axis needs at least one value`);
+    spec.forEach((v, i) => {
+      if (!['string', 'number', 'boolean'].includes(typeof v)) {
+        throw new ConfigError(`${where}[${i}]: expected a string, number or boolean (use a map of named overrides for objects)`);
+      }
+    });
     const target = AXIS_ALIASES[axis] ?? axis;
     const cfgPath = target.split('.');
     if (!isConfigPath(cfgPath)) {
@@ -189,15 +198,19 @@ function axisOptionsOf(axis: string, spec: AxisValue[] | Record<string, Record<s
       );
     }
     const seenValues = new Set<string>();
-    return spec.map((value, i) => {
+    return (spec as AxisValue[]).map((value, i) => {
       const yamlPath = `grid.${axis}[${i}]`;
       if (seenValues.has(String(value))) throw new ConfigError(`${file}: ${yamlPath}: duplicate value "${value}"`);
       seenValues.add(String(value));
       return { value, yamlPath, apply: (cfg, prov) => setPath(cfg, cfgPath, value, yamlPath, prov) };
     });
   }
+  if (!isPlainObject(spec) || Object.keys(spec).length === 0) {
+    throw new ConfigError(`${where}: expected a non-empty list of values or a map of named overrides`);
+  }
   return Object.entries(spec).map(([name, fragment]) => {
     const yamlPath = `grid.${axis}.${name}`;
+    if (!isPlainObject(fragment)) throw new ConfigError(`${file}: ${yamlPath}: expected a map of config overrides`);
     return { value: name, yamlPath, apply: (cfg, prov) => mergeInto(cfg, fragment, [], yamlPath, prov) };
   });
 }

@@ -57,10 +57,14 @@ export function issueMessage(
       return `expected ${issue.expected}, got ${issue.received} ${show(valueAt(input, issue.path))}`;
     case 'invalid_literal':
       return `expected ${show(issue.expected)}, got ${show(valueAt(input, issue.path))}`;
+    case 'custom':
+      return issue.message;
     default: {
-      const text = issue.message.charAt(0).toLowerCase() + issue.message.slice(1);
+      // zod's own sentences start with a capital ("Number must be ..."); keep acronyms as they are
+      const m = issue.message;
+      const text = /^[A-Z][a-z]/.test(m) ? m.charAt(0).toLowerCase() + m.slice(1) : m;
       const value = valueAt(input, issue.path);
-      return value === undefined || typeof value === 'object' ? text : `${text} (got ${show(value)})`;
+      return value === undefined || typeof value === 'object' || /\bgot\b/.test(text) ? text : `${text} (got ${show(value)})`;
     }
   }
 }
@@ -75,5 +79,5 @@ export const messages = {
     `--only ${axis}=...: unknown axis "${axis}" (axes: ${axes.join(', ') || 'none'})`,
   noCellsMatch: (filters: string[]) => `--only ${filters.join(' ')}: no cell matches`,
   datasetMissing: (dir: string, name: string) =>
-    `dataset "${name}": ${dir} has no manifest.json; prepare it first (see packages/data/README.md) or pass --data-root`,
+    `dataset "${name}": ${dir} has no manifest.json; prepare it first (npx nx run data:prepare -- --dataset ${name} --root <raw data> --out ${dir}) or pass --data-root`,
 };

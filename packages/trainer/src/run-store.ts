@@ -348,14 +348,21 @@ function fsyncDir(dir: string): void {
   }
 }
 
-/** True when `pid` is a live process on this host. */
+/** True when `pid` is a live process on this host (a zombie left by a killed parent is not). */
 export function isAlive(pid: number | null): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..." where S is the state; Z = zombie, X = dead
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return true; // no procfs (macOS): the signal check is all there is
   }
 }
 

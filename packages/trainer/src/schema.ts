@@ -180,7 +180,6 @@ export interface CellConfig extends CellSettings {
   axes: Record<string, AxisValue>;
 }
 
-const scalar = z.union([z.string(), z.number(), z.boolean()]);
 const fragment = z.record(z.unknown());
 
 export const ExperimentFileSchema = z
@@ -199,9 +198,7 @@ export const ExperimentFileSchema = z
      * config path (an alias such as `block` or a dotted path such as `train.lr`), or a map from value
      * names to config fragments merged onto the base.
      */
-    grid: z
-      .record(z.union([z.array(scalar).nonempty(), z.record(fragment).refine((m) => Object.keys(m).length > 0, 'an axis needs at least one value')]))
-      .default({}),
+    grid: z.record(z.unknown()).default({}),
   })
   .strict();
 

@@ -172,6 +172,7 @@ export class MlflowMirror {
     const status = cell.readStatus();
     const { run, created } = await this.findOrCreateRun(cell, config, status);
     const runId = run.info.run_id;
+    if (opts.mayWriteStatus && status && status.mlflowRunId !== runId) cell.updateStatus({ mlflowRunId: runId });
 
     const have = new Set((run.data.params ?? []).map((p) => p.key));
     const params = flattenParams(config).filter((p) => !have.has(p.key));
@@ -199,7 +200,6 @@ export class MlflowMirror {
       lastSyncAt: new Date().toISOString(),
       syncedSteps,
     } satisfies MirrorRecord);
-    if (opts.mayWriteStatus && status && status.mlflowRunId !== runId) cell.updateStatus({ mlflowRunId: runId });
     return { cellId: config.cellId, runId, created, params: params.length, metrics: metrics.length, artifacts, status: want };
   }
 

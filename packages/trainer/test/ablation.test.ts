@@ -1,0 +1,182 @@
+/**
+ * The ablation command as a user runs it: real child processes (CLI parent + forked workers running
+ * TensorFlow), a tiny emoji dataset prepared on first use, and the run store on disk.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { childEnv, metricSteps, readJson, runCli, snapshot, startCli, tmpDir, waitFor, writeTinyExperiment } from './fixtures';
+
+jest.setTimeout(180_000);
+
+let root: string;
+let dataDir: string;
+beforeAll(() => {
+  root = tmpDir('ablation');
+  dataDir = path.join(root, 'data', 'emoji-tiny'); // prepared by the first ablation that needs it
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+interface Status {
+  state: string;
+  attempt: number;
+  pid: number;
+  step: number;
+  totalSteps: number;
+  error: string | null;
+  resumes: { attempt: number; fromStep: number }[];
+}
+
+function cellDirs(runs: string, experiment: string): Record<string, string> {
+  const meta = readJson<{ cells: string[] }>(path.join(runs, experiment, 'experiment.json'));
+  const out: Record<string, string> = {};
+  for (const id of meta.cells) {
+    const cfg = readJson<{ axes: Record<string, unknown> }>(path.join(runs, experiment, id, 'config.json'));
+    out[Object.values(cfg.axes).join('/')] = path.join(runs, experiment, id);
+  }
+  return out;
+}
+
+const statusOf = (cellDir: string): Status => readJson<Status>(path.join(cellDir, 'status.json'));
+
+test('a forced NaN fails its cell cleanly while the grid goes on; reruns skip; --retry-failed runs it again', async () => {
+  const dir = path.join(root, 'nan');
+  fs.mkdirSync(dir);
+  const file = writeTinyExperiment(dir, { name: 'nan', grid: '  loss: [softmax, mems]', dataDir });
+  const runs = path.join(dir, 'runs');
+  const args = ['ablation', '--experiment', file, '--runs-dir', runs];
+
+  const first = await runCli(args, childEnv({ SBIR_FORCE_NAN_AT_STEP: '3', SBIR_FORCE_NAN_CELLS: 'loss=mems' }));
+  expect(first.stderr).not.toMatch(/Error/);
+  expect(first.code).toBe(0);
+  expect(first.stdout).toContain('preparing it (once)');
+  expect(first.stdout).toMatch(/loss=mems: failed: non-finite loss \(NaN\) at step 3/);
+  expect(first.stdout).toMatch(/1 cell\(s\) failed/);
+
+  const cells = cellDirs(runs, 'nan');
+  const good = cells.softmax!;
+  const bad = cells.mems!;
+  expect(statusOf(bad)).toMatchObject({ state: 'failed', step: 3 });
+  expect(statusOf(bad).error).toMatch(/^non-finite loss \(NaN\) at step 3/);
+  expect(fs.existsSync(path.join(bad, 'eval.json'))).toBe(false);
+
+  // the other cell is complete: every run store file of the README
+  expect(statusOf(good)).toMatchObject({ state: 'finished', attempt: 1, error: null });
+  for (const f of ['config.json', 'status.json', 'metrics.jsonl', 'eval.json', 'embeddings.json', 'retrieval.json', 'checkpoints/last/trainer-state.json', 'checkpoints/best/trainer-state.json']) {
+    expect(fs.existsSync(path.join(good, f))).toBe(true);
+  }
+  const evalJson = readJson<Record<string, number>>(path.join(good, 'eval.json'));
+  expect(evalJson['mAP@all']).toBeGreaterThan(0);
+  expect(evalJson['P@200']).toBeGreaterThan(0);
+  const retrieval = readJson<{ queries: { image: string; results: { image: string }[] }[] }>(path.join(good, 'retrieval.json'));
+  expect(retrieval.queries).toHaveLength(2);
+  for (const q of retrieval.queries) {
+    expect(q.results).toHaveLength(3);
+    for (const img of [q.image, ...q.results.map((r) => r.image)]) {
+      expect(fs.readFileSync(path.join(good, img)).subarray(1, 4).toString()).toBe('PNG');
+    }
+  }
+  const steps = metricSteps(good, 'step');
+  expect(steps).toEqual([...steps].sort((a, b) => a - b));
+  expect(metricSteps(good, 'epoch')).toHaveLength(2);
+
+  // rerun: nothing to do, nothing touched
+  const before = snapshot(good);
+  const second = await runCli(args);
+  expect(second.code).toBe(0);
+  expect(second.stdout).toContain('0 to run, 2 skipped');
+  expect(snapshot(good)).toEqual(before);
+
+  const dry = await runCli([...args, '--dry-run']);
+  expect(dry.stdout).toMatch(/softmax\s+finished/);
+  expect(dry.stdout).toMatch(/mems\s+failed: non-finite loss/);
+
+  const retry = await runCli([...args, '--retry-failed']);
+  expect(retry.code).toBe(0);
+  expect(statusOf(bad)).toMatchObject({ state: 'finished', attempt: 2, error: null });
+  expect(snapshot(good)).toEqual(before);
+});
+
+test('SIGKILL mid-cell: the rerun resumes from the last checkpoint and leaves finished cells untouched', async () => {
+  const dir = path.join(root, 'kill');
+  fs.mkdirSync(dir);
+  const file = writeTinyExperiment(dir, { name: 'kill', grid: '  seed: [0, 1]', dataDir, epochs: 2, train: 'checkpointEverySteps: 4' });
+  const runs = path.join(dir, 'runs');
+  const args = ['ablation', '--experiment', file, '--runs-dir', runs, '--workers', '1'];
+
+  const child = startCli(args, childEnv({ SBIR_STEP_DELAY_MS: '150' }));
+  const cells = await waitFor('experiment.json', () => fs.existsSync(path.join(runs, 'kill', 'experiment.json')) && cellDirs(runs, 'kill'));
+  const [done, victim] = [cells['0']!, cells['1']!];
+  // wait until the second cell has a checkpoint and has trained a few steps past it
+  const ckptStep = await waitFor(
+    'a checkpoint of the second cell',
+    () => {
+      const state = path.join(victim, 'checkpoints', 'last', 'trainer-state.json');
+      if (!fs.existsSync(state) || !fs.existsSync(path.join(victim, 'metrics.jsonl'))) return null;
+      const step = readJson<{ step: number }>(state).step;
+      const logged = metricSteps(victim, 'step');
+      return logged.length && logged[logged.length - 1]! >= step + 2 ? step : null;
+    },
+    120_000,
+  );
+  process.kill(-child.pid!, 'SIGKILL'); // the whole process group: parent and worker, no chance to clean up
+  const killed = await child.done;
+  expect(killed.signal).toBe('SIGKILL');
+
+  expect(statusOf(done).state).toBe('finished');
+  const before = snapshot(done);
+  const dead = statusOf(victim);
+  expect(dead.state).toBe('running'); // as the crash left it
+  const linesBefore = fs.readFileSync(path.join(victim, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean);
+  const ckptNow = readJson<{ step: number }>(path.join(victim, 'checkpoints', 'last', 'trainer-state.json')).step;
+  expect(ckptNow).toBeGreaterThanOrEqual(ckptStep);
+  expect(metricSteps(victim, 'step').some((s) => s > ckptNow)).toBe(true);
+
+  const dry = await runCli([...args, '--dry-run']);
+  expect(dry.stdout).toMatch(/resume \(running, step \d+\)/);
+
+  const rerun = await runCli(args);
+  expect(rerun.code).toBe(0);
+  expect(rerun.stdout).toMatch(new RegExp(`resumed at step ${ckptNow}`));
+
+  const after = statusOf(victim);
+  expect(after).toMatchObject({ state: 'finished', attempt: 2 });
+  expect(after.resumes).toEqual([expect.objectContaining({ attempt: 2, fromStep: ckptNow })]);
+  // curves do not repeat steps: the lines up to the checkpoint are kept as they were, then continue
+  const steps = metricSteps(victim, 'step');
+  expect(new Set(steps).size).toBe(steps.length);
+  expect(steps).toEqual([...steps].sort((a, b) => a - b));
+  expect(steps[steps.length - 1]).toBe(after.totalSteps);
+  const kept = linesBefore.filter((l) => (JSON.parse(l) as { step: number }).step <= ckptNow);
+  expect(fs.readFileSync(path.join(victim, 'metrics.jsonl'), 'utf8').split('\n').slice(0, kept.length)).toEqual(kept);
+  expect(fs.existsSync(path.join(victim, 'eval.json'))).toBe(true);
+  // the finished cell: same files, same bytes, same mtimes
+  expect(snapshot(done)).toEqual(before);
+});
+
+test('SIGTERM checkpoints the running cell, marks it interrupted and exits non-zero; the rerun resumes it', async () => {
+  const dir = path.join(root, 'term');
+  fs.mkdirSync(dir);
+  const file = writeTinyExperiment(dir, { name: 'term', grid: '  seed: [0]', dataDir, epochs: 2 });
+  const runs = path.join(dir, 'runs');
+  const args = ['ablation', '--experiment', file, '--runs-dir', runs];
+
+  const child = startCli(args, childEnv({ SBIR_STEP_DELAY_MS: '150' }));
+  const cell = await waitFor('the cell to train', () => {
+    const cells = fs.existsSync(path.join(runs, 'term', 'experiment.json')) ? cellDirs(runs, 'term') : null;
+    const c = cells?.['0'];
+    return c && fs.existsSync(path.join(c, 'metrics.jsonl')) && metricSteps(c, 'step').length >= 2 ? c : null;
+  });
+  process.kill(child.pid!, 'SIGTERM'); // the parent only; it forwards to its workers
+  const out = await child.done;
+  expect(out.code).toBe(143);
+  expect(out.stdout).toContain('interrupted by SIGTERM');
+  const st = statusOf(cell);
+  expect(st.state).toBe('interrupted');
+  const ckpt = readJson<{ step: number }>(path.join(cell, 'checkpoints', 'last', 'trainer-state.json'));
+  expect(ckpt.step).toBe(st.step);
+  expect(st.step).toBeLessThan(st.totalSteps);
+
+  const rerun = await runCli(args);
+  expect(rerun.code).toBe(0);
+  expect(statusOf(cell)).toMatchObject({ state: 'finished', attempt: 2, resumes: [expect.objectContaining({ fromStep: st.step })] });
+});
