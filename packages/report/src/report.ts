@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { distanceHistogramSpec, mapByCellSpec, pcaSpec, prCurveSpec, trainingCurvesSpec } from './charts/specs';
-import { epochPoints, histogramBins, mapChartData, meanBy, pcaPoints, prPoints, stepPoints, sumHistograms } from './charts/data';
+import { epochPoints, finiteRows, histogramBins, mapChartData, meanBy, pcaPoints, prPoints, stepPoints, sumHistograms } from './charts/data';
 import { renderSvg, svgToPng } from './charts/render';
 import { writeDashboard } from './dashboard/site';
 import { pca } from './pca';
@@ -125,8 +125,8 @@ export function experimentCharts(view: ExperimentView): ChartSet[] {
     for (const c of representativeCells(view, dataset)) {
       if (!c.hasEmbeddings) continue;
       const emb = readEmbeddings(c);
-      if (!emb || emb.rows.length < 3) continue;
-      const p = pca(emb.rows.map((r) => r.vector), 2);
+      if (!emb || finiteRows(emb).rows.length < 3) continue;
+      const p = pca(finiteRows(emb).vectors, 2);
       const o = view.obs.get(c.cellId);
       charts.push({
         name: `pca-${c.cellId}`,

@@ -138,6 +138,7 @@ describeBrowser('dashboard in headless Chromium', () => {
     await page.waitForSelector('.chart[data-chart="map"] svg', { timeout: 30_000 });
     await page.evaluate(() => window.scrollTo(0, 0));
     await shot('dashboard-experiment.png');
+    await page.locator('#runs-table thead th', { hasText: 'Status' }).click(); // failed first, then finished, running
     await page.locator('section.panel:has(#runs-table)').evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await page.evaluate(() => window.scrollBy(0, -60)); // under the sticky top bar
     await shot('dashboard-runs.png');

@@ -57,7 +57,9 @@ export function epochPoints(run: string, metrics: MetricLine[], names: readonly 
 export function prPoints(run: string, ev: EvalResult | undefined): PrPoint[] {
   const pr = ev?.pr;
   if (!pr) return [];
-  return pr.recall.map((r, i) => ({ run, recall: r, precision: pr.precision[i] }));
+  return pr.recall
+    .map((r, i) => ({ run, recall: r, precision: pr.precision[i] }))
+    .filter((p): p is PrPoint => typeof p.recall === 'number' && typeof p.precision === 'number');
 }
 
 /** Histogram counts → fraction of each kind's pairs per bin (intra pairs are far fewer than inter pairs). */
@@ -87,8 +89,14 @@ export function sumHistograms(evals: (EvalResult | undefined)[]): EvalResult | u
   return { distanceStats: { histogram: { edges, intra, inter } } };
 }
 
+/** Embedding rows whose vector is all finite numbers (a diverged run can write nulls). */
+export function finiteRows(emb: Embeddings): { rows: Embeddings['rows']; vectors: number[][] } {
+  const rows = emb.rows.filter((r) => r.vector.every((v) => typeof v === 'number' && Number.isFinite(v)));
+  return { rows, vectors: rows.map((r) => r.vector as number[]) };
+}
+
 export function pcaPoints(emb: Embeddings, result: PcaResult): PcaPoint[] {
-  return emb.rows.map((r, i) => ({ id: r.id, category: r.category, domain: r.domain, pc1: result.projected[i]?.[0] ?? 0, pc2: result.projected[i]?.[1] ?? 0 }));
+  return finiteRows(emb).rows.map((r, i) => ({ id: r.id, category: r.category, domain: r.domain, pc1: result.projected[i]?.[0] ?? 0, pc2: result.projected[i]?.[1] ?? 0 }));
 }
 
 /** Mean over the given runs per (group, x): used to draw one curve per table row (mean over seeds). */

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { distanceHistogramSpec, mapByCellSpec, pcaSpec, prCurveSpec, trainingCurvesSpec } from '../charts/specs';
-import { epochPoints, histogramBins, mapChartData, pcaPoints, prPoints, stepPoints } from '../charts/data';
+import { epochPoints, finiteRows, histogramBins, mapChartData, pcaPoints, prPoints, stepPoints } from '../charts/data';
 import { pca } from '../pca';
 import { resolveCellFile } from '../retrieval';
 import { readEmbeddings, readRetrieval, type CellRecord } from '../store/read';
@@ -317,8 +317,8 @@ export function runSpecs(c: CellRecord, label: string): Record<string, TopLevelS
   }
   if (c.hasEmbeddings) {
     const emb = readEmbeddings(c);
-    if (emb && emb.rows.length >= 3) {
-      const p = pca(emb.rows.map((r) => r.vector), 2);
+    if (emb && finiteRows(emb).rows.length >= 3) {
+      const p = pca(finiteRows(emb).vectors, 2);
       specs.pca = pcaSpec(pcaPoints(emb, p), { explained: [p.explained[0] ?? 0, p.explained[1] ?? 0] });
     }
   }

@@ -99,7 +99,7 @@ export const EvalSchema = z
     evalSeconds: optNum,
     trainSeconds: optNum,
     pr: z
-      .object({ recall: z.array(num), precision: z.array(num) })
+      .object({ recall: z.array(num.nullable()), precision: z.array(num.nullable()) })
       .passthrough()
       .refine((p) => p.recall.length === p.precision.length, { message: 'recall and precision differ in length' })
       .nullable()
@@ -108,7 +108,7 @@ export const EvalSchema = z
       .object({
         fractionSeparated: optNum,
         perClass: z
-          .array(z.object({ category: z.string(), maxIntra: num, minInter: num }).passthrough())
+          .array(z.object({ category: z.string(), maxIntra: optNum, minInter: optNum }).passthrough())
           .optional(),
         histogram: HistogramSchema.nullable().optional(),
       })
@@ -128,7 +128,7 @@ export const EmbeddingsSchema = z
           category: z.string(),
           domain: z.string(),
           split: optStr,
-          vector: z.array(num),
+          vector: z.array(num.nullable()),
         })
         .passthrough(),
     ),

@@ -142,6 +142,8 @@ export async function writeExperiment(runsDir: string, exp: FixtureExperiment): 
       epoch: epochs,
       totalSteps: totalEpochs * stepsPerEpoch,
       mlflowRunId: cell.state === 'queued' ? null : `mlflowrun${ci.toString().padStart(4, '0')}`,
+      backend: 'tensorflow',
+      gitSha: null,
       futureField: { tolerated: true },
     });
     // metrics.jsonl: step lines every 10 steps, an epoch line per epoch
@@ -160,8 +162,10 @@ export async function writeExperiment(runsDir: string, exp: FixtureExperiment): 
           step: e * stepsPerEpoch,
           epoch: e,
           trainLoss: 3 * Math.exp(-e / 2) + 0.4,
-          'mAP@all': finalMap * (0.4 + 0.6 * frac),
-          'P@200': (cell.p200 ?? finalMap * 0.9) * (0.4 + 0.6 * frac),
+          // no evaluation on epoch 1 (the trainer writes null when eval.everyEpochs skips an epoch)
+          'mAP@all': e === 1 ? null : finalMap * (0.4 + 0.6 * frac),
+          'P@200': e === 1 ? null : (cell.p200 ?? finalMap * 0.9) * (0.4 + 0.6 * frac),
+          ...(e === 1 ? {} : { nQueries: 60, nGallery: 600, evalSeconds: 0.4 }),
           time: new Date(t0 + e * 40_000).toISOString(),
         }),
       );
@@ -189,9 +193,15 @@ export async function writeExperiment(runsDir: string, exp: FixtureExperiment): 
         },
         distanceStats: {
           fractionSeparated: a.loss === 'mems' ? 0.5 : 0.17,
-          perClass: CATEGORIES.map((c, i) => ({ category: c, maxIntra: 1.5 + i * 0.1, minInter: 1.2 + margin * 0.5 })),
+          perClass: [
+            ...CATEGORIES.map((c, i) => ({ category: c, count: 10, maxIntra: 1.5 + i * 0.1, minInter: 1.2 + margin * 0.5 })),
+            { category: 'lonely', count: 1, maxIntra: null, minInter: 0.7 },
+          ],
           histogram: { edges, intra, inter },
+          nItems: 120,
+          sampled: false,
         },
+        flipTest: true,
         unknownFutureMetric: 42,
       });
     }

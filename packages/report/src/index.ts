@@ -1,0 +1,27 @@
+/**
+ * @sbir/report: tables, charts and a static dashboard from the run store (packages/trainer/README.md).
+ * Pipeline: loadRunStore → normalize → buildTable → toMarkdown | toLatex | toCsv | toHtmlTable;
+ * chart specs are pure functions rendered by renderSvg / renderPng; buildReport does it all.
+ */
+export { buildReport, defaultOut, experimentCharts, makeView } from './report';
+export type { BuildOptions, BuildResult, ExperimentView, ChartSet } from './report';
+export { loadRunStore, readEmbeddings, readRetrieval, readMetrics, listExperiments } from './store/read';
+export type { RunStore, ExperimentRecord, CellRecord } from './store/read';
+export type { CellConfig, CellStatus, EvalResult, Embeddings, Retrieval, MetricLine } from './store/schema';
+export { loadPaperReference } from './store/reference';
+export type { PaperReference, PaperResult } from './store/reference';
+export { normalize, DEFAULT_METRICS } from './table/normalize';
+export type { NormalizedExperiment, Observation } from './table/normalize';
+export { buildTable, parseBaseline, DEFAULT_BASELINE, columnKey } from './table/build';
+export type { AblationTable, TableRow, StatCell, Delta, TableColumn } from './table/build';
+export { toMarkdown, toLatex, toCsv, toHtmlTable, toHtmlDocument } from './table/assemble';
+export { mean, sampleStd, pairedTTest } from './stats';
+export type { PairedTTest } from './stats';
+export { pca } from './pca';
+export type { PcaResult } from './pca';
+export { mapByCellSpec, trainingCurvesSpec, prCurveSpec, distanceHistogramSpec, pcaSpec } from './charts/specs';
+export { renderSvg, renderPng, svgToPng, toVega } from './charts/render';
+export { retrievalGridSvg } from './retrieval';
+export { writeDashboard } from './dashboard/site';
+export { serveStatic } from './serve';
+export { ReportInputError } from './messages';
