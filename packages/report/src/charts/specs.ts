@@ -155,6 +155,9 @@ export function trainingCurvesSpec(steps: StepPoint[], epochs: EpochPoint[], opt
   const runs = opts.runs ?? [...new Set([...steps.map((s) => s.run), ...epochs.map((e) => e.run)])];
   const metrics = opts.metrics ?? [...new Set(epochs.map((e) => e.metric))];
   const width = opts.width ?? 300;
+  // integer epoch ticks: explicit values while there are few epochs (avoids 1, 1.5, 2 … shown as 1, 2, 2)
+  const epochValues = [...new Set(epochs.map((e) => e.epoch))].sort((a, b) => a - b);
+  const epochAxis = epochValues.length <= 12 ? { values: epochValues, format: 'd' } : { tickMinStep: 1, format: 'd' };
   const color = { field: 'run', type: 'nominal' as const, sort: runs, legend: runs.length > 1 ? { title: opts.legendTitle ?? 'run', orient: 'bottom' as const, columns: 3, labelLimit: 320 } : null };
   return {
     $schema: SCHEMA,
@@ -178,7 +181,7 @@ export function trainingCurvesSpec(steps: StepPoint[], epochs: EpochPoint[], opt
         data: { values: epochs.filter((e) => e.metric === m) },
         mark: { type: 'line' as const, point: true, interpolate: 'monotone' as const },
         encoding: {
-          x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
+          x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: epochAxis },
           y: { field: 'value', type: 'quantitative' as const, title: m, scale: { zero: false } },
           color,
           tooltip: [{ field: 'run' }, { field: 'epoch' }, { field: 'value', title: m, format: '.4f' }],

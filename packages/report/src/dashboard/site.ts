@@ -165,7 +165,7 @@ function indexPage(views: ExperimentView[], opts: DashboardOptions): string {
   <div class="chips">${axes}</div>
   ${progressBar(counts, v.exp.cells.length)}
   ${best && col ? html`<p class="best">Best mAP@all on ${col.dataset}: <b>${fmt(best.cells[col.key].mean)}</b> (${best.label})</p>` : ''}
-  <p class="muted small">updated ${v.exp.meta.updatedAt ?? 'unknown'}</p>
+  <p class="muted small">updated ${v.exp.meta.updatedAt ? `${v.exp.meta.updatedAt.slice(0, 10)} ${v.exp.meta.updatedAt.slice(11, 16)} UTC` : 'unknown'}</p>
 </a>`;
   });
   const body = html`<section class="hero"><h1>Experiments</h1><p class="muted">${views.length} experiment${views.length === 1 ? '' : 's'} in the run store. Pick one for its ablation table, runs and charts.</p></section>
@@ -347,18 +347,23 @@ function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destD
     ['eval queries / gallery', ev?.nQueries ? `${ev.nQueries} / ${ev.nGallery ?? '?'}` : undefined],
   ];
   const prog = progressText(c);
+  // without eval.json: the last epoch that was evaluated
+  const latest = [...c.metrics].reverse().find((m) => m.kind === 'epoch' && typeof m['mAP@all'] === 'number');
   const body = html`<section class="hero">
   <div class="title-row"><h1>${label}</h1>${stateBadge(st.state)}${ml ? html`<a class="button" href="${ml}" target="_blank" rel="noopener">Open in MLflow ↗</a>` : ''}</div>
   <p class="muted">${v.exp.meta.name} · cell <code>${c.cellId}</code>${o ? html` · ${Object.entries(o.axes).map(([k, val]) => html`<span class="chip"><b>${k}</b> ${String(val)}</span>`)}` : ''}</p>
   ${st.state !== 'finished' && prog.text ? html`<div class="mini wide"><span style="width:${(100 * Math.min(1, prog.frac)).toFixed(1)}%"></span></div><p class="small muted">${prog.text}</p>` : ''}
   ${st.error ? html`<div class="alert"><b>Error:</b> <span class="err-text">${st.error}</span></div>` : ''}
-  <div class="stats">
-    ${metricCard('mAP@all', ev?.['mAP@all'])}
-    ${metricCard('P@200', ev?.['P@200'])}
-    ${metricCard('mAP@200', ev?.['mAP@200'])}
-    ${metricCard(`Hamming mAP@all${ev?.hamming?.bits ? ` (${ev.hamming.bits} bits)` : ''}`, ev?.hamming?.['mAP@all'])}
-    ${metricCard('classes separated', ev?.distanceStats?.fractionSeparated, 2, 'max intra < min inter')}
-  </div>
+  ${ev ? html`<div class="stats">
+    ${metricCard('mAP@all', ev['mAP@all'])}
+    ${metricCard('P@200', ev['P@200'])}
+    ${metricCard('mAP@200', ev['mAP@200'])}
+    ${metricCard(`Hamming mAP@all${ev.hamming?.bits ? ` (${ev.hamming.bits} bits)` : ''}`, ev.hamming?.['mAP@all'])}
+    ${metricCard('classes separated', ev.distanceStats?.fractionSeparated, 2, 'max intra < min inter')}
+  </div>` : latest ? html`<div class="stats">
+    ${metricCard('mAP@all', latest['mAP@all'], 3, `epoch ${latest.epoch}, not final`)}
+    ${metricCard('P@200', latest['P@200'], 3, `epoch ${latest.epoch}, not final`)}
+  </div>` : ''}
 </section>
 ${specs.curves ? html`<section class="panel"><div class="chart" data-chart="curves"></div></section>` : html`<section class="panel"><p class="muted">No metrics logged yet.</p></section>`}
 <div class="grid2">
