@@ -161,7 +161,7 @@ export function makeView(exp: ExperimentRecord, outDir: string, opts: { baseline
   return { exp, norm, table, obs: new Map(norm.observations.map((o) => [o.cellId, o])), outDir };
 }
 
-async function writeExperimentOutputs(view: ExperimentView, opts: BuildOptions, files: string[]): Promise<ChartSet[]> {
+async function writeExperimentOutputs(view: ExperimentView, opts: BuildOptions, files: string[], dashboardDir: string): Promise<ChartSet[]> {
   const dir = view.outDir;
   const t = view.table;
   const md = toMarkdown(t);
@@ -207,7 +207,9 @@ async function writeExperimentOutputs(view: ExperimentView, opts: BuildOptions, 
     '',
     md.replace(/^### /, '## '),
     extra ? extra.replace(/^### /, '## ') : '',
-    'Also: [LaTeX](ablation.tex) · [CSV](ablation.csv) · [HTML](ablation.html) · [dashboard](dashboard/index.html)',
+    `Also: [LaTeX](ablation.tex) · [CSV](ablation.csv) · [HTML](ablation.html)${
+      opts.dashboard !== false ? ` · [dashboard](${path.relative(dir, path.join(dashboardDir, 'e', safeSegment(view.exp.id), 'index.html')).split(path.sep).join('/')})` : ''
+    }`,
     '',
     '## Figures',
     '',
@@ -229,7 +231,7 @@ export async function buildReport(opts: BuildOptions): Promise<BuildResult> {
   for (const v of views) {
     const files: string[] = [];
     log(`[report] ${v.exp.id}: ${v.exp.cells.length} cells → ${displayPath(v.outDir)}`);
-    await writeExperimentOutputs(v, opts, files);
+    await writeExperimentOutputs(v, opts, files, path.join(out, 'dashboard'));
     result.experiments.push({ id: v.exp.id, outDir: v.outDir, files });
   }
   if (opts.dashboard !== false) {
