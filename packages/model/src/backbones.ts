@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { AttnType, ATTN_TYPES, HiddenActivation, SEModule, createAttn } from './attention';
-import { BatchNormVars, batchNorm, relu, spatialMean } from './ops';
+import { BatchNormVars, batchNorm, conv2d, relu, spatialMean } from './ops';
 import { ParamStore, convInit } from './params';
 import { Rng } from './rng';
 
@@ -223,18 +223,18 @@ export class ResNetBackbone {
   /** x: normalised NHWC float input. Returns pooled features [N, outChannels]. */
   forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
     const act = <T extends tf.Tensor>(t: T): T => (ctx.forcePlain ? tf.relu(t) : relu(t));
-    let h = this.bn(tf.conv2d(x, this.stem.conv.w as tf.Tensor4D, this.stem.conv.stride, 'same'), this.stem.bn, ctx, true);
+    let h = this.bn(conv2d(x, this.stem.conv.w as tf.Tensor4D, this.stem.conv.stride), this.stem.bn, ctx, true);
     if (this.spec.stem.maxPool) h = tf.maxPool(h, 3, 2, 'same');
     for (const blocks of this.stages) {
       for (const blk of blocks) {
         let y = h;
         blk.conv.forEach((c, i) => {
           const last = i === blk.conv.length - 1;
-          y = this.bn(tf.conv2d(y, c.w as tf.Tensor4D, c.stride, 'same'), blk.bn[i], ctx, !last);
+          y = this.bn(conv2d(y, c.w as tf.Tensor4D, c.stride), blk.bn[i], ctx, !last);
         });
         if (blk.attn) y = blk.attn.apply(y, ctx.domain);
         const sc = blk.shortcut
-          ? this.bn(tf.conv2d(h, blk.shortcut.conv.w as tf.Tensor4D, blk.shortcut.conv.stride, 'same'), blk.shortcut.bn, ctx, false)
+          ? this.bn(conv2d(h, blk.shortcut.conv.w as tf.Tensor4D, blk.shortcut.conv.stride), blk.shortcut.bn, ctx, false)
           : h;
         h = act(tf.add(y, sc));
       }

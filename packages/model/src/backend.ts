@@ -199,10 +199,10 @@ export async function initBackend(name: BackendName = 'auto', opts: InitBackendO
 }
 
 async function initCpu(requested: BackendName): Promise<BackendInfo> {
-  if (tf.findBackend('cpu') === null) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    require('@tensorflow/tfjs-backend-cpu');
-  }
+  // The @tensorflow/tfjs union registers the cpu backend and the gradients (tfjs-core alone does not
+  // register gradients). tfjs-node loads it too, so this is a no-op after a native backend.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('@tensorflow/tfjs');
   const ok = await tf.setBackend('cpu');
   if (!ok) throw new Error('backend "cpu" failed to initialise');
   return {
