@@ -7,7 +7,7 @@ import { fork, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { axesLabel, loadExperiment, REPO_ROOT, type Experiment } from './grid';
+import { axesLabel, displayPath, loadExperiment, REPO_ROOT, type Experiment } from './grid';
 import { ConfigError, messages } from './messages';
 import { MlflowMirror } from './mlflow/mirror';
 import type { CellOutcome, ParentMessage, StartMode, WorkerMessage } from './protocol';
@@ -258,15 +258,22 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
   }
   // Config first (Hydra writes the resolved config into the run dir before the task runs).
   runs.writeMeta(exp);
-  for (const p of planned) {
-    if (!RUNNABLE.has(p.plan)) continue; // finished (or otherwise skipped) cells are never touched
-    const current = JSON.stringify(p.store.readConfig());
-    if (current !== JSON.stringify(p.config)) p.store.writeConfig(p.config);
-    if (!p.status) p.status = p.store.updateStatus({ state: 'queued' });
+  // Every cell of the grid gets its config.json and a queued status (readers see the whole grid);
+  // cells about to run get their config refreshed (dataset.dir may differ); others are never touched.
+  const byId = new Map(planned.map((p) => [p.config.cellId, p]));
+  for (const config of exp.cells) {
+    const p = byId.get(config.cellId);
+    const store = p?.store ?? runs.cell(config.cellId);
+    const current = store.readConfig();
+    if (!current || (p && RUNNABLE.has(p.plan) && JSON.stringify(current) !== JSON.stringify(config))) store.writeConfig(config);
+    if (!store.readStatus()) {
+      const status = store.updateStatus({ state: 'queued' });
+      if (p) p.status = status;
+    }
   }
   write(
     `experiment ${exp.name}: ${selected.length} cells (${todo.length} to run, ${planned.length - todo.length} skipped); ` +
-      `${layout.workers} worker(s) x ${layout.threads} thread(s); results in ${path.relative(process.cwd(), runs.dir) || runs.dir}`,
+      `${layout.workers} worker(s) x ${layout.threads} thread(s); results in ${displayPath(runs.dir)}`,
   );
   if (todo.length > 0) await ensureDatasets(todo.map((p) => p.config), write);
 
@@ -358,7 +365,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
           }
           case 'fatal':
             fatal = msg.error;
-            view.log(`worker ${index}: ${msg.error.split('\n')[0]} (log: ${path.relative(process.cwd(), path.join(logDir, `worker-${index}.log`))})`);
+            view.log(`worker ${index}: ${msg.error.split('\n')[0]} (log: ${displayPath(path.join(logDir, `worker-${index}.log`))})`);
             slot.log.write(`${msg.error}\n`);
             break;
         }
@@ -369,7 +376,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
           // Died mid-cell without reporting: leave it resumable from its last checkpoint.
           crashed++;
           const why = signal ? `signal ${signal}` : `exit code ${code}`;
-          const error = `worker process ended (${why}) during the cell; rerun resumes from the last checkpoint (log: ${path.relative(process.cwd(), path.join(logDir, `worker-${index}.log`))})`;
+          const error = `worker process ended (${why}) during the cell; rerun resumes from the last checkpoint (log: ${displayPath(path.join(logDir, `worker-${index}.log`))})`;
           const status = job.store.readStatus();
           if (status?.state === 'running' || status?.state === 'queued') job.store.updateStatus({ state: 'interrupted', error });
           const outcome: CellOutcome = { cellId: job.config.cellId, state: 'interrupted', error, step: status?.step ?? 0, 'mAP@all': null, 'P@200': null, trainSeconds: 0 };
@@ -416,7 +423,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
   runs.writeMeta(exp);
   write('');
   write(summaryTable(exp, planCells(runs, selected, false)));
-  write(`\nresults: ${path.relative(process.cwd(), runs.dir) || runs.dir}/<cell-id>/ (eval.json, metrics.jsonl, retrieval/); worker logs: ${path.relative(process.cwd(), logDir)}`);
+  write(`\nresults: ${displayPath(runs.dir)}/<cell-id>/ (eval.json, metrics.jsonl, retrieval/); worker logs: ${displayPath(logDir)}`);
   let exitCode = 0;
   if (fatal) {
     write(`error: ${String(fatal).split('\n')[0]}`);

@@ -25,6 +25,7 @@ async function main(): Promise<number> {
       alias: 'e',
       type: 'string',
       default: 'demo',
+      coerce: (v: string) => v || 'demo',
       describe: `experiment name (experiments/<name>.yaml) or path to a yaml file; known: ${listExperiments().join(', ')}`,
     })
     .option('runs-dir', { type: 'string', default: process.env.SBIR_RUNS_DIR ?? 'runs', describe: 'run store root (env SBIR_RUNS_DIR)' })

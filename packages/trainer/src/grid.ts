@@ -68,8 +68,19 @@ export function sha256(text: string | Buffer): string {
  * (experiment name, axes labels, cell id) that are not settings at all.
  */
 export function cellIdOf(settings: CellSettings): string {
-  const { dir: _dir, ...dataset } = settings.dataset;
-  return sha256(canonicalJson({ ...settings, dataset })).slice(0, 12);
+  return sha256(canonicalJson({ ...settings, dataset: omit(settings.dataset, ['dir']) })).slice(0, 12);
+}
+
+/** A shallow copy of `obj` without `keys`. */
+export function omit<T extends object, K extends keyof T>(obj: T, keys: readonly K[]): Omit<T, K> {
+  const out = { ...obj };
+  for (const k of keys) delete out[k];
+  return out;
+}
+
+/** The settings of a cell config: what is hashed and trained, without the bookkeeping fields. */
+export function settingsOf(cell: CellConfig): CellSettings {
+  return omit(cell, ['formatVersion', 'experiment', 'cellId', 'axes']);
 }
 
 /** Resolves `--experiment <name or path>`: a name means experiments/<name>.yaml. */
@@ -103,9 +114,10 @@ export function listExperiments(cwd = process.cwd()): string[] {
   return [];
 }
 
-function displayPath(file: string, cwd = process.cwd()): string {
+/** A path as the user would type it: relative to the working directory when under it. */
+export function displayPath(file: string, cwd = process.cwd()): string {
   const rel = path.relative(cwd, file);
-  return rel && !rel.startsWith('..') ? rel : file;
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(file);
 }
 
 /** Reads, validates and expands one experiment file. Throws ConfigError (one line, naming the path). */

@@ -4,8 +4,7 @@
  * only what the server lacks is sent (see mlflow/mirror.ts).
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { loadExperiment, resolveExperimentFile } from './grid';
+import { displayPath, loadExperiment, resolveExperimentFile } from './grid';
 import { ConfigError, messages } from './messages';
 import { MlflowError } from './mlflow/client';
 import { MlflowMirror, type SyncResult } from './mlflow/mirror';
@@ -37,7 +36,7 @@ export async function syncExperiment(opts: SyncOptions): Promise<{ exitCode: num
   const { name, file } = experimentName(opts.experiment);
   const runs = new RunStore(opts.runsDir, name);
   if (!fs.existsSync(runs.dir)) {
-    throw new ConfigError(`sync: ${path.relative(process.cwd(), runs.dir) || runs.dir} does not exist (run the ablation first, or pass --runs-dir)`);
+    throw new ConfigError(`sync: ${displayPath(runs.dir)} does not exist (run the ablation first, or pass --runs-dir)`);
   }
   const mirror = new MlflowMirror(trackingUri, name, { experimentFile: file });
   const results: SyncResult[] = [];

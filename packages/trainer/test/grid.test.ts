@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { canonicalJson, cellIdOf, expandExperiment, loadExperiment } from '../src/grid';
+import { canonicalJson, cellIdOf, expandExperiment, loadExperiment, settingsOf } from '../src/grid';
 import { selectCells } from '../src/ablation';
 import { tmpDir } from './fixtures';
 
@@ -83,8 +83,7 @@ describe('cell ids', () => {
   test('first 12 hex of sha256 of the canonical (sorted-key) JSON', () => {
     expect(canonicalJson({ b: 1, a: { d: [3, { y: 1, x: 2 }], c: 'x' } })).toBe('{"a":{"c":"x","d":[3,{"x":2,"y":1}]},"b":1}');
     const cell = expandExperiment(doc(), 'g.yaml').cells[0]!;
-    const { formatVersion: _f, experiment: _e, cellId, axes: _a, ...settings } = cell;
-    expect(cellIdOf(settings)).toBe(cellId);
+    expect(cellIdOf(settingsOf(cell))).toBe(cell.cellId);
     expect(cellIdOf({ seed: 1, model: { b: 2, a: 1 }, dataset: { name: 'x', dir: '/anywhere' } } as never)).toBe(
       cellIdOf({ dataset: { dir: 'elsewhere', name: 'x' }, model: { a: 1, b: 2 }, seed: 1 } as never),
     );

@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CellStore, readJsonFile, writeJsonAtomic, type CellStatus } from '../run-store';
+import { settingsOf } from '../grid';
 import type { CellConfig } from '../schema';
 import { MAX_PARAM_LENGTH, MlflowClient, mlflowKey, type KeyValue, type MlflowMetric, type Run, type RunStatus } from './client';
 
@@ -59,7 +60,7 @@ export function runStatusOf(state: CellStatus['state']): RunStatus {
 
 /** {a: {b: 1}} -> [{key: "a.b", value: "1"}]; arrays are JSON. Bookkeeping fields are left out. */
 export function flattenParams(config: CellConfig): KeyValue[] {
-  const { formatVersion: _v, experiment: _e, cellId: _c, axes: _a, ...settings } = config;
+  const settings = settingsOf(config);
   const out: KeyValue[] = [];
   const walk = (value: unknown, prefix: string): void => {
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
