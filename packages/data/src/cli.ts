@@ -70,7 +70,7 @@ function progressReporter(quiet: boolean): { update(p: PrepareProgress): void; s
         if (p.phase === 'scan') process.stderr.write(`${p.message ?? 'scanning'}...\n`);
         if (tty && (p.phase === 'encode' || p.phase === 'verify') && p.total > 0) {
           bar = new SingleBar(
-            { format: `${p.phase === 'encode' ? 'encode' : 'verify'} [{bar}] {percentage}% {value}/{total} | {rate} img/s | ETA {eta_formatted} | skipped {skipped}`, stream: process.stderr, hideCursor: true },
+            { format: `${p.phase === 'encode' ? 'encode [{bar}] {percentage}% {value}/{total} | {rate} img/s' : 'verify [{bar}] {percentage}% {value}/{total} shards | {rate} shards/s'} | ETA {eta_formatted} | skipped {skipped}`, stream: process.stderr, hideCursor: true },
           );
           bar.start(p.total, p.done, { rate: '-', skipped: 0 });
         }
@@ -82,7 +82,8 @@ function progressReporter(quiet: boolean): { update(p: PrepareProgress): void; s
       } else if (!tty && (p.phase === 'encode' || p.phase === 'verify') && (Date.now() - lastLine > 5000 || p.done === p.total)) {
         lastLine = Date.now();
         const eta = rate > 0 ? Math.round((p.total - p.done) / rate) : NaN;
-        process.stderr.write(`${p.phase}: ${p.done}/${p.total} (${p.total ? Math.floor((100 * p.done) / p.total) : 100}%) ${rate.toFixed(1)} img/s ETA ${Number.isFinite(eta) ? `${eta}s` : '-'} skipped ${p.skipped}\n`);
+        const unit = p.phase === 'verify' ? 'shards' : 'img';
+        process.stderr.write(`${p.phase}: ${p.done}/${p.total} ${unit} (${p.total ? Math.floor((100 * p.done) / p.total) : 100}%) ${rate.toFixed(1)} ${unit}/s ETA ${Number.isFinite(eta) ? `${eta}s` : '-'} skipped ${p.skipped}\n`);
       }
     },
     stop() {

@@ -320,23 +320,26 @@ export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
       todo.push(s);
     }
   }
+  if (verifyTotal) progress({ phase: 'verify', done: verified, total: verifyTotal, skipped: 0 });
+  if (verifyTotal) log(`${r.out}: kept ${shards.length - todo.length} verified shard(s), ${todo.length} to build`);
   const existingManifest = fs.existsSync(manifestPath);
   if (todo.length || !existingManifest) {
     fs.rmSync(manifestPath, { force: true });
     await writeFileAtomic(statePath, JSON.stringify(state));
   }
 
-  // Encode: one ordered decode stream over every row still to build (no pause at batch or shard
-  // boundaries); a finished shard's fsync + rename overlaps with decoding the next one.
+  // Encode: one ordered decode stream over every row still to build, running up to a record batch
+  // ahead, so decoding goes on while a batch is written; a finished shard's fsync + rename also
+  // overlaps with decoding the next one.
   let skippedCount = 0;
-  progress({ phase: 'encode', done, total, skipped: 0 });
+  if (todo.length) progress({ phase: 'encode', done, total, skipped: 0 });
   interface Decoded {
     image?: Buffer;
     error?: unknown;
     input?: string;
   }
   const work = todo.flatMap((s) => s.batches.flat());
-  const decoded = orderedMap(work, r.concurrency, 4 * r.concurrency, async (row): Promise<Decoded> => {
+  const decoded = orderedMap(work, r.concurrency, r.batchRows + 4 * r.concurrency, async (row): Promise<Decoded> => {
     let input: string | undefined;
     try {
       const src = await scan.load(row.sample, r.size);

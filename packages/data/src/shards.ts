@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import {
+  AsyncByteQueue,
   Binary,
   Data,
   Dictionary,
@@ -69,28 +70,37 @@ function utf8Data(values: string[]): Data<Utf8> {
   return makeData({ type: new Utf8(), length: values.length, nullCount: 0, valueOffsets: offsets, data: bytes });
 }
 
-function binaryData(values: Uint8Array[]): Data<Binary> {
-  const offsets = new Int32Array(values.length + 1);
-  for (let i = 0; i < values.length; i++) offsets[i + 1] = offsets[i] + values[i].length;
-  const bytes = new Uint8Array(offsets[values.length]);
-  for (let i = 0; i < values.length; i++) bytes.set(values[i], offsets[i]);
-  return makeData({ type: new Binary(), length: values.length, nullCount: 0, valueOffsets: offsets, data: bytes });
-}
-
 function int32Data(values: Int32Array): Data<Int32> {
   return makeData({ type: new Int32(), length: values.length, nullCount: 0, data: values });
 }
 
-/** Streams record batches into one shard file, hashing the bytes as they are written. */
+/** A sink that hands the writer's chunks over synchronously (no async queue in between). */
+class CaptureSink extends AsyncByteQueue {
+  chunks: Uint8Array[] = [];
+  override write(value: Uint8Array): void {
+    if (value.byteLength > 0) this.chunks.push(value);
+  }
+  take(): Uint8Array[] {
+    const out = this.chunks;
+    this.chunks = [];
+    return out;
+  }
+}
+
+/**
+ * Writes record batches into one shard file, hashing the bytes as they are written. Each
+ * `writeBatch` returns once its bytes are in the file, so the image buffer is reused for the next
+ * batch (fresh 10-40 MB allocations per batch cost more than the copy on small VMs).
+ */
 export class ShardWriter {
   private readonly schema = shardSchema();
   private readonly dicts: { domain: Vector<Utf8>; category: Vector<Utf8>; split: Vector<Utf8> };
   private readonly classIndex: Map<string, number>;
   private readonly writer = new RecordBatchFileWriter();
+  private readonly sink = new CaptureSink();
   private readonly hash = createHash('sha256');
+  private imageBuffer = new Uint8Array(0);
   private bytes = 0;
-  private pump: Promise<void>;
-  private failure: unknown;
   rows = 0;
 
   private constructor(
@@ -103,27 +113,34 @@ export class ShardWriter {
       split: makeVector(utf8Data([...SPLIT_NAMES])),
     };
     this.classIndex = new Map(classes.map((c, i) => [c, i]));
-    this.pump = (async () => {
-      for await (const chunk of this.writer) {
-        if (this.failure) continue;
-        try {
-          this.hash.update(chunk);
-          this.bytes += chunk.byteLength;
-          await this.out.write(chunk);
-        } catch (err) {
-          this.failure = err;
-        }
-      }
-    })();
+    this.writer.reset(this.sink, this.schema);
   }
 
   static async create(file: string, classes: string[]): Promise<ShardWriter> {
     return new ShardWriter(await AtomicFile.create(file), classes);
   }
 
-  /** Appends one record batch (all rows must share height and width). */
+  private async flush(): Promise<void> {
+    for (const chunk of this.sink.take()) {
+      this.hash.update(chunk);
+      this.bytes += chunk.byteLength;
+      await this.out.write(chunk);
+    }
+  }
+
+  /** Image column values in the reusable buffer. */
+  private binaryImages(rows: ShardRow[]): Data<Binary> {
+    const offsets = new Int32Array(rows.length + 1);
+    for (let i = 0; i < rows.length; i++) offsets[i + 1] = offsets[i] + rows[i].image.length;
+    const total = offsets[rows.length];
+    if (this.imageBuffer.length < total) this.imageBuffer = new Uint8Array(total);
+    const bytes = this.imageBuffer.subarray(0, total);
+    for (let i = 0; i < rows.length; i++) bytes.set(rows[i].image, offsets[i]);
+    return makeData({ type: new Binary(), length: rows.length, nullCount: 0, valueOffsets: offsets, data: bytes });
+  }
+
+  /** Appends one record batch (all rows must share height and width); resolves once written. */
   async writeBatch(rows: ShardRow[]): Promise<void> {
-    if (this.failure) throw this.failure;
     if (rows.length === 0) return;
     const n = rows.length;
     const idx = (pick: (r: ShardRow) => number) => Int32Array.from(rows, pick);
@@ -136,7 +153,7 @@ export class ShardWriter {
       int32Data(idx((r) => r.categoryIndex)),
       utf8Data(rows.map((r) => r.instance)),
       dict(DICT_SPLIT, idx((r) => SPLIT_NAMES.indexOf(r.split)), this.dicts.split),
-      binaryData(rows.map((r) => r.image)),
+      this.binaryImages(rows),
       int32Data(idx((r) => r.height)),
       int32Data(idx((r) => r.width)),
       int32Data(new Int32Array(n).fill(3)),
@@ -145,17 +162,13 @@ export class ShardWriter {
     const data = makeData({ type: new Struct(this.schema.fields), length: n, nullCount: 0, children });
     this.writer.write(new RecordBatch(this.schema, data));
     this.rows += n;
-    // Let the pump drain what was just queued before the caller builds the next batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    if (this.failure) throw this.failure;
+    await this.flush();
   }
 
-  /** Writes the footer and drains it to the temp file; returns the file's size and sha256. */
+  /** Writes the footer into the temp file; returns the file's size and sha256. */
   async seal(): Promise<{ bytes: number; sha256: string }> {
-    if (this.rows === 0) this.writer.reset(undefined, this.schema);
     this.writer.finish();
-    await this.pump;
-    if (this.failure) throw this.failure;
+    await this.flush();
     return { bytes: this.bytes, sha256: this.hash.digest('hex') };
   }
 
@@ -172,12 +185,6 @@ export class ShardWriter {
   }
 
   async abort(): Promise<void> {
-    try {
-      this.writer.abort();
-    } catch {
-      // the writer may already be closed
-    }
-    await this.pump.catch(() => undefined);
     await this.out.abort();
   }
 }
