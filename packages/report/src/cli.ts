@@ -5,6 +5,7 @@
  *   serve  same options plus [--port 8787] [--no-build]: builds, then serves the dashboard on 127.0.0.1
  * Bad input: one line naming the file and field on stderr, exit code 1.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -51,6 +52,37 @@ async function runBuild(a: CommonArgs): Promise<BuildResult> {
   return result;
 }
 
+/** Modification times of the files a rebuild depends on, as one string (cheap polling). */
+export function storeSignature(runsDir: string): string {
+  const parts: string[] = [];
+  const stat = (f: string) => {
+    try {
+      const st = fs.statSync(f);
+      parts.push(`${f}:${st.mtimeMs}:${st.size}`);
+    } catch {
+      /* absent */
+    }
+  };
+  let exps: string[] = [];
+  try {
+    exps = fs.readdirSync(runsDir);
+  } catch {
+    return '';
+  }
+  for (const e of exps) {
+    const ed = path.join(runsDir, e);
+    stat(path.join(ed, 'experiment.json'));
+    let cells: string[] = [];
+    try {
+      cells = fs.readdirSync(ed);
+    } catch {
+      continue;
+    }
+    for (const c of cells) for (const f of ['status.json', 'metrics.jsonl', 'eval.json']) stat(path.join(ed, c, f));
+  }
+  return parts.join('|');
+}
+
 function fail(e: unknown): never {
   if (e instanceof ReportInputError) console.error(`error: ${e.message}`);
   else console.error(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
@@ -74,14 +106,32 @@ export async function main(argv: string[]): Promise<void> {
       (y) =>
         common(y)
           .option('port', { alias: 'p', type: 'number', default: 8787, describe: 'port (0 = any free port)' })
-          .option('build', { type: 'boolean', default: true, describe: 'rebuild before serving' }),
+          .option('build', { type: 'boolean', default: true, describe: 'rebuild before serving' })
+          .option('watch', { type: 'number', default: 0, describe: 'rebuild when the run store changes, checking every N seconds (0 = off)' }),
       async (a) => {
-        const args = a as unknown as CommonArgs & { port: number; build: boolean };
+        const args = a as unknown as CommonArgs & { port: number; build: boolean; watch: number };
         const root = args.build ? (await runBuild(args)).out : path.resolve(args.out ?? defaultOut(args.experiment));
         const h = await serveStatic(root, { port: args.port });
         console.log(`[report] dashboard at ${h.url}  (Ctrl-C to stop)`);
+        let timer: NodeJS.Timeout | undefined;
+        if (args.watch > 0) {
+          let last = storeSignature(args.runsDir);
+          let busy = false;
+          timer = setInterval(() => {
+            const now = storeSignature(args.runsDir);
+            if (busy || now === last) return;
+            busy = true;
+            last = now;
+            runBuild({ ...args, png: false })
+              .catch((e: unknown) => console.error(`error: ${e instanceof Error ? e.message : String(e)}`))
+              .finally(() => (busy = false));
+          }, args.watch * 1000);
+        }
         await new Promise<void>((resolve) => {
-          const stop = () => void h.close().then(resolve);
+          const stop = () => {
+            if (timer) clearInterval(timer);
+            void h.close().then(resolve);
+          };
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
         });

@@ -2,6 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { storeSignature } from '../src/cli';
 import { ablationFixture, hostileFixture, tmpDir, writeExperiment } from './helpers/fixtures';
 
 jest.setTimeout(180_000);
@@ -105,5 +106,16 @@ describe('report CLI', () => {
     } finally {
       child.kill('SIGTERM');
     }
+  });
+
+  it('notices run store changes for serve --watch', () => {
+    const runs = path.join(dir, 'runs');
+    const before = storeSignature(runs);
+    expect(before).toContain('status.json');
+    expect(storeSignature(runs)).toBe(before);
+    const cell = fs.readdirSync(path.join(runs, 'ablation')).find((d) => d.length === 12)!;
+    fs.appendFileSync(path.join(runs, 'ablation', cell, 'metrics.jsonl'), '{"kind":"step","step":999,"epoch":9,"loss":1}\n');
+    expect(storeSignature(runs)).not.toBe(before);
+    expect(storeSignature(path.join(dir, 'nothing-here'))).toBe('');
   });
 });

@@ -112,11 +112,25 @@ describe('ablation table', () => {
         { axes: { block: 'dase', loss: 'softmax', seed: 0 }, state: 'finished', map: 0.5, artifacts: false },
       ],
     });
-    const t3 = buildTable(normalize(loadRunStore(dir).experiments[0]));
+    const t3 = buildTable(normalize(loadRunStore(dir, 'single').experiments[0]));
     const c = row(t3, 'dase', 'softmax').cells[columnKey('emoji', 'mAP@all')];
     expect(c.std).toBeNull();
     expect(c.delta?.p).toBeNull();
     expect(toMarkdown(t3)).toContain('+0.100 (p=n/a)');
+
+    // a loss sweep with the block fixed (not a grid axis): the default baseline becomes softmax on that block
+    await writeExperiment(dir, {
+      name: 'losses',
+      axes: { loss: ['softmax', 'mems', 'triplet'], seed: [0, 1] },
+      cells: ['softmax', 'mems', 'triplet'].flatMap((loss, i) =>
+        [0, 1].map((seed) => ({ axes: { loss, seed }, extraConfig: { model: { backbone: 'resnet-tiny', block: 'dase' } }, state: 'finished' as const, map: 0.3 + 0.01 * i + 0.002 * seed, artifacts: false })),
+      ),
+    });
+    const t4 = buildTable(normalize(loadRunStore(dir, 'losses').experiments[0]));
+    expect(t4.rows.map((r) => r.label)).toEqual(['DASE + softmax', 'DASE + MEMS', 'DASE + triplet']);
+    expect(t4.baseline).toMatchObject({ found: true, label: 'softmax' });
+    expect(row(t4, 'dase', 'softmax').isBaseline).toBe(true);
+    expect(row(t4, 'dase', 'triplet').cells[columnKey('emoji', 'mAP@all')].delta?.meanDiff).toBeCloseTo(0.02, 12);
   });
 
   it('puts the paper numbers beside ours, with the table number, blank where not transcribed', () => {

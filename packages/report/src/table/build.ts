@@ -175,9 +175,18 @@ export function rowLabel(rowAxes: readonly string[], axes: Record<string, string
 export function buildTable(norm: NormalizedExperiment, opts: BuildTableOptions = {}): AblationTable {
   const reference = opts.reference ?? [];
   const notes: string[] = [];
-  const spec = opts.baseline ?? DEFAULT_BASELINE;
+  let spec = opts.baseline ?? DEFAULT_BASELINE;
   for (const a of Object.keys(spec)) {
     if (!norm.rowAxes.includes(a)) throw new ReportInputError(message.unknownBaselineAxis(a, norm.rowAxes), '--baseline', a);
+  }
+  // The default baseline (SE + softmax) in a grid that fixes the block, e.g. a loss sweep on DASE:
+  // drop the condition on an axis with a single value, so softmax on that block is the baseline.
+  if (!opts.baseline) {
+    const present = (sp: Record<string, string>) => norm.observations.some((o) => Object.entries(sp).every(([a, v]) => canon(o.rowAxes[a]) === canon(v)));
+    if (!present(spec)) {
+      const relaxed = Object.fromEntries(Object.entries(spec).filter(([a]) => (norm.rowAxisValues[a] ?? []).length > 1));
+      if (Object.keys(relaxed).length && present(relaxed)) spec = relaxed;
+    }
   }
 
   // rows: every combination of row-axis values that has at least one cell, in axis order
