@@ -8,8 +8,7 @@
 import * as path from 'node:path';
 import sharp from 'sharp';
 import type { ShardDataset, Subset } from '@sbir/data';
-import type { SbirTrainer } from '@sbir/model';
-import { distanceStats, retrievalMetrics, rankedNeighbours, hammingMetrics } from './metrics';
+import { distanceStatistics, evaluateRetrieval, type SbirTrainer } from '@sbir/model';
 import { CellStore, writeFileAtomic, writeJsonAtomic } from './run-store';
 import type { CellConfig } from './schema';
 
@@ -96,8 +95,31 @@ export async function quickEvaluation(trainer: SbirTrainer, ds: ShardDataset, cf
   const bs = cfg.eval.batchSize;
   const q = await embedSubset(trainer, ds, 'query', { batchSize: bs, limit: cfg.eval.epochQueries, flip: false });
   const g = await embedSubset(trainer, ds, 'gallery', { batchSize: bs, limit: cfg.eval.epochGallery, flip: false });
-  const m = retrievalMetrics({ query: q.embedding, gallery: g.embedding, dim: q.dim, queryLabels: q.labels, galleryLabels: g.labels, k: K });
+  const m = evaluateRetrieval({ features: q.embedding, labels: q.labels }, { features: g.embedding, labels: g.labels }, q.dim, { k: K });
   return { mapAll: m.mapAll, pAt200: m.pAtK, nQueries: q.n, nGallery: g.n, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * The `topK` nearest gallery rows of query `qi` with their Euclidean distances (min over the flip
+ * combinations when flipped features are given), ties by gallery index, as @sbir/model's metrics rank.
+ * Only for the handful of queries shown in retrieval.json.
+ */
+export function rankedNeighbours(q: Embedded, g: Embedded, qi: number, topK: number): { index: number; distance: number }[] {
+  const dim = q.dim;
+  const qs = [q.embedding, ...(q.flipped ? [q.flipped] : [])];
+  const gs = [g.embedding, ...(g.flipped ? [g.flipped] : [])];
+  const dist = new Float64Array(g.n).fill(Infinity);
+  for (const qf of qs) {
+    for (const gf of gs) {
+      for (let j = 0; j < g.n; j++) {
+        let d = 0;
+        for (let k = 0; k < dim; k++) d += (qf[qi * dim + k]! - gf[j * dim + k]!) ** 2;
+        if (d < dist[j]!) dist[j] = d;
+      }
+    }
+  }
+  const order = Array.from({ length: g.n }, (_, j) => j).sort((a, b) => dist[a]! - dist[b]! || a - b);
+  return order.slice(0, topK).map((index) => ({ index, distance: Math.sqrt(dist[index]!) }));
 }
 
 /** Evenly spaced row indices (deterministic): `count` of `n`. */
@@ -132,38 +154,29 @@ export async function finalEvaluation(
   const shown = spread(nQueries, cfg.eval.retrievalQueries);
   const q = await embedSubset(trainer, ds, 'query', { batchSize: bs, flip, keep: new Set(shown) });
   const g = await embedSubset(trainer, ds, 'gallery', { batchSize: bs, flip });
-  const input = {
-    query: q.embedding,
-    queryFlipped: q.flipped,
-    gallery: g.embedding,
-    galleryFlipped: g.flipped,
-    dim: q.dim,
-    queryLabels: q.labels,
-    galleryLabels: g.labels,
-    k: K,
-  };
-  const m = retrievalMetrics(input);
-  const hamming = q.code && g.code && q.bits ? hammingMetrics(q.code, g.code, q.bits, q.labels, g.labels, K) : null;
+  const m = evaluateRetrieval(
+    { features: q.embedding, flipped: q.flipped, labels: q.labels, codes: q.code },
+    { features: g.embedding, flipped: g.flipped, labels: g.labels, codes: g.code },
+    q.dim,
+    { k: K, bits: q.bits },
+  );
 
-  // Distance statistics on a sample of queries and gallery rows together (pairwise cost).
-  const statsRows = [
-    ...spread(q.n, Math.ceil(cfg.eval.statsSample / 2)).map((i) => ({ e: q, i })),
-    ...spread(g.n, Math.floor(cfg.eval.statsSample / 2)).map((i) => ({ e: g, i })),
-  ];
-  const feats = new Float32Array(statsRows.length * q.dim);
-  const statLabels = new Int32Array(statsRows.length);
-  statsRows.forEach(({ e, i }, r) => {
-    feats.set(e.embedding.subarray(i * e.dim, (i + 1) * e.dim), r * q.dim);
-    statLabels[r] = e.labels[i]!;
-  });
-  const stats = distanceStats(feats, statLabels, q.dim, ds.manifest.classes);
+  // Distance statistics (MEMS's intra/inter claim) on queries and gallery together; the model samples
+  // at most eval.statsSample items (seeded) for the exact pairwise statistics.
+  const feats = new Float32Array((q.n + g.n) * q.dim);
+  feats.set(q.embedding, 0);
+  feats.set(g.embedding, q.n * q.dim);
+  const statLabels = new Int32Array(q.n + g.n);
+  statLabels.set(q.labels, 0);
+  statLabels.set(g.labels, q.n);
+  const stats = distanceStatistics(feats, statLabels, q.dim, ds.manifest.classes, { maxItems: cfg.eval.statsSample, seed: 0 });
 
   const evalSeconds = (performance.now() - started) / 1000;
   writeJsonAtomic(cell.file('eval.json'), {
     'mAP@all': m.mapAll,
     'P@200': m.pAtK,
     'mAP@200': m.mapAtK,
-    hamming: hamming ? { bits: q.bits, 'mAP@all': hamming.mapAll, 'P@200': hamming.pAtK } : null,
+    hamming: m.hamming ? { bits: m.hamming.bits, 'mAP@all': m.hamming.mapAll, 'P@200': m.hamming.pAtK, 'mAP@200': m.hamming.mapAtK, pr: m.hamming.pr } : null,
     nQueries: q.n,
     nGallery: g.n,
     evalSeconds,
@@ -187,7 +200,7 @@ export async function finalEvaluation(
   }));
   writeJsonAtomic(cell.file('embeddings.json'), { dim: q.dim, rows });
 
-  await writeRetrieval(ds, cfg, cell, q, g, shown, input);
+  await writeRetrieval(ds, cfg, cell, q, g, shown);
   return { mapAll: m.mapAll, pAt200: m.pAtK };
 }
 
@@ -198,10 +211,9 @@ async function writeRetrieval(
   q: Embedded,
   g: Embedded,
   shown: number[],
-  input: Parameters<typeof rankedNeighbours>[0],
 ): Promise<void> {
   const topK = cfg.eval.retrievalTopK;
-  const ranked = shown.filter((qi) => qi < q.n).map((qi) => ({ qi, hits: rankedNeighbours(input, qi, topK) }));
+  const ranked = shown.filter((qi) => qi < q.n).map((qi) => ({ qi, hits: rankedNeighbours(q, g, qi, topK) }));
   const needed = new Set(ranked.flatMap((r) => r.hits.map((h) => h.index)));
   // Second pass over the gallery for the few images shown (the gallery is not kept in memory).
   const images = new Map<number, Uint8Array>();

@@ -22,4 +22,3 @@ export type { Callback, CellOutcome, CellProgress, CellStartInfo } from './proto
 export { syncExperiment } from './sync';
 export { MlflowClient, MlflowError, mlflowKey } from './mlflow/client';
 export { MlflowMirror, flattenParams, metricPoints, runStatusOf, CELL_ID_TAG } from './mlflow/mirror';
-export { retrievalMetrics, hammingMetrics, distanceStats } from './metrics';
