@@ -2,6 +2,7 @@
  * The ablation table from a fixture run store, checked against numbers computed here directly from
  * ABLATION_MAP (mean, sample std, paired t, p) — not through the report's own stats module.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadRunStore } from '../src/store/read';
@@ -183,6 +184,22 @@ describe('table formats', () => {
     for (const s of ['\\toprule', '\\midrule', '\\bottomrule', '\\cmidrule(lr){3-6}', '\\multicolumn{4}{c}{emoji}', '\\textbf{0.465} $\\pm$ 0.007$^{2}$', '$+0.037$ {\\scriptsize($p=0.032$)}'])
       expect(tex).toContain(s);
     expect(tex.match(/\\\\$/gm)?.length).toBe(2 + 6);
+  });
+
+  const pdflatex = ['/usr/bin/pdflatex', '/usr/local/bin/pdflatex'].find((p) => fs.existsSync(p));
+  (pdflatex ? it : it.skip)('LaTeX: compiles with pdflatex and booktabs (skipped without pdflatex)', () => {
+    const dir = tmpDir();
+    const hostile = buildTable(normalize(loadRunStore(runs, 'xss<script>alert(1)').experiments[0]), { baseline: { loss: 'softmax' } });
+    fs.writeFileSync(path.join(dir, 'a.tex'), toLatex(table));
+    fs.writeFileSync(path.join(dir, 'b.tex'), toLatex(hostile));
+    fs.writeFileSync(
+      path.join(dir, 'doc.tex'),
+      '\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[margin=1cm,landscape]{geometry}\n\\begin{document}\n\\input{a.tex}\n\\input{b.tex}\n\\end{document}\n',
+    );
+    const r = spawnSync(pdflatex as string, ['-interaction=nonstopmode', '-halt-on-error', 'doc.tex'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+    expect(r.stdout).not.toMatch(/^! /m);
+    expect(r.status).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'doc.pdf'))).toBe(true);
   });
 
   it('CSV: one tidy line per row × dataset × metric, full precision', () => {
