@@ -1,0 +1,124 @@
+/**
+ * `npx nx run model:doctor` (tsx packages/model/src/cli.ts doctor): backend, TensorFlow version,
+ * threads, a measured training rate and matmul throughput.
+ */
+import { spawnSync } from 'child_process';
+import * as os from 'os';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { BACKEND_NAMES, BackendInfo, BackendName, initBackend } from './backend';
+import { MatmulRate, TrainRate, measureMatmul, measureTrainRate } from './doctor';
+
+export interface DoctorReport {
+  backend: BackendInfo;
+  cpu: { model: string; cores: number };
+  matmul: MatmulRate;
+  train: TrainRate;
+  threadCheck?: { threads: number; gflops: number; coresUsed: number; osThreads: number | null }[];
+}
+
+/** Matmul GFLOP/s in a fresh process with TF_NUM_INTRAOP_THREADS / OMP_NUM_THREADS = threads. */
+export function matmulInChild(threads: number, n = 1024): MatmulRate {
+  const env = { ...process.env, TF_NUM_INTRAOP_THREADS: String(threads), OMP_NUM_THREADS: String(threads), TF_CPP_MIN_LOG_LEVEL: '2' };
+  const r = spawnSync(process.execPath, [...process.execArgv, __filename, 'matmul', '--n', String(n)], { env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`thread check child failed: ${(r.stderr || '').trim().split('\n').pop()}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as MatmulRate;
+}
+
+export async function runDoctor(opts: { backend: BackendName; threads?: number; quick?: boolean; checkThreads?: boolean }): Promise<DoctorReport> {
+  const backend = await initBackend(opts.backend, { threads: opts.threads, quiet: true });
+  const cpu = backend.name === 'cpu';
+  const matmul = measureMatmul({ n: cpu ? 256 : 1024, seconds: opts.quick ? 0.3 : 1 });
+  const train = measureTrainRate(
+    cpu ? { batch: 4, warmup: 1, minSteps: 1, seconds: 0 } : { batch: 32, size: 64, seconds: opts.quick ? 1 : 3 },
+  );
+  const report: DoctorReport = { backend, cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length }, matmul, train };
+  if (opts.checkThreads && !cpu) {
+    // Alternate the settings for a few rounds and keep the best of each (other load on a shared
+    // machine only ever slows a run down).
+    const counts = [...new Set([1, backend.threads])];
+    const best = new Map<number, MatmulRate>();
+    for (let round = 0; round < 3; round++) {
+      for (const t of counts) {
+        const m = matmulInChild(t);
+        const prev = best.get(t);
+        best.set(t, { ...m, gflops: Math.max(m.gflops, prev?.gflops ?? 0), coresUsed: Math.max(m.coresUsed, prev?.coresUsed ?? 0) });
+      }
+    }
+    report.threadCheck = counts.map((t) => {
+      const m = best.get(t) as MatmulRate;
+      return { threads: t, gflops: m.gflops, coresUsed: m.coresUsed, osThreads: m.osThreads };
+    });
+  }
+  return report;
+}
+
+export function formatDoctor(r: DoctorReport): string {
+  const b = r.backend;
+  const lines = [
+    'sbir-lab model doctor',
+    `  backend      ${b.name}${b.requested !== b.name ? ` (requested ${b.requested})` : ''}`,
+    `  TensorFlow   ${b.tfVersion ?? 'none (pure JavaScript)'}; tfjs ${b.tfjsVersion}${b.oneDNN === null ? '' : `; oneDNN ${b.oneDNN ? 'on' : 'off'}`}`,
+    `  threads      ${b.threads}${b.threadSource === 'n/a' ? '' : ` (${b.threadSource === 'default' ? 'TensorFlow default: cores visible' : 'from TF_NUM_INTRAOP_THREADS'})`}${b.interOpThreads ? `, inter-op ${b.interOpThreads}` : ''}`,
+    `  cpu          ${r.cpu.model} (${r.cpu.cores} visible)`,
+    `  matmul       ${r.matmul.n}x${r.matmul.n} float32: ${r.matmul.gflops.toFixed(1)} GFLOP/s`,
+    `  train step   ${r.train.backbone} ${r.train.size}x${r.train.size}, batch ${r.train.batch}, Adam: ${r.train.imagesPerSec.toFixed(1)} images/s (${r.train.steps} steps, ${r.train.seconds.toFixed(1)} s)`,
+  ];
+  if (r.threadCheck) {
+    const parts = r.threadCheck.map(
+      (t) => `${t.threads} thread${t.threads > 1 ? 's' : ''}: ${t.gflops.toFixed(0)} GFLOP/s, ${t.coresUsed.toFixed(2)} cores busy, ${t.osThreads ?? '?'} OS threads`,
+    );
+    const [one, many] = r.threadCheck;
+    // TensorFlow's pool grows by one OS thread per intra-op thread; CPU time per wall second shows
+    // whether they ran in parallel (other load on a shared machine can hide the speed-up).
+    let verdict = '';
+    if (many) {
+      const poolGrew = one.osThreads !== null && many.osThreads !== null && many.osThreads - one.osThreads === many.threads - 1;
+      const parallel = many.coresUsed > one.coresUsed * 1.3;
+      verdict = poolGrew || parallel ? `the setting takes effect (${[poolGrew ? 'thread pool size' : '', parallel ? 'parallel CPU time' : ''].filter(Boolean).join(', ')})` : 'no effect measured';
+    }
+    lines.push(`  thread check ${parts.join('; ')}`, `               -> ${verdict}`);
+  }
+  if (b.warning) lines.push('', b.warning);
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await yargs(argv)
+    .scriptName('model')
+    .command(
+      'doctor',
+      'check the backend and measure training and matmul speed',
+      (y) =>
+        y
+          .option('backend', { choices: BACKEND_NAMES as BackendName[], default: 'auto' as BackendName, describe: 'backend to check' })
+          .option('threads', { type: 'number', describe: 'TF intra-op threads (sets TF_NUM_INTRAOP_THREADS and OMP_NUM_THREADS)' })
+          .option('check-threads', { type: 'boolean', default: false, describe: 'measure matmul with 1 thread and with the configured count, in child processes' })
+          .option('quick', { type: 'boolean', default: false, describe: 'shorter measurements' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
+      async (a) => {
+        const report = await runDoctor({ backend: a.backend, threads: a.threads, quick: a.quick, checkThreads: a['check-threads'] });
+        process.stdout.write((a.json ? JSON.stringify(report, null, 2) : formatDoctor(report)) + '\n');
+      },
+    )
+    .command(
+      'matmul',
+      false,
+      (y) => y.option('n', { type: 'number', default: 1024 }),
+      async (a) => {
+        await initBackend('tensorflow', { quiet: true });
+        process.stdout.write(JSON.stringify(measureMatmul({ n: a.n, seconds: 1 })) + '\n');
+      },
+    )
+    .demandCommand(1)
+    .strict()
+    .help()
+    .parseAsync();
+}
+
+if (require.main === module) {
+  main(hideBin(process.argv)).catch((err: Error) => {
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(1);
+  });
+}
