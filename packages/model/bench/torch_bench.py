@@ -74,7 +74,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=10, help="timed steps at least")
+    ap.add_argument("--seconds", type=float, default=4.0, help="and until this many seconds have passed")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--block", default="none", choices=["none", "se", "dase"])
     ap.add_argument("--channels-last", action="store_true")
@@ -107,12 +108,17 @@ def main():
     for _ in range(a.warmup):
         step()
     t0 = time.perf_counter()
-    for _ in range(a.steps):
+    c0 = time.process_time()
+    steps = 0
+    while steps < a.steps or time.perf_counter() - t0 < a.seconds:
         step()
+        steps += 1
     dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     print(json.dumps({"engine": "pytorch", "version": torch.__version__, "threads": torch.get_num_threads(),
-                      "block": a.block, "batch": a.batch, "steps": a.steps, "seconds": dt,
-                      "imagesPerSec": a.steps * a.batch / dt, "mkldnn": torch.backends.mkldnn.is_available()}))
+                      "block": a.block, "batch": a.batch, "steps": steps, "seconds": dt, "cpuSeconds": cpu,
+                      "channelsLast": a.channels_last, "imagesPerSec": steps * a.batch / dt,
+                      "imagesPerCpuSec": steps * a.batch / cpu, "mkldnn": torch.backends.mkldnn.is_available()}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,179 @@
+/**
+ * `npx nx run model:bench`: training throughput of resnet-tiny (batch 64, 64x64, 2 threads) on
+ * tfjs-node (native TensorFlow) vs PyTorch CPU (Debian python3-torch, /usr/bin/python3) vs the
+ * pure-JS tfjs `cpu` backend (a few steps), and mAP@all of 5,000 queries x 50,000 gallery x 512-d
+ * vs numpy (.venv python). Writes bench/results/model.json.
+ *
+ * The machine may be shared: native and PyTorch runs are interleaved for a few rounds, and the best
+ * round of each is the headline (interference only slows a run down); medians and CPU-time rates
+ * (images per process CPU-second) are recorded too, with the load average before and after.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { initBackend } from '../src/backend';
+import { TrainRate, measureTrainRate } from '../src/doctor';
+import { meanAveragePrecision } from '../src/metrics';
+import { Rng } from '../src/rng';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const TORCH_PY = '/usr/bin/python3';
+const VENV_PY = path.join(ROOT, '.venv/bin/python');
+
+interface TorchRate {
+  imagesPerSec: number;
+  imagesPerCpuSec: number;
+  steps: number;
+  seconds: number;
+  version: string;
+  channelsLast: boolean;
+}
+
+function runJson<T>(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): T {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 16 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as T;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+async function main(): Promise<void> {
+  const args = await yargs(hideBin(process.argv))
+    .option('threads', { type: 'number', default: 2 })
+    .option('rounds', { type: 'number', default: 3 })
+    .option('seconds', { type: 'number', default: 4, describe: 'timed seconds per training measurement' })
+    .option('blocks', { type: 'string', default: 'none,dase' })
+    .option('skip-cpu', { type: 'boolean', default: false })
+    .option('skip-eval', { type: 'boolean', default: false })
+    .option('queries', { type: 'number', default: 5000 })
+    .option('gallery', { type: 'number', default: 50000 })
+    .option('dim', { type: 'number', default: 512 })
+    .option('out', { type: 'string', default: path.join(ROOT, 'bench/results/model.json') })
+    .strict()
+    .parseAsync();
+  const log = (s: string): void => void process.stderr.write(s + '\n');
+  const loadStart = os.loadavg();
+  const backend = await initBackend('tensorflow', { threads: args.threads, quiet: true });
+  log(`backend ${backend.name} TF ${backend.tfVersion}, ${backend.threads} threads`);
+  const threadEnv = { OMP_NUM_THREADS: String(args.threads), MKL_NUM_THREADS: String(args.threads) };
+
+  // ---- training throughput ----
+  const training: Record<string, unknown>[] = [];
+  let torchVersion = '';
+  for (const block of args.blocks.split(',') as ('none' | 'se' | 'dase')[]) {
+    const native: TrainRate[] = [];
+    const torch: TorchRate[] = [];
+    const torchCl: TorchRate[] = [];
+    for (let r = 0; r < args.rounds; r++) {
+      native.push(measureTrainRate({ batch: 64, size: 64, block, seconds: args.seconds, warmup: 3 }));
+      const targs = [path.join(__dirname, 'torch_bench.py'), '--threads', String(args.threads), '--block', block, '--seconds', String(args.seconds)];
+      torch.push(runJson<TorchRate>(TORCH_PY, targs, threadEnv));
+      torchCl.push(runJson<TorchRate>(TORCH_PY, [...targs, '--channels-last'], threadEnv));
+      torchVersion = torch[0].version;
+      log(`train ${block} round ${r + 1}: tfjs-node ${native[r].imagesPerSec.toFixed(0)}, torch ${torch[r].imagesPerSec.toFixed(0)}, torch channels_last ${torchCl[r].imagesPerSec.toFixed(0)} img/s`);
+    }
+    const best = (xs: { imagesPerSec: number }[]): number => Math.max(...xs.map((x) => x.imagesPerSec));
+    const bestTorch = Math.max(best(torch), best(torchCl));
+    training.push({
+      block,
+      tfjsNative: { best: round1(best(native)), median: round1(median(native.map((x) => x.imagesPerSec))), imagesPerCpuSec: round1(median(native.map((x) => x.imagesPerCpuSec))), rounds: native.map((x) => round1(x.imagesPerSec)) },
+      pytorch: { best: round1(best(torch)), median: round1(median(torch.map((x) => x.imagesPerSec))), imagesPerCpuSec: round1(median(torch.map((x) => x.imagesPerCpuSec))), rounds: torch.map((x) => round1(x.imagesPerSec)) },
+      pytorchChannelsLast: { best: round1(best(torchCl)), median: round1(median(torchCl.map((x) => x.imagesPerSec))), imagesPerCpuSec: round1(median(torchCl.map((x) => x.imagesPerCpuSec))), rounds: torchCl.map((x) => round1(x.imagesPerSec)) },
+      ratioNativeOverPytorch: round3(best(native) / bestTorch),
+      ratioNativeOverPytorchMedian: round3(median(native.map((x) => x.imagesPerSec)) / Math.max(median(torch.map((x) => x.imagesPerSec)), median(torchCl.map((x) => x.imagesPerSec)))),
+    });
+  }
+
+  // ---- evaluation: ours vs numpy ----
+  let evaluation: Record<string, unknown> | null = null;
+  if (!args['skip-eval']) {
+    const { queries: nq, gallery: ng, dim } = args;
+    const classes = 125;
+    const rng = new Rng(7);
+    const centres = rng.normalArray(classes * dim);
+    const make = (n: number): { f: Float32Array; l: Int32Array } => {
+      const l = Int32Array.from({ length: n }, () => rng.int(classes));
+      const f = new Float32Array(n * dim);
+      for (let i = 0; i < n; i++) for (let d = 0; d < dim; d++) f[i * dim + d] = 0.3 * centres[l[i] * dim + d] + rng.normal();
+      return { f, l };
+    };
+    const q = make(nq);
+    const g = make(ng);
+    const t0 = performance.now();
+    const ours = meanAveragePrecision(q.f, g.f, dim, q.l, g.l);
+    const oursSec = (performance.now() - t0) / 1000;
+    log(`eval ours: mAP ${ours.toFixed(5)} in ${oursSec.toFixed(2)} s`);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sbir-eval-'));
+    const prefix = path.join(dir, 'x');
+    fs.writeFileSync(prefix + 'q.f32', Buffer.from(q.f.buffer));
+    fs.writeFileSync(prefix + 'g.f32', Buffer.from(g.f.buffer));
+    fs.writeFileSync(prefix + 'ql.i32', Buffer.from(q.l.buffer));
+    fs.writeFileSync(prefix + 'gl.i32', Buffer.from(g.l.buffer));
+    const np = runJson<{ mAP: number; seconds: number; version: string }>(
+      VENV_PY,
+      [path.join(__dirname, 'numpy_map.py'), '--prefix', prefix, '--nq', String(nq), '--ng', String(ng), '--dim', String(dim)],
+      threadEnv,
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
+    log(`eval numpy: mAP ${np.mAP.toFixed(5)} in ${np.seconds.toFixed(2)} s`);
+    evaluation = {
+      queries: nq,
+      gallery: ng,
+      dim,
+      classes,
+      metric: 'mAP@all, squared Euclidean, ties by gallery index',
+      tfjsNative: { seconds: round3(oursSec), mAP: ours },
+      numpy: { seconds: round3(np.seconds), mAP: np.mAP, version: np.version },
+      speedupOverNumpy: round3(np.seconds / oursSec),
+      mAPAbsDiff: Math.abs(ours - np.mAP),
+    };
+  }
+
+  // ---- pure-JS cpu backend (last: switching back and forth is fine, but it is slow) ----
+  let cpu: Record<string, unknown> | null = null;
+  if (!args['skip-cpu']) {
+    await initBackend('cpu', { quiet: true });
+    const r = measureTrainRate({ batch: 16, size: 64, block: 'none', warmup: 1, minSteps: 1, seconds: 0 });
+    cpu = { imagesPerSec: round3(r.imagesPerSec), batch: r.batch, steps: r.steps, seconds: round1(r.seconds), note: 'batch 16 (per-image cost does not depend on the batch here); one timed step after one warm-up' };
+    log(`cpu backend: ${r.imagesPerSec.toFixed(2)} img/s`);
+    await initBackend('tensorflow', { quiet: true });
+  }
+
+  const result = {
+    benchmark: 'model',
+    description:
+      'Training throughput (images/s) of resnet-tiny (3x3/2 stem, one basic block per stage at 32/64/128/256, BatchNorm, GAP, 64-d embedding, softmax classifier over 80 classes), batch 64, 64x64 uint8 input normalised on the fly, Adam with weight decay, same thread count for all engines; best of interleaved rounds (medians and images per CPU-second also given). ratioNativeOverPytorch = tfjs-node best / best of PyTorch NCHW and channels_last. Evaluation: mAP@all time for queries x gallery x dim float32 features (synthetic, class-structured), ours vs a numpy implementation (BLAS distances + stable argsort).',
+    date: new Date().toISOString(),
+    machine: {
+      platform: `${os.platform()} ${os.release()}`,
+      arch: os.arch(),
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      totalMemGiB: round1(os.totalmem() / 2 ** 30),
+      node: process.version,
+      loadAverage: { start: loadStart.map(round1), end: os.loadavg().map(round1) },
+    },
+    threads: args.threads,
+    versions: { tensorflow: backend.tfVersion, tfjs: backend.tfjsVersion, pytorch: torchVersion, oneDNN: backend.oneDNN },
+    training,
+    cpuBackend: cpu,
+    evaluation,
+  };
+  fs.mkdirSync(path.dirname(args.out), { recursive: true });
+  fs.writeFileSync(args.out, JSON.stringify(result, null, 2) + '\n');
+  log(`wrote ${args.out}`);
+  process.stdout.write(JSON.stringify({ training: training.map((t) => ({ block: t.block, ratio: t.ratioNativeOverPytorch })), evaluation: evaluation?.speedupOverNumpy, cpu: cpu?.imagesPerSec }) + '\n');
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`error: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});
