@@ -138,13 +138,15 @@ export function experimentCharts(view: ExperimentView): ChartSet[] {
   return charts;
 }
 
-/** For a dataset: the baseline row's and the best row's lowest-seed finished runs. */
+/** For a dataset: the lowest-seed finished runs of the baseline row and of the best other row. */
 export function representativeCells(view: ExperimentView, dataset: string): CellRecord[] {
   const t = view.table;
   const col = t.columns.find((c) => c.dataset === dataset && !c.paperOnly);
   const out: CellRecord[] = [];
   const base = t.rows.find((r) => r.isBaseline);
-  const best = col ? t.rows.find((r) => r.cells[col.key].best) : undefined;
+  // the best row; when that is the baseline itself, the best of the others (so two runs can be compared)
+  const ranked = col ? [...t.rows].filter((r) => r.cells[col.key].mean !== null).sort((a, b) => (b.cells[col.key].mean as number) - (a.cells[col.key].mean as number)) : [];
+  const best = ranked.find((r) => r !== base);
   for (const r of [base, best]) {
     if (!r) continue;
     const c = representative(view, r.key, dataset);

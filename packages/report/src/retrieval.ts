@@ -42,11 +42,13 @@ export function retrievalGridSvg(rows: GridRow[], opts: { title?: string; k?: nu
   parts.push(`<text x="${LEFT}" y="${hy}" font-size="11" fill="#6b7280">query sketch</text>`);
   parts.push(`<text x="${LEFT + TILE + QUERY_GAP}" y="${hy}" font-size="11" fill="#6b7280">top-${k} photos (red = wrong category)</text>`);
   const tile = (img: GridImage, x: number, y: number, border: string, label: string, labelColor: string) => {
+    const tip = `${img.category}${typeof img.distance === 'number' ? ` (distance ${img.distance.toFixed(3)})` : ''}`;
+    parts.push(`<g><title>${escapeHtml(tip)}</title>`);
     parts.push(`<rect x="${x - 2}" y="${y - 2}" width="${TILE + 4}" height="${TILE + 4}" rx="4" fill="${border}"/>`);
     parts.push(`<rect x="${x}" y="${y}" width="${TILE}" height="${TILE}" fill="#f3f4f6"/>`);
     if (img.href) parts.push(`<image x="${x}" y="${y}" width="${TILE}" height="${TILE}" preserveAspectRatio="xMidYMid meet" href="${escapeHtml(img.href)}" xlink:href="${escapeHtml(img.href)}"/>`);
-    const short = label.length > 13 ? `${label.slice(0, 12)}…` : label;
-    parts.push(`<text x="${x + TILE / 2}" y="${y + TILE + 14}" font-size="10" text-anchor="middle" fill="${labelColor}">${escapeHtml(short)}</text>`);
+    const short = label.length > 15 ? `${label.slice(0, 14)}…` : label;
+    parts.push(`<text x="${x + TILE / 2}" y="${y + TILE + 14}" font-size="10" text-anchor="middle" fill="${labelColor}">${escapeHtml(short)}</text></g>`);
   };
   rows.forEach((r, i) => {
     const y = top + i * rowH;

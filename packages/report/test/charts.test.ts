@@ -10,7 +10,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { compile } from 'vega-lite';
 import { renderPng, renderSvg, svgToPng } from '../src/charts/render';
 import { distanceHistogramSpec, mapByCellSpec, pcaSpec, prCurveSpec, trainingCurvesSpec } from '../src/charts/specs';
-import { downsample, histogramBins, meanBy } from '../src/charts/data';
+import { downsample, histogramBins, meanBy, rebin, sumHistograms } from '../src/charts/data';
 import { experimentSpecs, runSpecs } from '../src/dashboard/site';
 import { experimentCharts, makeView } from '../src/report';
 import { loadGridRows, retrievalGridSvg } from '../src/retrieval';
@@ -142,5 +142,19 @@ describe('chart data helpers', () => {
       { run: 'r', kind: 'inter-class', x0: 0, x1: 1, fraction: 0 },
       { run: 'r', kind: 'inter-class', x0: 1, x1: 2, fraction: 1 },
     ]);
+  });
+
+  it('pools histograms of several seeds, re-binning different edges and keeping totals', () => {
+    const a = { edges: [0, 1, 2], intra: [3, 1], inter: [0, 10] };
+    const b = { edges: [0, 1, 2], intra: [1, 1], inter: [2, 2] };
+    const same = sumHistograms([{ distanceStats: { histogram: a } }, { distanceStats: { histogram: b } }, undefined]);
+    expect(same?.distanceStats?.histogram).toEqual({ edges: [0, 1, 2], intra: [4, 2], inter: [2, 12] });
+    expect(rebin([0, 2], [4], [0, 1, 2, 3])).toEqual([2, 2, 0]);
+    const c = { edges: [1, 2, 3, 4], intra: [1, 2, 3], inter: [6, 0, 0] };
+    const mixed = sumHistograms([{ distanceStats: { histogram: a } }, { distanceStats: { histogram: c } }])?.distanceStats?.histogram;
+    expect(mixed?.edges).toEqual([0, 4 / 3, 8 / 3, 4]);
+    const total = (xs: number[] | undefined) => (xs ?? []).reduce((s, x) => s + x, 0);
+    expect(total(mixed?.intra)).toBeCloseTo(4 + 6, 12);
+    expect(total(mixed?.inter)).toBeCloseTo(10 + 6, 12);
   });
 });

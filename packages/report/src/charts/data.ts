@@ -78,15 +78,51 @@ export function histogramBins(run: string, ev: EvalResult | undefined): Histogra
   return out;
 }
 
-/** Sums the histograms of several runs (same edges) into one, e.g. all seeds of a table row. */
+type Histogram = { edges: number[]; intra: number[]; inter: number[] };
+
+/** Spreads `counts` over `edges` onto `target` edges, assuming counts are uniform within each bin. */
+export function rebin(edges: readonly number[], counts: readonly number[], target: readonly number[]): number[] {
+  const out = new Array<number>(target.length - 1).fill(0);
+  for (let i = 0; i < counts.length; i++) {
+    const a = edges[i];
+    const b = edges[i + 1];
+    const c = counts[i];
+    if (!c) continue;
+    if (b <= a) {
+      // a zero-width bin: put it where it falls
+      const j = Math.min(out.length - 1, Math.max(0, target.findIndex((t, k) => k < out.length && a >= t && a <= target[k + 1])));
+      out[j] += c;
+      continue;
+    }
+    for (let j = 0; j < out.length; j++) {
+      const lo = Math.max(a, target[j]);
+      const hi = Math.min(b, target[j + 1]);
+      if (hi > lo) out[j] += (c * (hi - lo)) / (b - a);
+    }
+  }
+  return out;
+}
+
+/**
+ * Pools the distance histograms of several runs (e.g. all seeds of a table row). Each run chooses its
+ * own edges, so identical edges are summed exactly and different ones are re-binned onto common edges
+ * spanning all runs (same number of bins as the widest input); total counts are kept.
+ */
 export function sumHistograms(evals: (EvalResult | undefined)[]): EvalResult | undefined {
-  const hs = evals.map((e) => e?.distanceStats?.histogram).filter((h): h is NonNullable<typeof h> => !!h);
+  const hs = evals.map((e) => e?.distanceStats?.histogram).filter((h): h is Histogram => !!h && h.edges.length > 1);
   if (!hs.length) return undefined;
-  const edges = hs[0].edges;
-  const same = hs.filter((h) => h.edges.length === edges.length && h.edges.every((e, i) => Math.abs(e - edges[i]) < 1e-12));
-  const intra = edges.slice(0, -1).map((_, i) => same.reduce((s, h) => s + h.intra[i], 0));
-  const inter = edges.slice(0, -1).map((_, i) => same.reduce((s, h) => s + h.inter[i], 0));
-  return { distanceStats: { histogram: { edges, intra, inter } } };
+  const first = hs[0].edges;
+  const same = hs.every((h) => h.edges.length === first.length && h.edges.every((e, i) => Math.abs(e - first[i]) < 1e-12));
+  let edges = [...first];
+  if (!same) {
+    const lo = Math.min(...hs.map((h) => h.edges[0]));
+    const hi = Math.max(...hs.map((h) => h.edges[h.edges.length - 1]));
+    const bins = Math.max(...hs.map((h) => h.edges.length - 1));
+    edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
+  }
+  const pool = (kind: 'intra' | 'inter') =>
+    hs.map((h) => (same ? h[kind] : rebin(h.edges, h[kind], edges))).reduce((acc, c) => acc.map((x, i) => x + c[i]), new Array<number>(edges.length - 1).fill(0));
+  return { distanceStats: { histogram: { edges, intra: pool('intra'), inter: pool('inter') } } };
 }
 
 /** Embedding rows whose vector is all finite numbers (a diverged run can write nulls). */

@@ -158,7 +158,7 @@ export function trainingCurvesSpec(steps: StepPoint[], epochs: EpochPoint[], opt
   // integer epoch ticks: explicit values while there are few epochs (avoids 1, 1.5, 2 … shown as 1, 2, 2)
   const epochValues = [...new Set(epochs.map((e) => e.epoch))].sort((a, b) => a - b);
   const epochAxis = epochValues.length <= 12 ? { values: epochValues, format: 'd' } : { tickMinStep: 1, format: 'd' };
-  const color = { field: 'run', type: 'nominal' as const, sort: runs, legend: runs.length > 1 ? { title: opts.legendTitle ?? 'run', orient: 'bottom' as const, columns: 3, labelLimit: 320 } : null };
+  const color = { field: 'run', type: 'nominal' as const, sort: runs, legend: runs.length > 1 ? { title: opts.legendTitle ?? 'run', orient: 'bottom' as const, columns: 3, labelLimit: 320, titleLimit: 400 } : null };
   return {
     $schema: SCHEMA,
     title: { text: opts.title ?? 'Training curves', subtitle: 'training loss per logged step; retrieval metrics on the query set per epoch' },
@@ -206,7 +206,7 @@ export function prCurveSpec(points: PrPoint[], opts: { title?: string; runs?: st
     encoding: {
       x: { field: 'recall', type: 'quantitative', scale: { domain: [0, 1] } },
       y: { field: 'precision', type: 'quantitative', scale: { domain: [0, 1] } },
-      color: { field: 'run', type: 'nominal', sort: runs, legend: runs.length > 1 ? { title: opts.legendTitle ?? 'run', orient: 'bottom', columns: 2, labelLimit: 320 } : null },
+      color: { field: 'run', type: 'nominal', sort: runs, legend: runs.length > 1 ? { title: opts.legendTitle ?? 'run', orient: 'bottom', columns: 2, labelLimit: 320, titleLimit: 400 } : null },
       tooltip: [{ field: 'run' }, { field: 'recall', format: '.1f' }, { field: 'precision', format: '.3f' }],
     },
     config: chartConfig,
@@ -256,7 +256,8 @@ export function distanceHistogramSpec(bins: HistogramBin[], opts: { title?: stri
         ],
       },
     },
-    resolve: { scale: { x: 'shared', y: 'independent' } },
+    // distance scales differ a lot between losses (MEMS embeddings are far more compact): one x per panel
+    resolve: { scale: { x: 'independent', y: 'independent' }, axis: { x: 'independent' } },
     config: chartConfig,
   };
 }
@@ -268,7 +269,10 @@ export function pcaSpec(points: PcaPoint[], opts: { title?: string; explained?: 
   const categories = opts.categories ?? [...new Set(points.map((p) => p.category))].sort();
   return {
     $schema: SCHEMA,
-    title: { text: opts.title ?? 'Embeddings, PCA projection', subtitle: 'a sample of sketches and photos; colour = category, shape = domain' },
+    title: {
+      text: opts.title ?? 'Embeddings, PCA projection',
+      subtitle: `a sample of sketches and photos; colour = category${categories.length > 20 ? ` (${categories.length} categories, legend omitted)` : ''}, shape = domain`,
+    },
     width: opts.width ?? 360,
     height: 300,
     data: { values: points },
