@@ -43,7 +43,11 @@
       node.textContent = 'Charts need assets/vega*.js next to this page.';
       return;
     }
-    window.vegaEmbed(node, spec, EMBED_OPTS).catch(function (err) {
+    // embed into a child, so the .chart box keeps its width and scrolls a wide chart instead of growing
+    node.textContent = '';
+    var target = document.createElement('div');
+    node.appendChild(target);
+    window.vegaEmbed(target, spec, EMBED_OPTS).catch(function (err) {
       node.textContent = 'Chart failed: ' + (err && err.message ? err.message : err);
     });
   }

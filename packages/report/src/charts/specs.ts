@@ -217,45 +217,43 @@ export function prCurveSpec(points: PrPoint[], opts: { title?: string; runs?: st
 export function distanceHistogramSpec(bins: HistogramBin[], opts: { title?: string; subtitle?: string; runs?: string[]; columns?: number; width?: number; separated?: Record<string, number> } = {}): TopLevelSpec {
   const runs = opts.runs ?? [...new Set(bins.map((b) => b.run))];
   const values = bins.map((b) => ({ ...b, separated: opts.separated?.[b.run] ?? null }));
+  const title = {
+    text: opts.title ?? 'Intra- vs inter-class distances',
+    subtitle: opts.subtitle ?? ['fraction of pairs per distance bin; MEMS should push the two apart', '(classes separated: largest intra-class distance < smallest inter-class distance)'],
+  };
+  const unit = {
+    width: opts.width ?? 220,
+    height: 130,
+    mark: { type: 'bar' as const, opacity: 0.6, binSpacing: 0 },
+    encoding: {
+      x: { field: 'x0', type: 'quantitative' as const, bin: { binned: true as const }, title: 'embedding distance' },
+      x2: { field: 'x1' },
+      y: { field: 'fraction', type: 'quantitative' as const, stack: null, title: 'fraction of pairs', axis: { format: '.0%' } },
+      color: {
+        field: 'kind',
+        type: 'nominal' as const,
+        scale: { domain: ['intra-class', 'inter-class'], range: [KIND_COLORS.intra, KIND_COLORS.inter] },
+        legend: { title: null, orient: 'top' as const },
+      },
+      tooltip: [
+        { field: 'run' },
+        { field: 'kind' },
+        { field: 'x0', title: 'from', format: '.3f' },
+        { field: 'x1', title: 'to', format: '.3f' },
+        { field: 'fraction', format: '.2%' },
+        { field: 'separated', title: 'fraction separated', format: '.2f' },
+      ],
+    },
+  };
+  // one run: a single panel, no facet header
+  if (runs.length <= 1) return { $schema: SCHEMA, title, data: { values }, ...unit, config: chartConfig };
   return {
     $schema: SCHEMA,
-    title: {
-      text: opts.title ?? 'Intra- vs inter-class distances',
-      subtitle: opts.subtitle ?? ['fraction of pairs per distance bin; MEMS should push the two apart', '(classes separated: largest intra-class distance < smallest inter-class distance)'],
-    },
+    title,
     data: { values },
-    facet: {
-      field: 'run',
-      type: 'nominal',
-      sort: runs,
-      title: null,
-      header: runs.length > 1 ? { labelLimit: 300 } : { labels: false },
-    },
+    facet: { field: 'run', type: 'nominal', sort: runs, title: null, header: { labelLimit: 300 } },
     columns: opts.columns ?? Math.min(3, runs.length),
-    spec: {
-      width: opts.width ?? 220,
-      height: 130,
-      mark: { type: 'bar', opacity: 0.6, binSpacing: 0 },
-      encoding: {
-        x: { field: 'x0', type: 'quantitative', bin: { binned: true }, title: 'embedding distance' },
-        x2: { field: 'x1' },
-        y: { field: 'fraction', type: 'quantitative', stack: null, title: 'fraction of pairs', axis: { format: '.0%' } },
-        color: {
-          field: 'kind',
-          type: 'nominal',
-          scale: { domain: ['intra-class', 'inter-class'], range: [KIND_COLORS.intra, KIND_COLORS.inter] },
-          legend: { title: null, orient: 'top' },
-        },
-        tooltip: [
-          { field: 'run' },
-          { field: 'kind' },
-          { field: 'x0', title: 'from', format: '.3f' },
-          { field: 'x1', title: 'to', format: '.3f' },
-          { field: 'fraction', format: '.2%' },
-          { field: 'separated', title: 'fraction separated', format: '.2f' },
-        ],
-      },
-    },
+    spec: unit,
     // distance scales differ a lot between losses (MEMS embeddings are far more compact): one x per panel
     resolve: { scale: { x: 'independent', y: 'independent' }, axis: { x: 'independent' } },
     config: chartConfig,
