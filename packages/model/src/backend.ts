@@ -49,8 +49,8 @@ export interface InitBackendOptions {
 }
 
 export const CPU_BACKEND_WARNING =
-  'WARNING: using the pure-JavaScript "cpu" backend. Expect about 1 training image per second ' +
-  '(a few hundred times slower than the native "tensorflow" backend). Use --backend tensorflow.';
+  'WARNING: using the pure-JavaScript "cpu" backend. Expect about 1 training image per second or less ' +
+  '(resnet-tiny, 64x64: hundreds of times slower than the native "tensorflow" backend). Use --backend tensorflow.';
 
 export const GPU_INSTALL_HINT =
   'backend "tensorflow-gpu" is not available: @tensorflow/tfjs-node-gpu is not installed. ' +
