@@ -9,7 +9,7 @@
  *
  * Results go to bench/results/data.json with machine info.
  *
- *   npx tsx packages/data/bench/data-bench.ts [--images 1200] [--sizes 64,224] [--repeat 2]
+ *   npx tsx packages/data/bench/data-bench.ts [--images 1200] [--sizes 64,224] [--repeat 3]
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
   const a = await yargs(hideBin(process.argv))
     .option('images', { type: 'number', default: 1200, describe: 'images in the small tree (the large RSS tree has 3x)' })
     .option('sizes', { type: 'string', default: '64,224' })
-    .option('repeat', { type: 'number', default: 2 })
+    .option('repeat', { type: 'number', default: 3 })
     .option('concurrency', { type: 'number', describe: 'parallel decodes for both sides (default: prepare default)' })
     .option('skip-rss', { type: 'boolean', default: false })
     .option('child', { type: 'string', hidden: true })

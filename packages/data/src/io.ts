@@ -85,8 +85,30 @@ export class AtomicFile {
     }
   }
 
+  private syncing: Promise<void> | undefined;
+  private syncError: unknown;
+
+  /**
+   * Starts an fdatasync in the background (at most one at a time), so that the data of a large
+   * file reaches the disk while it is still being written and `commit` has little left to wait for.
+   */
+  syncSoon(): void {
+    const fh = this.fh;
+    if (!fh || this.syncing) return;
+    this.syncing = fh
+      .datasync()
+      .catch((err: unknown) => {
+        this.syncError = err;
+      })
+      .finally(() => {
+        this.syncing = undefined;
+      });
+  }
+
   async commit(): Promise<void> {
     try {
+      await this.syncing;
+      if (this.syncError) throw this.syncError;
       const fh = this.fh as fs.promises.FileHandle;
       await fh.sync();
       await fh.close();
@@ -101,6 +123,7 @@ export class AtomicFile {
   }
 
   async abort(): Promise<void> {
+    await this.syncing;
     const fh = this.fh;
     this.fh = undefined;
     try {

@@ -52,8 +52,13 @@ export function shardFileName(i: number): string {
 
 const SHARD_NAME = /^shard-\d{5}\.arrow$/;
 
+/**
+ * Parallel decodes: 2 x cores, but at most one less than libuv's thread pool (UV_THREADPOOL_SIZE,
+ * default 4), which sharp's decodes share with the shard file writes; the nx targets set 8.
+ */
 export function defaultConcurrency(): number {
-  return Math.max(2, 2 * (os.availableParallelism?.() ?? os.cpus().length));
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(2, Math.min(2 * (os.availableParallelism?.() ?? os.cpus().length), pool - 1));
 }
 
 interface PlannedRow {

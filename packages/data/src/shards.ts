@@ -163,6 +163,7 @@ export class ShardWriter {
     this.writer.write(new RecordBatch(this.schema, data));
     this.rows += n;
     await this.flush();
+    this.out.syncSoon();
   }
 
   /** Writes the footer into the temp file; returns the file's size and sha256. */
