@@ -145,7 +145,6 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
     throw new ConfigError(`${file}: ${where}${issueMessage(issue, raw, formatPath(at), (p) => fileKnownKeys(p))}`);
   }
   const exp = parsed.data;
-  checkLossesMap(exp, file);
   const axisNames = Object.keys(exp.grid);
   const axes: Record<string, AxisValue[]> = {};
   const axisOptions: AxisOption[][] = axisNames.map((axis) => {
@@ -299,16 +298,30 @@ function lookupProvenance(prov: Provenance, cfgPath: (string | number)[]): strin
   return formatPath(['base', ...cfgPath]);
 }
 
-/** `loss: mems` or `loss: {name: mems, margin: 2}` -> one object with the options from `losses:`. */
-function resolveLoss(cfg: Record<string, unknown>, exp: ExperimentFile, prov: Provenance): void {
+/**
+ * `loss: mems` or `loss: {name: mems, margin: 2}` -> one object with the options from `losses:` (the
+ * file's map, which named overrides may extend with their own `losses:`). Removes `cfg.losses`.
+ */
+function resolveLoss(cfg: Record<string, unknown>, prov: Provenance, file: string): void {
+  const losses = (isPlainObject(cfg.losses) ? cfg.losses : {}) as Record<string, Record<string, unknown>>;
+  delete cfg.losses;
+  for (const [lossName, options] of Object.entries(losses)) {
+    const where = lookupProvenance(prov, ['losses', lossName]);
+    if (!(LOSS_NAMES as readonly string[]).includes(lossName)) {
+      throw new ConfigError(`${file}: ${where}: unknown loss "${lossName}" (known: ${LOSS_NAMES.join(', ')})`);
+    }
+    if (!isPlainObject(options)) throw new ConfigError(`${file}: ${where}: expected a map of loss options`);
+    if ('name' in options) throw new ConfigError(`${file}: ${where}.name: not allowed (the key is the loss name)`);
+  }
   const loss = cfg.loss;
   if (loss === undefined) return;
   const name = typeof loss === 'string' ? loss : isPlainObject(loss) ? loss.name : undefined;
   if (typeof name !== 'string') return; // validation reports it
-  const fromMap = exp.losses[name] ?? {};
+  const fromMap = losses[name] ?? {};
   const lossProv = prov.get('loss');
   for (const key of Object.keys(fromMap)) {
-    if (!isPlainObject(loss) || !(key in loss)) prov.set(`loss.${key}`, { yamlPath: `losses.${name}.${key}`, scalar: false });
+    const from = prov.get(`losses.${name}.${key}`);
+    if ((!isPlainObject(loss) || !(key in loss)) && from) prov.set(`loss.${key}`, from);
   }
   if (typeof loss === 'string' && lossProv) prov.set('loss.name', lossProv);
   cfg.loss = { ...fromMap, ...(isPlainObject(loss) ? loss : { name }) };
@@ -318,8 +331,12 @@ function resolveCell(exp: ExperimentFile, combo: AxisOption[], file: string, cel
   const prov: Provenance = new Map();
   const cfg: Record<string, unknown> = {};
   mergeInto(cfg, exp.base, [], 'base', prov);
+  // `losses:` rides along under a pseudo-key so that named overrides can refine it (a dataset may want
+  // another margin); resolveLoss takes it out again before validation.
+  cfg.losses = structuredClone(exp.losses);
+  recordProvenance(prov, ['losses'], exp.losses, 'losses', false);
   for (const option of combo) option.apply(cfg, prov);
-  resolveLoss(cfg, exp, prov);
+  resolveLoss(cfg, prov, file);
   const result = CellConfigSchema.safeParse(cfg);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
@@ -331,15 +348,6 @@ function resolveCell(exp: ExperimentFile, combo: AxisOption[], file: string, cel
   const missing = issue.code === z.ZodIssueCode.invalid_type && issue.received === 'undefined';
   const inCell = missing && Object.keys(cellAxes).length > 0 ? ` (cell ${axesLabel(cellAxes)})` : '';
   throw new ConfigError(`${file}: ${where}: ${issueMessage(issue, cfg, where, (p) => knownKeysAt(p, lossName))}${inCell}`);
-}
-
-function checkLossesMap(exp: ExperimentFile, file: string): void {
-  for (const [name, options] of Object.entries(exp.losses)) {
-    if (!(LOSS_NAMES as readonly string[]).includes(name)) {
-      throw new ConfigError(`${file}: losses.${name}: unknown loss "${name}" (known: ${LOSS_NAMES.join(', ')})`);
-    }
-    if ('name' in options) throw new ConfigError(`${file}: losses.${name}.name: not allowed (the key is the loss name)`);
-  }
 }
 
 function fileKnownKeys(p: (string | number)[]): string[] | null {

@@ -80,7 +80,7 @@ class BarView implements ProgressView {
   constructor(private readonly total: number) {
     this.multi = new cliProgress.MultiBar(
       {
-        format: '{label} |{bar}| {value}/{total} {unit} | {info}',
+        format: '{label} |{bar}| {value}/{total} {unit} | eta {eta_formatted} | {info}',
         barsize: 24,
         hideCursor: true,
         clearOnComplete: false,
@@ -90,7 +90,7 @@ class BarView implements ProgressView {
       },
       cliProgress.Presets.shades_classic,
     );
-    this.overall = this.multi.create(total, 0, { label: 'ablation'.padEnd(34), unit: 'cells', info: 'eta -' });
+    this.overall = this.multi.create(total, 0, { label: 'ablation'.padEnd(34), unit: 'cells', info: 'running' });
   }
 
   cellStarted(info: CellStartInfo, label: string): void {

@@ -65,6 +65,21 @@ describe('grid expansion', () => {
     expect(exp.cells[3]!.train.lr).toBe(0.001);
   });
 
+  test('a named override may refine the loss options of its cells', () => {
+    const exp = expandExperiment(
+      doc({ grid: { data: { small: {}, big: { train: { lr: 0.01 }, losses: { mems: { margin: 3 } } } }, loss: ['softmax', 'mems'] } }),
+      'g.yaml',
+    );
+    const mems = exp.cells.filter((c) => c.loss.name === 'mems');
+    expect(mems.map((c) => [c.axes.data, (c.loss as { margin: number }).margin])).toEqual([
+      ['small', 4],
+      ['big', 3],
+    ]);
+    expect(() => expandExperiment(doc({ grid: { data: { big: { losses: { memz: {} } } } } }), 'g.yaml')).toThrow(
+      'g.yaml: grid.data.big.losses.memz: unknown loss "memz"',
+    );
+  });
+
   test('no grid: one cell', () => {
     const exp = expandExperiment(doc({ grid: {} }), 'g.yaml');
     expect(exp.cells).toHaveLength(1);
