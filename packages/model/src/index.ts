@@ -40,3 +40,7 @@ export { distanceStatistics } from './stats';
 export type { DistanceStats, DistanceStatsOptions, ClassDistanceStats } from './stats';
 export { batchNorm, relu, conv2d, dense, matMul2d, spatialMean, detach, ResourceVariable } from './ops';
 export type { BatchNormVars, BatchNormOptions } from './ops';
+export { trainCentreHash } from './hashing';
+export type { CentreHash, CentreHashOptions } from './hashing';
+export { measureTrainRate, measureMatmul } from './doctor';
+export type { TrainRate, TrainRateOptions, MatmulRate } from './doctor';

@@ -67,6 +67,9 @@ export interface SbirTrainer {
   numParams(): number;
   /** Loss margin in effect at the current step (after annealing), if the loss has one. */
   currentMargin(): number | undefined;
+  /** The loss's class centres [numClasses x embeddingDim] (mems, center, cosface, arcface), else null.
+   *  Input of trainCentreHash (the authors' post-hoc codes). */
+  lossCentres(): Float32Array | null;
 }
 
 const CHECKPOINT_FORMAT = 'sbir-trainer-checkpoint';
@@ -129,6 +132,11 @@ class Trainer implements SbirTrainer {
     return this.loss.marginAt?.(this.step);
   }
 
+  lossCentres(): Float32Array | null {
+    const c = this.lossStore.params.get('loss.centres');
+    return c ? Float32Array.from(c.dataSync() as Float32Array) : null;
+  }
+
   private checkAlive(): void {
     if (this.disposed) throw new Error('trainer has been disposed');
   }
@@ -137,6 +145,11 @@ class Trainer implements SbirTrainer {
     this.checkAlive();
     if (batch.labels.length !== batch.n || batch.domains.length !== batch.n) {
       throw new Error(`batch: labels (${batch.labels.length}) and domains (${batch.domains.length}) must have n = ${batch.n} entries`);
+    }
+    const k = this.config.model.numClasses;
+    for (let i = 0; i < batch.n; i++) {
+      const l = batch.labels[i];
+      if (!(l >= 0 && l < k)) throw new Error(`batch.labels[${i}] = ${l} is outside 0..${k - 1} (model.numClasses = ${k})`);
     }
     const lr = learningRate(this.config.optimizer, this.step);
     const size = this.config.model.inputSize;

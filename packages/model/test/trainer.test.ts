@@ -129,6 +129,11 @@ describe('trainer', () => {
     expect(() => createTrainer(baseConfig({ loss: { name: 'focal' as never } }))).toThrow(/unknown loss "focal"/);
     expect(() => createTrainer(baseConfig({ optimizer: { name: 'adam', lr: 1e-3, totalSteps: 0 } }))).toThrow('optimizer.totalSteps: expected a positive integer, got 0');
     expect(() => createTrainer(baseConfig({ model: { ...baseConfig().model, embeddingDim: 0 } }))).toThrow('model.embeddingDim: expected a positive integer, got 0');
+    const tr = createTrainer(baseConfig());
+    const bad = syntheticBatch(2, 32, 4, 1);
+    bad.labels[1] = 4;
+    expect(() => tr.trainStep(bad)).toThrow('batch.labels[1] = 4 is outside 0..3 (model.numClasses = 4)');
+    tr.dispose();
   });
 
   it.each(['softmax', 'mems', 'contrastive', 'triplet', 'center', 'cosface', 'arcface'] as const)('%s: a few steps on a fixed batch lower the loss', (name) => {
