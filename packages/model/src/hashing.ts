@@ -43,13 +43,13 @@ export function trainCentreHash(centres: Float32Array, numClasses: number, dim: 
   const lr0 = opts.lr ?? 1e-3;
   const rng = new Rng(opts.seed ?? 0);
   const bound = 1 / Math.sqrt(dim);
-  const [w, b] = tf.tidy(() => [
+  const [w, b] = tf.tidy((): tf.Variable[] => [
     tf.variable(tf.tensor2d(rng.uniformArray(dim * bits, bound), [dim, bits])),
     tf.variable(tf.tensor1d(rng.uniformArray(bits, bound))),
   ]);
   let u = tf.keep(tf.tensor2d(rng.normalArray(bits), [bits, 1]));
   const mu = tf.tensor2d(centres, [numClasses, dim]);
-  const opt = new Optimizer({ name: 'adam', lr: lr0, totalSteps: Math.max(steps, 1) }, [{ vars: new Map([['w', w], ['b', b]]), weightDecay: 0 }], { fused: false });
+  const opt = new Optimizer({ name: 'adam', lr: lr0, totalSteps: Math.max(steps, 1) }, [{ vars: new Map<string, tf.Variable>([['w', w], ['b', b]]), weightDecay: 0 }], { fused: false });
   const k = numClasses;
   const normalise = (t: tf.Tensor2D): tf.Tensor2D => tf.div(t, tf.add(tf.norm(t), 1e-12)) as tf.Tensor2D;
   /** One power iteration on W^T ([bits, dim]); returns sigma (no gradient through u, v). */
@@ -66,7 +66,7 @@ export function trainCentreHash(centres: Float32Array, numClasses: number, dim: 
   const lossOf = (update: boolean): tf.Scalar => {
     const wt = tf.transpose(w) as tf.Tensor2D; // [bits, dim]
     const sigma = sigmaOf(wt, update);
-    const c = tf.add(tf.matMul(mu, tf.div(w, sigma)), b) as tf.Tensor2D; // [K, bits]
+    const c = tf.add(tf.matMul(mu, tf.div(w, sigma) as tf.Tensor2D), b) as tf.Tensor2D; // [K, bits]
     const z = tf.div(c, tf.add(detach(tf.abs(c)), 1e-8));
     const total = tf.sum(tf.square(tf.sum(z, 0)));
     const diag = tf.sum(tf.square(z));
