@@ -190,6 +190,11 @@ class Trainer implements SbirTrainer {
     const bits = this.config.model.hashBits;
     const n = batch.n;
     let res: EmbedResult = { embedding: new Float32Array(0), dim };
+    if (n === 0) {
+      if (opts.flip) res.flipped = new Float32Array(0);
+      if (bits) Object.assign(res, { code: new Uint8Array(0), bits });
+      return res;
+    }
     tf.tidy(() => {
       let x = prepareInput(batch, this.config.model.inputSize);
       let domain = tf.tensor1d(Float32Array.from(batch.domains));

@@ -91,6 +91,8 @@ describe('trainer', () => {
     ef.embedding.forEach((v, i) => expect(v).toBeCloseTo((e.flipped as Float32Array)[i], 4));
     const plain = tr.embed(batch);
     expect(plain.flipped).toBeUndefined();
+    const empty = tr.embed({ ...batch, n: 0, images: new Uint8Array(0), domains: new Uint8Array(0) }, { flip: true });
+    expect([empty.embedding.length, empty.flipped?.length, empty.code?.length]).toEqual([0, 0, 0]);
     tr.dispose();
   });
 
