@@ -7,6 +7,11 @@
  *   (`exponential_avg_factor` = momentum; unbiased batch variance, as PyTorch). On other backends:
  *   `tf.moments` + `tf.batchNorm`, same maths.
  * - ReLU: `Relu` forward and `ReluGrad` as the gradient (one kernel instead of step + cast + mul).
+ * - 2-D products: `MatMul` / `BiasAdd` instead of tfjs' `BatchMatMulV2` route (matMul2d, dense).
+ * - Spatial mean: gradient as one `BroadcastTo`.
+ * - Optimiser slots as resource variables updated by `ResourceApplyAdam` / `ResourceApplyMomentum`.
+ * - conv2d on non-native backends: filter gradient as a dilated convolution.
+ * All are checked against the plain-op path in test/blocks.test.ts and test/backend.test.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isNativeBackend } from './backend';
