@@ -95,6 +95,8 @@ async function main(): Promise<void> {
       pytorchChannelsLast: { best: round1(best(torchCl)), median: round1(median(torchCl.map((x) => x.imagesPerSec))), imagesPerCpuSec: round1(median(torchCl.map((x) => x.imagesPerCpuSec))), rounds: torchCl.map((x) => round1(x.imagesPerSec)) },
       pytorchOmpPassive: { best: round1(best(torchPassive)), median: round1(median(torchPassive.map((x) => x.imagesPerSec))), imagesPerCpuSec: round1(median(torchPassive.map((x) => x.imagesPerCpuSec))), rounds: torchPassive.map((x) => round1(x.imagesPerSec)) },
       ratioNativeOverPytorch: round3(best(native) / bestTorch),
+      // Same-round ratios: each round measures both engines within seconds of each other.
+      ratioPerRound: native.map((x, i) => round3(x.imagesPerSec / Math.max(torch[i].imagesPerSec, torchCl[i].imagesPerSec, torchPassive[i].imagesPerSec))),
       ratioNativeOverPytorchMedian: round3(
         median(native.map((x) => x.imagesPerSec)) /
           Math.max(...[torch, torchCl, torchPassive].map((xs) => median(xs.map((x) => x.imagesPerSec)))),
@@ -160,7 +162,7 @@ async function main(): Promise<void> {
   const result = {
     benchmark: 'model',
     description:
-      'Training throughput (images/s) of resnet-tiny (3x3/2 stem, one basic block per stage at 32/64/128/256, BatchNorm, GAP, 64-d embedding, softmax classifier over 80 classes), batch 64, 64x64 uint8 input normalised on the fly, Adam with weight decay, same thread count for all engines; best of interleaved rounds (medians and images per CPU-second also given). ratioNativeOverPytorch = tfjs-node best / best of PyTorch NCHW, channels_last and NCHW with OMP_WAIT_POLICY=PASSIVE. Evaluation: mAP@all time for queries x gallery x dim float32 features (synthetic, class-structured), ours vs a numpy implementation (BLAS distances + stable argsort).',
+      'Training throughput (images/s) of resnet-tiny (3x3/2 stem, one basic block per stage at 32/64/128/256, BatchNorm, GAP, 64-d embedding, softmax classifier over 80 classes), batch 64, 64x64 uint8 input normalised on the fly, Adam with weight decay, same thread count for all engines; best of interleaved rounds (medians, same-round ratios and images per CPU-second also given). ratioNativeOverPytorch = tfjs-node best / best of PyTorch NCHW, channels_last and NCHW with OMP_WAIT_POLICY=PASSIVE. Evaluation: mAP@all time for queries x gallery x dim float32 features (synthetic, class-structured), ours vs a numpy implementation (BLAS distances + stable argsort).',
     date: new Date().toISOString(),
     machine: {
       platform: `${os.platform()} ${os.release()}`,
