@@ -113,6 +113,12 @@ export async function main(argv: string[]): Promise<void> {
     .demandCommand(1)
     .strict()
     .help()
+    .fail((msg, err, y) => {
+      // Errors from a command print as one line; usage errors show the help first.
+      if (err) throw err;
+      y.showHelp();
+      throw new Error(msg);
+    })
     .parseAsync();
 }
 
