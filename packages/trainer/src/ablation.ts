@@ -12,7 +12,7 @@ import { ConfigError, messages } from './messages';
 import { MlflowMirror } from './mlflow/mirror';
 import type { CellOutcome, ParentMessage, StartMode, WorkerMessage } from './protocol';
 import { createProgressView } from './progress';
-import { CellStore, planCell, RunStore, type CellPlan, type CellStatus } from './run-store';
+import { CellStore, planCell, readJsonFile, RunStore, type CellPlan, type CellStatus } from './run-store';
 import type { CellConfig } from './schema';
 import { duration, fmt, formatTable, meanStd } from './table';
 
@@ -291,6 +291,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
   let stopping: NodeJS.Signals | null = null;
   let fatal: string | null = null;
   let crashed = 0;
+  let backendWarned = false;
 
   const logDir = path.join(runs.dir, '.logs');
   fs.mkdirSync(logDir, { recursive: true });
@@ -338,6 +339,10 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
           case 'ready':
             slot.ready = true;
             slot.log.write(`worker ${index}: pid ${msg.pid}, backend ${msg.backend}, ${msg.threads} thread(s)\n`);
+            if (msg.warning && !backendWarned) {
+              backendWarned = true;
+              view.log(msg.warning);
+            }
             dispatch(slot);
             break;
           case 'start':
@@ -424,6 +429,9 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
   write('');
   write(summaryTable(exp, planCells(runs, selected, false)));
   write(`\nresults: ${displayPath(runs.dir)}/<cell-id>/ (eval.json, metrics.jsonl, retrieval/); worker logs: ${displayPath(logDir)}`);
+  if (!fatal && !stopping && queue.length > 0) {
+    fatal = `worker processes exited before running ${queue.length} cell(s); see ${displayPath(logDir)}`;
+  }
   let exitCode = 0;
   if (fatal) {
     write(`error: ${String(fatal).split('\n')[0]}`);
@@ -444,7 +452,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
 export function summaryTable(exp: Experiment, planned: PlannedCell[]): string {
   const axes = Object.keys(exp.axes);
   const evals = planned.map((p) => {
-    const e = p.status?.state === 'finished' ? (JSON.parse(fs.readFileSync(p.store.file('eval.json'), 'utf8')) as Record<string, number>) : null;
+    const e = p.status?.state === 'finished' ? readJsonFile<Record<string, number>>(p.store.file('eval.json')) : null;
     return { p, e };
   });
   const rows = evals.map(({ p, e }) => [

@@ -16,6 +16,11 @@ import { syncExperiment } from './sync';
 
 const BACKENDS = ['auto', 'tensorflow', 'tensorflow-gpu', 'cpu'] as const satisfies readonly BackendName[];
 
+function positiveInt(name: string, v: number | undefined): number | undefined {
+  if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new ConfigError(`${name}: expected a positive integer, got ${v}`);
+  return v;
+}
+
 async function main(): Promise<number> {
   let exitCode = 0;
   await yargs(hideBin(process.argv))
@@ -54,8 +59,8 @@ async function main(): Promise<number> {
           retryFailed: argv['retry-failed'],
           dryRun: argv['dry-run'],
           backend: argv.backend,
-          workers: argv.workers,
-          threads: argv.threads,
+          workers: positiveInt('--workers', argv.workers),
+          threads: positiveInt('--threads', argv.threads),
           trackingUri: argv['tracking-uri'],
           tty: Boolean(process.stdout.isTTY) && !process.env.CI,
         });
@@ -82,7 +87,7 @@ async function main(): Promise<number> {
     .strict()
     .help()
     .fail((msg, err) => {
-      throw err ?? new ConfigError(msg);
+      throw err ?? new ConfigError(msg.replace(/\s*\n\s*/g, ' '));
     })
     .parseAsync();
   return exitCode;

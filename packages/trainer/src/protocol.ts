@@ -38,7 +38,7 @@ export interface CellOutcome {
 
 /** Worker -> parent. */
 export type WorkerMessage =
-  | { type: 'ready'; backend: string; threads: number; pid: number }
+  | { type: 'ready'; backend: string; threads: number; pid: number; warning?: string }
   | { type: 'start'; info: CellStartInfo }
   | { type: 'progress'; progress: CellProgress }
   | { type: 'epoch'; cellId: string; line: EpochLine }

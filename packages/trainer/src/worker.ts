@@ -50,9 +50,8 @@ async function main(): Promise<void> {
   let backendName: string;
   try {
     const info = await initBackend(backend, { threads, quiet: true });
-    if (info.warning) process.stderr.write(`${info.warning}\n`);
     backendName = info.name;
-    await send({ type: 'ready', backend: info.name, threads: info.threads, pid: process.pid });
+    await send({ type: 'ready', backend: info.name, threads: info.threads, pid: process.pid, warning: info.warning });
   } catch (e) {
     await send({ type: 'fatal', error: (e as Error).message.split('\n')[0]! });
     process.exit(1);

@@ -99,8 +99,8 @@ export class MlflowClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code;
-      throw new MlflowError(`${method} ${url.pathname}: ${cause ?? (e as Error).message}`, null, null);
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new MlflowError(`${method} ${url.pathname}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, null, null);
     }
     const text = await res.text();
     let json: unknown = {};
