@@ -13,7 +13,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ParamStore, linearInit } from './params';
 import { Rng } from './rng';
-import { dense, spatialMean } from './ops';
+import { isNativeBackend } from './backend';
+import { dense, spatialMean, squeezeExcite } from './ops';
 
 export type AttnType = 'none' | 'se' | 'dase';
 export const ATTN_TYPES: readonly AttnType[] = ['none', 'se', 'dase'];
@@ -84,14 +85,16 @@ export class SEModule {
    * @param domain [N] or [N, 1] float tensor of domain scalars (sketch 0, photo 1); required when
    *   domain-aware, ignored otherwise.
    */
-  apply(x: tf.Tensor4D, domain?: tf.Tensor): tf.Tensor4D {
+  apply(x: tf.Tensor4D, domain?: tf.Tensor, opts: { forcePlain?: boolean } = {}): tf.Tensor4D {
     const [n, , , c] = x.shape;
+    if (this.domainAware && !domain) throw new Error('DASE block needs the domain of every sample (sketch 0, photo 1)');
+    if (isNativeBackend() && !opts.forcePlain) {
+      const d = this.domainAware ? (tf.reshape(domain as tf.Tensor, [n]) as tf.Tensor1D) : undefined;
+      return squeezeExcite(x, this.w1 as tf.Tensor2D, this.b1 as tf.Tensor1D, this.w2 as tf.Tensor2D, this.b2 as tf.Tensor1D, this.hiddenActivation, d);
+    }
     let h: tf.Tensor2D = dense(spatialMean(x), this.w1 as tf.Tensor2D, this.b1 as tf.Tensor1D);
     h = this.hiddenActivation === 'relu' ? tf.relu(h) : tf.sigmoid(h);
-    if (this.domainAware) {
-      if (!domain) throw new Error('DASE block needs the domain of every sample (sketch 0, photo 1)');
-      h = tf.concat([h, tf.reshape(domain, [n, 1])], 1);
-    }
+    if (this.domainAware) h = tf.concat([h, tf.reshape(domain as tf.Tensor, [n, 1])], 1);
     const s = tf.sigmoid(dense(h, this.w2 as tf.Tensor2D, this.b2 as tf.Tensor1D));
     return tf.mul(x, tf.reshape(s, [n, 1, 1, c]));
   }

@@ -232,7 +232,7 @@ export class ResNetBackbone {
           const last = i === blk.conv.length - 1;
           y = this.bn(conv2d(y, c.w as tf.Tensor4D, c.stride), blk.bn[i], ctx, !last);
         });
-        if (blk.attn) y = blk.attn.apply(y, ctx.domain);
+        if (blk.attn) y = blk.attn.apply(y, ctx.domain, { forcePlain: ctx.forcePlain });
         const sc = blk.shortcut
           ? this.bn(conv2d(h, blk.shortcut.conv.w as tf.Tensor4D, blk.shortcut.conv.stride), blk.shortcut.bn, ctx, false)
           : h;

@@ -363,3 +363,60 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number): tf.Tenso
   });
   return f(x, w) as tf.Tensor4D;
 }
+
+/**
+ * Squeeze-and-excitation as one custom-gradient node (native backend):
+ *   s = sigmoid([act(mean_hw(x) W1 + b1) ; d] W2 + b2),  y = x * s
+ * The backward pass needs three full-size kernels (dy*x summed over H, W; dy*s plus the broadcast
+ * squeeze gradient) where tfjs' per-op gradients need about six, and a few small ones
+ * (SigmoidGrad / ReluGrad / BiasAddGrad / MatMul) for the excitation MLP.
+ * `domain` ([N] floats) is appended to the hidden vector when given (DASE).
+ */
+export function squeezeExcite(
+  x: tf.Tensor4D,
+  w1: tf.Tensor2D,
+  b1: tf.Tensor1D,
+  w2: tf.Tensor2D,
+  b2: tf.Tensor1D,
+  hiddenActivation: 'relu' | 'sigmoid',
+  domain?: tf.Tensor1D,
+): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const hidden = w1.shape[1];
+  const T = (): OpAttr => attr.type('T');
+  const biasAdd = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => rawOp('BiasAdd', [T(), attr.string('data_format', 'NHWC')], [a, b])[0];
+  const biasGrad = (g: tf.Tensor): tf.Tensor => rawOp('BiasAddGrad', [T(), attr.string('data_format', 'NHWC')], [g])[0];
+  const f = tf.customGrad((...args: unknown[]) => {
+    const inputs = args.slice(0, domain ? 6 : 5) as tf.Tensor[];
+    const save = args[inputs.length] as (ts: tf.Tensor[]) => void;
+    const [xi, w1i, b1i, w2i, b2i, di] = inputs;
+    const m = tf.mean(xi, [1, 2]);
+    const a1 = biasAdd(mm(m, w1i, false, false), b1i);
+    const hid = hiddenActivation === 'relu' ? rawOp('Relu', [T()], [a1])[0] : tf.sigmoid(a1);
+    const hc = di ? tf.concat([hid, tf.reshape(di, [n, 1])], 1) : hid;
+    const s = tf.sigmoid(biasAdd(mm(hc, w2i, false, false), b2i));
+    const s4 = tf.reshape(s, [n, 1, 1, c]);
+    save([xi, m, hid, hc, s4, w1i, w2i]);
+    return {
+      value: tf.mul(xi, s4),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sm, sh, shc, ss4, sw1, sw2] = saved;
+        const ds = tf.reshape(tf.sum(tf.mul(dy, sx), [1, 2]), [n, c]);
+        const da2 = rawOp('SigmoidGrad', [T()], [tf.reshape(ss4, [n, c]), ds])[0];
+        const dw2 = mm(shc, da2, true, false);
+        const db2 = biasGrad(da2);
+        let dh = mm(da2, sw2, false, true);
+        if (di) dh = tf.slice(dh, [0, 0], [n, hidden]);
+        const da1 = hiddenActivation === 'relu' ? rawOp('ReluGrad', [T()], [dh, sh])[0] : rawOp('SigmoidGrad', [T()], [sh, dh])[0];
+        const dw1 = mm(sm, da1, true, false);
+        const db1 = biasGrad(da1);
+        const dm = tf.reshape(tf.mul(mm(da1, sw1, false, true), 1 / (h * w)), [n, 1, 1, c]);
+        const dx = tf.add(tf.mul(dy, ss4), dm);
+        const grads = [dx, dw1, db1, dw2, db2];
+        if (di) grads.push(tf.zeros([n]));
+        return grads;
+      },
+    };
+  });
+  return (domain ? f(x, w1, b1, w2, b2, domain) : f(x, w1, b1, w2, b2)) as tf.Tensor4D;
+}

@@ -207,6 +207,33 @@ describe('native kernels match plain tfjs ops', () => {
     [x, w, b].forEach((t) => t.dispose());
   });
 
+  it.each([
+    ['se', 'relu'],
+    ['se', 'sigmoid'],
+    ['dase', 'sigmoid'],
+    ['dase', 'relu'],
+  ] as const)('fused squeeze-excite (%s, %s): output and gradients of input and parameters', (type, act) => {
+    const blk = createAttn(type, 12, { reduction: 4, rng: new Rng(5), hiddenActivation: act }) as SEModule;
+    const params = [...blk.store.params.values()];
+    const x = img(3, 4, 12, 41);
+    const dy = img(3, 4, 12, 42);
+    const domain = tf.tensor1d([0, 1, 1]);
+    const run = (forcePlain: boolean): number[][] =>
+      tf.tidy(() => {
+        const { value, grads } = tf.valueAndGrads((xi: tf.Tensor, ...ps: tf.Tensor[]) => {
+          void ps;
+          return tf.sum(tf.mul(blk.apply(xi as tf.Tensor4D, domain, { forcePlain }), dy)) as tf.Scalar;
+        })([x, ...params]);
+        const pg = tf.variableGrads(() => tf.sum(tf.mul(blk.apply(x, domain, { forcePlain }), dy)) as tf.Scalar, params as tf.Variable[]).grads;
+        return [toArray(value), toArray(grads[0]), ...params.map((p) => toArray(pg[p.name]))];
+      });
+    const fused = run(false);
+    const plain = run(true);
+    fused.forEach((v, i) => expect(maxRelErr(v, plain[i])).toBeLessThan(1e-5));
+    [x, dy, domain].forEach((t) => t.dispose());
+    blk.store.dispose();
+  });
+
   it('spatialMean gradient', () => {
     const x = img(2, 3, 4, 21);
     const gy = tf.tensor2d(smallValues(8, 22), [2, 4]);
