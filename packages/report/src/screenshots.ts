@@ -1,12 +1,14 @@
 /**
  * Screenshots of a built dashboard for the docs (a maintainer's tool, not part of `build`):
  *   tsx packages/report/src/screenshots.ts --dashboard reports/demo/dashboard --out docs/screenshots [--experiment demo]
- * Writes dashboard-experiment.png, dashboard-runs.png, report-table.png and dashboard-run.png (the
- * best finished run of the experiment). Needs Chromium (CHROMIUM_PATH or /usr/bin/chromium).
+ * Writes dashboard-experiment.png, dashboard-runs.png, report-table.png, dashboard-compare.png (one
+ * run per table row) and dashboard-run.png (the best finished run of the experiment), plus copies of
+ * the report's accuracy, distance, training-curve and retrieval figures when they sit beside the dashboard. Needs Chromium (CHROMIUM_PATH or /usr/bin/chromium).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import sharp from 'sharp';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
@@ -44,6 +46,22 @@ export async function takeScreenshots(dashboard: string, out: string, experiment
     await page.locator('section.panel:has(#runs-table)').evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await page.evaluate(() => window.scrollBy(0, -60));
     await save('dashboard-runs.png');
+    // the comparison view: one finished run (the lowest seed) of each table row, at most four
+    const pick = await page.$$eval('#runs-table tbody tr[data-state="finished"]', (rows) => {
+      const head = Array.from(document.querySelectorAll('#runs-table thead th')).map((th) => th.textContent ?? '');
+      const seedCol = head.findIndex((h) => h.startsWith('Seed'));
+      const seeds = rows.map((r) => Number((r as HTMLTableRowElement).cells[seedCol]?.getAttribute('data-sort')));
+      const lowest = Math.min(...seeds.filter((x) => Number.isFinite(x)));
+      return rows.filter((_, i) => seeds[i] === lowest).slice(0, 4).map((r) => r.getAttribute('data-id') ?? '');
+    });
+    if (pick.length) {
+      await page.goto(`${url('compare.html')}#runs=${pick.join(',')}`);
+      await page.waitForSelector('.chart svg', { timeout: 30_000 }).catch(() => undefined);
+      await page.locator('section.panel:has(#compare-table)').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+      await page.evaluate(() => window.scrollBy(0, -60));
+      await save('dashboard-compare.png');
+      await page.goto(url('index.html'));
+    }
     // the best finished run by mAP@all
     const best = await page.$$eval('#runs-table tbody tr[data-state="finished"]', (rows) => {
       const col = Array.from(document.querySelectorAll('#runs-table thead th')).findIndex((th) => th.textContent?.startsWith('mAP@all'));
@@ -66,6 +84,26 @@ export async function takeScreenshots(dashboard: string, out: string, experiment
     }
   } finally {
     await browser.close();
+  }
+  // the report's own figures, when the dashboard sits in the experiment's report folder
+  const reportDir = path.dirname(path.resolve(dashboard));
+  const firstPng = (dir: string, prefix: string) =>
+    fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.startsWith(prefix) && f.endsWith('.png')).sort()[0] : undefined;
+  const figures: [string, string | undefined, string][] = [
+    ['charts', firstPng(path.join(reportDir, 'charts'), 'map-by-cell'), 'report-map-by-cell.png'],
+    ['charts', firstPng(path.join(reportDir, 'charts'), 'distances-'), 'report-distances.png'],
+    ['charts', firstPng(path.join(reportDir, 'charts'), 'training-curves-'), 'report-training-curves.png'],
+    ['retrieval', firstPng(path.join(reportDir, 'retrieval'), ''), 'report-retrieval.png'],
+  ];
+  for (const [sub, file, name] of figures) {
+    if (!file) continue;
+    fs.copyFileSync(path.join(reportDir, sub, file), path.join(out, name));
+    written.push(path.join(out, name));
+  }
+  // palette PNGs: a third of the size, for a repository
+  for (const f of written) {
+    const buf = await sharp(f).png({ palette: true, quality: 90, effort: 8 }).toBuffer();
+    fs.writeFileSync(f, buf);
   }
   return written;
 }

@@ -219,7 +219,10 @@
           tr.appendChild(el('td', null, k));
           var vals = chosen.map(function (r) { return r.metrics[k]; });
           var nums = vals.filter(function (v) { return typeof v === 'number'; });
-          var best = k === 'train seconds' ? null : nums.length > 1 ? Math.max.apply(null, nums) : null;
+          var hi = nums.length ? Math.max.apply(null, nums) : null;
+          var lo = nums.length ? Math.min.apply(null, nums) : null;
+          // highlight the best only where the runs differ (not for times)
+          var best = k === 'train seconds' || nums.length < 2 || hi === lo ? null : hi;
           vals.forEach(function (v) {
             var td = el('td', null, fmt(v, k === 'train seconds' ? 0 : 3));
             if (best !== null && v === best) td.className = 'best';

@@ -205,7 +205,8 @@ export function prCurveSpec(points: PrPoint[], opts: { title?: string; runs?: st
     mark: { type: 'line', point: { size: 25 }, interpolate: 'linear' },
     encoding: {
       x: { field: 'recall', type: 'quantitative', scale: { domain: [0, 1] } },
-      y: { field: 'precision', type: 'quantitative', scale: { domain: [0, 1] } },
+      // the usual [0, 1] square, unless every precision is low: then zoom in from 0 so the curves separate
+      y: { field: 'precision', type: 'quantitative', scale: Math.max(0, ...points.map((p) => p.precision)) > 0.5 ? { domain: [0, 1] } : { zero: true, nice: true } },
       color: { field: 'run', type: 'nominal', sort: runs, legend: runs.length > 1 ? { title: opts.legendTitle ?? 'run', orient: 'bottom', columns: 2, labelLimit: 320, titleLimit: 400 } : null },
       tooltip: [{ field: 'run' }, { field: 'recall', format: '.1f' }, { field: 'precision', format: '.3f' }],
     },

@@ -289,10 +289,10 @@ function retrievalHtml(c: CellRecord, r: Retrieval, destDir: string, maxQueries 
     const hits = q.results.slice(0, k);
     const nOk = hits.filter((h) => h.correct).length;
     return html`<div class="rq">
-  <figure class="thumb query">${qs ? html`<img src="${qs}" alt="query sketch ${q.category}" loading="lazy">` : html`<div class="ph"></div>`}<figcaption>${q.category}<span class="muted"> · ${nOk}/${hits.length}</span></figcaption></figure>
+  <figure class="thumb query">${qs ? html`<img src="${qs}" alt="query sketch ${q.category}">` : html`<div class="ph"></div>`}<figcaption>${q.category}<span class="muted"> · ${nOk}/${hits.length}</span></figcaption></figure>
   <div class="results">${hits.map((h, i) => {
     const s = img(h.image);
-    return html`<figure class="thumb ${h.correct ? 'ok' : 'wrong'}" title="#${i + 1} ${h.category}${typeof h.distance === 'number' ? ` · distance ${h.distance.toFixed(4)}` : ''}${h.correct ? '' : ' · wrong category'}">${s ? html`<img src="${s}" alt="${h.category}" loading="lazy">` : html`<div class="ph"></div>`}${h.correct ? '' : html`<span class="x">✗</span>`}<figcaption>${h.category}</figcaption></figure>`;
+    return html`<figure class="thumb ${h.correct ? 'ok' : 'wrong'}" title="#${i + 1} ${h.category}${typeof h.distance === 'number' ? ` · distance ${h.distance.toFixed(4)}` : ''}${h.correct ? '' : ' · wrong category'}">${s ? html`<img src="${s}" alt="${h.category}">` : html`<div class="ph"></div>`}${h.correct ? '' : html`<span class="x">✗</span>`}<figcaption>${h.category}</figcaption></figure>`;
   })}</div>
 </div>`;
   });
