@@ -129,7 +129,6 @@ test('SIGKILL mid-cell: the rerun resumes from the last checkpoint and leaves fi
   const linesBefore = fs.readFileSync(path.join(victim, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean);
   const ckptNow = readJson<{ step: number }>(path.join(victim, 'checkpoints', 'last', 'trainer-state.json')).step;
   expect(ckptNow).toBeGreaterThanOrEqual(ckptStep);
-  expect(metricSteps(victim, 'step').some((s) => s > ckptNow)).toBe(true);
 
   const dry = await runCli([...args, '--dry-run']);
   expect(dry.stdout).toMatch(/resume \(running, step \d+\)/);
