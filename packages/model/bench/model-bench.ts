@@ -52,6 +52,7 @@ async function main(): Promise<void> {
     .option('seconds', { type: 'number', default: 4, describe: 'timed seconds per training measurement' })
     .option('blocks', { type: 'string', default: 'none,dase' })
     .option('skip-cpu', { type: 'boolean', default: false })
+    .option('single-thread-rounds', { type: 'number', default: 3, describe: 'rounds of the 1-thread CPU-time comparison (0 = skip)' })
     .option('skip-eval', { type: 'boolean', default: false })
     .option('queries', { type: 'number', default: 5000 })
     .option('gallery', { type: 'number', default: 50000 })
@@ -102,6 +103,34 @@ async function main(): Promise<void> {
           Math.max(...[torch, torchCl, torchPassive].map((xs) => median(xs.map((x) => x.imagesPerSec)))),
       ),
     });
+  }
+
+  // ---- one thread each, images per CPU-second: kernel efficiency, insensitive to other load ----
+  const singleThread: Record<string, unknown>[] = [];
+  if (args['single-thread-rounds'] > 0) {
+    const one = { TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1', OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1', TF_CPP_MIN_LOG_LEVEL: '2' };
+    const cli = path.join(__dirname, '../src/cli.ts');
+    for (const block of args.blocks.split(',') as ('none' | 'se' | 'dase')[]) {
+      const ours: number[] = [];
+      const theirs: number[] = [];
+      for (let r = 0; r < args['single-thread-rounds']; r++) {
+        const n = runJson<TrainRate>(process.execPath, [...process.execArgv, cli, 'train-rate', '--block', block, '--seconds', String(args.seconds)], one);
+        const targs = [path.join(__dirname, 'torch_bench.py'), '--threads', '1', '--block', block, '--seconds', String(args.seconds)];
+        const t = Math.max(
+          runJson<TorchRate>(TORCH_PY, targs, one).imagesPerCpuSec,
+          runJson<TorchRate>(TORCH_PY, [...targs, '--channels-last'], one).imagesPerCpuSec,
+        );
+        ours.push(n.imagesPerCpuSec);
+        theirs.push(t);
+        log(`1 thread ${block} round ${r + 1}: tfjs-node ${n.imagesPerCpuSec.toFixed(0)}, torch (best layout) ${t.toFixed(0)} images per CPU-second`);
+      }
+      singleThread.push({
+        block,
+        tfjsNativeImagesPerCpuSec: ours.map(round1),
+        pytorchImagesPerCpuSec: theirs.map(round1),
+        ratioMedian: round3(median(ours) / median(theirs)),
+      });
+    }
   }
 
   // ---- evaluation: ours vs numpy ----
@@ -162,7 +191,7 @@ async function main(): Promise<void> {
   const result = {
     benchmark: 'model',
     description:
-      'Training throughput (images/s) of resnet-tiny (3x3/2 stem, one basic block per stage at 32/64/128/256, BatchNorm, GAP, 64-d embedding, softmax classifier over 80 classes), batch 64, 64x64 uint8 input normalised on the fly, Adam with weight decay, same thread count for all engines; best of interleaved rounds (medians, same-round ratios and images per CPU-second also given). ratioNativeOverPytorch = tfjs-node best / best of PyTorch NCHW, channels_last and NCHW with OMP_WAIT_POLICY=PASSIVE. Evaluation: mAP@all time for queries x gallery x dim float32 features (synthetic, class-structured), ours vs a numpy implementation (BLAS distances + stable argsort).',
+      'Training throughput (images/s) of resnet-tiny (3x3/2 stem, one basic block per stage at 32/64/128/256, BatchNorm, GAP, 64-d embedding, softmax classifier over 80 classes), batch 64, 64x64 uint8 input normalised on the fly, Adam with weight decay, same thread count for all engines; best of interleaved rounds (medians, same-round ratios and images per CPU-second also given). ratioNativeOverPytorch = tfjs-node best / best of PyTorch NCHW, channels_last and NCHW with OMP_WAIT_POLICY=PASSIVE. singleThreadCpuTime: the same networks with 1 thread per engine, images per process CPU-second (median of rounds; PyTorch best of NCHW and channels_last) - compares kernel efficiency independently of other load on the machine. Evaluation: mAP@all time for queries x gallery x dim float32 features (synthetic, class-structured), ours vs a numpy implementation (BLAS distances + stable argsort).',
     date: new Date().toISOString(),
     machine: {
       platform: `${os.platform()} ${os.release()}`,
@@ -176,13 +205,21 @@ async function main(): Promise<void> {
     threads: args.threads,
     versions: { tensorflow: backend.tfVersion, tfjs: backend.tfjsVersion, pytorch: torchVersion, oneDNN: backend.oneDNN },
     training,
+    singleThreadCpuTime: singleThread,
     cpuBackend: cpu,
     evaluation,
   };
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
   fs.writeFileSync(args.out, JSON.stringify(result, null, 2) + '\n');
   log(`wrote ${args.out}`);
-  process.stdout.write(JSON.stringify({ training: training.map((t) => ({ block: t.block, ratio: t.ratioNativeOverPytorch })), evaluation: evaluation?.speedupOverNumpy, cpu: cpu?.imagesPerSec }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      training: training.map((t) => ({ block: t.block, ratio: t.ratioNativeOverPytorch, perRound: t.ratioPerRound })),
+      singleThread: singleThread.map((t) => ({ block: t.block, ratio: t.ratioMedian })),
+      evaluation: evaluation?.speedupOverNumpy,
+      cpu: cpu?.imagesPerSec,
+    }) + '\n',
+  );
 }
 
 main().catch((err: Error) => {

@@ -110,6 +110,21 @@ export async function main(argv: string[]): Promise<void> {
         process.stdout.write(JSON.stringify(measureMatmul({ n: a.n, seconds: 1 })) + '\n');
       },
     )
+    .command(
+      'train-rate',
+      false,
+      (y) =>
+        y
+          .option('block', { choices: ['none', 'se', 'dase'] as const, default: 'none' as const })
+          .option('batch', { type: 'number', default: 64 })
+          .option('size', { type: 'number', default: 64 })
+          .option('seconds', { type: 'number', default: 4 }),
+      async (a) => {
+        // Threads come from the environment (TF_NUM_INTRAOP_THREADS), as in a trainer worker.
+        await initBackend('tensorflow', { quiet: true });
+        process.stdout.write(JSON.stringify(measureTrainRate({ block: a.block, batch: a.batch, size: a.size, seconds: a.seconds, warmup: 3 })) + '\n');
+      },
+    )
     .demandCommand(1)
     .strict()
     .help()
