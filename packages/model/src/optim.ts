@@ -87,6 +87,9 @@ export class Optimizer {
   /** Scratch resource variables holding a parameter during its fused update. */
   private readonly scratch = new Map<string, ResourceVariable>();
   private readonly constants: tf.Scalar[] = [];
+  /** dataId of each parameter right after our last fused update: while unchanged, the scratch
+   *  resource variable already holds the parameter's value and need not be re-assigned. */
+  private readonly synced = new Map<string, object>();
   /** Updates applied so far (Adam's bias-correction counter). */
   iterations = 0;
 
@@ -133,7 +136,7 @@ export class Optimizer {
           if (g.weightDecay > 0) grad = tf.add(grad, tf.mul(p, g.weightDecay));
           if (this.fused && (this.cfg.name === 'adam' || momentum > 0)) {
             const scratch = this.scratch.get(name) as ResourceVariable;
-            scratch.assign(p);
+            if (this.synced.get(name) !== p.dataId) scratch.assign(p);
             if (this.cfg.name === 'adam') {
               const [cb1, cb2, ceps] = this.constants;
               resourceApplyAdam(scratch, this.resource(`m/${name}`), this.resource(`v/${name}`), {
@@ -148,6 +151,7 @@ export class Optimizer {
               resourceApplyMomentum(scratch, this.resource(`momentum/${name}`), lrT, grad, this.constants[3]);
             }
             p.assign(scratch.read());
+            this.synced.set(name, p.dataId);
           } else if (this.cfg.name === 'adam') {
             const m = this.plain(`m/${name}`);
             const v = this.plain(`v/${name}`);
