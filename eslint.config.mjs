@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'runs/**', 'data/**', 'reports/**', '.venv/**', '.nx/**', 'packages/report/assets/**'] },
+  { ignores: ['node_modules/**', 'runs/**', 'data/**', 'reports/**', '.venv/**', '.nx/**', 'packages/report/assets/**', '**/dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
