@@ -16,7 +16,7 @@ import { loadPaperReference, type PaperReference } from './store/reference';
 import { displayPath, loadRunStore, readEmbeddings, readRetrieval, type CellRecord, type ExperimentRecord } from './store/read';
 import { buildTable, type AblationTable } from './table/build';
 import { paperUnmatchedMarkdown, toCsv, toHtmlDocument, toLatex, toMarkdown } from './table/assemble';
-import { normalize, type NormalizedExperiment, type Observation } from './table/normalize';
+import { metricsFor, normalize, type NormalizedExperiment, type Observation } from './table/normalize';
 import { safeSegment } from './util/html';
 
 export interface BuildOptions {
@@ -91,7 +91,7 @@ export function experimentCharts(view: ExperimentView): ChartSet[] {
   const charts: ChartSet[] = [];
   const m = mapChartData(table);
   if (m.summary.length)
-    charts.push({ name: 'map-by-cell', title: 'mAP@all and P@200 by cell', spec: mapByCellSpec(m.points, m.summary, { rows: m.rows, title: `${table.experimentName}: retrieval accuracy by cell` }) });
+    charts.push({ name: 'map-by-cell', title: `${table.metrics.join(', ').replace(/, ([^,]*)$/, ' and $1')} by cell`, spec: mapByCellSpec(m.points, m.summary, { rows: m.rows, title: `${table.experimentName}: retrieval accuracy by cell` }) });
   const rowLabel = new Map(table.rows.map((r) => [r.key, r.label]));
   for (const dataset of table.datasets) {
     const cells = exp.cells.filter((c) => view.obs.get(c.cellId)?.dataset === dataset);
@@ -156,7 +156,7 @@ export function representativeCells(view: ExperimentView, dataset: string): Cell
 }
 
 export function makeView(exp: ExperimentRecord, outDir: string, opts: { baseline?: Record<string, string>; reference?: PaperReference; referenceFile: string }): ExperimentView {
-  const norm = normalize(exp);
+  const norm = normalize(exp, metricsFor(exp));
   const table = buildTable(norm, { baseline: opts.baseline, reference: opts.reference?.results });
   const note = referenceNote(opts.reference, opts.referenceFile);
   if (note) table.notes.push(note);

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { loadRunStore } from '../src/store/read';
 import { loadPaperReference } from '../src/store/reference';
 import { buildTable, columnKey, parseBaseline, type AblationTable } from '../src/table/build';
-import { normalize } from '../src/table/normalize';
+import { HAMMING_METRIC, metricsFor, normalize } from '../src/table/normalize';
 import { toCsv, toHtmlTable, toLatex, toMarkdown } from '../src/table/assemble';
 import { ABLATION_MAP, ablationFixture, hostileFixture, tmpDir, writeExperiment } from './helpers/fixtures';
 
@@ -59,6 +59,20 @@ describe('ablation table', () => {
     const base = row(table, 'se', 'softmax').cells[columnKey('emoji', 'mAP@all')];
     expect(base.mean).toBeCloseTo(0.41, 12);
     expect(base.std).toBeCloseTo(0.01, 12);
+  });
+
+  it('adds a Hamming mAP@all column (eval.json hamming) when finished cells have binary codes', () => {
+    const exp = loadRunStore(runs, 'ablation').experiments[0];
+    expect(metricsFor(exp)).toEqual(['mAP@all', 'P@200', HAMMING_METRIC]);
+    const t = buildTable(normalize(exp, metricsFor(exp)));
+    expect(t.columns.map((c) => c.key)).toContain(`emoji::${HAMMING_METRIC}`);
+    // the fixture writes hamming mAP@all = mAP@all - 0.05 for every cell
+    const vals = ABLATION_MAP.emoji['se|mems'];
+    const c = row(t, 'se', 'mems').cells[columnKey('emoji', HAMMING_METRIC)];
+    expect(c.n).toBe(vals.length);
+    expect(c.mean).toBeCloseTo(avg(vals) - 0.05, 12);
+    expect(c.std).toBeCloseTo(sd(vals), 12);
+    expect(toMarkdown(t)).toContain(HAMMING_METRIC);
   });
 
   it('marks the best mean per column', () => {

@@ -8,7 +8,7 @@
 import * as path from 'node:path';
 import sharp from 'sharp';
 import type { ShardDataset, Subset } from '@sbir/data';
-import { distanceStatistics, evaluateRetrieval, type SbirTrainer } from '@sbir/model';
+import { distanceStatistics, evaluateRetrieval, trainCentreHash, type SbirTrainer } from '@sbir/model';
 import { CellStore, writeFileAtomic, writeJsonAtomic } from './run-store';
 import type { CellConfig } from './schema';
 
@@ -154,6 +154,7 @@ export async function finalEvaluation(
   const shown = spread(nQueries, cfg.eval.retrievalQueries);
   const q = await embedSubset(trainer, ds, 'query', { batchSize: bs, flip, keep: new Set(shown) });
   const g = await embedSubset(trainer, ds, 'gallery', { batchSize: bs, flip });
+  const centreHash = cfg.eval.centreHashBits && !q.code ? centreHashCodes(trainer, ds, cfg, q, g, cfg.eval.centreHashBits) : null;
   const m = evaluateRetrieval(
     { features: q.embedding, flipped: q.flipped, labels: q.labels, codes: q.code },
     { features: g.embedding, flipped: g.flipped, labels: g.labels, codes: g.code },
@@ -176,7 +177,18 @@ export async function finalEvaluation(
     'mAP@all': m.mapAll,
     'P@200': m.pAtK,
     'mAP@200': m.mapAtK,
-    hamming: m.hamming ? { bits: m.hamming.bits, 'mAP@all': m.hamming.mapAll, 'P@200': m.hamming.pAtK, 'mAP@200': m.hamming.mapAtK, pr: m.hamming.pr } : null,
+    hamming: m.hamming
+      ? {
+          bits: m.hamming.bits,
+          'mAP@all': m.hamming.mapAll,
+          'P@200': m.hamming.pAtK,
+          'mAP@200': m.hamming.mapAtK,
+          pr: m.hamming.pr,
+          codes: centreHash ? 'centre-hash' : 'code-head',
+          ...(centreHash?.info ?? {}),
+        }
+      : null,
+    ...(centreHash?.skipped ? { hammingSkipped: centreHash.skipped } : {}),
     nQueries: q.n,
     nGallery: g.n,
     evalSeconds,
@@ -202,6 +214,55 @@ export async function finalEvaluation(
 
   await writeRetrieval(ds, cfg, cell, q, g, shown);
   return { mapAll: m.mapAll, pAt200: m.pAtK };
+}
+
+interface CentreHashOutcome {
+  info?: { prototypes: 'loss-centres' | 'photo-class-means'; classes: number; steps: number; lossStart: number; lossEnd: number };
+  skipped?: string;
+}
+
+/**
+ * The authors' post-hoc codes (tester.py): fit a spectral-normalised map to the class prototypes, then
+ * code every query and gallery embedding with its sign (sets q.code / g.code in place).
+ * Prototypes: the loss's class centres where it has them (MEMS, center, CosFace, ArcFace; the authors'
+ * case); otherwise the mean embedding per class of the gallery photos, which under the category (DSH)
+ * protocol are training photos. Under zero-shot the gallery holds unseen classes, so no prototypes
+ * can be taken from it without using test data: Hamming is skipped with the reason.
+ */
+function centreHashCodes(trainer: SbirTrainer, ds: ShardDataset, cfg: CellConfig, q: Embedded, g: Embedded, bits: number): CentreHashOutcome {
+  const dim = q.dim;
+  let prototypes = trainer.lossCentres();
+  let source: 'loss-centres' | 'photo-class-means' = 'loss-centres';
+  let classes = prototypes ? prototypes.length / dim : 0;
+  if (!prototypes) {
+    const split = ds.manifest.split;
+    if (split.protocol !== 'category' || !split.photosInTrain) {
+      return { skipped: `loss "${cfg.loss.name}" has no class centres and the gallery photos are not training photos (${split.protocol} split), so there are no prototypes for eval.centreHashBits` };
+    }
+    const sums = new Map<number, { sum: Float64Array; n: number }>();
+    for (let i = 0; i < g.n; i++) {
+      const label = g.labels[i]!;
+      let acc = sums.get(label);
+      if (!acc) sums.set(label, (acc = { sum: new Float64Array(dim), n: 0 }));
+      for (let k = 0; k < dim; k++) acc.sum[k]! += g.embedding[i * dim + k]!;
+      acc.n++;
+    }
+    classes = sums.size;
+    prototypes = new Float32Array(classes * dim);
+    let row = 0;
+    for (const { sum, n } of sums.values()) {
+      for (let k = 0; k < dim; k++) prototypes[row * dim + k] = sum[k]! / n;
+      row++;
+    }
+    source = 'photo-class-means';
+  }
+  if (classes < 2) return { skipped: 'fewer than two class prototypes for eval.centreHashBits' };
+  const steps = cfg.eval.centreHashSteps ?? 1000;
+  const hash = trainCentreHash(prototypes, classes, dim, bits, { steps, seed: cfg.seed });
+  q.code = hash.encode(q.embedding);
+  g.code = hash.encode(g.embedding);
+  q.bits = g.bits = bits;
+  return { info: { prototypes: source, classes, steps, lossStart: hash.lossStart, lossEnd: hash.lossEnd } };
 }
 
 async function writeRetrieval(

@@ -152,6 +152,14 @@ export const EvalSchema = z
     embeddingsSample: nonNegativeInt.max(600).default(600),
     /** distanceStats is computed on at most this many embeddings (pairwise cost). */
     statsSample: positiveInt.default(2000),
+    /**
+     * Post-hoc binary codes as the authors' tester.py: after training, a spectral-normalised map
+     * (embedding -> bits) is fitted to the class prototypes, codes = its sign; Hamming mAP in eval.json.
+     * Optional with no default, so that cells which do not use it keep their ids.
+     */
+    centreHashBits: positiveInt.optional(),
+    /** Adam steps of that fit (default 1000; the authors run 10,000). */
+    centreHashSteps: positiveInt.optional(),
   })
   .strict();
 

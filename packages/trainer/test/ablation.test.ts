@@ -179,3 +179,24 @@ test('SIGTERM checkpoints the running cell, marks it interrupted and exits non-z
   expect(rerun.code).toBe(0);
   expect(statusOf(cell)).toMatchObject({ state: 'finished', attempt: 2, resumes: [expect.objectContaining({ fromStep: st.step })] });
 });
+
+test('eval.centreHashBits: post-hoc codes from the loss centres (MEMS) or the photo class means (softmax), Hamming mAP in eval.json', async () => {
+  const dir = path.join(root, 'hash');
+  fs.mkdirSync(dir);
+  const file = writeTinyExperiment(dir, { name: 'hash', grid: '  loss: [softmax, mems]', epochs: 1, dataDir, eval: 'centreHashBits: 16, centreHashSteps: 200' });
+  const runs = path.join(dir, 'runs');
+  const r = await runCli(['ablation', '--experiment', file, '--runs-dir', runs]);
+  expect(r.code).toBe(0);
+  const cells = cellDirs(runs, 'hash');
+  interface Hamming { bits: number; 'mAP@all': number; 'P@200': number; codes: string; prototypes: string; classes: number; steps: number; lossStart: number; lossEnd: number }
+  for (const [loss, prototypes] of [['softmax', 'photo-class-means'], ['mems', 'loss-centres']] as const) {
+    const ev = readJson<{ 'mAP@all': number; hamming: Hamming | null }>(path.join(cells[loss]!, 'eval.json'));
+    expect(ev.hamming).toMatchObject({ bits: 16, codes: 'centre-hash', prototypes, classes: 4, steps: 200 });
+    const h = ev.hamming!;
+    // 4 classes: chance mAP is about 1/4; any ranking of the whole gallery has mAP in (0, 1].
+    expect(h['mAP@all']).toBeGreaterThan(0);
+    expect(h['mAP@all']).toBeLessThanOrEqual(1);
+    // the fit decorrelates the prototypes' codes: mean off-diagonal inner product goes down
+    expect(h.lossEnd).toBeLessThan(h.lossStart);
+  }
+});

@@ -25,6 +25,8 @@ export interface TinyOptions {
   train?: string;
   /** Dataset folder (default: <dir>/data/emoji-tiny, prepared on first use). */
   dataDir?: string;
+  /** Extra `eval:` keys as yaml flow entries, e.g. "centreHashBits: 16". */
+  eval?: string;
 }
 
 /** Writes a tiny experiment into `dir` and returns its path. */
@@ -43,7 +45,7 @@ base:
   model: { backbone: resnet-tiny, block: se, width: 8, inputSize: 32, embeddingDim: 16 }
   loss: softmax
   train: { epochs: ${opts.epochs ?? 2}, batchSize: 16, lr: 0.001, logEverySteps: 2${opts.train ? `, ${opts.train}` : ''} }
-  eval: { retrievalQueries: 2, retrievalTopK: 3, embeddingsSample: 40, statsSample: 200 }
+  eval: { retrievalQueries: 2, retrievalTopK: 3, embeddingsSample: 40, statsSample: 200${opts.eval ? `, ${opts.eval}` : ''} }
 grid:
 ${opts.grid ?? '  block: [se, dase]\n  loss: [softmax, mems]'}
 `,

@@ -7,6 +7,17 @@ import type { CellRecord, ExperimentRecord } from '../store/read';
 import type { AxisValue } from '../store/schema';
 
 export const DEFAULT_METRICS = ['mAP@all', 'P@200'] as const;
+/** Table metric names that are not top-level fields of eval.json, and where they are read. */
+export const HAMMING_METRIC = 'Hamming mAP@all';
+const NESTED_METRICS: Record<string, (e: NonNullable<CellRecord['eval']>) => unknown> = {
+  [HAMMING_METRIC]: (e) => e.hamming?.['mAP@all'],
+};
+
+/** The table's metrics: mAP@all and P@200, plus Hamming mAP@all when a finished cell has binary codes. */
+export function metricsFor(exp: ExperimentRecord): string[] {
+  const hamming = exp.cells.some((c) => c.status.state === 'finished' && typeof c.eval?.hamming?.['mAP@all'] === 'number');
+  return hamming ? [...DEFAULT_METRICS, HAMMING_METRIC] : [...DEFAULT_METRICS];
+}
 const NON_ROW_AXES = new Set(['dataset', 'seed']);
 const PREFERRED_ORDER: Record<string, string[]> = {
   block: ['none', 'se', 'dase'],
@@ -124,7 +135,7 @@ export function normalize(exp: ExperimentRecord, metrics: readonly string[] = DE
     const finished = c.status.state === 'finished';
     const m: Record<string, number | undefined> = {};
     for (const k of metrics) {
-      const v = c.eval?.[k];
+      const v = c.eval ? (NESTED_METRICS[k] ? NESTED_METRICS[k](c.eval) : c.eval[k]) : undefined;
       m[k] = finished && typeof v === 'number' && Number.isFinite(v) ? v : undefined;
     }
     return {
