@@ -239,21 +239,7 @@ function centreHashCodes(trainer: SbirTrainer, ds: ShardDataset, cfg: CellConfig
     if (split.protocol !== 'category' || !split.photosInTrain) {
       return { skipped: `loss "${cfg.loss.name}" has no class centres and the gallery photos are not training photos (${split.protocol} split), so there are no prototypes for eval.centreHashBits` };
     }
-    const sums = new Map<number, { sum: Float64Array; n: number }>();
-    for (let i = 0; i < g.n; i++) {
-      const label = g.labels[i]!;
-      let acc = sums.get(label);
-      if (!acc) sums.set(label, (acc = { sum: new Float64Array(dim), n: 0 }));
-      for (let k = 0; k < dim; k++) acc.sum[k]! += g.embedding[i * dim + k]!;
-      acc.n++;
-    }
-    classes = sums.size;
-    prototypes = new Float32Array(classes * dim);
-    let row = 0;
-    for (const { sum, n } of sums.values()) {
-      for (let k = 0; k < dim; k++) prototypes[row * dim + k] = sum[k]! / n;
-      row++;
-    }
+    ({ means: prototypes, classes } = classMeans(g.embedding, g.labels, g.n, dim));
     source = 'photo-class-means';
   }
   if (classes < 2) return { skipped: 'fewer than two class prototypes for eval.centreHashBits' };
@@ -263,6 +249,25 @@ function centreHashCodes(trainer: SbirTrainer, ds: ShardDataset, cfg: CellConfig
   g.code = hash.encode(g.embedding);
   q.bits = g.bits = bits;
   return { info: { prototypes: source, classes, steps, lossStart: hash.lossStart, lossEnd: hash.lossEnd } };
+}
+
+/** Mean feature per label present, in order of first appearance ([classes x dim], row-major). Pure. */
+export function classMeans(features: Float32Array, labels: Int32Array, n: number, dim: number): { means: Float32Array; classes: number } {
+  const sums = new Map<number, { sum: Float64Array; n: number }>();
+  for (let i = 0; i < n; i++) {
+    const label = labels[i]!;
+    let acc = sums.get(label);
+    if (!acc) sums.set(label, (acc = { sum: new Float64Array(dim), n: 0 }));
+    for (let k = 0; k < dim; k++) acc.sum[k]! += features[i * dim + k]!;
+    acc.n++;
+  }
+  const means = new Float32Array(sums.size * dim);
+  let row = 0;
+  for (const { sum, n: count } of sums.values()) {
+    for (let k = 0; k < dim; k++) means[row * dim + k] = sum[k]! / count;
+    row++;
+  }
+  return { means, classes: sums.size };
 }
 
 async function writeRetrieval(
