@@ -155,11 +155,12 @@ export async function finalEvaluation(
   const q = await embedSubset(trainer, ds, 'query', { batchSize: bs, flip, keep: new Set(shown) });
   const g = await embedSubset(trainer, ds, 'gallery', { batchSize: bs, flip });
   const centreHash = cfg.eval.centreHashBits && !q.code ? centreHashCodes(trainer, ds, cfg, q, g, cfg.eval.centreHashBits) : null;
+  const codes = centreHash?.codes ?? { query: q.code, gallery: g.code, bits: q.bits };
   const m = evaluateRetrieval(
-    { features: q.embedding, flipped: q.flipped, labels: q.labels, codes: q.code },
-    { features: g.embedding, flipped: g.flipped, labels: g.labels, codes: g.code },
+    { features: q.embedding, flipped: q.flipped, labels: q.labels, codes: codes.query },
+    { features: g.embedding, flipped: g.flipped, labels: g.labels, codes: codes.gallery },
     q.dim,
-    { k: K, bits: q.bits },
+    { k: K, bits: codes.bits },
   );
 
   // Distance statistics (MEMS's intra/inter claim) on queries and gallery together; the model samples
@@ -217,13 +218,14 @@ export async function finalEvaluation(
 }
 
 interface CentreHashOutcome {
+  codes?: { query: Uint8Array; gallery: Uint8Array; bits: number };
   info?: { prototypes: 'loss-centres' | 'photo-class-means'; classes: number; steps: number; lossStart: number; lossEnd: number };
   skipped?: string;
 }
 
 /**
  * The authors' post-hoc codes (tester.py): fit a spectral-normalised map to the class prototypes, then
- * code every query and gallery embedding with its sign (sets q.code / g.code in place).
+ * code every query and gallery embedding with its sign.
  * Prototypes: the loss's class centres where it has them (MEMS, center, CosFace, ArcFace; the authors'
  * case); otherwise the mean embedding per class of the gallery photos, which under the category (DSH)
  * protocol are training photos. Under zero-shot the gallery holds unseen classes, so no prototypes
@@ -245,10 +247,10 @@ function centreHashCodes(trainer: SbirTrainer, ds: ShardDataset, cfg: CellConfig
   if (classes < 2) return { skipped: 'fewer than two class prototypes for eval.centreHashBits' };
   const steps = cfg.eval.centreHashSteps ?? 1000;
   const hash = trainCentreHash(prototypes, classes, dim, bits, { steps, seed: cfg.seed });
-  q.code = hash.encode(q.embedding);
-  g.code = hash.encode(g.embedding);
-  q.bits = g.bits = bits;
-  return { info: { prototypes: source, classes, steps, lossStart: hash.lossStart, lossEnd: hash.lossEnd } };
+  return {
+    codes: { query: hash.encode(q.embedding), gallery: hash.encode(g.embedding), bits },
+    info: { prototypes: source, classes, steps, lossStart: hash.lossStart, lossEnd: hash.lossEnd },
+  };
 }
 
 /** Mean feature per label present, in order of first appearance ([classes x dim], row-major). Pure. */
