@@ -1,5 +1,8 @@
 /** One jest run for the whole workspace: unit tests per package, plus the slower e2e project. */
-const swc = ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }];
+const swc = [
+  '@swc/jest',
+  { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } },
+];
 const moduleNameMapper = {
   '^@sbir/(data|model|trainer|report)$': '<rootDir>/packages/$1/src/index.ts',
 };

@@ -90,9 +90,19 @@ function ensureWheel(variant) {
   if (!wheel) {
     log(`downloading ${variant.wheel}==${TF_VERSION} from PyPI (about 230 MB, cached in ${dir})`);
     run(python(), [
-      '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--disable-pip-version-check',
-      '--platform', 'manylinux2014_x86_64', '--python-version', '3.11',
-      `${variant.wheel}==${TF_VERSION}`, '-d', dir,
+      '-m',
+      'pip',
+      'download',
+      '--no-deps',
+      '--only-binary=:all:',
+      '--disable-pip-version-check',
+      '--platform',
+      'manylinux2014_x86_64',
+      '--python-version',
+      '3.11',
+      `${variant.wheel}==${TF_VERSION}`,
+      '-d',
+      dir,
     ]);
     wheel = find();
     if (!wheel) fail(`pip finished but no ${prefix}*.whl is in ${dir}`);
@@ -161,22 +171,46 @@ function stage(variant, pkgDir) {
 }
 
 function addonPath(pkgDir) {
-  return path.join(pkgDir, 'lib', `napi-v${process.versions.napi >= 8 ? 8 : process.versions.napi}`, 'tfjs_binding.node');
+  return path.join(
+    pkgDir,
+    'lib',
+    `napi-v${process.versions.napi >= 8 ? 8 : process.versions.napi}`,
+    'tfjs_binding.node',
+  );
 }
 
 /** Compiles the addon with the node-gyp that ships inside npm (node headers from npm's nodedir). */
 function buildAddon(pkgDir) {
   const npmGyp =
     process.env.npm_config_node_gyp ||
-    path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+    path.join(
+      path.dirname(process.execPath),
+      '..',
+      'lib',
+      'node_modules',
+      'npm',
+      'node_modules',
+      'node-gyp',
+      'bin',
+      'node-gyp.js',
+    );
   if (!fs.existsSync(npmGyp)) fail(`node-gyp not found at ${npmGyp}`);
   const modulePath = path.dirname(addonPath(pkgDir));
   log(`compiling tfjs_binding.node with ${npmGyp}`);
-  const extra = fs.existsSync('/usr/include/node') && !process.env.npm_config_nodedir ? ['--nodedir=/usr'] : [];
-  run(process.execPath, [
-    npmGyp, 'rebuild', ...extra, '--napi_build_version=8',
-    '--module_name=tfjs_binding', `--module_path=${modulePath}`,
-  ], { cwd: pkgDir });
+  const extra =
+    fs.existsSync('/usr/include/node') && !process.env.npm_config_nodedir ? ['--nodedir=/usr'] : [];
+  run(
+    process.execPath,
+    [
+      npmGyp,
+      'rebuild',
+      ...extra,
+      '--napi_build_version=8',
+      '--module_name=tfjs_binding',
+      `--module_path=${modulePath}`,
+    ],
+    { cwd: pkgDir },
+  );
 }
 
 /** Loads the backend in a child process (a failed dlopen must not take this process down). */
@@ -185,7 +219,9 @@ function probe(variant) {
     const tf = require(${JSON.stringify(variant.pkg)});
     process.stdout.write(JSON.stringify({ backend: tf.getBackend(), tf: tf.backend().binding.TF_Version }));`;
   const r = cp.spawnSync(process.execPath, ['-e', code], {
-    cwd: repoRoot, encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+    cwd: repoRoot,
+    encoding: 'utf8',
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
   });
   if (r.status !== 0) return { ok: false, error: (r.stderr || '').trim().split('\n').slice(-3).join(' | ') };
   try {
@@ -197,7 +233,9 @@ function probe(variant) {
 
 function main() {
   if (process.env.SBIR_SKIP_NATIVE === '1') {
-    log('SBIR_SKIP_NATIVE=1: skipping the native TensorFlow backend (training will fall back to the slow cpu backend)');
+    log(
+      'SBIR_SKIP_NATIVE=1: skipping the native TensorFlow backend (training will fall back to the slow cpu backend)',
+    );
     return;
   }
   const args = parseArgs(process.argv.slice(2));

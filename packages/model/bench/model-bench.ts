@@ -34,7 +34,10 @@ interface TorchRate {
 
 function runJson<T>(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): T {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 16 << 20 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`,
+    );
   return JSON.parse(r.stdout.trim().split('\n').pop() as string) as T;
 }
 
@@ -52,7 +55,11 @@ async function main(): Promise<void> {
     .option('seconds', { type: 'number', default: 4, describe: 'timed seconds per training measurement' })
     .option('blocks', { type: 'string', default: 'none,dase' })
     .option('skip-cpu', { type: 'boolean', default: false })
-    .option('single-thread-rounds', { type: 'number', default: 3, describe: 'rounds of the 1-thread CPU-time comparison (0 = skip)' })
+    .option('single-thread-rounds', {
+      type: 'number',
+      default: 3,
+      describe: 'rounds of the 1-thread CPU-time comparison (0 = skip)',
+    })
     .option('skip-eval', { type: 'boolean', default: false })
     .option('queries', { type: 'number', default: 5000 })
     .option('gallery', { type: 'number', default: 50000 })
@@ -76,7 +83,15 @@ async function main(): Promise<void> {
     const torchPassive: TorchRate[] = [];
     for (let r = 0; r < args.rounds; r++) {
       native.push(measureTrainRate({ batch: 64, size: 64, block, seconds: args.seconds, warmup: 3 }));
-      const targs = [path.join(__dirname, 'torch_bench.py'), '--threads', String(args.threads), '--block', block, '--seconds', String(args.seconds)];
+      const targs = [
+        path.join(__dirname, 'torch_bench.py'),
+        '--threads',
+        String(args.threads),
+        '--block',
+        block,
+        '--seconds',
+        String(args.seconds),
+      ];
       torch.push(runJson<TorchRate>(TORCH_PY, targs, threadEnv));
       torchCl.push(runJson<TorchRate>(TORCH_PY, [...targs, '--channels-last'], threadEnv));
       // libgomp's spinning workers collapse under other load; passive waiting is PyTorch's best case then.
@@ -91,13 +106,38 @@ async function main(): Promise<void> {
     const bestTorch = Math.max(best(torch), best(torchCl), best(torchPassive));
     training.push({
       block,
-      tfjsNative: { best: round1(best(native)), median: round1(median(native.map((x) => x.imagesPerSec))), imagesPerCpuSec: round1(median(native.map((x) => x.imagesPerCpuSec))), rounds: native.map((x) => round1(x.imagesPerSec)) },
-      pytorch: { best: round1(best(torch)), median: round1(median(torch.map((x) => x.imagesPerSec))), imagesPerCpuSec: round1(median(torch.map((x) => x.imagesPerCpuSec))), rounds: torch.map((x) => round1(x.imagesPerSec)) },
-      pytorchChannelsLast: { best: round1(best(torchCl)), median: round1(median(torchCl.map((x) => x.imagesPerSec))), imagesPerCpuSec: round1(median(torchCl.map((x) => x.imagesPerCpuSec))), rounds: torchCl.map((x) => round1(x.imagesPerSec)) },
-      pytorchOmpPassive: { best: round1(best(torchPassive)), median: round1(median(torchPassive.map((x) => x.imagesPerSec))), imagesPerCpuSec: round1(median(torchPassive.map((x) => x.imagesPerCpuSec))), rounds: torchPassive.map((x) => round1(x.imagesPerSec)) },
+      tfjsNative: {
+        best: round1(best(native)),
+        median: round1(median(native.map((x) => x.imagesPerSec))),
+        imagesPerCpuSec: round1(median(native.map((x) => x.imagesPerCpuSec))),
+        rounds: native.map((x) => round1(x.imagesPerSec)),
+      },
+      pytorch: {
+        best: round1(best(torch)),
+        median: round1(median(torch.map((x) => x.imagesPerSec))),
+        imagesPerCpuSec: round1(median(torch.map((x) => x.imagesPerCpuSec))),
+        rounds: torch.map((x) => round1(x.imagesPerSec)),
+      },
+      pytorchChannelsLast: {
+        best: round1(best(torchCl)),
+        median: round1(median(torchCl.map((x) => x.imagesPerSec))),
+        imagesPerCpuSec: round1(median(torchCl.map((x) => x.imagesPerCpuSec))),
+        rounds: torchCl.map((x) => round1(x.imagesPerSec)),
+      },
+      pytorchOmpPassive: {
+        best: round1(best(torchPassive)),
+        median: round1(median(torchPassive.map((x) => x.imagesPerSec))),
+        imagesPerCpuSec: round1(median(torchPassive.map((x) => x.imagesPerCpuSec))),
+        rounds: torchPassive.map((x) => round1(x.imagesPerSec)),
+      },
       ratioNativeOverPytorch: round3(best(native) / bestTorch),
       // Same-round ratios: each round measures both engines within seconds of each other.
-      ratioPerRound: native.map((x, i) => round3(x.imagesPerSec / Math.max(torch[i].imagesPerSec, torchCl[i].imagesPerSec, torchPassive[i].imagesPerSec))),
+      ratioPerRound: native.map((x, i) =>
+        round3(
+          x.imagesPerSec /
+            Math.max(torch[i].imagesPerSec, torchCl[i].imagesPerSec, torchPassive[i].imagesPerSec),
+        ),
+      ),
       ratioNativeOverPytorchMedian: round3(
         median(native.map((x) => x.imagesPerSec)) /
           Math.max(...[torch, torchCl, torchPassive].map((xs) => median(xs.map((x) => x.imagesPerSec)))),
@@ -108,21 +148,41 @@ async function main(): Promise<void> {
   // ---- one thread each, images per CPU-second: kernel efficiency, insensitive to other load ----
   const singleThread: Record<string, unknown>[] = [];
   if (args['single-thread-rounds'] > 0) {
-    const one = { TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1', OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1', TF_CPP_MIN_LOG_LEVEL: '2' };
+    const one = {
+      TF_NUM_INTRAOP_THREADS: '1',
+      TF_NUM_INTEROP_THREADS: '1',
+      OMP_NUM_THREADS: '1',
+      MKL_NUM_THREADS: '1',
+      TF_CPP_MIN_LOG_LEVEL: '2',
+    };
     const cli = path.join(__dirname, '../src/cli.ts');
     for (const block of args.blocks.split(',') as ('none' | 'se' | 'dase')[]) {
       const ours: number[] = [];
       const theirs: number[] = [];
       for (let r = 0; r < args['single-thread-rounds']; r++) {
-        const n = runJson<TrainRate>(process.execPath, [...process.execArgv, cli, 'train-rate', '--block', block, '--seconds', String(args.seconds)], one);
-        const targs = [path.join(__dirname, 'torch_bench.py'), '--threads', '1', '--block', block, '--seconds', String(args.seconds)];
+        const n = runJson<TrainRate>(
+          process.execPath,
+          [...process.execArgv, cli, 'train-rate', '--block', block, '--seconds', String(args.seconds)],
+          one,
+        );
+        const targs = [
+          path.join(__dirname, 'torch_bench.py'),
+          '--threads',
+          '1',
+          '--block',
+          block,
+          '--seconds',
+          String(args.seconds),
+        ];
         const t = Math.max(
           runJson<TorchRate>(TORCH_PY, targs, one).imagesPerCpuSec,
           runJson<TorchRate>(TORCH_PY, [...targs, '--channels-last'], one).imagesPerCpuSec,
         );
         ours.push(n.imagesPerCpuSec);
         theirs.push(t);
-        log(`1 thread ${block} round ${r + 1}: tfjs-node ${n.imagesPerCpuSec.toFixed(0)}, torch (best layout) ${t.toFixed(0)} images per CPU-second`);
+        log(
+          `1 thread ${block} round ${r + 1}: tfjs-node ${n.imagesPerCpuSec.toFixed(0)}, torch (best layout) ${t.toFixed(0)} images per CPU-second`,
+        );
       }
       singleThread.push({
         block,
@@ -143,7 +203,8 @@ async function main(): Promise<void> {
     const make = (n: number): { f: Float32Array; l: Int32Array } => {
       const l = Int32Array.from({ length: n }, () => rng.int(classes));
       const f = new Float32Array(n * dim);
-      for (let i = 0; i < n; i++) for (let d = 0; d < dim; d++) f[i * dim + d] = 0.3 * centres[l[i] * dim + d] + rng.normal();
+      for (let i = 0; i < n; i++)
+        for (let d = 0; d < dim; d++) f[i * dim + d] = 0.3 * centres[l[i] * dim + d] + rng.normal();
       return { f, l };
     };
     const q = make(nq);
@@ -160,7 +221,17 @@ async function main(): Promise<void> {
     fs.writeFileSync(prefix + 'gl.i32', Buffer.from(g.l.buffer));
     const np = runJson<{ mAP: number; seconds: number; version: string }>(
       VENV_PY,
-      [path.join(__dirname, 'numpy_map.py'), '--prefix', prefix, '--nq', String(nq), '--ng', String(ng), '--dim', String(dim)],
+      [
+        path.join(__dirname, 'numpy_map.py'),
+        '--prefix',
+        prefix,
+        '--nq',
+        String(nq),
+        '--ng',
+        String(ng),
+        '--dim',
+        String(dim),
+      ],
       threadEnv,
     );
     fs.rmSync(dir, { recursive: true, force: true });
@@ -183,7 +254,13 @@ async function main(): Promise<void> {
   if (!args['skip-cpu']) {
     await initBackend('cpu', { quiet: true });
     const r = measureTrainRate({ batch: 16, size: 64, block: 'none', warmup: 1, minSteps: 1, seconds: 0 });
-    cpu = { imagesPerSec: round3(r.imagesPerSec), batch: r.batch, steps: r.steps, seconds: round1(r.seconds), note: 'batch 16 (per-image cost does not depend on the batch here); one timed step after one warm-up' };
+    cpu = {
+      imagesPerSec: round3(r.imagesPerSec),
+      batch: r.batch,
+      steps: r.steps,
+      seconds: round1(r.seconds),
+      note: 'batch 16 (per-image cost does not depend on the batch here); one timed step after one warm-up',
+    };
     log(`cpu backend: ${r.imagesPerSec.toFixed(2)} img/s`);
     await initBackend('tensorflow', { quiet: true });
   }
@@ -203,7 +280,12 @@ async function main(): Promise<void> {
       loadAverage: { start: loadStart.map(round1), end: os.loadavg().map(round1) },
     },
     threads: args.threads,
-    versions: { tensorflow: backend.tfVersion, tfjs: backend.tfjsVersion, pytorch: torchVersion, oneDNN: backend.oneDNN },
+    versions: {
+      tensorflow: backend.tfVersion,
+      tfjs: backend.tfjsVersion,
+      pytorch: torchVersion,
+      oneDNN: backend.oneDNN,
+    },
     training,
     singleThreadCpuTime: singleThread,
     cpuBackend: cpu,
@@ -214,7 +296,11 @@ async function main(): Promise<void> {
   log(`wrote ${args.out}`);
   process.stdout.write(
     JSON.stringify({
-      training: training.map((t) => ({ block: t.block, ratio: t.ratioNativeOverPytorch, perRound: t.ratioPerRound })),
+      training: training.map((t) => ({
+        block: t.block,
+        ratio: t.ratioNativeOverPytorch,
+        perRound: t.ratioPerRound,
+      })),
       singleThread: singleThread.map((t) => ({ block: t.block, ratio: t.ratioMedian })),
       evaluation: evaluation?.speedupOverNumpy,
       cpu: cpu?.imagesPerSec,

@@ -87,10 +87,19 @@ export class SEModule {
    */
   apply(x: tf.Tensor4D, domain?: tf.Tensor, opts: { forcePlain?: boolean } = {}): tf.Tensor4D {
     const [n, , , c] = x.shape;
-    if (this.domainAware && !domain) throw new Error('DASE block needs the domain of every sample (sketch 0, photo 1)');
+    if (this.domainAware && !domain)
+      throw new Error('DASE block needs the domain of every sample (sketch 0, photo 1)');
     if (isNativeBackend() && !opts.forcePlain) {
       const d = this.domainAware ? (tf.reshape(domain as tf.Tensor, [n]) as tf.Tensor1D) : undefined;
-      return squeezeExcite(x, this.w1 as tf.Tensor2D, this.b1 as tf.Tensor1D, this.w2 as tf.Tensor2D, this.b2 as tf.Tensor1D, this.hiddenActivation, d);
+      return squeezeExcite(
+        x,
+        this.w1 as tf.Tensor2D,
+        this.b1 as tf.Tensor1D,
+        this.w2 as tf.Tensor2D,
+        this.b2 as tf.Tensor1D,
+        this.hiddenActivation,
+        d,
+      );
     }
     let h: tf.Tensor2D = dense(spatialMean(x), this.w1 as tf.Tensor2D, this.b1 as tf.Tensor1D);
     h = this.hiddenActivation === 'relu' ? tf.relu(h) : tf.sigmoid(h);
@@ -120,7 +129,11 @@ export interface AttnOptions extends Omit<SEBlockArgs, 'channels' | 'domainAware
  * Creates the attention block `type` for a feature map with `channels` channels, or null for
  * 'none' / null (the residual block then skips it).
  */
-export function createAttn(type: AttnType | null | undefined, channels: number, opts: AttnOptions = {}): SEModule | null {
+export function createAttn(
+  type: AttnType | null | undefined,
+  channels: number,
+  opts: AttnOptions = {},
+): SEModule | null {
   if (type === null || type === undefined || type === 'none') return null;
   if (type === 'se') return new SEModule({ ...opts, channels, domainAware: false });
   if (type === 'dase') {

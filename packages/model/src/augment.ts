@@ -72,14 +72,21 @@ function checkBatch(b: ImageBatchLike): void {
 /**
  * uint8 batch -> normalised float NHWC [n, size, size, 3]. With `augment`, boxes are drawn from `rng`.
  */
-export function prepareInput(batch: ImageBatchLike, size: number, augment?: { rng: Rng; options?: AugmentOptions }): tf.Tensor4D {
+export function prepareInput(
+  batch: ImageBatchLike,
+  size: number,
+  augment?: { rng: Rng; options?: AugmentOptions },
+): tf.Tensor4D {
   checkBatch(batch);
   return tf.tidy(() => {
     const raw = tf.tensor4d(Int32Array.from(batch.images), [batch.n, batch.height, batch.width, 3], 'int32');
     let x = tf.cast(raw, 'float32') as tf.Tensor4D;
     if (augment) {
       const boxes = tf.tensor2d(sampleAugmentBoxes(batch.n, augment.rng, augment.options), [batch.n, 4]);
-      const idx = tf.tensor1d(Int32Array.from({ length: batch.n }, (_, i) => i), 'int32');
+      const idx = tf.tensor1d(
+        Int32Array.from({ length: batch.n }, (_, i) => i),
+        'int32',
+      );
       x = tf.image.cropAndResize(x, boxes, idx, [size, size], 'bilinear');
     } else if (batch.height !== size || batch.width !== size) {
       x = tf.image.resizeBilinear(x, [size, size], false, true);

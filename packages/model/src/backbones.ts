@@ -32,8 +32,14 @@ const registry = new Map<string, BackboneSpec>();
 export function registerBackbone(name: string, spec: BackboneSpec): void {
   if (!name) throw new Error('backbone name must be non-empty');
   if (registry.has(name)) throw new Error(`backbone "${name}" is already registered`);
-  if (!Array.isArray(spec.layers) || spec.layers.length === 0 || spec.layers.some((n) => !Number.isInteger(n) || n < 1)) {
-    throw new Error(`backbone "${name}": layers must be positive integers, got ${JSON.stringify(spec.layers)}`);
+  if (
+    !Array.isArray(spec.layers) ||
+    spec.layers.length === 0 ||
+    spec.layers.some((n) => !Number.isInteger(n) || n < 1)
+  ) {
+    throw new Error(
+      `backbone "${name}": layers must be positive integers, got ${JSON.stringify(spec.layers)}`,
+    );
   }
   if (spec.block !== 'basic' && spec.block !== 'bottleneck') {
     throw new Error(`backbone "${name}": unknown block "${String(spec.block)}" (known: basic, bottleneck)`);
@@ -49,7 +55,14 @@ export function registerBackbone(name: string, spec: BackboneSpec): void {
 export function listBackbones(pattern?: string): string[] {
   const names = [...registry.keys()].sort();
   if (!pattern) return names;
-  const re = new RegExp('^' + pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+  const re = new RegExp(
+    '^' +
+      pattern
+        .split('*')
+        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*') +
+      '$',
+  );
   return names.filter((n) => re.test(n));
 }
 
@@ -143,7 +156,8 @@ export class ResNetBackbone {
     this.spec = getBackboneSpec(cfg.name);
     this.name = cfg.name;
     const width = cfg.width === undefined || cfg.width === 0 ? this.spec.width : cfg.width;
-    if (!Number.isInteger(width) || width < 1) throw new Error(`Expected width to be a positive integer, but got ${width}.`);
+    if (!Number.isInteger(width) || width < 1)
+      throw new Error(`Expected width to be a positive integer, but got ${width}.`);
     this.width = width;
     this.attn = cfg.attn ?? 'none';
     if (!ATTN_TYPES.includes(this.attn)) {
@@ -156,7 +170,10 @@ export class ResNetBackbone {
     const expansion = this.spec.block === 'bottleneck' ? 4 : 1;
     const k = this.spec.stem.kernel;
     this.stem = {
-      conv: { w: store.addParam('backbone.stem.conv.weight', convInit(rng, k, k, 3, width)), stride: this.spec.stem.stride },
+      conv: {
+        w: store.addParam('backbone.stem.conv.weight', convInit(rng, k, k, 3, width)),
+        stride: this.spec.stem.stride,
+      },
       bn: this.makeBn('backbone.stem.bn', width),
     };
     let inC = width;
@@ -173,7 +190,10 @@ export class ResNetBackbone {
         if (this.spec.block === 'basic') {
           conv.push({ w: store.addParam(`${p}.conv1.weight`, convInit(rng, 3, 3, inC, planes)), stride });
           bn.push(this.makeBn(`${p}.bn1`, planes));
-          conv.push({ w: store.addParam(`${p}.conv2.weight`, convInit(rng, 3, 3, planes, planes)), stride: 1 });
+          conv.push({
+            w: store.addParam(`${p}.conv2.weight`, convInit(rng, 3, 3, planes, planes)),
+            stride: 1,
+          });
           bn.push(this.makeBn(`${p}.bn2`, planes));
         } else {
           conv.push({ w: store.addParam(`${p}.conv1.weight`, convInit(rng, 1, 1, inC, planes)), stride: 1 });
@@ -217,13 +237,23 @@ export class ResNetBackbone {
   }
 
   private bn(x: tf.Tensor4D, bn: BatchNormVars, ctx: ForwardContext, withRelu: boolean): tf.Tensor4D {
-    return batchNorm(x, bn, { training: ctx.training, relu: withRelu, momentum: this.bnMomentum, forcePlain: ctx.forcePlain });
+    return batchNorm(x, bn, {
+      training: ctx.training,
+      relu: withRelu,
+      momentum: this.bnMomentum,
+      forcePlain: ctx.forcePlain,
+    });
   }
 
   /** x: normalised NHWC float input. Returns pooled features [N, outChannels]. */
   forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
     const act = <T extends tf.Tensor>(t: T): T => (ctx.forcePlain ? tf.relu(t) : relu(t));
-    let h = this.bn(conv2d(x, this.stem.conv.w as tf.Tensor4D, this.stem.conv.stride), this.stem.bn, ctx, true);
+    let h = this.bn(
+      conv2d(x, this.stem.conv.w as tf.Tensor4D, this.stem.conv.stride),
+      this.stem.bn,
+      ctx,
+      true,
+    );
     if (this.spec.stem.maxPool) h = tf.maxPool(h, 3, 2, 'same');
     for (const blocks of this.stages) {
       for (const blk of blocks) {
@@ -234,7 +264,12 @@ export class ResNetBackbone {
         });
         if (blk.attn) y = blk.attn.apply(y, ctx.domain, { forcePlain: ctx.forcePlain });
         const sc = blk.shortcut
-          ? this.bn(conv2d(h, blk.shortcut.conv.w as tf.Tensor4D, blk.shortcut.conv.stride), blk.shortcut.bn, ctx, false)
+          ? this.bn(
+              conv2d(h, blk.shortcut.conv.w as tf.Tensor4D, blk.shortcut.conv.stride),
+              blk.shortcut.bn,
+              ctx,
+              false,
+            )
           : h;
         h = act(tf.add(y, sc));
       }

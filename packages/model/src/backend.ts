@@ -90,7 +90,9 @@ function visibleCores(): number {
 function loadNative(kind: NativeKind, opts: InitBackendOptions): void {
   if (loadedNative === kind) return;
   if (loadedNative !== null) {
-    throw new Error(`backend "${kind}" cannot be loaded: "${loadedNative}" is already loaded in this process`);
+    throw new Error(
+      `backend "${kind}" cannot be loaded: "${loadedNative}" is already loaded in this process`,
+    );
   }
   if (opts.threads !== undefined) {
     if (!Number.isInteger(opts.threads) || opts.threads < 1) {
@@ -136,7 +138,8 @@ function describeNative(kind: NativeKind, requested: BackendName): BackendInfo {
     oneDNN: process.env.TF_ENABLE_ONEDNN_OPTS !== '0',
   };
   if (kind === 'tensorflow-gpu' && !binding.isUsingGpuDevice()) {
-    info.warning = 'WARNING: @tensorflow/tfjs-node-gpu loaded but TensorFlow found no GPU; running on the CPU.';
+    info.warning =
+      'WARNING: @tensorflow/tfjs-node-gpu loaded but TensorFlow found no GPU; running on the CPU.';
   }
   return info;
 }
@@ -145,7 +148,10 @@ function describeNative(kind: NativeKind, requested: BackendName): BackendInfo {
  * Selects and initialises a backend. Idempotent for the same native library; switching between a
  * native backend and `cpu` is allowed (both stay registered), loading both native builds is not.
  */
-export async function initBackend(name: BackendName = 'auto', opts: InitBackendOptions = {}): Promise<BackendInfo> {
+export async function initBackend(
+  name: BackendName = 'auto',
+  opts: InitBackendOptions = {},
+): Promise<BackendInfo> {
   if (!BACKEND_NAMES.includes(name)) {
     throw new Error(`unknown backend "${String(name)}" (known: ${BACKEND_NAMES.join(', ')})`);
   }

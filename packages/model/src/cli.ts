@@ -19,20 +19,41 @@ export interface DoctorReport {
 
 /** Matmul GFLOP/s in a fresh process with TF_NUM_INTRAOP_THREADS / OMP_NUM_THREADS = threads. */
 export function matmulInChild(threads: number, n = 1024): MatmulRate {
-  const env = { ...process.env, TF_NUM_INTRAOP_THREADS: String(threads), OMP_NUM_THREADS: String(threads), TF_CPP_MIN_LOG_LEVEL: '2' };
-  const r = spawnSync(process.execPath, [...process.execArgv, __filename, 'matmul', '--n', String(n)], { env, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`thread check child failed: ${(r.stderr || '').trim().split('\n').pop()}`);
+  const env = {
+    ...process.env,
+    TF_NUM_INTRAOP_THREADS: String(threads),
+    OMP_NUM_THREADS: String(threads),
+    TF_CPP_MIN_LOG_LEVEL: '2',
+  };
+  const r = spawnSync(process.execPath, [...process.execArgv, __filename, 'matmul', '--n', String(n)], {
+    env,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0)
+    throw new Error(`thread check child failed: ${(r.stderr || '').trim().split('\n').pop()}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() as string) as MatmulRate;
 }
 
-export async function runDoctor(opts: { backend: BackendName; threads?: number; quick?: boolean; checkThreads?: boolean }): Promise<DoctorReport> {
+export async function runDoctor(opts: {
+  backend: BackendName;
+  threads?: number;
+  quick?: boolean;
+  checkThreads?: boolean;
+}): Promise<DoctorReport> {
   const backend = await initBackend(opts.backend, { threads: opts.threads, quiet: true });
   const cpu = backend.name === 'cpu';
   const matmul = measureMatmul({ n: cpu ? 256 : 1024, seconds: opts.quick ? 0.3 : 1 });
   const train = measureTrainRate(
-    cpu ? { batch: 4, warmup: 1, minSteps: 1, seconds: 0 } : { batch: 32, size: 64, seconds: opts.quick ? 1 : 3 },
+    cpu
+      ? { batch: 4, warmup: 1, minSteps: 1, seconds: 0 }
+      : { batch: 32, size: 64, seconds: opts.quick ? 1 : 3 },
   );
-  const report: DoctorReport = { backend, cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length }, matmul, train };
+  const report: DoctorReport = {
+    backend,
+    cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length },
+    matmul,
+    train,
+  };
   if (opts.checkThreads && !cpu) {
     // Alternate the settings for a few rounds and keep the best of each (other load on a shared
     // machine only ever slows a run down).
@@ -42,7 +63,11 @@ export async function runDoctor(opts: { backend: BackendName; threads?: number; 
       for (const t of counts) {
         const m = matmulInChild(t);
         const prev = best.get(t);
-        best.set(t, { ...m, gflops: Math.max(m.gflops, prev?.gflops ?? 0), coresUsed: Math.max(m.coresUsed, prev?.coresUsed ?? 0) });
+        best.set(t, {
+          ...m,
+          gflops: Math.max(m.gflops, prev?.gflops ?? 0),
+          coresUsed: Math.max(m.coresUsed, prev?.coresUsed ?? 0),
+        });
       }
     }
     report.threadCheck = counts.map((t) => {
@@ -66,16 +91,23 @@ export function formatDoctor(r: DoctorReport): string {
   ];
   if (r.threadCheck) {
     const parts = r.threadCheck.map(
-      (t) => `${t.threads} thread${t.threads > 1 ? 's' : ''}: ${t.gflops.toFixed(0)} GFLOP/s, ${t.coresUsed.toFixed(2)} cores busy, ${t.osThreads ?? '?'} OS threads`,
+      (t) =>
+        `${t.threads} thread${t.threads > 1 ? 's' : ''}: ${t.gflops.toFixed(0)} GFLOP/s, ${t.coresUsed.toFixed(2)} cores busy, ${t.osThreads ?? '?'} OS threads`,
     );
     const [one, many] = r.threadCheck;
     // TensorFlow's pool grows by one OS thread per intra-op thread; CPU time per wall second shows
     // whether they ran in parallel (other load on a shared machine can hide the speed-up).
     let verdict = '';
     if (many) {
-      const poolGrew = one.osThreads !== null && many.osThreads !== null && many.osThreads - one.osThreads === many.threads - 1;
+      const poolGrew =
+        one.osThreads !== null &&
+        many.osThreads !== null &&
+        many.osThreads - one.osThreads === many.threads - 1;
       const parallel = many.coresUsed > one.coresUsed * 1.3;
-      verdict = poolGrew || parallel ? `the setting takes effect (${[poolGrew ? 'thread pool size' : '', parallel ? 'parallel CPU time' : ''].filter(Boolean).join(', ')})` : 'no effect measured';
+      verdict =
+        poolGrew || parallel
+          ? `the setting takes effect (${[poolGrew ? 'thread pool size' : '', parallel ? 'parallel CPU time' : ''].filter(Boolean).join(', ')})`
+          : 'no effect measured';
     }
     lines.push(`  thread check ${parts.join('; ')}`, `               -> ${verdict}`);
   }
@@ -91,13 +123,29 @@ export async function main(argv: string[]): Promise<void> {
       'check the backend and measure training and matmul speed',
       (y) =>
         y
-          .option('backend', { choices: BACKEND_NAMES as BackendName[], default: 'auto' as BackendName, describe: 'backend to check' })
-          .option('threads', { type: 'number', describe: 'TF intra-op threads (sets TF_NUM_INTRAOP_THREADS and OMP_NUM_THREADS)' })
-          .option('check-threads', { type: 'boolean', default: false, describe: 'measure matmul with 1 thread and with the configured count, in child processes' })
+          .option('backend', {
+            choices: BACKEND_NAMES as BackendName[],
+            default: 'auto' as BackendName,
+            describe: 'backend to check',
+          })
+          .option('threads', {
+            type: 'number',
+            describe: 'TF intra-op threads (sets TF_NUM_INTRAOP_THREADS and OMP_NUM_THREADS)',
+          })
+          .option('check-threads', {
+            type: 'boolean',
+            default: false,
+            describe: 'measure matmul with 1 thread and with the configured count, in child processes',
+          })
           .option('quick', { type: 'boolean', default: false, describe: 'shorter measurements' })
           .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
       async (a) => {
-        const report = await runDoctor({ backend: a.backend, threads: a.threads, quick: a.quick, checkThreads: a['check-threads'] });
+        const report = await runDoctor({
+          backend: a.backend,
+          threads: a.threads,
+          quick: a.quick,
+          checkThreads: a['check-threads'],
+        });
         process.stdout.write((a.json ? JSON.stringify(report, null, 2) : formatDoctor(report)) + '\n');
       },
     )
@@ -122,7 +170,11 @@ export async function main(argv: string[]): Promise<void> {
       async (a) => {
         // Threads come from the environment (TF_NUM_INTRAOP_THREADS), as in a trainer worker.
         await initBackend('tensorflow', { quiet: true });
-        process.stdout.write(JSON.stringify(measureTrainRate({ block: a.block, batch: a.batch, size: a.size, seconds: a.seconds, warmup: 3 })) + '\n');
+        process.stdout.write(
+          JSON.stringify(
+            measureTrainRate({ block: a.block, batch: a.batch, size: a.size, seconds: a.seconds, warmup: 3 }),
+          ) + '\n',
+        );
       },
     )
     .demandCommand(1)

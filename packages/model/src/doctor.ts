@@ -142,7 +142,14 @@ export function measureMatmul(opts: { n?: number; seconds?: number; minReps?: nu
     }
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    return { gflops: (2 * n ** 3 * reps) / seconds / 1e9, n, reps, seconds, coresUsed: (cpu.user + cpu.system) / 1e6 / seconds, osThreads: osThreadCount() };
+    return {
+      gflops: (2 * n ** 3 * reps) / seconds / 1e9,
+      n,
+      reps,
+      seconds,
+      coresUsed: (cpu.user + cpu.system) / 1e6 / seconds,
+      osThreads: osThreadCount(),
+    };
   } finally {
     a.dispose();
     b.dispose();

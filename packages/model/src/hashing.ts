@@ -36,8 +36,15 @@ export interface CentreHash {
   encode(features: Float32Array): Uint8Array;
 }
 
-export function trainCentreHash(centres: Float32Array, numClasses: number, dim: number, bits: number, opts: CentreHashOptions = {}): CentreHash {
-  if (centres.length !== numClasses * dim) throw new Error(`centres: length ${centres.length} is not numClasses * dim = ${numClasses} * ${dim}`);
+export function trainCentreHash(
+  centres: Float32Array,
+  numClasses: number,
+  dim: number,
+  bits: number,
+  opts: CentreHashOptions = {},
+): CentreHash {
+  if (centres.length !== numClasses * dim)
+    throw new Error(`centres: length ${centres.length} is not numClasses * dim = ${numClasses} * ${dim}`);
   if (numClasses < 2) throw new Error('trainCentreHash needs at least two classes');
   const steps = opts.steps ?? 10000;
   const lr0 = opts.lr ?? 1e-3;
@@ -49,7 +56,19 @@ export function trainCentreHash(centres: Float32Array, numClasses: number, dim: 
   ]);
   let u = tf.keep(tf.tensor2d(rng.normalArray(bits), [bits, 1]));
   const mu = tf.tensor2d(centres, [numClasses, dim]);
-  const opt = new Optimizer({ name: 'adam', lr: lr0, totalSteps: Math.max(steps, 1) }, [{ vars: new Map<string, tf.Variable>([['w', w], ['b', b]]), weightDecay: 0 }], { fused: false });
+  const opt = new Optimizer(
+    { name: 'adam', lr: lr0, totalSteps: Math.max(steps, 1) },
+    [
+      {
+        vars: new Map<string, tf.Variable>([
+          ['w', w],
+          ['b', b],
+        ]),
+        weightDecay: 0,
+      },
+    ],
+    { fused: false },
+  );
   const k = numClasses;
   const normalise = (t: tf.Tensor2D): tf.Tensor2D => tf.div(t, tf.add(tf.norm(t), 1e-12)) as tf.Tensor2D;
   /** One power iteration on W^T ([bits, dim]); returns sigma (no gradient through u, v). */
@@ -76,11 +95,17 @@ export function trainCentreHash(centres: Float32Array, numClasses: number, dim: 
   let lossEnd = NaN;
   try {
     for (let step = 0; step < steps; step++) {
-      const lr = lr0 * (1 - Math.floor(step / 100) * 100 / steps);
+      const lr = lr0 * (1 - (Math.floor(step / 100) * 100) / steps);
       tf.tidy(() => {
         const { value, grads } = tf.variableGrads(() => lossOf(true), [w, b]);
         if (step === 0) lossStart = value.dataSync()[0];
-        opt.apply(new Map([['w', grads[w.name]], ['b', grads[b.name]]]), lr);
+        opt.apply(
+          new Map([
+            ['w', grads[w.name]],
+            ['b', grads[b.name]],
+          ]),
+          lr,
+        );
       });
     }
     lossEnd = tf.tidy(() => lossOf(false).dataSync()[0]);
@@ -99,7 +124,8 @@ export function trainCentreHash(centres: Float32Array, numClasses: number, dim: 
       lossStart,
       lossEnd,
       encode(features: Float32Array): Uint8Array {
-        if (features.length % dim !== 0) throw new Error(`features: length ${features.length} is not a multiple of dim ${dim}`);
+        if (features.length % dim !== 0)
+          throw new Error(`features: length ${features.length} is not a multiple of dim ${dim}`);
         const n = features.length / dim;
         const out = new Uint8Array(n * bits);
         for (let i = 0; i < n; i++) {

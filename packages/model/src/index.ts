@@ -1,10 +1,23 @@
-export { initBackend, isNativeBackend, currentBackend, BACKEND_NAMES, CPU_BACKEND_WARNING, GPU_INSTALL_HINT } from './backend';
+export {
+  initBackend,
+  isNativeBackend,
+  currentBackend,
+  BACKEND_NAMES,
+  CPU_BACKEND_WARNING,
+  GPU_INSTALL_HINT,
+} from './backend';
 export type { BackendName, BackendInfo, InitBackendOptions } from './backend';
 export { Rng } from './rng';
 export { ParamStore } from './params';
 export { SEModule, createAttn, ATTN_TYPES } from './attention';
 export type { AttnType, AttnOptions, SEBlockArgs, HiddenActivation } from './attention';
-export { registerBackbone, createBackbone, listBackbones, getBackboneSpec, ResNetBackbone } from './backbones';
+export {
+  registerBackbone,
+  createBackbone,
+  listBackbones,
+  getBackboneSpec,
+  ResNetBackbone,
+} from './backbones';
 export type { BackboneSpec, BackboneConfig, BlockKind, ForwardContext } from './backbones';
 export { SbirNet, validateModelConfig } from './model';
 export type { ModelConfig, ModelOutput } from './model';
@@ -31,10 +44,23 @@ export type { OptimizerConfig, OptimizerName, ScheduleName, ParamGroup } from '.
 export { prepareInput, sampleAugmentBoxes, IMAGENET_MEAN, IMAGENET_STD } from './augment';
 export type { AugmentOptions, ImageBatchLike } from './augment';
 export { createTrainer } from './trainer';
-export type { SbirTrainer, TrainerConfig, TrainBatch, EmbedBatch, EmbedResult, TrainStepResult } from './trainer';
+export type {
+  SbirTrainer,
+  TrainerConfig,
+  TrainBatch,
+  EmbedBatch,
+  EmbedResult,
+  TrainStepResult,
+} from './trainer';
 export { writeTensorFile, readTensorFile, saveTensorDir, loadTensorDir } from './tensorfile';
 export type { NamedArray, TensorManifest, TensorDType } from './tensorfile';
-export { meanAveragePrecision, precisionAtK, hammingMeanAveragePrecision, evaluateRetrieval, relevantRanks } from './metrics';
+export {
+  meanAveragePrecision,
+  precisionAtK,
+  hammingMeanAveragePrecision,
+  evaluateRetrieval,
+  relevantRanks,
+} from './metrics';
 export type { MetricOptions, RetrievalSet, RetrievalResult, RankingSummary } from './metrics';
 export { distanceStatistics } from './stats';
 export type { DistanceStats, DistanceStatsOptions, ClassDistanceStats } from './stats';

@@ -19,7 +19,15 @@ import { ParamStore } from './params';
 import { Rng } from './rng';
 
 export type LossName = 'softmax' | 'mems' | 'contrastive' | 'triplet' | 'center' | 'cosface' | 'arcface';
-export const LOSS_NAMES: readonly LossName[] = ['softmax', 'mems', 'contrastive', 'triplet', 'center', 'cosface', 'arcface'];
+export const LOSS_NAMES: readonly LossName[] = [
+  'softmax',
+  'mems',
+  'contrastive',
+  'triplet',
+  'center',
+  'cosface',
+  'arcface',
+];
 
 export interface LossConfig {
   name: LossName;
@@ -57,7 +65,10 @@ export interface MetricLoss {
 interface LossDef {
   description: string;
   defaults: Record<string, LossOptionValue>;
-  create(o: Record<string, number | boolean>, env: Required<Pick<LossEnv, 'embeddingDim' | 'numClasses'>> & { rng: Rng; store: ParamStore }): Omit<MetricLoss, 'name' | 'options' | 'store'>;
+  create(
+    o: Record<string, number | boolean>,
+    env: Required<Pick<LossEnv, 'embeddingDim' | 'numClasses'>> & { rng: Rng; store: ParamStore },
+  ): Omit<MetricLoss, 'name' | 'options' | 'store'>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -104,7 +115,13 @@ export function l2normalize(x: tf.Tensor2D, eps = 1e-12): tf.Tensor2D {
  * MEMS logits (authors' `MEMS.forward`): logit_j = -s ||f - c_j||^2, with the true class's squared
  * distance multiplied by margin^2 (i.e. -s ||margin (f - c_y)||^2).
  */
-export function memsLogits(f: tf.Tensor2D, centres: tf.Tensor2D, labels: tf.Tensor1D, margin: number, scale = 1): tf.Tensor2D {
+export function memsLogits(
+  f: tf.Tensor2D,
+  centres: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  margin: number,
+  scale = 1,
+): tf.Tensor2D {
   return tf.tidy(() => {
     const d2 = squaredDistances(f, centres);
     const onehot = oneHotF(labels, centres.shape[0]);
@@ -114,7 +131,13 @@ export function memsLogits(f: tf.Tensor2D, centres: tf.Tensor2D, labels: tf.Tens
 }
 
 /** CosFace / AM-softmax logits: s (cos_j - m [j = y]) with f and the class weights L2-normalised. */
-export function cosfaceLogits(f: tf.Tensor2D, weights: tf.Tensor2D, labels: tf.Tensor1D, margin: number, scale: number): tf.Tensor2D {
+export function cosfaceLogits(
+  f: tf.Tensor2D,
+  weights: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  margin: number,
+  scale: number,
+): tf.Tensor2D {
   return tf.tidy(() => {
     const cos = matMul2d(l2normalize(f), l2normalize(weights), false, true);
     const onehot = oneHotF(labels, weights.shape[0]);
@@ -127,9 +150,19 @@ export function cosfaceLogits(f: tf.Tensor2D, weights: tf.Tensor2D, labels: tf.T
  * theta_y + m would pass pi, uses cos(theta) - m sin(m) instead (keeps the logit monotonic in theta;
  * the usual InsightFace form).
  */
-export function arcfaceLogits(f: tf.Tensor2D, weights: tf.Tensor2D, labels: tf.Tensor1D, margin: number, scale: number): tf.Tensor2D {
+export function arcfaceLogits(
+  f: tf.Tensor2D,
+  weights: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  margin: number,
+  scale: number,
+): tf.Tensor2D {
   return tf.tidy(() => {
-    const cos = tf.clipByValue(matMul2d(l2normalize(f), l2normalize(weights), false, true), -1 + 1e-7, 1 - 1e-7);
+    const cos = tf.clipByValue(
+      matMul2d(l2normalize(f), l2normalize(weights), false, true),
+      -1 + 1e-7,
+      1 - 1e-7,
+    );
     const sin = tf.sqrt(tf.sub(1, tf.square(cos)));
     const phi = tf.sub(tf.mul(cos, Math.cos(margin)), tf.mul(sin, Math.sin(margin)));
     const th = Math.cos(Math.PI - margin);
@@ -188,7 +221,10 @@ export function tripletBatchHardLoss(f: tf.Tensor2D, labels: tf.Tensor1D, margin
     const hardPos = tf.max(tf.mul(d, same), 1);
     const big = tf.mul(tf.sub(1, diff), 1e9);
     const hardNeg = tf.min(tf.add(d, big), 1);
-    const valid = tf.mul(tf.cast(tf.greater(tf.sum(same, 1), 0), 'float32'), tf.cast(tf.greater(tf.sum(diff, 1), 0), 'float32'));
+    const valid = tf.mul(
+      tf.cast(tf.greater(tf.sum(same, 1), 0), 'float32'),
+      tf.cast(tf.greater(tf.sum(diff, 1), 0), 'float32'),
+    );
     const per = tf.mul(tf.relu(tf.add(tf.sub(hardPos, hardNeg), margin)), valid);
     return tf.div(tf.sum(per), tf.maximum(tf.sum(valid), 1)) as tf.Scalar;
   });
@@ -209,7 +245,13 @@ function addCentres(store: ParamStore, rng: Rng, name: string, k: number, d: num
   return store.addParam(name, tf.tensor2d(raw, [k, d]));
 }
 
-function addLinear(store: ParamStore, rng: Rng, name: string, d: number, k: number): { w: tf.Variable; b: tf.Variable } {
+function addLinear(
+  store: ParamStore,
+  rng: Rng,
+  name: string,
+  d: number,
+  k: number,
+): { w: tf.Variable; b: tf.Variable } {
   const bound = 1 / Math.sqrt(d);
   return {
     w: store.addParam(`${name}.weight`, tf.tensor2d(rng.uniformArray(d * k, bound), [d, k])),
@@ -233,10 +275,12 @@ const defs: Record<LossName, LossDef> = {
     defaults: { margin: 4, scale: 1, annealSteps: 'auto' },
     create: (o, env) => {
       const centres = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
-      const marginAt = (step: number): number => 1 + ((o.margin as number) - 1) * annealFactor(step, o.annealSteps as number);
+      const marginAt = (step: number): number =>
+        1 + ((o.margin as number) - 1) * annealFactor(step, o.annealSteps as number);
       return {
         marginAt,
-        compute: (f, y, ctx) => crossEntropy(memsLogits(f, centres as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number), y),
+        compute: (f, y, ctx) =>
+          crossEntropy(memsLogits(f, centres as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number), y),
       };
     },
   },
@@ -251,7 +295,8 @@ const defs: Record<LossName, LossDef> = {
     create: (o) => ({ compute: (f, y) => tripletBatchHardLoss(f, y, o.margin as number) }),
   },
   center: {
-    description: 'softmax cross-entropy + lambda/2 mean ||f - c_y||^2 (Wen et al. 2016), centres learned by the optimiser',
+    description:
+      'softmax cross-entropy + lambda/2 mean ||f - c_y||^2 (Wen et al. 2016), centres learned by the optimiser',
     defaults: { lambda: 0.01 },
     create: (o, env) => {
       const c = addLinear(env.store, env.rng, 'loss.classifier', env.embeddingDim, env.numClasses);
@@ -272,10 +317,12 @@ const defs: Record<LossName, LossDef> = {
     defaults: { margin: 0.35, scale: 32, annealSteps: 'auto' },
     create: (o, env) => {
       const w = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
-      const marginAt = (step: number): number => (o.margin as number) * annealFactor(step, o.annealSteps as number);
+      const marginAt = (step: number): number =>
+        (o.margin as number) * annealFactor(step, o.annealSteps as number);
       return {
         marginAt,
-        compute: (f, y, ctx) => crossEntropy(cosfaceLogits(f, w as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number), y),
+        compute: (f, y, ctx) =>
+          crossEntropy(cosfaceLogits(f, w as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number), y),
       };
     },
   },
@@ -284,10 +331,12 @@ const defs: Record<LossName, LossDef> = {
     defaults: { margin: 0.5, scale: 64, annealSteps: 'auto' },
     create: (o, env) => {
       const w = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
-      const marginAt = (step: number): number => (o.margin as number) * annealFactor(step, o.annealSteps as number);
+      const marginAt = (step: number): number =>
+        (o.margin as number) * annealFactor(step, o.annealSteps as number);
       return {
         marginAt,
-        compute: (f, y, ctx) => crossEntropy(arcfaceLogits(f, w as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number), y),
+        compute: (f, y, ctx) =>
+          crossEntropy(arcfaceLogits(f, w as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number), y),
       };
     },
   },
@@ -320,7 +369,9 @@ export function resolveLossOptions(cfg: LossConfig, totalSteps?: number): Record
     if (key === 'name') continue;
     if (!(key in def.defaults)) {
       const known = Object.keys(def.defaults);
-      throw new Error(`loss.${key}: unknown option for loss "${cfg.name}" (known: ${known.length ? known.join(', ') : 'none'})`);
+      throw new Error(
+        `loss.${key}: unknown option for loss "${cfg.name}" (known: ${known.length ? known.join(', ') : 'none'})`,
+      );
     }
   }
   for (const [key, dflt] of Object.entries(def.defaults)) {
@@ -353,7 +404,12 @@ export function createLoss(cfg: LossConfig, env: LossEnv): MetricLoss {
   const options = resolveLossOptions(cfg, env.totalSteps);
   const store = env.store ?? new ParamStore();
   const rng = env.rng ?? new Rng(0);
-  const impl = def.create(options, { embeddingDim: env.embeddingDim, numClasses: env.numClasses, rng, store });
+  const impl = def.create(options, {
+    embeddingDim: env.embeddingDim,
+    numClasses: env.numClasses,
+    rng,
+    store,
+  });
   return { name: cfg.name, options, store, ...impl };
 }
 
@@ -361,7 +417,13 @@ export function createLoss(cfg: LossConfig, env: LossEnv): MetricLoss {
  * Objective of the optional binary-code head: a linear classifier over the relaxed codes tanh(h)
  * (cross-entropy) plus a quantisation term q mean((|tanh h| - 1)^2) pulling codes towards +-1.
  */
-export function createHashObjective(bits: number, numClasses: number, rng: Rng, store: ParamStore, quantization = 0.1) {
+export function createHashObjective(
+  bits: number,
+  numClasses: number,
+  rng: Rng,
+  store: ParamStore,
+  quantization = 0.1,
+) {
   const c = addLinear(store, rng, 'hash.classifier', bits, numClasses);
   return (hashLogits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar =>
     tf.tidy(() => {

@@ -53,7 +53,13 @@ export interface RankingSummary {
 export interface RetrievalResult extends RankingSummary {
   nQueries: number;
   nGallery: number;
-  hamming?: { bits: number; mapAll: number; mapAtK: number; pAtK: number; pr: { recall: number[]; precision: number[] } };
+  hamming?: {
+    bits: number;
+    mapAll: number;
+    mapAtK: number;
+    pAtK: number;
+    pr: { recall: number[]; precision: number[] };
+  };
 }
 
 const PR_POINTS = 11;
@@ -62,7 +68,11 @@ const PR_POINTS = 11;
  * Ranks (1-based, ascending) of the relevant gallery items for one query, given the distance row.
  * `relevant` lists the relevant gallery indices in increasing order.
  */
-export function relevantRanks(dist: ArrayLike<number>, relevant: Int32Array, isRelevant: Uint8Array): Int32Array {
+export function relevantRanks(
+  dist: ArrayLike<number>,
+  relevant: Int32Array,
+  isRelevant: Uint8Array,
+): Int32Array {
   const r = relevant.length;
   const out = new Int32Array(r);
   if (r === 0) return out;
@@ -201,14 +211,20 @@ function streamDistances(
   hammingBits?: number,
 ): void {
   const galleryBlock = Math.max(1, opts.galleryBlock ?? 65536);
-  const blockSize = Math.max(1, Math.min(nq, opts.blockSize ?? Math.floor((16 * 1024 * 1024) / Math.max(ng, 1))));
+  const blockSize = Math.max(
+    1,
+    Math.min(nq, opts.blockSize ?? Math.floor((16 * 1024 * 1024) / Math.max(ng, 1))),
+  );
   // Each distance block is one matrix product of augmented rows:
   //   Euclidean: [q, 1, |q|^2] . [-2 g, |g|^2, 1] = |q|^2 + |g|^2 - 2 q.g
   //   Hamming:   [q, 1] . [-g / 2, bits / 2]      = (bits - q.g) / 2
   const augmentGallery = (g: tf.Tensor2D): tf.Tensor2D =>
     (hammingBits !== undefined
       ? tf.concat([tf.mul(g, -0.5), tf.fill([g.shape[0], 1], hammingBits / 2)], 1)
-      : tf.concat([tf.mul(g, -2), tf.sum(tf.square(g), 1, true), tf.ones([g.shape[0], 1])], 1)) as tf.Tensor2D;
+      : tf.concat(
+          [tf.mul(g, -2), tf.sum(tf.square(g), 1, true), tf.ones([g.shape[0], 1])],
+          1,
+        )) as tf.Tensor2D;
   const augmentQuery = (q: tf.Tensor2D): tf.Tensor2D =>
     (hammingBits !== undefined
       ? tf.concat([q, tf.ones([q.shape[0], 1])], 1)
@@ -220,14 +236,18 @@ function streamDistances(
       gBlocks.push({
         start: s,
         rows,
-        variants: gallery.variants.map((v) => tf.tidy(() => augmentGallery(tf.tensor2d(v.subarray(s * dim, (s + rows) * dim), [rows, dim])))),
+        variants: gallery.variants.map((v) =>
+          tf.tidy(() => augmentGallery(tf.tensor2d(v.subarray(s * dim, (s + rows) * dim), [rows, dim]))),
+        ),
       });
     }
     const single = gBlocks.length === 1;
     const rowsBuf = single ? new Float32Array(0) : new Float32Array(blockSize * ng);
     for (let q0 = 0; q0 < nq; q0 += blockSize) {
       const count = Math.min(blockSize, nq - q0);
-      const qVariants = query.variants.map((v) => tf.tidy(() => augmentQuery(tf.tensor2d(v.subarray(q0 * dim, (q0 + count) * dim), [count, dim]))));
+      const qVariants = query.variants.map((v) =>
+        tf.tidy(() => augmentQuery(tf.tensor2d(v.subarray(q0 * dim, (q0 + count) * dim), [count, dim]))),
+      );
       for (const gb of gBlocks) {
         const block = tf.tidy(() => {
           let best: tf.Tensor2D | null = null;
@@ -244,7 +264,8 @@ function streamDistances(
         if (single) {
           onBlock(q0, vals, count);
         } else {
-          for (let i = 0; i < count; i++) rowsBuf.set(vals.subarray(i * gb.rows, (i + 1) * gb.rows), i * ng + gb.start);
+          for (let i = 0; i < count; i++)
+            rowsBuf.set(vals.subarray(i * gb.rows, (i + 1) * gb.rows), i * ng + gb.start);
         }
       }
       qVariants.forEach((t) => t.dispose());
@@ -291,12 +312,21 @@ function rankAll(
     return r;
   };
   if (nq === 0 || ng === 0) return acc.summary();
-  streamDistances(query, gallery, nq, ng, dim, opts, (q0, rows, count) => {
-    for (let i = 0; i < count; i++) {
-      const rel = relevantFor(qLabels[q0 + i]);
-      acc.add(q0 + i, relevantRanks(rows.subarray(i * ng, (i + 1) * ng), rel.idx, rel.mask));
-    }
-  }, hammingBits);
+  streamDistances(
+    query,
+    gallery,
+    nq,
+    ng,
+    dim,
+    opts,
+    (q0, rows, count) => {
+      for (let i = 0; i < count; i++) {
+        const rel = relevantFor(qLabels[q0 + i]);
+        acc.add(q0 + i, relevantRanks(rows.subarray(i * ng, (i + 1) * ng), rel.idx, rel.mask));
+      }
+    },
+    hammingBits,
+  );
   return acc.summary();
 }
 
@@ -320,7 +350,14 @@ export function meanAveragePrecision(
 }
 
 /** Precision@K (K = 200 by default). */
-export function precisionAtK(q: Float32Array, g: Float32Array, dim: number, qLabels: Int32Array, gLabels: Int32Array, opts: MetricOptions = {}): number {
+export function precisionAtK(
+  q: Float32Array,
+  g: Float32Array,
+  dim: number,
+  qLabels: Int32Array,
+  gLabels: Int32Array,
+  opts: MetricOptions = {},
+): number {
   return rankAll({ variants: [q] }, { variants: [g] }, qLabels, gLabels, dim, opts).pAtK;
 }
 
@@ -333,7 +370,15 @@ export function hammingMeanAveragePrecision(
   gLabels: Int32Array,
   opts: MetricOptions = {},
 ): number {
-  const s = rankAll({ variants: [codesToSigned(qCodes)] }, { variants: [codesToSigned(gCodes)] }, qLabels, gLabels, bits, opts, bits);
+  const s = rankAll(
+    { variants: [codesToSigned(qCodes)] },
+    { variants: [codesToSigned(gCodes)] },
+    qLabels,
+    gLabels,
+    bits,
+    opts,
+    bits,
+  );
   return opts.k === undefined ? s.mapAll : s.mapAtK;
 }
 

@@ -127,7 +127,9 @@ export class SbirNet {
         continue;
       }
       if (v.shape.join(',') !== t.shape.join(',')) {
-        throw new Error(`${file}: tensor "${name}" has shape [${t.shape.join(', ')}], model expects [${v.shape.join(', ')}]`);
+        throw new Error(
+          `${file}: tensor "${name}" has shape [${t.shape.join(', ')}], model expects [${v.shape.join(', ')}]`,
+        );
       }
       const value = tf.tensor(t.data, t.shape, t.dtype);
       v.assign(value);
@@ -135,9 +137,13 @@ export class SbirNet {
       loaded.push(name);
     }
     if (unknown.length > 0) {
-      throw new Error(`${file}: ${unknown.length} tensor(s) not in model ${this.cfg.backbone}, e.g. ${unknown.slice(0, 3).join(', ')}`);
+      throw new Error(
+        `${file}: ${unknown.length} tensor(s) not in model ${this.cfg.backbone}, e.g. ${unknown.slice(0, 3).join(', ')}`,
+      );
     }
-    const missing = [...this.store.params.keys(), ...this.store.buffers.keys()].filter((n) => !tensors.has(n));
+    const missing = [...this.store.params.keys(), ...this.store.buffers.keys()].filter(
+      (n) => !tensors.has(n),
+    );
     return { loaded, missing };
   }
 

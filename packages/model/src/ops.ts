@@ -93,27 +93,55 @@ export function batchNorm(x: tf.Tensor4D, bn: BatchNormVars, opts: BatchNormOpti
   const eps = opts.epsilon ?? 1e-5;
   const useNative = isNativeBackend() && !opts.forcePlain;
   if (!opts.training) {
-    const y = tf.batchNorm(x, bn.runningMean as tf.Tensor1D, bn.runningVar as tf.Tensor1D, bn.beta as tf.Tensor1D, bn.gamma as tf.Tensor1D, eps);
+    const y = tf.batchNorm(
+      x,
+      bn.runningMean as tf.Tensor1D,
+      bn.runningVar as tf.Tensor1D,
+      bn.beta as tf.Tensor1D,
+      bn.gamma as tf.Tensor1D,
+      eps,
+    );
     return opts.relu ? ((useNative ? reluNative(y) : tf.relu(y)) as tf.Tensor4D) : y;
   }
   if (useNative) return fusedBatchNormTrain(x, bn, momentum, eps, opts.relu ?? false);
   return plainBatchNormTrain(x, bn, momentum, eps, opts.relu ?? false);
 }
 
-function plainBatchNormTrain(x: tf.Tensor4D, bn: BatchNormVars, momentum: number, eps: number, relu: boolean): tf.Tensor4D {
+function plainBatchNormTrain(
+  x: tf.Tensor4D,
+  bn: BatchNormVars,
+  momentum: number,
+  eps: number,
+  relu: boolean,
+): tf.Tensor4D {
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
   const n = x.shape[0] * x.shape[1] * x.shape[2];
   tf.tidy(() => {
     const m = mean;
     const v = variance;
     bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - momentum), tf.mul(m, momentum)));
-    bn.runningVar.assign(tf.add(tf.mul(bn.runningVar, 1 - momentum), tf.mul(v, (momentum * n) / Math.max(n - 1, 1))));
+    bn.runningVar.assign(
+      tf.add(tf.mul(bn.runningVar, 1 - momentum), tf.mul(v, (momentum * n) / Math.max(n - 1, 1))),
+    );
   });
-  const y = tf.batchNorm(x, mean as tf.Tensor1D, variance as tf.Tensor1D, bn.beta as tf.Tensor1D, bn.gamma as tf.Tensor1D, eps);
+  const y = tf.batchNorm(
+    x,
+    mean as tf.Tensor1D,
+    variance as tf.Tensor1D,
+    bn.beta as tf.Tensor1D,
+    bn.gamma as tf.Tensor1D,
+    eps,
+  );
   return relu ? tf.relu(y) : y;
 }
 
-function fusedBatchNormTrain(x: tf.Tensor4D, bn: BatchNormVars, momentum: number, eps: number, relu: boolean): tf.Tensor4D {
+function fusedBatchNormTrain(
+  x: tf.Tensor4D,
+  bn: BatchNormVars,
+  momentum: number,
+  eps: number,
+  relu: boolean,
+): tf.Tensor4D {
   const f = tf.customGrad((...args: unknown[]) => {
     const [xi, gamma, beta] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
     const save = args[3] as (ts: tf.Tensor[]) => void;
@@ -231,9 +259,16 @@ export class ResourceVariable {
 
   assign(value: tf.Tensor): void {
     if (value.shape.join(',') !== this.shape.join(',')) {
-      throw new Error(`ResourceVariable.assign: shape [${value.shape.join(', ')}] != [${this.shape.join(', ')}]`);
+      throw new Error(
+        `ResourceVariable.assign: shape [${value.shape.join(', ')}] != [${this.shape.join(', ')}]`,
+      );
     }
-    rawOp('AssignVariableOp', [attr.type('dtype'), attr.bool('validate_shape', false)], [this.handle, value], 0);
+    rawOp(
+      'AssignVariableOp',
+      [attr.type('dtype'), attr.bool('validate_shape', false)],
+      [this.handle, value],
+      0,
+    );
   }
 
   dispose(): void {
@@ -248,19 +283,43 @@ export function resourceApplyAdam(
   v: ResourceVariable,
   m: ResourceVariable,
   s: ResourceVariable,
-  scalars: { beta1Power: tf.Scalar; beta2Power: tf.Scalar; lr: tf.Scalar; beta1: tf.Scalar; beta2: tf.Scalar; epsilon: tf.Scalar },
+  scalars: {
+    beta1Power: tf.Scalar;
+    beta2Power: tf.Scalar;
+    lr: tf.Scalar;
+    beta1: tf.Scalar;
+    beta2: tf.Scalar;
+    epsilon: tf.Scalar;
+  },
   grad: tf.Tensor,
 ): void {
   rawOp(
     'ResourceApplyAdam',
     [attr.type('T'), attr.bool('use_locking', false), attr.bool('use_nesterov', false)],
-    [v.handle, m.handle, s.handle, scalars.beta1Power, scalars.beta2Power, scalars.lr, scalars.beta1, scalars.beta2, scalars.epsilon, grad],
+    [
+      v.handle,
+      m.handle,
+      s.handle,
+      scalars.beta1Power,
+      scalars.beta2Power,
+      scalars.lr,
+      scalars.beta1,
+      scalars.beta2,
+      scalars.epsilon,
+      grad,
+    ],
     0,
   );
 }
 
 /** ResourceApplyMomentum: accum = momentum accum + grad; var -= lr accum (PyTorch's SGD momentum). */
-export function resourceApplyMomentum(v: ResourceVariable, accum: ResourceVariable, lr: tf.Scalar, grad: tf.Tensor, momentum: tf.Scalar): void {
+export function resourceApplyMomentum(
+  v: ResourceVariable,
+  accum: ResourceVariable,
+  lr: tf.Scalar,
+  grad: tf.Tensor,
+  momentum: tf.Scalar,
+): void {
   rawOp(
     'ResourceApplyMomentum',
     [attr.type('T'), attr.bool('use_locking', false), attr.bool('use_nesterov', false)],
@@ -270,7 +329,11 @@ export function resourceApplyMomentum(v: ResourceVariable, accum: ResourceVariab
 }
 
 function mm(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): tf.Tensor2D {
-  return rawOp('MatMul', [attr.type('T'), attr.bool('transpose_a', ta), attr.bool('transpose_b', tb)], [a, b])[0] as tf.Tensor2D;
+  return rawOp(
+    'MatMul',
+    [attr.type('T'), attr.bool('transpose_a', ta), attr.bool('transpose_b', tb)],
+    [a, b],
+  )[0] as tf.Tensor2D;
 }
 
 /**
@@ -278,7 +341,12 @@ function mm(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): tf.Tensor2D {
  * tfjs' matMul goes through `BatchMatMulV2`, which costs 40-100 us even for tiny matrices (SE
  * excitation, heads, losses), against about 10 us for `MatMul`.
  */
-export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false): tf.Tensor2D {
+export function matMul2d(
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  transposeA = false,
+  transposeB = false,
+): tf.Tensor2D {
   if (!isNativeBackend()) return tf.matMul(a, b, transposeA, transposeB);
   const f = tf.customGrad((...args: unknown[]) => {
     const [x, y] = args as [tf.Tensor2D, tf.Tensor2D];
@@ -305,7 +373,11 @@ export function dense(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor
     const [xi, wi, bi] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
     const save = args[3] as (ts: tf.Tensor[]) => void;
     save([xi, wi]);
-    const y = rawOp('BiasAdd', [attr.type('T'), attr.string('data_format', 'NHWC')], [mm(xi, wi, false, false), bi])[0];
+    const y = rawOp(
+      'BiasAdd',
+      [attr.type('T'), attr.string('data_format', 'NHWC')],
+      [mm(xi, wi, false, false), bi],
+    )[0];
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
@@ -352,7 +424,12 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number): tf.Tenso
         const padW = Math.max((ow - 1) * stride + kw - wd, 0);
         const top = Math.floor(padH / 2);
         const left = Math.floor(padW / 2);
-        const xp = tf.pad(sx, [[0, 0], [top, padH - top], [left, padW - left], [0, 0]]);
+        const xp = tf.pad(sx, [
+          [0, 0],
+          [top, padH - top],
+          [left, padW - left],
+          [0, 0],
+        ]);
         const xt = tf.transpose(xp, [3, 1, 2, 0]); // [ci, Hp, Wp, n]
         const ft = tf.transpose(g, [1, 2, 0, 3]); // [oh, ow, n, co]
         const full = tf.conv2d(xt, ft, 1, 'valid', 'NHWC', [stride, stride]); // [ci, >=kh, >=kw, co]
@@ -384,8 +461,10 @@ export function squeezeExcite(
   const [n, h, w, c] = x.shape;
   const hidden = w1.shape[1];
   const T = (): OpAttr => attr.type('T');
-  const biasAdd = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => rawOp('BiasAdd', [T(), attr.string('data_format', 'NHWC')], [a, b])[0];
-  const biasGrad = (g: tf.Tensor): tf.Tensor => rawOp('BiasAddGrad', [T(), attr.string('data_format', 'NHWC')], [g])[0];
+  const biasAdd = (a: tf.Tensor, b: tf.Tensor): tf.Tensor =>
+    rawOp('BiasAdd', [T(), attr.string('data_format', 'NHWC')], [a, b])[0];
+  const biasGrad = (g: tf.Tensor): tf.Tensor =>
+    rawOp('BiasAddGrad', [T(), attr.string('data_format', 'NHWC')], [g])[0];
   const f = tf.customGrad((...args: unknown[]) => {
     const inputs = args.slice(0, domain ? 6 : 5) as tf.Tensor[];
     const save = args[inputs.length] as (ts: tf.Tensor[]) => void;
@@ -407,7 +486,10 @@ export function squeezeExcite(
         const db2 = biasGrad(da2);
         let dh = mm(da2, sw2, false, true);
         if (di) dh = tf.slice(dh, [0, 0], [n, hidden]);
-        const da1 = hiddenActivation === 'relu' ? rawOp('ReluGrad', [T()], [dh, sh])[0] : rawOp('SigmoidGrad', [T()], [sh, dh])[0];
+        const da1 =
+          hiddenActivation === 'relu'
+            ? rawOp('ReluGrad', [T()], [dh, sh])[0]
+            : rawOp('SigmoidGrad', [T()], [sh, dh])[0];
         const dw1 = mm(sm, da1, true, false);
         const db1 = biasGrad(da1);
         const dm = tf.reshape(tf.mul(mm(da1, sw1, false, true), 1 / (h * w)), [n, 1, 1, c]);

@@ -36,16 +36,22 @@ export interface OptimizerConfig {
 
 export function validateOptimizerConfig(cfg: OptimizerConfig): void {
   if (!OPTIMIZER_NAMES.includes(cfg.name)) {
-    throw new Error(`optimizer.name: unknown optimizer "${String(cfg.name)}" (known: ${OPTIMIZER_NAMES.join(', ')})`);
+    throw new Error(
+      `optimizer.name: unknown optimizer "${String(cfg.name)}" (known: ${OPTIMIZER_NAMES.join(', ')})`,
+    );
   }
   if (cfg.schedule !== undefined && !SCHEDULE_NAMES.includes(cfg.schedule)) {
-    throw new Error(`optimizer.schedule: unknown schedule "${String(cfg.schedule)}" (known: ${SCHEDULE_NAMES.join(', ')})`);
+    throw new Error(
+      `optimizer.schedule: unknown schedule "${String(cfg.schedule)}" (known: ${SCHEDULE_NAMES.join(', ')})`,
+    );
   }
   if (!(typeof cfg.lr === 'number' && cfg.lr >= 0 && Number.isFinite(cfg.lr))) {
     throw new Error(`optimizer.lr: expected a number >= 0, got ${JSON.stringify(cfg.lr)}`);
   }
   if (!(Number.isInteger(cfg.totalSteps) && cfg.totalSteps > 0)) {
-    throw new Error(`optimizer.totalSteps: expected a positive integer, got ${JSON.stringify(cfg.totalSteps)}`);
+    throw new Error(
+      `optimizer.totalSteps: expected a positive integer, got ${JSON.stringify(cfg.totalSteps)}`,
+    );
   }
   for (const key of ['weightDecay', 'momentum', 'beta1', 'beta2', 'epsilon'] as const) {
     const v = cfg[key];
@@ -56,7 +62,10 @@ export function validateOptimizerConfig(cfg: OptimizerConfig): void {
 }
 
 /** Learning rate for the step with 0-based index `step`. */
-export function learningRate(cfg: Pick<OptimizerConfig, 'lr' | 'schedule' | 'totalSteps'>, step: number): number {
+export function learningRate(
+  cfg: Pick<OptimizerConfig, 'lr' | 'schedule' | 'totalSteps'>,
+  step: number,
+): number {
   const t = Math.min(Math.max(step / cfg.totalSteps, 0), 1);
   switch (cfg.schedule ?? 'constant') {
     case 'constant':
@@ -104,7 +113,9 @@ export class Optimizer {
       for (const [name, p] of g.vars) {
         for (const s of slotNames) {
           const zeros = tf.zerosLike(p);
-          const slot: Slot = this.fused ? { kind: 'resource', v: new ResourceVariable(zeros) } : { kind: 'plain', v: tf.variable(zeros, false) };
+          const slot: Slot = this.fused
+            ? { kind: 'resource', v: new ResourceVariable(zeros) }
+            : { kind: 'plain', v: tf.variable(zeros, false) };
           zeros.dispose();
           this.slots.set(`${s}/${name}`, slot);
         }
@@ -112,7 +123,11 @@ export class Optimizer {
       }
     }
     if (this.fused) {
-      this.constants.push(tf.keep(tf.scalar(cfg.beta1 ?? 0.9)), tf.keep(tf.scalar(cfg.beta2 ?? 0.999)), tf.keep(tf.scalar(cfg.epsilon ?? 1e-8)));
+      this.constants.push(
+        tf.keep(tf.scalar(cfg.beta1 ?? 0.9)),
+        tf.keep(tf.scalar(cfg.beta2 ?? 0.999)),
+        tf.keep(tf.scalar(cfg.epsilon ?? 1e-8)),
+      );
       this.constants.push(tf.keep(tf.scalar(momentum)));
     }
   }
@@ -139,14 +154,20 @@ export class Optimizer {
             if (this.synced.get(name) !== p.dataId) scratch.assign(p);
             if (this.cfg.name === 'adam') {
               const [cb1, cb2, ceps] = this.constants;
-              resourceApplyAdam(scratch, this.resource(`m/${name}`), this.resource(`v/${name}`), {
-                beta1Power: b1p,
-                beta2Power: b2p,
-                lr: lrT,
-                beta1: cb1,
-                beta2: cb2,
-                epsilon: ceps,
-              }, grad);
+              resourceApplyAdam(
+                scratch,
+                this.resource(`m/${name}`),
+                this.resource(`v/${name}`),
+                {
+                  beta1Power: b1p,
+                  beta2Power: b2p,
+                  lr: lrT,
+                  beta1: cb1,
+                  beta2: cb2,
+                  epsilon: ceps,
+                },
+                grad,
+              );
             } else {
               resourceApplyMomentum(scratch, this.resource(`momentum/${name}`), lrT, grad, this.constants[3]);
             }

@@ -59,7 +59,8 @@ export class ParamStore {
 
   private checkNew(name: string): void {
     if (!name) throw new Error('parameter name must be non-empty');
-    if (this.params.has(name) || this.buffers.has(name)) throw new Error(`duplicate parameter name "${name}"`);
+    if (this.params.has(name) || this.buffers.has(name))
+      throw new Error(`duplicate parameter name "${name}"`);
   }
 }
 

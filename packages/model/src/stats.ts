@@ -47,7 +47,8 @@ export function distanceStatistics(
   opts: DistanceStatsOptions = {},
 ): DistanceStats {
   const nAll = labels.length;
-  if (features.length !== nAll * dim) throw new Error(`features: length ${features.length} is not n * dim = ${nAll} * ${dim}`);
+  if (features.length !== nAll * dim)
+    throw new Error(`features: length ${features.length} is not n * dim = ${nAll} * ${dim}`);
   const rng = new Rng(opts.seed ?? 0);
   const maxItems = opts.maxItems ?? 8000;
   let idx = Int32Array.from({ length: nAll }, (_, i) => i);
@@ -69,7 +70,9 @@ export function distanceStatistics(
   const block = Math.max(1, Math.floor((8 * 1024 * 1024) / Math.max(n, 1)));
   if (n > 0) {
     const all = tf.tensor2d(f, [n, dim]);
-    const gAug = tf.tidy(() => tf.concat([tf.mul(all, -2), tf.sum(tf.square(all), 1, true), tf.ones([n, 1])], 1));
+    const gAug = tf.tidy(() =>
+      tf.concat([tf.mul(all, -2), tf.sum(tf.square(all), 1, true), tf.ones([n, 1])], 1),
+    );
     try {
       for (let s = 0; s < n; s += block) {
         const count = Math.min(block, n - s);
@@ -137,10 +140,13 @@ export function distanceStatistics(
   const intra: number[] = [];
   const inter: number[] = [];
   if (totalPairs <= maxPairs) {
-    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) (y[i] === y[j] ? intra : inter).push(dist(i, j));
+    for (let i = 0; i < n; i++)
+      for (let j = i + 1; j < n; j++) (y[i] === y[j] ? intra : inter).push(dist(i, j));
   } else {
     if (intraPairs <= maxPairs) {
-      for (const m of byClass) for (let a = 0; a < m.length; a++) for (let b = a + 1; b < m.length; b++) intra.push(dist(m[a], m[b]));
+      for (const m of byClass)
+        for (let a = 0; a < m.length; a++)
+          for (let b = a + 1; b < m.length; b++) intra.push(dist(m[a], m[b]));
     } else {
       const multi = byClass.filter((m) => m.length > 1).flat();
       while (intra.length < maxPairs) {

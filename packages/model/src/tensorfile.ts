@@ -36,7 +36,11 @@ function numel(shape: number[]): number {
 }
 
 /** Writes `<manifestPath>` and its data file (basename with .bin) and fsyncs both. */
-export function writeTensorFile(manifestPath: string, tensors: Map<string, NamedArray>, meta?: Record<string, unknown>): void {
+export function writeTensorFile(
+  manifestPath: string,
+  tensors: Map<string, NamedArray>,
+  meta?: Record<string, unknown>,
+): void {
   const dataFile = path.basename(manifestPath).replace(/\.json$/, '') + '.bin';
   const entries: TensorManifest['tensors'] = [];
   let offset = 0;
@@ -52,7 +56,14 @@ export function writeTensorFile(manifestPath: string, tensors: Map<string, Named
     const src = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     src.copy(buf, entries[i].offset);
   }
-  const manifest: TensorManifest = { format: 'sbir-tensors', version: 1, dataFile, byteLength: offset, tensors: entries, meta };
+  const manifest: TensorManifest = {
+    format: 'sbir-tensors',
+    version: 1,
+    dataFile,
+    byteLength: offset,
+    tensors: entries,
+    meta,
+  };
   writeSynced(path.join(path.dirname(manifestPath), dataFile), buf);
   writeSynced(manifestPath, Buffer.from(JSON.stringify(manifest, null, 1) + '\n'));
 }
@@ -68,7 +79,10 @@ function writeSynced(file: string, data: Buffer): void {
 }
 
 /** Reads a manifest and its data file; errors name the file. */
-export function readTensorFile(manifestPath: string): { tensors: Map<string, NamedArray>; meta: Record<string, unknown> } {
+export function readTensorFile(manifestPath: string): {
+  tensors: Map<string, NamedArray>;
+  meta: Record<string, unknown>;
+} {
   let manifest: TensorManifest;
   try {
     manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as TensorManifest;
@@ -76,7 +90,9 @@ export function readTensorFile(manifestPath: string): { tensors: Map<string, Nam
     throw new Error(`cannot read tensor manifest ${manifestPath}: ${(err as Error).message}`);
   }
   if (manifest.format !== 'sbir-tensors' || manifest.version !== 1) {
-    throw new Error(`${manifestPath}: not an sbir-tensors v1 manifest (format=${String(manifest.format)}, version=${String(manifest.version)})`);
+    throw new Error(
+      `${manifestPath}: not an sbir-tensors v1 manifest (format=${String(manifest.format)}, version=${String(manifest.version)})`,
+    );
   }
   const dataPath = path.join(path.dirname(manifestPath), manifest.dataFile);
   const raw = fs.readFileSync(dataPath);
@@ -103,7 +119,11 @@ export function readTensorFile(manifestPath: string): { tensors: Map<string, Nam
  * sibling temporary directory, then renames it into place (the previous directory is moved aside
  * first and deleted after, since rename() cannot replace a non-empty directory).
  */
-export function saveTensorDir(dir: string, tensors: Map<string, NamedArray>, meta?: Record<string, unknown>): void {
+export function saveTensorDir(
+  dir: string,
+  tensors: Map<string, NamedArray>,
+  meta?: Record<string, unknown>,
+): void {
   const parent = path.dirname(path.resolve(dir));
   fs.mkdirSync(parent, { recursive: true });
   const base = path.basename(path.resolve(dir));
@@ -121,7 +141,10 @@ export function saveTensorDir(dir: string, tensors: Map<string, NamedArray>, met
 }
 
 /** Reads a directory written by saveTensorDir. */
-export function loadTensorDir(dir: string): { tensors: Map<string, NamedArray>; meta: Record<string, unknown> } {
+export function loadTensorDir(dir: string): {
+  tensors: Map<string, NamedArray>;
+  meta: Record<string, unknown>;
+} {
   const manifest = path.join(dir, 'tensors.json');
   if (!fs.existsSync(manifest)) throw new Error(`no checkpoint at ${dir} (missing ${manifest})`);
   return readTensorFile(manifest);

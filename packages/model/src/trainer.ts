@@ -90,7 +90,8 @@ class Trainer implements SbirTrainer {
 
   constructor(cfg: TrainerConfig) {
     validateOptimizerConfig(cfg.optimizer);
-    if (!Number.isInteger(cfg.seed)) throw new Error(`seed: expected an integer, got ${JSON.stringify(cfg.seed)}`);
+    if (!Number.isInteger(cfg.seed))
+      throw new Error(`seed: expected an integer, got ${JSON.stringify(cfg.seed)}`);
     this.config = cfg;
     const rng = new Rng(cfg.seed);
     this.model = new SbirNet(cfg.model, rng.fork());
@@ -103,7 +104,12 @@ class Trainer implements SbirTrainer {
       store: this.lossStore,
     });
     if (cfg.model.hashBits) {
-      this.hashObjective = createHashObjective(cfg.model.hashBits, cfg.model.numClasses, lossRng, this.lossStore);
+      this.hashObjective = createHashObjective(
+        cfg.model.hashBits,
+        cfg.model.numClasses,
+        lossRng,
+        this.lossStore,
+      );
     }
     this.augRng = rng.fork();
     const netVars = new Map<string, tf.Variable>();
@@ -144,19 +150,26 @@ class Trainer implements SbirTrainer {
   trainStep(batch: TrainBatch, opts: { augment?: boolean } = {}): TrainStepResult {
     this.checkAlive();
     if (batch.labels.length !== batch.n || batch.domains.length !== batch.n) {
-      throw new Error(`batch: labels (${batch.labels.length}) and domains (${batch.domains.length}) must have n = ${batch.n} entries`);
+      throw new Error(
+        `batch: labels (${batch.labels.length}) and domains (${batch.domains.length}) must have n = ${batch.n} entries`,
+      );
     }
     const k = this.config.model.numClasses;
     for (let i = 0; i < batch.n; i++) {
       const l = batch.labels[i];
-      if (!(l >= 0 && l < k)) throw new Error(`batch.labels[${i}] = ${l} is outside 0..${k - 1} (model.numClasses = ${k})`);
+      if (!(l >= 0 && l < k))
+        throw new Error(`batch.labels[${i}] = ${l} is outside 0..${k - 1} (model.numClasses = ${k})`);
     }
     const lr = learningRate(this.config.optimizer, this.step);
     const size = this.config.model.inputSize;
     const hashWeight = this.config.hashWeight ?? 1;
     let loss = NaN;
     tf.tidy(() => {
-      const x = prepareInput(batch, size, opts.augment ? { rng: this.augRng, options: this.config.augment } : undefined);
+      const x = prepareInput(
+        batch,
+        size,
+        opts.augment ? { rng: this.augRng, options: this.config.augment } : undefined,
+      );
       const domain = tf.tensor1d(Float32Array.from(batch.domains));
       const labels = tf.tensor1d(batch.labels, 'int32');
       const { value, grads } = tf.variableGrads(() => {
@@ -230,11 +243,19 @@ class Trainer implements SbirTrainer {
     this.checkAlive();
     const tensors = new Map<string, NamedArray>();
     for (const [name, v] of this.namedVariables()) {
-      tensors.set(name, { dtype: 'float32', shape: v.shape.slice(), data: Float32Array.from(v.dataSync() as Float32Array) });
+      tensors.set(name, {
+        dtype: 'float32',
+        shape: v.shape.slice(),
+        data: Float32Array.from(v.dataSync() as Float32Array),
+      });
     }
     for (const [name, shape] of this.optimizer.slotShapes()) {
       const t = this.optimizer.readSlot(name);
-      tensors.set(`optim/${name}`, { dtype: 'float32', shape, data: Float32Array.from(t.dataSync() as Float32Array) });
+      tensors.set(`optim/${name}`, {
+        dtype: 'float32',
+        shape,
+        data: Float32Array.from(t.dataSync() as Float32Array),
+      });
       t.dispose();
     }
     saveTensorDir(dir, tensors, {
@@ -250,7 +271,8 @@ class Trainer implements SbirTrainer {
   async loadCheckpoint(dir: string): Promise<void> {
     this.checkAlive();
     const { tensors, meta } = loadTensorDir(dir);
-    if (meta.format !== CHECKPOINT_FORMAT) throw new Error(`${dir}: not a trainer checkpoint (meta.format=${String(meta.format)})`);
+    if (meta.format !== CHECKPOINT_FORMAT)
+      throw new Error(`${dir}: not a trainer checkpoint (meta.format=${String(meta.format)})`);
     const shapes = new Map<string, number[]>();
     for (const [n, v] of this.namedVariables()) shapes.set(n, v.shape);
     for (const [n, s] of this.optimizer.slotShapes()) shapes.set(`optim/${n}`, s);
@@ -265,7 +287,9 @@ class Trainer implements SbirTrainer {
     for (const [name, shape] of shapes) {
       const t = tensors.get(name) as NamedArray;
       if (t.shape.join(',') !== shape.join(',')) {
-        throw new Error(`${dir}: tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+        throw new Error(
+          `${dir}: tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`,
+        );
       }
     }
     const vars = this.namedVariables();

@@ -26,12 +26,16 @@ describe('initBackend', () => {
     const err = await initBackend('tensorflow-gpu').catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).not.toContain('\n');
-    expect((err as Error).message).toMatch(/@tensorflow\/tfjs-node-gpu is not installed.*setup\.js --variant gpu/);
+    expect((err as Error).message).toMatch(
+      /@tensorflow\/tfjs-node-gpu is not installed.*setup\.js --variant gpu/,
+    );
   });
 
   it('rejects unknown names listing the valid ones', async () => {
     expect(BACKEND_NAMES).toEqual(['auto', 'tensorflow', 'tensorflow-gpu', 'cpu']);
-    await expect(initBackend('webgpu' as never)).rejects.toThrow('unknown backend "webgpu" (known: auto, tensorflow, tensorflow-gpu, cpu)');
+    await expect(initBackend('webgpu' as never)).rejects.toThrow(
+      'unknown backend "webgpu" (known: auto, tensorflow, tensorflow-gpu, cpu)',
+    );
   });
 
   it('cpu: warns loudly; conv gradients and a short training run match the native backend', async () => {
@@ -40,12 +44,27 @@ describe('initBackend', () => {
     expect(info.warning).toBe(CPU_BACKEND_WARNING);
     expect(info.warning).toMatch(/training image/);
     // conv2d gradients vs tfjs' own kernels on the cpu backend, odd/even sizes, strides, kernels
-    for (const [h, k, s, ci, co] of [[7, 3, 2, 2, 3], [8, 3, 2, 3, 2], [8, 1, 2, 2, 4], [6, 3, 1, 2, 2], [9, 7, 2, 3, 2]]) {
+    for (const [h, k, s, ci, co] of [
+      [7, 3, 2, 2, 3],
+      [8, 3, 2, 3, 2],
+      [8, 1, 2, 2, 4],
+      [6, 3, 1, 2, 2],
+      [9, 7, 2, 3, 2],
+    ]) {
       const x = tf.tensor4d(smallValues(2 * h * h * ci, h + k), [2, h, h, ci]);
       const w = tf.tensor4d(smallValues(k * k * ci * co, s + 7), [k, k, ci, co]);
-      const loss = (fn: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor4D) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(fn(a as tf.Tensor4D, b as tf.Tensor4D))) as tf.Scalar;
-      const ours = tf.tidy(() => tf.grads(loss((a, b) => conv2d(a, b, s)))([x, w]).map(toArray));
-      const ref = tf.tidy(() => tf.grads(loss((a, b) => tf.conv2d(a, b, s, 'same')))([x, w]).map(toArray));
+      const loss = (fn: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor4D) => (a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.square(fn(a as tf.Tensor4D, b as tf.Tensor4D))) as tf.Scalar;
+      const ours = tf.tidy(() =>
+        tf
+          .grads(loss((a, b) => conv2d(a, b, s)))([x, w])
+          .map(toArray),
+      );
+      const ref = tf.tidy(() =>
+        tf
+          .grads(loss((a, b) => tf.conv2d(a, b, s, 'same')))([x, w])
+          .map(toArray),
+      );
       ours.forEach((g, i) => expect(maxRelErr(g, ref[i])).toBeLessThan(1e-4));
       x.dispose();
       w.dispose();
@@ -53,7 +72,14 @@ describe('initBackend', () => {
     // The same training run on both backends gives the same losses.
     const run = (): number[] => {
       const tr = createTrainer({
-        model: { backbone: 'resnet-tiny', block: 'dase', width: 4, inputSize: 16, embeddingDim: 8, numClasses: 2 },
+        model: {
+          backbone: 'resnet-tiny',
+          block: 'dase',
+          width: 4,
+          inputSize: 16,
+          embeddingDim: 8,
+          numClasses: 2,
+        },
         loss: { name: 'mems' },
         optimizer: { name: 'adam', lr: 1e-3, weightDecay: 1e-4, totalSteps: 10 },
         seed: 0,

@@ -14,7 +14,8 @@ import { maxRelErr, smallValues, toArray, useNativeBackend } from './helpers';
 
 beforeAll(useNativeBackend);
 
-const img = (n: number, h: number, c: number, seed = 3): tf.Tensor4D => tf.tensor4d(smallValues(n * h * h * c, seed), [n, h, h, c]);
+const img = (n: number, h: number, c: number, seed = 3): tf.Tensor4D =>
+  tf.tensor4d(smallValues(n * h * h * c, seed), [n, h, h, c]);
 
 describe('SE / DASE blocks', () => {
   it('keep the feature-map shape', () => {
@@ -27,11 +28,17 @@ describe('SE / DASE blocks', () => {
     }
   });
 
-  it("DASE: excitation takes [sigmoid(fc1) ; domain] (fc2 has C/r + 1 inputs); SE does not", () => {
+  it('DASE: excitation takes [sigmoid(fc1) ; domain] (fc2 has C/r + 1 inputs); SE does not', () => {
     const dase = createAttn('dase', 64, { reduction: 16 }) as SEModule;
     expect(dase.hidden).toBe(4);
     expect(dase.store.params.get('attn.fc2.weight')?.shape).toEqual([5, 64]);
-    expect(dase.getConfig()).toEqual({ className: 'SEModule', channels: 64, reduction: 16, domainAware: true, hiddenActivation: 'sigmoid' });
+    expect(dase.getConfig()).toEqual({
+      className: 'SEModule',
+      channels: 64,
+      reduction: 16,
+      domainAware: true,
+      hiddenActivation: 'sigmoid',
+    });
     const se = createAttn('se', 64) as SEModule;
     expect(se.store.params.get('attn.fc2.weight')?.shape).toEqual([4, 64]);
     expect(se.hiddenActivation).toBe('relu');
@@ -61,10 +68,15 @@ describe('SE / DASE blocks', () => {
     const xs = smallValues(3 * 3 * 8, 9);
     const y = tf.tidy(() => toArray(blk.apply(tf.tensor4d(xs, [1, 3, 3, 8]), tf.tensor1d([1]))));
     const sig = (v: number): number => 1 / (1 + Math.exp(-v));
-    const mean = Array.from({ length: 8 }, (_, c) => xs.filter((_, i) => i % 8 === c).reduce((a, b) => a + b, 0) / 9);
+    const mean = Array.from(
+      { length: 8 },
+      (_, c) => xs.filter((_, i) => i % 8 === c).reduce((a, b) => a + b, 0) / 9,
+    );
     const h = [0, 1].map((j) => sig(mean.reduce((s, v, c) => s + v * w1[c * 2 + j], b1[j])));
     h.push(1); // domain: photo
-    const s = Array.from({ length: 8 }, (_, c) => sig(h.reduce((acc, v, j) => acc + v * w2[j * 8 + c], b2[c])));
+    const s = Array.from({ length: 8 }, (_, c) =>
+      sig(h.reduce((acc, v, j) => acc + v * w2[j * 8 + c], b2[c])),
+    );
     const expected = xs.map((v, i) => v * s[i % 8]);
     expect(maxRelErr(y, expected)).toBeLessThan(1e-5);
     blk.store.dispose();
@@ -73,8 +85,12 @@ describe('SE / DASE blocks', () => {
   it("createAttn returns null for 'none' and rejects unknown names", () => {
     expect(createAttn('none', 8)).toBeNull();
     expect(createAttn(null, 8)).toBeNull();
-    expect(() => createAttn('cbam' as never, 8)).toThrow('unknown attention block "cbam" (known: none, se, dase)');
-    expect(() => new SEModule({ channels: 10.5 })).toThrow('Expected channels to be a positive integer, but got 10.5.');
+    expect(() => createAttn('cbam' as never, 8)).toThrow(
+      'unknown attention block "cbam" (known: none, se, dase)',
+    );
+    expect(() => new SEModule({ channels: 10.5 })).toThrow(
+      'Expected channels to be a positive integer, but got 10.5.',
+    );
     expect(ATTN_TYPES).toEqual(['none', 'se', 'dase']);
   });
 });
@@ -87,72 +103,138 @@ describe('backbone registry', () => {
     expect(() => createBackbone({ name: 'vgg', store, rng: new Rng(0) })).toThrow(
       'unknown backbone "vgg" (known: resnet-tiny, resnet18, resnet34, resnet50)',
     );
-    expect(() => registerBackbone('resnet18', getBackboneSpec('resnet18'))).toThrow('backbone "resnet18" is already registered');
+    expect(() => registerBackbone('resnet18', getBackboneSpec('resnet18'))).toThrow(
+      'backbone "resnet18" is already registered',
+    );
     store.dispose();
   });
 
-  it.each(['resnet-tiny', 'resnet18', 'resnet34', 'resnet50'])('%s: forward shape, DASE in stages 1-3, finite gradients on every parameter', (name) => {
-    const model = new SbirNet({ backbone: name, block: 'dase', width: 8, inputSize: 32, embeddingDim: 16, hashBits: 8, numClasses: 3 }, new Rng(0));
-    const spec = getBackboneSpec(name);
-    expect(model.backbone.outChannels).toBe(8 * 8 * (spec.block === 'bottleneck' ? 4 : 1));
-    const vars = [...model.store.params.values()];
-    const { grads, shapes } = tf.tidy(() => {
-      const x = img(2, 32, 3, 5);
-      const domain = tf.tensor1d([0, 1]);
-      let outShapes: number[][] = [];
-      const g = tf.variableGrads(() => {
-        const out = model.forward(x, { training: true, domain });
-        outShapes = [out.embedding.shape, (out.hashLogits as tf.Tensor).shape];
-        return tf.add(tf.sum(tf.square(out.embedding)), tf.sum(out.hashLogits as tf.Tensor)) as tf.Scalar;
-      }, vars);
-      return { grads: Object.fromEntries(Object.entries(g.grads).map(([k, v]) => [k, toArray(v)])), shapes: outShapes };
-    });
-    expect(shapes).toEqual([[2, 16], [2, 8]]);
-    // Every parameter except the (detached) code head gets a finite gradient.
-    for (const [n, v] of model.store.params) {
-      if (n.startsWith('head.hash')) continue;
-      const g = grads[v.name];
-      expect(g).toBeDefined();
-      expect(g.every(Number.isFinite)).toBe(true);
-    }
-    // Stage 4 is plain SE (fc2 has C/r inputs), stages 1-3 domain-aware (C/r + 1).
-    const fc2 = [...model.store.params.entries()].filter(([n]) => n.endsWith('block0.attn.fc2.weight'));
-    expect(fc2.map(([n, v]) => [n.split('.')[1], v.shape[0] - Math.max(1, Math.floor((v.shape[1] as number) / 16))])).toEqual([
-      ['stage1', 1],
-      ['stage2', 1],
-      ['stage3', 1],
-      ['stage4', 0],
-    ]);
-    model.dispose();
-  });
+  it.each(['resnet-tiny', 'resnet18', 'resnet34', 'resnet50'])(
+    '%s: forward shape, DASE in stages 1-3, finite gradients on every parameter',
+    (name) => {
+      const model = new SbirNet(
+        {
+          backbone: name,
+          block: 'dase',
+          width: 8,
+          inputSize: 32,
+          embeddingDim: 16,
+          hashBits: 8,
+          numClasses: 3,
+        },
+        new Rng(0),
+      );
+      const spec = getBackboneSpec(name);
+      expect(model.backbone.outChannels).toBe(8 * 8 * (spec.block === 'bottleneck' ? 4 : 1));
+      const vars = [...model.store.params.values()];
+      const { grads, shapes } = tf.tidy(() => {
+        const x = img(2, 32, 3, 5);
+        const domain = tf.tensor1d([0, 1]);
+        let outShapes: number[][] = [];
+        const g = tf.variableGrads(() => {
+          const out = model.forward(x, { training: true, domain });
+          outShapes = [out.embedding.shape, (out.hashLogits as tf.Tensor).shape];
+          return tf.add(tf.sum(tf.square(out.embedding)), tf.sum(out.hashLogits as tf.Tensor)) as tf.Scalar;
+        }, vars);
+        return {
+          grads: Object.fromEntries(Object.entries(g.grads).map(([k, v]) => [k, toArray(v)])),
+          shapes: outShapes,
+        };
+      });
+      expect(shapes).toEqual([
+        [2, 16],
+        [2, 8],
+      ]);
+      // Every parameter except the (detached) code head gets a finite gradient.
+      for (const [n, v] of model.store.params) {
+        if (n.startsWith('head.hash')) continue;
+        const g = grads[v.name];
+        expect(g).toBeDefined();
+        expect(g.every(Number.isFinite)).toBe(true);
+      }
+      // Stage 4 is plain SE (fc2 has C/r inputs), stages 1-3 domain-aware (C/r + 1).
+      const fc2 = [...model.store.params.entries()].filter(([n]) => n.endsWith('block0.attn.fc2.weight'));
+      expect(
+        fc2.map(([n, v]) => [
+          n.split('.')[1],
+          v.shape[0] - Math.max(1, Math.floor((v.shape[1] as number) / 16)),
+        ]),
+      ).toEqual([
+        ['stage1', 1],
+        ['stage2', 1],
+        ['stage3', 1],
+        ['stage4', 0],
+      ]);
+      model.dispose();
+    },
+  );
 
   it('domainAwareStages and width are configurable', () => {
     const model = new SbirNet(
-      { backbone: 'resnet-tiny', block: 'dase', width: 16, inputSize: 32, embeddingDim: 4, numClasses: 2, domainAwareStages: [4] },
+      {
+        backbone: 'resnet-tiny',
+        block: 'dase',
+        width: 16,
+        inputSize: 32,
+        embeddingDim: 4,
+        numClasses: 2,
+        domainAwareStages: [4],
+      },
       new Rng(0),
     );
     expect(model.store.params.get('backbone.stem.conv.weight')?.shape).toEqual([3, 3, 3, 16]);
     expect(model.store.params.get('backbone.stage1.block0.attn.fc2.weight')?.shape).toEqual([1, 16]);
     expect(model.store.params.get('backbone.stage4.block0.attn.fc2.weight')?.shape).toEqual([9, 128]);
     model.dispose();
-    expect(() => new SbirNet({ backbone: 'resnet-tiny', block: 'dase', width: 8, inputSize: 32, embeddingDim: 4, numClasses: 2, domainAwareStages: [5] }, new Rng(0))).toThrow(
-      'model.domainAwareStages: stage 5 out of range 1..4',
-    );
+    expect(
+      () =>
+        new SbirNet(
+          {
+            backbone: 'resnet-tiny',
+            block: 'dase',
+            width: 8,
+            inputSize: 32,
+            embeddingDim: 4,
+            numClasses: 2,
+            domainAwareStages: [5],
+          },
+          new Rng(0),
+        ),
+    ).toThrow('model.domainAwareStages: stage 5 out of range 1..4');
   });
 
   it('loads a local weights file (named tensors) and rejects mismatches', () => {
-    const cfg = { backbone: 'resnet-tiny', block: 'se' as const, width: 8, inputSize: 16, embeddingDim: 4, numClasses: 2 };
+    const cfg = {
+      backbone: 'resnet-tiny',
+      block: 'se' as const,
+      width: 8,
+      inputSize: 16,
+      embeddingDim: 4,
+      numClasses: 2,
+    };
     const a = new SbirNet(cfg, new Rng(1));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sbir-weights-'));
     const file = path.join(dir, 'w.json');
-    const tensors = new Map([...a.store.params, ...a.store.buffers].map(([n, v]) => [n, { dtype: 'float32' as const, shape: v.shape.slice(), data: v.dataSync() as Float32Array }]));
+    const tensors = new Map(
+      [...a.store.params, ...a.store.buffers].map(([n, v]) => [
+        n,
+        { dtype: 'float32' as const, shape: v.shape.slice(), data: v.dataSync() as Float32Array },
+      ]),
+    );
     writeTensorFile(file, tensors);
     const b = new SbirNet({ ...cfg, weightsFile: file }, new Rng(2));
-    const out = (m: SbirNet): number[] => tf.tidy(() => toArray(m.forward(img(2, 16, 3), { training: false, domain: tf.tensor1d([0, 1]) }).embedding));
+    const out = (m: SbirNet): number[] =>
+      tf.tidy(() =>
+        toArray(m.forward(img(2, 16, 3), { training: false, domain: tf.tensor1d([0, 1]) }).embedding),
+      );
     expect(out(b)).toEqual(out(a));
-    const bad = new Map([['backbone.stem.conv.weight', { dtype: 'float32' as const, shape: [1], data: new Float32Array(1) }]]);
+    const bad = new Map([
+      ['backbone.stem.conv.weight', { dtype: 'float32' as const, shape: [1], data: new Float32Array(1) }],
+    ]);
     writeTensorFile(file, bad);
-    expect(() => b.loadWeights(file)).toThrow(/tensor "backbone.stem.conv.weight" has shape \[1\], model expects \[3, 3, 3, 8\]/);
+    expect(() => b.loadWeights(file)).toThrow(
+      /tensor "backbone.stem.conv.weight" has shape \[1\], model expects \[3, 3, 3, 8\]/,
+    );
     a.dispose();
     b.dispose();
     fs.rmSync(dir, { recursive: true });
@@ -175,8 +257,18 @@ describe('native kernels match plain tfjs ops', () => {
       const x = img(3, 4, 5, 13);
       const dy = img(3, 4, 5, 14);
       const r = tf.tidy(() => {
-        const { value, grads } = tf.valueAndGrads((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-          tf.sum(tf.mul(batchNorm(xi as tf.Tensor4D, { ...bn, gamma: g as tf.Variable, beta: b as tf.Variable }, { training: true, relu: true, forcePlain }), dy)) as tf.Scalar,
+        const { value, grads } = tf.valueAndGrads(
+          (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+            tf.sum(
+              tf.mul(
+                batchNorm(
+                  xi as tf.Tensor4D,
+                  { ...bn, gamma: g as tf.Variable, beta: b as tf.Variable },
+                  { training: true, relu: true, forcePlain },
+                ),
+                dy,
+              ),
+            ) as tf.Scalar,
         )([x, bn.gamma, bn.beta]);
         return [value, ...grads].map(toArray);
       });
@@ -188,10 +280,23 @@ describe('native kernels match plain tfjs ops', () => {
   });
 
   it('matMul2d and dense gradients for every transpose combination', () => {
-    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ]) {
       const a = tf.tensor2d(smallValues(12, 1), ta ? [4, 3] : [3, 4]);
       const b = tf.tensor2d(smallValues(20, 2), tb ? [5, 4] : [4, 5]);
-      const f = (mmFn: typeof matMul2d) => tf.tidy(() => tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(mmFn(x as tf.Tensor2D, y as tf.Tensor2D, ta, tb))) as tf.Scalar)([a, b]).map(toArray));
+      const f = (mmFn: typeof matMul2d) =>
+        tf.tidy(() =>
+          tf
+            .grads(
+              (x: tf.Tensor, y: tf.Tensor) =>
+                tf.sum(tf.square(mmFn(x as tf.Tensor2D, y as tf.Tensor2D, ta, tb))) as tf.Scalar,
+            )([a, b])
+            .map(toArray),
+        );
       const fast = f(matMul2d);
       const ref = f((x, y, p, q) => tf.matMul(x, y, p, q));
       fast.forEach((g, i) => expect(maxRelErr(g, ref[i])).toBeLessThan(1e-5));
@@ -201,8 +306,22 @@ describe('native kernels match plain tfjs ops', () => {
     const x = tf.tensor2d(smallValues(6, 3), [2, 3]);
     const w = tf.tensor2d(smallValues(12, 4), [3, 4]);
     const b = tf.tensor1d(smallValues(4, 5));
-    const g1 = tf.tidy(() => tf.grads((p: tf.Tensor, q: tf.Tensor, r: tf.Tensor) => tf.sum(tf.square(dense(p as tf.Tensor2D, q as tf.Tensor2D, r as tf.Tensor1D))) as tf.Scalar)([x, w, b]).map(toArray));
-    const g2 = tf.tidy(() => tf.grads((p: tf.Tensor, q: tf.Tensor, r: tf.Tensor) => tf.sum(tf.square(tf.add(tf.matMul(p, q), r))) as tf.Scalar)([x, w, b]).map(toArray));
+    const g1 = tf.tidy(() =>
+      tf
+        .grads(
+          (p: tf.Tensor, q: tf.Tensor, r: tf.Tensor) =>
+            tf.sum(tf.square(dense(p as tf.Tensor2D, q as tf.Tensor2D, r as tf.Tensor1D))) as tf.Scalar,
+        )([x, w, b])
+        .map(toArray),
+    );
+    const g2 = tf.tidy(() =>
+      tf
+        .grads(
+          (p: tf.Tensor, q: tf.Tensor, r: tf.Tensor) =>
+            tf.sum(tf.square(tf.add(tf.matMul(p, q), r))) as tf.Scalar,
+        )([x, w, b])
+        .map(toArray),
+    );
     g1.forEach((g, i) => expect(maxRelErr(g, g2[i])).toBeLessThan(1e-5));
     [x, w, b].forEach((t) => t.dispose());
   });
@@ -224,7 +343,10 @@ describe('native kernels match plain tfjs ops', () => {
           void ps;
           return tf.sum(tf.mul(blk.apply(xi as tf.Tensor4D, domain, { forcePlain }), dy)) as tf.Scalar;
         })([x, ...params]);
-        const pg = tf.variableGrads(() => tf.sum(tf.mul(blk.apply(x, domain, { forcePlain }), dy)) as tf.Scalar, params as tf.Variable[]).grads;
+        const pg = tf.variableGrads(
+          () => tf.sum(tf.mul(blk.apply(x, domain, { forcePlain }), dy)) as tf.Scalar,
+          params as tf.Variable[],
+        ).grads;
         return [toArray(value), toArray(grads[0]), ...params.map((p) => toArray(pg[p.name]))];
       });
     const fused = run(false);
@@ -237,8 +359,12 @@ describe('native kernels match plain tfjs ops', () => {
   it('spatialMean gradient', () => {
     const x = img(2, 3, 4, 21);
     const gy = tf.tensor2d(smallValues(8, 22), [2, 4]);
-    const a = tf.tidy(() => toArray(tf.grad((v: tf.Tensor) => tf.sum(tf.mul(spatialMean(v as tf.Tensor4D), gy)) as tf.Scalar)(x)));
-    const b = tf.tidy(() => toArray(tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.mean(v, [1, 2]), gy)) as tf.Scalar)(x)));
+    const a = tf.tidy(() =>
+      toArray(tf.grad((v: tf.Tensor) => tf.sum(tf.mul(spatialMean(v as tf.Tensor4D), gy)) as tf.Scalar)(x)),
+    );
+    const b = tf.tidy(() =>
+      toArray(tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.mean(v, [1, 2]), gy)) as tf.Scalar)(x)),
+    );
     expect(maxRelErr(a, b)).toBeLessThan(1e-6);
     x.dispose();
     gy.dispose();
@@ -248,13 +374,25 @@ describe('native kernels match plain tfjs ops', () => {
     for (const name of ['adam', 'sgd'] as const) {
       const run = (fused: boolean): number[] => {
         const p = tf.variable(tf.tensor2d(smallValues(6, 31), [2, 3]));
-        const opt = new Optimizer({ name, lr: 0.05, weightDecay: 0.1, totalSteps: 10 }, [{ vars: new Map([['p', p]]), weightDecay: 0.1 }], { fused });
+        const opt = new Optimizer(
+          { name, lr: 0.05, weightDecay: 0.1, totalSteps: 10 },
+          [{ vars: new Map([['p', p]]), weightDecay: 0.1 }],
+          { fused },
+        );
         for (let i = 0; i < 3; i++) {
           const g = tf.tensor2d(smallValues(6, 40 + i), [2, 3]);
           opt.apply(new Map([['p', g]]), 0.05);
           g.dispose();
         }
-        const out = [...toArray(p), ...[...opt.slotShapes().keys()].flatMap((k) => { const t = opt.readSlot(k); const a = toArray(t); t.dispose(); return a; })];
+        const out = [
+          ...toArray(p),
+          ...[...opt.slotShapes().keys()].flatMap((k) => {
+            const t = opt.readSlot(k);
+            const a = toArray(t);
+            t.dispose();
+            return a;
+          }),
+        ];
         opt.dispose();
         p.dispose();
         return out;

@@ -21,7 +21,9 @@ describe('post-hoc centre hashing (authors)', () => {
     expect(h.lossEnd).toBeLessThan(0.2 * bits);
     const codes = h.encode(centres);
     expect(codes.length).toBe(k * bits);
-    expect(new Set(Array.from({ length: k }, (_, i) => codes.slice(i * bits, (i + 1) * bits).join(''))).size).toBeGreaterThan(k / 2);
+    expect(
+      new Set(Array.from({ length: k }, (_, i) => codes.slice(i * bits, (i + 1) * bits).join(''))).size,
+    ).toBeGreaterThan(k / 2);
     // encode = sign(W f + b)
     const f = centres.subarray(0, dim);
     for (let j = 0; j < bits; j++) {

@@ -15,7 +15,8 @@ import { finiteDiff, maxRelErr, smallValues, toArray, useNativeBackend } from '.
 
 // ---- float64 references, written from the formulas (hand computation) ----
 type Mat = number[][];
-const rows = (x: number[], d: number): Mat => Array.from({ length: x.length / d }, (_, i) => x.slice(i * d, i * d + d));
+const rows = (x: number[], d: number): Mat =>
+  Array.from({ length: x.length / d }, (_, i) => x.slice(i * d, i * d + d));
 const dot = (a: number[], b: number[]): number => a.reduce((s, v, i) => s + v * b[i], 0);
 const sqdist = (a: number[], b: number[]): number => a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0);
 const norm = (a: number[]): number => Math.sqrt(dot(a, a));
@@ -29,9 +30,15 @@ function ce(logits: Mat, y: number[]): number {
   return tot / logits.length;
 }
 const refMems = (f: Mat, c: Mat, y: number[], m: number, s: number): number =>
-  ce(f.map((fi, i) => c.map((cj, j) => -s * sqdist(fi, cj) * (j === y[i] ? m * m : 1))), y);
+  ce(
+    f.map((fi, i) => c.map((cj, j) => -s * sqdist(fi, cj) * (j === y[i] ? m * m : 1))),
+    y,
+  );
 const refCos = (f: Mat, w: Mat, y: number[], m: number, s: number): number =>
-  ce(f.map((fi, i) => w.map((wj, j) => s * (dot(fi, wj) / (norm(fi) * norm(wj)) - (j === y[i] ? m : 0)))), y);
+  ce(
+    f.map((fi, i) => w.map((wj, j) => s * (dot(fi, wj) / (norm(fi) * norm(wj)) - (j === y[i] ? m : 0)))),
+    y,
+  );
 const refArc = (f: Mat, w: Mat, y: number[], m: number, s: number): number =>
   ce(
     f.map((fi, i) =>
@@ -83,11 +90,17 @@ const F = smallValues(B * D, 1);
 const C = smallValues(K * D, 2);
 
 /** tf gradient of loss(f, c) w.r.t. both, as flat arrays. */
-function tfGrads(loss: (f: tf.Tensor2D, c: tf.Tensor2D) => tf.Scalar, f = F, c = C): { value: number; gf: number[]; gc: number[] } {
+function tfGrads(
+  loss: (f: tf.Tensor2D, c: tf.Tensor2D) => tf.Scalar,
+  f = F,
+  c = C,
+): { value: number; gf: number[]; gc: number[] } {
   return tf.tidy(() => {
     const ft = tf.tensor2d(f, [f.length / D, D]);
     const ct = tf.tensor2d(c, [c.length / D, D]);
-    const { value, grads } = tf.valueAndGrads((a: tf.Tensor, b: tf.Tensor) => loss(a as tf.Tensor2D, b as tf.Tensor2D))([ft, ct]);
+    const { value, grads } = tf.valueAndGrads((a: tf.Tensor, b: tf.Tensor) =>
+      loss(a as tf.Tensor2D, b as tf.Tensor2D),
+    )([ft, ct]);
     return { value: value.dataSync()[0], gf: toArray(grads[0]), gc: toArray(grads[1]) };
   });
 }
@@ -99,7 +112,9 @@ describe('registry', () => {
     expect(LOSS_NAMES).toEqual(['softmax', 'mems', 'contrastive', 'triplet', 'center', 'cosface', 'arcface']);
     for (const name of LOSS_NAMES) {
       const loss = createLoss({ name }, { embeddingDim: D, numClasses: K, totalSteps: 100 });
-      const v = tf.tidy(() => loss.compute(tf.tensor2d(F, [B, D]), tf.tensor1d(Y, 'int32'), { step: 0 }).dataSync()[0]);
+      const v = tf.tidy(
+        () => loss.compute(tf.tensor2d(F, [B, D]), tf.tensor1d(Y, 'int32'), { step: 0 }).dataSync()[0],
+      );
       expect(Number.isFinite(v)).toBe(true);
       loss.store.dispose();
     }
@@ -109,18 +124,31 @@ describe('registry', () => {
     expect(() => createLoss({ name: 'memz' as never }, { embeddingDim: 2, numClasses: 2 })).toThrow(
       'unknown loss "memz" (known: softmax, mems, contrastive, triplet, center, cosface, arcface)',
     );
-    expect(() => resolveLossOptions({ name: 'mems', marginn: 2 })).toThrow('loss.marginn: unknown option for loss "mems" (known: margin, scale, annealSteps)');
+    expect(() => resolveLossOptions({ name: 'mems', marginn: 2 })).toThrow(
+      'loss.marginn: unknown option for loss "mems" (known: margin, scale, annealSteps)',
+    );
     expect(() => resolveLossOptions({ name: 'mems', margin: 0.5 })).toThrow(/margin must be >= 1/);
   });
 
   it('resolves defaults as the authors (m 4, s 1; CosFace 0.35/32; ArcFace 0.5/64; anneal = half the steps)', () => {
-    expect(resolveLossOptions({ name: 'mems' }, 200000)).toEqual({ margin: 4, scale: 1, annealSteps: 100000 });
+    expect(resolveLossOptions({ name: 'mems' }, 200000)).toEqual({
+      margin: 4,
+      scale: 1,
+      annealSteps: 100000,
+    });
     expect(resolveLossOptions({ name: 'cosface' }, 10)).toEqual({ margin: 0.35, scale: 32, annealSteps: 5 });
-    expect(resolveLossOptions({ name: 'arcface', annealSteps: 0 })).toEqual({ margin: 0.5, scale: 64, annealSteps: 0 });
+    expect(resolveLossOptions({ name: 'arcface', annealSteps: 0 })).toEqual({
+      margin: 0.5,
+      scale: 64,
+      annealSteps: 0,
+    });
   });
 
   it('anneals the margin: MEMS 1 -> m, CosFace 0 -> m', () => {
-    const mems = createLoss({ name: 'mems', margin: 4, annealSteps: 100 }, { embeddingDim: D, numClasses: K });
+    const mems = createLoss(
+      { name: 'mems', margin: 4, annealSteps: 100 },
+      { embeddingDim: D, numClasses: K },
+    );
     expect(mems.marginAt?.(0)).toBe(1);
     expect(mems.marginAt?.(50)).toBe(2.5);
     expect(mems.marginAt?.(100)).toBe(4);
@@ -145,7 +173,9 @@ describe('MEMS', () => {
   const m = 2.5;
   const s = 0.7;
   it('matches the hand computation and finite differences', () => {
-    const r = tfGrads((f, c) => crossEntropy(memsLogits(f, c, tf.tensor1d(Y, 'int32'), m, s), tf.tensor1d(Y, 'int32')));
+    const r = tfGrads((f, c) =>
+      crossEntropy(memsLogits(f, c, tf.tensor1d(Y, 'int32'), m, s), tf.tensor1d(Y, 'int32')),
+    );
     expect(Math.abs(r.value - refMems(rows(F, D), rows(C, D), Y, m, s))).toBeLessThan(1e-5);
     const gf = finiteDiff((x) => refMems(rows(x, D), rows(C, D), Y, m, s), F);
     const gc = finiteDiff((x) => refMems(rows(F, D), rows(x, D), Y, m, s), C);
@@ -154,7 +184,9 @@ describe('MEMS', () => {
   });
 
   it('with m = 1 is a softmax over negative squared Euclidean distances', () => {
-    const v = tf.tidy(() => toArray(memsLogits(tf.tensor2d(F, [B, D]), tf.tensor2d(C, [K, D]), tf.tensor1d(Y, 'int32'), 1, 1)));
+    const v = tf.tidy(() =>
+      toArray(memsLogits(tf.tensor2d(F, [B, D]), tf.tensor2d(C, [K, D]), tf.tensor1d(Y, 'int32'), 1, 1)),
+    );
     const f = rows(F, D);
     const c = rows(C, D);
     const expected = f.flatMap((fi) => c.map((cj) => -sqdist(fi, cj)));
@@ -162,13 +194,28 @@ describe('MEMS', () => {
   });
 
   it('multiplies only the true-class distance by m^2', () => {
-    const v = tf.tidy(() => toArray(memsLogits(tf.tensor2d([[1, 0]]), tf.tensor2d([[0, 0], [3, 0]]), tf.tensor1d([0], 'int32'), 4, 1)));
+    const v = tf.tidy(() =>
+      toArray(
+        memsLogits(
+          tf.tensor2d([[1, 0]]),
+          tf.tensor2d([
+            [0, 0],
+            [3, 0],
+          ]),
+          tf.tensor1d([0], 'int32'),
+          4,
+          1,
+        ),
+      ),
+    );
     expect(v).toEqual([-16, -4]);
   });
 
   it('handles a batch of one class', () => {
     const y1 = [1, 1, 1, 1, 1, 1];
-    const r = tfGrads((f, c) => crossEntropy(memsLogits(f, c, tf.tensor1d(y1, 'int32'), 4, 1), tf.tensor1d(y1, 'int32')));
+    const r = tfGrads((f, c) =>
+      crossEntropy(memsLogits(f, c, tf.tensor1d(y1, 'int32'), 4, 1), tf.tensor1d(y1, 'int32')),
+    );
     expect(Math.abs(r.value - refMems(rows(F, D), rows(C, D), y1, 4, 1))).toBeLessThan(1e-4);
     expect(r.gf.every(Number.isFinite)).toBe(true);
   });
@@ -177,29 +224,70 @@ describe('MEMS', () => {
 describe('CosFace and ArcFace', () => {
   it('CosFace matches the hand computation and finite differences', () => {
     const [m, s] = [0.35, 8];
-    const r = tfGrads((f, c) => crossEntropy(cosfaceLogits(f, c, tf.tensor1d(Y, 'int32'), m, s), tf.tensor1d(Y, 'int32')));
+    const r = tfGrads((f, c) =>
+      crossEntropy(cosfaceLogits(f, c, tf.tensor1d(Y, 'int32'), m, s), tf.tensor1d(Y, 'int32')),
+    );
     expect(Math.abs(r.value - refCos(rows(F, D), rows(C, D), Y, m, s))).toBeLessThan(1e-4);
-    expect(maxRelErr(r.gf, finiteDiff((x) => refCos(rows(x, D), rows(C, D), Y, m, s), F))).toBeLessThan(1e-3);
-    expect(maxRelErr(r.gc, finiteDiff((x) => refCos(rows(F, D), rows(x, D), Y, m, s), C))).toBeLessThan(1e-3);
+    expect(
+      maxRelErr(
+        r.gf,
+        finiteDiff((x) => refCos(rows(x, D), rows(C, D), Y, m, s), F),
+      ),
+    ).toBeLessThan(1e-3);
+    expect(
+      maxRelErr(
+        r.gc,
+        finiteDiff((x) => refCos(rows(F, D), rows(x, D), Y, m, s), C),
+      ),
+    ).toBeLessThan(1e-3);
   });
 
   it('ArcFace matches the hand computation and finite differences', () => {
     const [m, s] = [0.5, 8];
-    const r = tfGrads((f, c) => crossEntropy(arcfaceLogits(f, c, tf.tensor1d(Y, 'int32'), m, s), tf.tensor1d(Y, 'int32')));
+    const r = tfGrads((f, c) =>
+      crossEntropy(arcfaceLogits(f, c, tf.tensor1d(Y, 'int32'), m, s), tf.tensor1d(Y, 'int32')),
+    );
     expect(Math.abs(r.value - refArc(rows(F, D), rows(C, D), Y, m, s))).toBeLessThan(1e-4);
-    expect(maxRelErr(r.gf, finiteDiff((x) => refArc(rows(x, D), rows(C, D), Y, m, s), F))).toBeLessThan(2e-3);
-    expect(maxRelErr(r.gc, finiteDiff((x) => refArc(rows(F, D), rows(x, D), Y, m, s), C))).toBeLessThan(2e-3);
+    expect(
+      maxRelErr(
+        r.gf,
+        finiteDiff((x) => refArc(rows(x, D), rows(C, D), Y, m, s), F),
+      ),
+    ).toBeLessThan(2e-3);
+    expect(
+      maxRelErr(
+        r.gc,
+        finiteDiff((x) => refArc(rows(F, D), rows(x, D), Y, m, s), C),
+      ),
+    ).toBeLessThan(2e-3);
   });
 
   it('ArcFace uses the monotonic fallback past theta + m > pi', () => {
     // f opposite to its class weight: theta = pi.
-    const v = tf.tidy(() => toArray(arcfaceLogits(tf.tensor2d([[-1, 0]]), tf.tensor2d([[1, 0], [0, 1]]), tf.tensor1d([0], 'int32'), 0.5, 1)));
+    const v = tf.tidy(() =>
+      toArray(
+        arcfaceLogits(
+          tf.tensor2d([[-1, 0]]),
+          tf.tensor2d([
+            [1, 0],
+            [0, 1],
+          ]),
+          tf.tensor1d([0], 'int32'),
+          0.5,
+          1,
+        ),
+      ),
+    );
     expect(v[0]).toBeCloseTo(-1 - Math.sin(Math.PI - 0.5) * 0.5, 4);
   });
 
   it('with margin 0 both reduce to a scaled cosine softmax', () => {
-    const a = tf.tidy(() => toArray(cosfaceLogits(tf.tensor2d(F, [B, D]), tf.tensor2d(C, [K, D]), tf.tensor1d(Y, 'int32'), 0, 3)));
-    const b = tf.tidy(() => toArray(arcfaceLogits(tf.tensor2d(F, [B, D]), tf.tensor2d(C, [K, D]), tf.tensor1d(Y, 'int32'), 0, 3)));
+    const a = tf.tidy(() =>
+      toArray(cosfaceLogits(tf.tensor2d(F, [B, D]), tf.tensor2d(C, [K, D]), tf.tensor1d(Y, 'int32'), 0, 3)),
+    );
+    const b = tf.tidy(() =>
+      toArray(arcfaceLogits(tf.tensor2d(F, [B, D]), tf.tensor2d(C, [K, D]), tf.tensor1d(Y, 'int32'), 0, 3)),
+    );
     expect(maxRelErr(a, b)).toBeLessThan(1e-5);
   });
 });
@@ -207,35 +295,67 @@ describe('CosFace and ArcFace', () => {
 describe('pair losses', () => {
   it('contrastive matches the hand computation and finite differences', () => {
     const margin = 1.2;
-    const r = tfGrads((f, c) => tf.add(contrastiveLoss(f, tf.tensor1d(Y, 'int32'), margin), tf.mul(tf.sum(c), 0)) as tf.Scalar);
+    const r = tfGrads(
+      (f, c) =>
+        tf.add(contrastiveLoss(f, tf.tensor1d(Y, 'int32'), margin), tf.mul(tf.sum(c), 0)) as tf.Scalar,
+    );
     expect(Math.abs(r.value - refContrastive(rows(F, D), Y, margin))).toBeLessThan(1e-5);
-    expect(maxRelErr(r.gf, finiteDiff((x) => refContrastive(rows(x, D), Y, margin), F))).toBeLessThan(1e-3);
+    expect(
+      maxRelErr(
+        r.gf,
+        finiteDiff((x) => refContrastive(rows(x, D), Y, margin), F),
+      ),
+    ).toBeLessThan(1e-3);
   });
 
   it('triplet (batch-hard) matches the hand computation and finite differences', () => {
     const margin = 0.5;
-    const r = tfGrads((f, c) => tf.add(tripletBatchHardLoss(f, tf.tensor1d(Y, 'int32'), margin), tf.mul(tf.sum(c), 0)) as tf.Scalar);
+    const r = tfGrads(
+      (f, c) =>
+        tf.add(tripletBatchHardLoss(f, tf.tensor1d(Y, 'int32'), margin), tf.mul(tf.sum(c), 0)) as tf.Scalar,
+    );
     expect(Math.abs(r.value - refTriplet(rows(F, D), Y, margin))).toBeLessThan(1e-5);
-    expect(maxRelErr(r.gf, finiteDiff((x) => refTriplet(rows(x, D), Y, margin), F))).toBeLessThan(1e-3);
+    expect(
+      maxRelErr(
+        r.gf,
+        finiteDiff((x) => refTriplet(rows(x, D), Y, margin), F),
+      ),
+    ).toBeLessThan(1e-3);
   });
 
   it('give 0 (not NaN) for a batch of one class (triplet) and one sample (contrastive)', () => {
     const y1 = [2, 2, 2, 2, 2, 2];
-    const t = tfGrads((f, c) => tf.add(tripletBatchHardLoss(f, tf.tensor1d(y1, 'int32'), 0.5), tf.mul(tf.sum(c), 0)) as tf.Scalar);
+    const t = tfGrads(
+      (f, c) =>
+        tf.add(tripletBatchHardLoss(f, tf.tensor1d(y1, 'int32'), 0.5), tf.mul(tf.sum(c), 0)) as tf.Scalar,
+    );
     expect(t.value).toBeCloseTo(0, 10);
     expect(t.gf.every((g) => g === 0)).toBe(true);
-    const c1 = tfGrads((f, c) => tf.add(contrastiveLoss(f, tf.tensor1d([0], 'int32'), 1), tf.mul(tf.sum(c), 0)) as tf.Scalar, F.slice(0, D));
+    const c1 = tfGrads(
+      (f, c) => tf.add(contrastiveLoss(f, tf.tensor1d([0], 'int32'), 1), tf.mul(tf.sum(c), 0)) as tf.Scalar,
+      F.slice(0, D),
+    );
     expect(c1.value).toBeCloseTo(0, 10);
     // contrastive with one class = mean squared pair distance
-    const c2 = tfGrads((f, c) => tf.add(contrastiveLoss(f, tf.tensor1d(y1, 'int32'), 1), tf.mul(tf.sum(c), 0)) as tf.Scalar);
+    const c2 = tfGrads(
+      (f, c) => tf.add(contrastiveLoss(f, tf.tensor1d(y1, 'int32'), 1), tf.mul(tf.sum(c), 0)) as tf.Scalar,
+    );
     expect(Math.abs(c2.value - refContrastive(rows(F, D), y1, 1))).toBeLessThan(1e-5);
   });
 
   it('have finite gradients at identical embeddings', () => {
     const same = [...F.slice(0, D), ...F.slice(0, D)];
-    const r = tfGrads((f, c) => tf.add(tripletBatchHardLoss(f, tf.tensor1d([0, 1], 'int32'), 0.5), tf.mul(tf.sum(c), 0)) as tf.Scalar, same);
+    const r = tfGrads(
+      (f, c) =>
+        tf.add(tripletBatchHardLoss(f, tf.tensor1d([0, 1], 'int32'), 0.5), tf.mul(tf.sum(c), 0)) as tf.Scalar,
+      same,
+    );
     expect(r.gf.every(Number.isFinite)).toBe(true);
-    const r2 = tfGrads((f, c) => tf.add(contrastiveLoss(f, tf.tensor1d([0, 1], 'int32'), 0.5), tf.mul(tf.sum(c), 0)) as tf.Scalar, same);
+    const r2 = tfGrads(
+      (f, c) =>
+        tf.add(contrastiveLoss(f, tf.tensor1d([0, 1], 'int32'), 0.5), tf.mul(tf.sum(c), 0)) as tf.Scalar,
+      same,
+    );
     expect(r2.gf.every(Number.isFinite)).toBe(true);
   });
 });
@@ -248,19 +368,29 @@ describe('classifier losses through the registry', () => {
     const cen = name === 'center' ? Array.from(loss.store.params.get('loss.centres')!.dataSync()) : [];
     const r = tf.tidy(() => {
       const f = tf.tensor2d(F, [B, D]);
-      const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => loss.compute(x as tf.Tensor2D, tf.tensor1d(Y, 'int32'), { step: 0 }))([f]);
+      const { value, grads } = tf.valueAndGrads((x: tf.Tensor) =>
+        loss.compute(x as tf.Tensor2D, tf.tensor1d(Y, 'int32'), { step: 0 }),
+      )([f]);
       return { value: value.dataSync()[0], g: toArray(grads[0]) };
     });
     loss.store.dispose();
     return { ...r, w, b, cen };
   }
   const softmaxRef = (f: Mat, w: number[], b: number[]): number =>
-    ce(f.map((fi) => Array.from({ length: K }, (_, k) => fi.reduce((s, v, d) => s + v * w[d * K + k], b[k]))), Y);
+    ce(
+      f.map((fi) => Array.from({ length: K }, (_, k) => fi.reduce((s, v, d) => s + v * w[d * K + k], b[k]))),
+      Y,
+    );
 
   it('softmax = cross-entropy of a linear classifier', () => {
     const r = viaRegistry('softmax');
     expect(Math.abs(r.value - softmaxRef(rows(F, D), r.w, r.b))).toBeLessThan(1e-5);
-    expect(maxRelErr(r.g, finiteDiff((x) => softmaxRef(rows(x, D), r.w, r.b), F))).toBeLessThan(1e-4);
+    expect(
+      maxRelErr(
+        r.g,
+        finiteDiff((x) => softmaxRef(rows(x, D), r.w, r.b), F),
+      ),
+    ).toBeLessThan(1e-4);
   });
 
   it('center = softmax + lambda/2 mean ||f - c_y||^2', () => {
@@ -269,7 +399,10 @@ describe('classifier losses through the registry', () => {
     const ref = (x: number[]): number => {
       const f = rows(x, D);
       const c = rows(r.cen, D);
-      return softmaxRef(f, r.w, r.b) + (lambda / 2) * (f.reduce((s, fi, i) => s + sqdist(fi, c[Y[i]]), 0) / f.length);
+      return (
+        softmaxRef(f, r.w, r.b) +
+        (lambda / 2) * (f.reduce((s, fi, i) => s + sqdist(fi, c[Y[i]]), 0) / f.length)
+      );
     };
     expect(Math.abs(r.value - ref(F))).toBeLessThan(1e-5);
     expect(maxRelErr(r.g, finiteDiff(ref, F))).toBeLessThan(1e-4);

@@ -60,7 +60,15 @@ function refRanking(dist: number[], qLabel: number, gLabels: Int32Array, k: numb
   };
 }
 
-function refEval(q: Float32Array[], g: Float32Array[], dim: number, ql: Int32Array, gl: Int32Array, k: number, hamming = false) {
+function refEval(
+  q: Float32Array[],
+  g: Float32Array[],
+  dim: number,
+  ql: Int32Array,
+  gl: Int32Array,
+  k: number,
+  hamming = false,
+) {
   const nq = ql.length;
   const ng = gl.length;
   let ap = 0;
@@ -126,12 +134,17 @@ describe('retrieval metrics vs brute force (random integer data with ties)', () 
   ])('mAP@all, mAP@K, P@K, PR (%j, %s)', (opts) => {
     const k = 10;
     const ref = refEval([q], [g], dim, ql, gl, k);
-    const res = evaluateRetrieval({ features: q, labels: ql }, { features: g, labels: gl }, dim, { k, ...opts });
+    const res = evaluateRetrieval({ features: q, labels: ql }, { features: g, labels: gl }, dim, {
+      k,
+      ...opts,
+    });
     expect(res.mapAll).toBeCloseTo(ref.mapAll, 10);
     expect(res.mapAtK).toBeCloseTo(ref.mapAtK, 10);
     expect(res.pAtK).toBeCloseTo(ref.pAtK, 10);
     res.pr.precision.forEach((p, t) => expect(p).toBeCloseTo(ref.pr[t], 10));
-    expect(res.pr.recall).toEqual([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1].map((v) => expect.closeTo(v, 12)));
+    expect(res.pr.recall).toEqual(
+      [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1].map((v) => expect.closeTo(v, 12)),
+    );
     expect(res.apPerQuery[0]).toBe(0);
     expect(meanAveragePrecision(q, g, dim, ql, gl, opts)).toBeCloseTo(ref.mapAll, 10);
     expect(meanAveragePrecision(q, g, dim, ql, gl, { ...opts, k })).toBeCloseTo(ref.mapAtK, 10);
@@ -145,7 +158,12 @@ describe('retrieval metrics vs brute force (random integer data with ties)', () 
 
   it('flip: minimum distance over the flip combinations', () => {
     const ref = refEval([q, qf], [g, gf], dim, ql, gl, 10);
-    const res = evaluateRetrieval({ features: q, flipped: qf, labels: ql }, { features: g, flipped: gf, labels: gl }, dim, { k: 10, blockSize: 5 });
+    const res = evaluateRetrieval(
+      { features: q, flipped: qf, labels: ql },
+      { features: g, flipped: gf, labels: gl },
+      dim,
+      { k: 10, blockSize: 5 },
+    );
     expect(res.mapAll).toBeCloseTo(ref.mapAll, 10);
     expect(res.pAtK).toBeCloseTo(ref.pAtK, 10);
   });
@@ -157,7 +175,12 @@ describe('retrieval metrics vs brute force (random integer data with ties)', () 
     const ref = refEval([Float32Array.from(qc)], [Float32Array.from(gc)], bits, ql, gl, 10, true);
     expect(hammingMeanAveragePrecision(qc, gc, bits, ql, gl)).toBeCloseTo(ref.mapAll, 10);
     expect(hammingMeanAveragePrecision(qc, gc, bits, ql, gl, { k: 10 })).toBeCloseTo(ref.mapAtK, 10);
-    const res = evaluateRetrieval({ features: q, labels: ql, codes: qc }, { features: g, labels: gl, codes: gc }, dim, { k: 10 });
+    const res = evaluateRetrieval(
+      { features: q, labels: ql, codes: qc },
+      { features: g, labels: gl, codes: gc },
+      dim,
+      { k: 10 },
+    );
     expect(res.hamming?.bits).toBe(bits);
     expect(res.hamming?.mapAll).toBeCloseTo(ref.mapAll, 10);
     expect(res.hamming?.pAtK).toBeCloseTo(ref.pAtK, 10);
@@ -168,10 +191,15 @@ describe('retrieval metrics vs brute force (random integer data with ties)', () 
     const lab = Int32Array.from([1, 1, 2, 2]);
     expect(meanAveragePrecision(Float32Array.from([0]), gal, 1, Int32Array.from([1]), lab)).toBe(1);
     // relevant items at ranks 3 and 4: AP = (1/3 + 2/4) / 2
-    expect(meanAveragePrecision(Float32Array.from([10]), gal, 1, Int32Array.from([1]), lab)).toBeCloseTo((1 / 3 + 2 / 4) / 2, 12);
+    expect(meanAveragePrecision(Float32Array.from([10]), gal, 1, Int32Array.from([1]), lab)).toBeCloseTo(
+      (1 / 3 + 2 / 4) / 2,
+      12,
+    );
   });
 
   it('rejects mismatched sizes', () => {
-    expect(() => meanAveragePrecision(q, g, 4, ql, gl)).toThrow(/query features: length 69 is not n \* dim = 23 \* 4/);
+    expect(() => meanAveragePrecision(q, g, 4, ql, gl)).toThrow(
+      /query features: length 69 is not n \* dim = 23 \* 4/,
+    );
   });
 });

@@ -35,8 +35,16 @@ describe('distanceStatistics', () => {
     const n = 300;
     const f = Float32Array.from({ length: n * 2 }, (_, i) => Math.sin(i * 1.7) * 3);
     const y = Int32Array.from({ length: n }, (_, i) => i % 5);
-    const a = distanceStatistics(f, y, 2, ['0', '1', '2', '3', '4'], { maxItems: 100, maxPairs: 500, seed: 3 });
-    const b = distanceStatistics(f, y, 2, ['0', '1', '2', '3', '4'], { maxItems: 100, maxPairs: 500, seed: 3 });
+    const a = distanceStatistics(f, y, 2, ['0', '1', '2', '3', '4'], {
+      maxItems: 100,
+      maxPairs: 500,
+      seed: 3,
+    });
+    const b = distanceStatistics(f, y, 2, ['0', '1', '2', '3', '4'], {
+      maxItems: 100,
+      maxPairs: 500,
+      seed: 3,
+    });
     expect(a).toEqual(b);
     expect(a.sampled).toBe(true);
     expect(a.nItems).toBe(100);

@@ -20,7 +20,16 @@ let ds: ShardDataset;
 beforeAll(async () => {
   await useNativeBackend();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sbir-emoji-'));
-  await prepareDataset({ dataset: 'emoji', out: dir, size: 32, maxCategories: 6, maxPerCategory: 12, queriesPerCategory: 2, seed: 0, log: () => {} });
+  await prepareDataset({
+    dataset: 'emoji',
+    out: dir,
+    size: 32,
+    maxCategories: 6,
+    maxPerCategory: 12,
+    queriesPerCategory: 2,
+    seed: 0,
+    log: () => {},
+  });
   ds = openDataset(dir);
 });
 
@@ -50,10 +59,23 @@ it('DASE + MEMS on emoji: loss goes down and mAP goes up', async () => {
   const epochs = 12;
   const stepsPerEpoch = Math.floor(ds.count('train') / 32);
   const tr = createTrainer({
-    model: { backbone: 'resnet-tiny', block: 'dase', width: 16, inputSize: 32, embeddingDim: 32, numClasses: classes },
+    model: {
+      backbone: 'resnet-tiny',
+      block: 'dase',
+      width: 16,
+      inputSize: 32,
+      embeddingDim: 32,
+      numClasses: classes,
+    },
     // Fixed margin (no annealing): an annealed margin raises the loss while it grows.
     loss: { name: 'mems', margin: 2, annealSteps: 0 },
-    optimizer: { name: 'adam', lr: 2e-3, weightDecay: 1e-4, schedule: 'half-constant-linear', totalSteps: epochs * stepsPerEpoch },
+    optimizer: {
+      name: 'adam',
+      lr: 2e-3,
+      weightDecay: 1e-4,
+      schedule: 'half-constant-linear',
+      totalSteps: epochs * stepsPerEpoch,
+    },
     seed: 0,
   });
   const q0 = await embedSubset(tr, 'query');
@@ -61,15 +83,28 @@ it('DASE + MEMS on emoji: loss goes down and mAP goes up', async () => {
   const before = evaluateRetrieval(q0, g0, 32).mapAll;
   const losses: number[] = [];
   for (let e = 0; e < epochs; e++) {
-    for await (const b of ds.batches({ subset: 'train', batchSize: 32, shuffle: true, seed: e, balanceDomains: true, dropLast: true })) {
+    for await (const b of ds.batches({
+      subset: 'train',
+      batchSize: 32,
+      shuffle: true,
+      seed: e,
+      balanceDomains: true,
+      dropLast: true,
+    })) {
       losses.push(tr.trainStep(b, { augment: true }).loss);
     }
   }
   const mean = (xs: number[]): number => xs.reduce((s, v) => s + v, 0) / xs.length;
   const head = mean(losses.slice(0, 5));
   const tail = mean(losses.slice(-5));
-  const after = evaluateRetrieval(await embedSubset(tr, 'query'), await embedSubset(tr, 'gallery'), 32).mapAll;
-  console.log(`emoji: ${losses.length} steps, loss ${head.toFixed(3)} -> ${tail.toFixed(3)}, mAP ${before.toFixed(3)} -> ${after.toFixed(3)}`);
+  const after = evaluateRetrieval(
+    await embedSubset(tr, 'query'),
+    await embedSubset(tr, 'gallery'),
+    32,
+  ).mapAll;
+  console.log(
+    `emoji: ${losses.length} steps, loss ${head.toFixed(3)} -> ${tail.toFixed(3)}, mAP ${before.toFixed(3)} -> ${after.toFixed(3)}`,
+  );
   expect(losses.every(Number.isFinite)).toBe(true);
   expect(tail).toBeLessThan(0.7 * head);
   expect(after).toBeGreaterThan(before);

@@ -33,7 +33,15 @@ function syntheticBatch(n: number, size: number, classes: number, seed: number) 
 }
 
 const baseConfig = (over: Partial<TrainerConfig> = {}): TrainerConfig => ({
-  model: { backbone: 'resnet-tiny', block: 'dase', width: 8, inputSize: 32, embeddingDim: 16, hashBits: 8, numClasses: 4 },
+  model: {
+    backbone: 'resnet-tiny',
+    block: 'dase',
+    width: 8,
+    inputSize: 32,
+    embeddingDim: 16,
+    hashBits: 8,
+    numClasses: 4,
+  },
   loss: { name: 'mems', margin: 2 },
   optimizer: { name: 'adam', lr: 1e-3, weightDecay: 1e-4, schedule: 'half-constant-linear', totalSteps: 100 },
   seed: 0,
@@ -86,12 +94,17 @@ describe('trainer', () => {
     for (let i = 0; i < 5; i++)
       for (let y = 0; y < s; y++)
         for (let x = 0; x < s; x++)
-          for (let c = 0; c < 3; c++) flippedImages[((i * s + y) * s + x) * 3 + c] = batch.images[((i * s + y) * s + (s - 1 - x)) * 3 + c];
+          for (let c = 0; c < 3; c++)
+            flippedImages[((i * s + y) * s + x) * 3 + c] =
+              batch.images[((i * s + y) * s + (s - 1 - x)) * 3 + c];
     const ef = tr.embed({ ...batch, images: flippedImages });
     ef.embedding.forEach((v, i) => expect(v).toBeCloseTo((e.flipped as Float32Array)[i], 4));
     const plain = tr.embed(batch);
     expect(plain.flipped).toBeUndefined();
-    const empty = tr.embed({ ...batch, n: 0, images: new Uint8Array(0), domains: new Uint8Array(0) }, { flip: true });
+    const empty = tr.embed(
+      { ...batch, n: 0, images: new Uint8Array(0), domains: new Uint8Array(0) },
+      { flip: true },
+    );
     expect([empty.embedding.length, empty.flipped?.length, empty.code?.length]).toEqual([0, 0, 0]);
     tr.dispose();
   });
@@ -109,28 +122,50 @@ describe('trainer', () => {
     expect(fs.readdirSync(ck).sort()).toEqual(['tensors.bin', 'tensors.json']);
     const manifest = JSON.parse(fs.readFileSync(path.join(ck, 'tensors.json'), 'utf8'));
     const names: string[] = manifest.tensors.map((t: { name: string }) => t.name);
-    expect(names).toEqual(expect.arrayContaining(['model/backbone.stem.conv.weight', 'model/backbone.stem.bn.running_mean', 'loss/loss.centres', 'optim/m/model/backbone.stem.conv.weight', 'optim/v/loss/loss.centres']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'model/backbone.stem.conv.weight',
+        'model/backbone.stem.bn.running_mean',
+        'loss/loss.centres',
+        'optim/m/model/backbone.stem.conv.weight',
+        'optim/v/loss/loss.centres',
+      ]),
+    );
     expect(manifest.meta.step).toBe(2);
-    const la = [a.trainStep(batches[2], { augment: true }).loss, a.trainStep(batches[3], { augment: true }).loss];
+    const la = [
+      a.trainStep(batches[2], { augment: true }).loss,
+      a.trainStep(batches[3], { augment: true }).loss,
+    ];
     const b = createTrainer(baseConfig({ seed: 99 }));
     await b.loadCheckpoint(ck);
     expect(b.step).toBe(2);
-    const lb = [b.trainStep(batches[2], { augment: true }).loss, b.trainStep(batches[3], { augment: true }).loss];
+    const lb = [
+      b.trainStep(batches[2], { augment: true }).loss,
+      b.trainStep(batches[3], { augment: true }).loss,
+    ];
     lb.forEach((v, i) => expect(v).toBeCloseTo(la[i], 4));
     const c = createTrainer(baseConfig({ loss: { name: 'softmax' } }));
-    await expect(c.loadCheckpoint(ck)).rejects.toThrow(/checkpoint does not match this model\/loss\/optimiser/);
+    await expect(c.loadCheckpoint(ck)).rejects.toThrow(
+      /checkpoint does not match this model\/loss\/optimiser/,
+    );
     await expect(c.loadCheckpoint(path.join(dir, 'nope'))).rejects.toThrow(/no checkpoint at/);
     [a, b, c].forEach((t) => t.dispose());
     fs.rmSync(dir, { recursive: true });
   });
 
   it('reports configuration errors naming the field', () => {
-    expect(() => createTrainer(baseConfig({ model: { ...baseConfig().model, backbone: 'resnet9' } }))).toThrow(
-      'unknown backbone "resnet9" (known: resnet-tiny, resnet18, resnet34, resnet50)',
+    expect(() =>
+      createTrainer(baseConfig({ model: { ...baseConfig().model, backbone: 'resnet9' } })),
+    ).toThrow('unknown backbone "resnet9" (known: resnet-tiny, resnet18, resnet34, resnet50)');
+    expect(() => createTrainer(baseConfig({ loss: { name: 'focal' as never } }))).toThrow(
+      /unknown loss "focal"/,
     );
-    expect(() => createTrainer(baseConfig({ loss: { name: 'focal' as never } }))).toThrow(/unknown loss "focal"/);
-    expect(() => createTrainer(baseConfig({ optimizer: { name: 'adam', lr: 1e-3, totalSteps: 0 } }))).toThrow('optimizer.totalSteps: expected a positive integer, got 0');
-    expect(() => createTrainer(baseConfig({ model: { ...baseConfig().model, embeddingDim: 0 } }))).toThrow('model.embeddingDim: expected a positive integer, got 0');
+    expect(() => createTrainer(baseConfig({ optimizer: { name: 'adam', lr: 1e-3, totalSteps: 0 } }))).toThrow(
+      'optimizer.totalSteps: expected a positive integer, got 0',
+    );
+    expect(() => createTrainer(baseConfig({ model: { ...baseConfig().model, embeddingDim: 0 } }))).toThrow(
+      'model.embeddingDim: expected a positive integer, got 0',
+    );
     const tr = createTrainer(baseConfig());
     const bad = syntheticBatch(2, 32, 4, 1);
     bad.labels[1] = 4;
@@ -138,14 +173,19 @@ describe('trainer', () => {
     tr.dispose();
   });
 
-  it.each(['softmax', 'mems', 'contrastive', 'triplet', 'center', 'cosface', 'arcface'] as const)('%s: a few steps on a fixed batch lower the loss', (name) => {
-    const tr = createTrainer(baseConfig({ loss: { name }, model: { ...baseConfig().model, hashBits: undefined } }));
-    const batch = syntheticBatch(16, 32, 4, 5);
-    const first = tr.trainStep(batch).loss;
-    let last = first;
-    for (let i = 0; i < 15; i++) last = tr.trainStep(batch).loss;
-    expect(Number.isFinite(last)).toBe(true);
-    expect(last).toBeLessThan(first);
-    tr.dispose();
-  });
+  it.each(['softmax', 'mems', 'contrastive', 'triplet', 'center', 'cosface', 'arcface'] as const)(
+    '%s: a few steps on a fixed batch lower the loss',
+    (name) => {
+      const tr = createTrainer(
+        baseConfig({ loss: { name }, model: { ...baseConfig().model, hashBits: undefined } }),
+      );
+      const batch = syntheticBatch(16, 32, 4, 5);
+      const first = tr.trainStep(batch).loss;
+      let last = first;
+      for (let i = 0; i < 15; i++) last = tr.trainStep(batch).loss;
+      expect(Number.isFinite(last)).toBe(true);
+      expect(last).toBeLessThan(first);
+      tr.dispose();
+    },
+  );
 });

@@ -28,11 +28,32 @@ interface CommonArgs {
 const common = <T>(y: Argv<T>) =>
   y
     .option('runs-dir', { type: 'string', default: 'runs', describe: 'run store root' })
-    .option('experiment', { alias: 'e', type: 'string', describe: 'experiment to report (default: all in the runs dir)' })
-    .option('out', { alias: 'o', type: 'string', describe: 'output folder (default reports/<experiment>, or reports for all)' })
-    .option('mlflow-ui', { type: 'string', default: process.env.MLFLOW_TRACKING_URI, defaultDescription: '$MLFLOW_TRACKING_URI', describe: 'MLflow UI to link to' })
-    .option('baseline', { type: 'string', describe: 'baseline row for Δ and p, as axis=value pairs', defaultDescription: 'block=se,loss=softmax' })
-    .option('reference', { type: 'string', default: path.join('experiments', 'paper-reference.yaml'), describe: "the paper's numbers (optional file)" })
+    .option('experiment', {
+      alias: 'e',
+      type: 'string',
+      describe: 'experiment to report (default: all in the runs dir)',
+    })
+    .option('out', {
+      alias: 'o',
+      type: 'string',
+      describe: 'output folder (default reports/<experiment>, or reports for all)',
+    })
+    .option('mlflow-ui', {
+      type: 'string',
+      default: process.env.MLFLOW_TRACKING_URI,
+      defaultDescription: '$MLFLOW_TRACKING_URI',
+      describe: 'MLflow UI to link to',
+    })
+    .option('baseline', {
+      type: 'string',
+      describe: 'baseline row for Δ and p, as axis=value pairs',
+      defaultDescription: 'block=se,loss=softmax',
+    })
+    .option('reference', {
+      type: 'string',
+      default: path.join('experiments', 'paper-reference.yaml'),
+      describe: "the paper's numbers (optional file)",
+    })
     .option('png', { type: 'boolean', default: true, describe: 'render PNGs beside the SVG charts' });
 
 async function runBuild(a: CommonArgs): Promise<BuildResult> {
@@ -48,7 +69,9 @@ async function runBuild(a: CommonArgs): Promise<BuildResult> {
     log: (l) => console.log(l),
   });
   const n = result.experiments.reduce((s, e) => s + e.files.length, 0);
-  console.log(`[report] wrote ${n} files to ${displayPath(result.out)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `[report] wrote ${n} files to ${displayPath(result.out)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
   return result;
 }
 
@@ -78,7 +101,8 @@ export function storeSignature(runsDir: string): string {
     } catch {
       continue;
     }
-    for (const c of cells) for (const f of ['status.json', 'metrics.jsonl', 'eval.json']) stat(path.join(ed, c, f));
+    for (const c of cells)
+      for (const f of ['status.json', 'metrics.jsonl', 'eval.json']) stat(path.join(ed, c, f));
   }
   return parts.join('|');
 }
@@ -107,10 +131,16 @@ export async function main(argv: string[]): Promise<void> {
         common(y)
           .option('port', { alias: 'p', type: 'number', default: 8787, describe: 'port (0 = any free port)' })
           .option('build', { type: 'boolean', default: true, describe: 'rebuild before serving' })
-          .option('watch', { type: 'number', default: 0, describe: 'rebuild when the run store changes, checking every N seconds (0 = off)' }),
+          .option('watch', {
+            type: 'number',
+            default: 0,
+            describe: 'rebuild when the run store changes, checking every N seconds (0 = off)',
+          }),
       async (a) => {
         const args = a as unknown as CommonArgs & { port: number; build: boolean; watch: number };
-        const root = args.build ? (await runBuild(args)).out : path.resolve(args.out ?? defaultOut(args.experiment));
+        const root = args.build
+          ? (await runBuild(args)).out
+          : path.resolve(args.out ?? defaultOut(args.experiment));
         const h = await serveStatic(root, { port: args.port });
         console.log(`[report] dashboard at ${h.url}  (Ctrl-C to stop)`);
         let timer: NodeJS.Timeout | undefined;

@@ -19,7 +19,13 @@ export { mean, sampleStd, pairedTTest } from './stats';
 export type { PairedTTest } from './stats';
 export { pca } from './pca';
 export type { PcaResult } from './pca';
-export { mapByCellSpec, trainingCurvesSpec, prCurveSpec, distanceHistogramSpec, pcaSpec } from './charts/specs';
+export {
+  mapByCellSpec,
+  trainingCurvesSpec,
+  prCurveSpec,
+  distanceHistogramSpec,
+  pcaSpec,
+} from './charts/specs';
 export { renderSvg, renderPng, svgToPng, toVega } from './charts/render';
 export { retrievalGridSvg } from './retrieval';
 export { writeDashboard } from './dashboard/site';

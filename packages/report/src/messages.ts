@@ -18,7 +18,8 @@ export class ReportInputError extends Error {
 const where = (file: string, field?: string): string => (field ? `${file}: field "${field}"` : file);
 
 export const message = {
-  missingRunsDir: (dir: string) => `${dir}: runs directory not found (pass --runs-dir, or run the trainer first)`,
+  missingRunsDir: (dir: string) =>
+    `${dir}: runs directory not found (pass --runs-dir, or run the trainer first)`,
   noExperiments: (dir: string) => `${dir}: no experiments found (no <experiment>/experiment.json)`,
   unknownExperiment: (dir: string, name: string, known: string[]) =>
     `${dir}: experiment "${name}" not found${known.length ? ` (known: ${known.join(', ')})` : ''}`,
@@ -32,9 +33,11 @@ export const message = {
     `${where(file, 'formatVersion')}: unsupported run store format ${JSON.stringify(version)} (this report reads version 1)`,
   unknownBaselineAxis: (axis: string, axes: string[]) =>
     `--baseline: "${axis}" is not a row axis of the table (row axes: ${axes.join(', ') || 'none'})`,
-  badBaselineSpec: (spec: string) => `--baseline: expected axis=value pairs separated by commas, got "${spec}"`,
+  badBaselineSpec: (spec: string) =>
+    `--baseline: expected axis=value pairs separated by commas, got "${spec}"`,
   // warnings (printed, not fatal)
-  finishedWithoutEval: (file: string) => `${file}: state is "finished" but eval.json is missing; metrics left blank`,
+  finishedWithoutEval: (file: string) =>
+    `${file}: state is "finished" but eval.json is missing; metrics left blank`,
   baselineMissing: (label: string) => `baseline row "${label}" has no finished runs; Δ and p left blank`,
   missingCellDir: (file: string) => `${file}: listed in experiment.json but not written yet; shown as queued`,
 };

@@ -49,7 +49,11 @@ function norm(v: number[]): number {
 }
 
 /** Top-k eigenpairs of a symmetric positive semi-definite matrix by power iteration with deflation. */
-export function topEigen(matrix: number[][], k: number, opts: { iterations?: number; tol?: number } = {}): { vectors: number[][]; values: number[] } {
+export function topEigen(
+  matrix: number[][],
+  k: number,
+  opts: { iterations?: number; tol?: number } = {},
+): { vectors: number[][]; values: number[] } {
   const d = matrix.length;
   const iterations = opts.iterations ?? 1000;
   const tol = opts.tol ?? 1e-12;
@@ -102,5 +106,11 @@ export function pca(rows: readonly (readonly number[])[], k = 2): PcaResult {
   const total = cov.reduce((s, r, i) => s + r[i], 0);
   const { vectors, values } = topEigen(cov, k);
   const projected = rows.map((r) => vectors.map((v) => v.reduce((s, x, j) => s + x * (r[j] - mu[j]), 0)));
-  return { components: vectors, variances: values, explained: values.map((v) => (total > 0 ? v / total : 0)), mean: mu, projected };
+  return {
+    components: vectors,
+    variances: values,
+    explained: values.map((v) => (total > 0 ? v / total : 0)),
+    mean: mu,
+    projected,
+  };
 }

@@ -6,14 +6,37 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import { distanceHistogramSpec, mapByCellSpec, pcaSpec, prCurveSpec, trainingCurvesSpec } from './charts/specs';
-import { epochPoints, finiteRows, histogramBins, mapChartData, meanBy, pcaPoints, prPoints, stepPoints, sumHistograms } from './charts/data';
+import {
+  distanceHistogramSpec,
+  mapByCellSpec,
+  pcaSpec,
+  prCurveSpec,
+  trainingCurvesSpec,
+} from './charts/specs';
+import {
+  epochPoints,
+  finiteRows,
+  histogramBins,
+  mapChartData,
+  meanBy,
+  pcaPoints,
+  prPoints,
+  stepPoints,
+  sumHistograms,
+} from './charts/data';
 import { renderSvg, svgToPng } from './charts/render';
 import { writeDashboard } from './dashboard/site';
 import { pca } from './pca';
 import { loadGridRows, retrievalGridSvg } from './retrieval';
 import { loadPaperReference, type PaperReference } from './store/reference';
-import { displayPath, loadRunStore, readEmbeddings, readRetrieval, type CellRecord, type ExperimentRecord } from './store/read';
+import {
+  displayPath,
+  loadRunStore,
+  readEmbeddings,
+  readRetrieval,
+  type CellRecord,
+  type ExperimentRecord,
+} from './store/read';
 import { buildTable, type AblationTable } from './table/build';
 import { paperUnmatchedMarkdown, toCsv, toHtmlDocument, toLatex, toMarkdown } from './table/assemble';
 import { metricsFor, normalize, type NormalizedExperiment, type Observation } from './table/normalize';
@@ -51,7 +74,8 @@ export interface BuildResult {
   warnings: string[];
 }
 
-export const defaultOut = (experiment?: string): string => (experiment ? path.join('reports', experiment) : 'reports');
+export const defaultOut = (experiment?: string): string =>
+  experiment ? path.join('reports', experiment) : 'reports';
 
 function write(file: string, content: string | Buffer, files: string[]): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -69,7 +93,11 @@ export function referenceNote(ref: PaperReference | undefined, file: string): st
 }
 
 /** Lowest-seed finished cell of a table row on a dataset. */
-export function representative(view: ExperimentView, rowKey: string, dataset: string): CellRecord | undefined {
+export function representative(
+  view: ExperimentView,
+  rowKey: string,
+  dataset: string,
+): CellRecord | undefined {
   const cands = view.exp.cells
     .filter((c) => {
       const o = view.obs.get(c.cellId);
@@ -91,36 +119,79 @@ export function experimentCharts(view: ExperimentView): ChartSet[] {
   const charts: ChartSet[] = [];
   const m = mapChartData(table);
   if (m.summary.length)
-    charts.push({ name: 'map-by-cell', title: `${table.metrics.join(', ').replace(/, ([^,]*)$/, ' and $1')} by cell`, spec: mapByCellSpec(m.points, m.summary, { rows: m.rows, title: `${table.experimentName}: retrieval accuracy by cell` }) });
+    charts.push({
+      name: 'map-by-cell',
+      title: `${table.metrics.join(', ').replace(/, ([^,]*)$/, ' and $1')} by cell`,
+      spec: mapByCellSpec(m.points, m.summary, {
+        rows: m.rows,
+        title: `${table.experimentName}: retrieval accuracy by cell`,
+      }),
+    });
   const rowLabel = new Map(table.rows.map((r) => [r.key, r.label]));
   for (const dataset of table.datasets) {
     const cells = exp.cells.filter((c) => view.obs.get(c.cellId)?.dataset === dataset);
     const label = (c: CellRecord) => rowLabel.get(view.obs.get(c.cellId)?.rowKey ?? '') ?? c.cellId;
     const finished = cells.filter((c) => c.status.state === 'finished');
-    const steps = meanBy(finished.flatMap((c) => stepPoints(label(c), c.metrics, 100000)), ['run', 'step'], 'loss');
-    const epochs = meanBy(finished.flatMap((c) => epochPoints(label(c), c.metrics)), ['run', 'epoch', 'metric'], 'value');
+    const steps = meanBy(
+      finished.flatMap((c) => stepPoints(label(c), c.metrics, 100000)),
+      ['run', 'step'],
+      'loss',
+    );
+    const epochs = meanBy(
+      finished.flatMap((c) => epochPoints(label(c), c.metrics)),
+      ['run', 'epoch', 'metric'],
+      'value',
+    );
     const seg = safeSegment(dataset);
     const runs = table.rows.map((r) => r.label);
     if (steps.length || epochs.length)
       charts.push({
         name: `training-curves-${seg}`,
         title: `Training curves on ${dataset} (mean over finished seeds)`,
-        spec: trainingCurvesSpec(steps, epochs, { legendTitle: 'cell (mean over seeds)', title: `Training curves on ${dataset}, mean over finished seeds`, runs: runs.filter((r) => steps.some((s) => s.run === r) || epochs.some((e) => e.run === r)) }),
+        spec: trainingCurvesSpec(steps, epochs, {
+          legendTitle: 'cell (mean over seeds)',
+          title: `Training curves on ${dataset}, mean over finished seeds`,
+          runs: runs.filter((r) => steps.some((s) => s.run === r) || epochs.some((e) => e.run === r)),
+        }),
       });
-    const pr = meanBy(finished.flatMap((c) => prPoints(label(c), c.eval)), ['run', 'recall'], 'precision');
+    const pr = meanBy(
+      finished.flatMap((c) => prPoints(label(c), c.eval)),
+      ['run', 'recall'],
+      'precision',
+    );
     if (pr.length)
-      charts.push({ name: `pr-${seg}`, title: `Precision–recall on ${dataset}`, spec: prCurveSpec(pr, { legendTitle: 'cell (mean over seeds)', title: `Precision–recall on ${dataset}, mean over seeds`, runs: runs.filter((r) => pr.some((p) => p.run === r)) }) });
-    const bins = table.rows.flatMap((r) => histogramBins(r.label, sumHistograms(finished.filter((c) => view.obs.get(c.cellId)?.rowKey === r.key).map((c) => c.eval))));
+      charts.push({
+        name: `pr-${seg}`,
+        title: `Precision–recall on ${dataset}`,
+        spec: prCurveSpec(pr, {
+          legendTitle: 'cell (mean over seeds)',
+          title: `Precision–recall on ${dataset}, mean over seeds`,
+          runs: runs.filter((r) => pr.some((p) => p.run === r)),
+        }),
+      });
+    const bins = table.rows.flatMap((r) =>
+      histogramBins(
+        r.label,
+        sumHistograms(finished.filter((c) => view.obs.get(c.cellId)?.rowKey === r.key).map((c) => c.eval)),
+      ),
+    );
     const separated: Record<string, number> = {};
     for (const r of table.rows) {
-      const fs_ = finished.filter((c) => view.obs.get(c.cellId)?.rowKey === r.key).map((c) => c.eval?.distanceStats?.fractionSeparated).filter((x): x is number => typeof x === 'number');
+      const fs_ = finished
+        .filter((c) => view.obs.get(c.cellId)?.rowKey === r.key)
+        .map((c) => c.eval?.distanceStats?.fractionSeparated)
+        .filter((x): x is number => typeof x === 'number');
       if (fs_.length) separated[r.label] = fs_.reduce((s, x) => s + x, 0) / fs_.length;
     }
     if (bins.length)
       charts.push({
         name: `distances-${seg}`,
         title: `Intra- vs inter-class distances on ${dataset}`,
-        spec: distanceHistogramSpec(bins, { title: `Intra- vs inter-class distances on ${dataset} (all seeds pooled)`, runs: runs.filter((r) => bins.some((b) => b.run === r)), separated }),
+        spec: distanceHistogramSpec(bins, {
+          title: `Intra- vs inter-class distances on ${dataset} (all seeds pooled)`,
+          runs: runs.filter((r) => bins.some((b) => b.run === r)),
+          separated,
+        }),
       });
     for (const c of representativeCells(view, dataset)) {
       if (!c.hasEmbeddings) continue;
@@ -131,7 +202,10 @@ export function experimentCharts(view: ExperimentView): ChartSet[] {
       charts.push({
         name: `pca-${c.cellId}`,
         title: `Embeddings (PCA) of ${o?.label ?? c.cellId}`,
-        spec: pcaSpec(pcaPoints(emb, p), { title: `Embeddings of ${o?.label ?? c.cellId}, PCA`, explained: [p.explained[0] ?? 0, p.explained[1] ?? 0] }),
+        spec: pcaSpec(pcaPoints(emb, p), {
+          title: `Embeddings of ${o?.label ?? c.cellId}, PCA`,
+          explained: [p.explained[0] ?? 0, p.explained[1] ?? 0],
+        }),
       });
     }
   }
@@ -145,7 +219,11 @@ export function representativeCells(view: ExperimentView, dataset: string): Cell
   const out: CellRecord[] = [];
   const base = t.rows.find((r) => r.isBaseline);
   // the best row; when that is the baseline itself, the best of the others (so two runs can be compared)
-  const ranked = col ? [...t.rows].filter((r) => r.cells[col.key].mean !== null).sort((a, b) => (b.cells[col.key].mean as number) - (a.cells[col.key].mean as number)) : [];
+  const ranked = col
+    ? [...t.rows]
+        .filter((r) => r.cells[col.key].mean !== null)
+        .sort((a, b) => (b.cells[col.key].mean as number) - (a.cells[col.key].mean as number))
+    : [];
   const best = ranked.find((r) => r !== base);
   for (const r of [base, best]) {
     if (!r) continue;
@@ -155,7 +233,11 @@ export function representativeCells(view: ExperimentView, dataset: string): Cell
   return out;
 }
 
-export function makeView(exp: ExperimentRecord, outDir: string, opts: { baseline?: Record<string, string>; reference?: PaperReference; referenceFile: string }): ExperimentView {
+export function makeView(
+  exp: ExperimentRecord,
+  outDir: string,
+  opts: { baseline?: Record<string, string>; reference?: PaperReference; referenceFile: string },
+): ExperimentView {
   const norm = normalize(exp, metricsFor(exp));
   const table = buildTable(norm, { baseline: opts.baseline, reference: opts.reference?.results });
   const note = referenceNote(opts.reference, opts.referenceFile);
@@ -163,7 +245,12 @@ export function makeView(exp: ExperimentRecord, outDir: string, opts: { baseline
   return { exp, norm, table, obs: new Map(norm.observations.map((o) => [o.cellId, o])), outDir };
 }
 
-async function writeExperimentOutputs(view: ExperimentView, opts: BuildOptions, files: string[], dashboardDir: string): Promise<ChartSet[]> {
+async function writeExperimentOutputs(
+  view: ExperimentView,
+  opts: BuildOptions,
+  files: string[],
+  dashboardDir: string,
+): Promise<ChartSet[]> {
   const dir = view.outDir;
   const t = view.table;
   const md = toMarkdown(t);
@@ -181,7 +268,12 @@ async function writeExperimentOutputs(view: ExperimentView, opts: BuildOptions, 
     const svg = await renderSvg(c.spec);
     write(`${base}.svg`, svg, files);
     if (opts.png !== false) write(`${base}.png`, await svgToPng(svg), files);
-    figureLines.push(`### ${c.title}`, '', `![${c.title}](charts/${c.name}.${opts.png !== false ? 'png' : 'svg'})`, '');
+    figureLines.push(
+      `### ${c.title}`,
+      '',
+      `![${c.title}](charts/${c.name}.${opts.png !== false ? 'png' : 'svg'})`,
+      '',
+    );
   }
   for (const dataset of t.datasets) {
     for (const c of representativeCells(view, dataset)) {
@@ -189,14 +281,25 @@ async function writeExperimentOutputs(view: ExperimentView, opts: BuildOptions, 
       const r = readRetrieval(c);
       if (!r || !r.queries.length) continue;
       const label = view.obs.get(c.cellId)?.label ?? c.cellId;
-      const svg = retrievalGridSvg(loadGridRows(c.dir, r), { title: `Retrieval examples: ${label}`, k: Math.min(10, r.k ?? 10) });
+      const svg = retrievalGridSvg(loadGridRows(c.dir, r), {
+        title: `Retrieval examples: ${label}`,
+        k: Math.min(10, r.k ?? 10),
+      });
       const base = path.join(dir, 'retrieval', c.cellId);
       write(`${base}.svg`, svg, files);
       if (opts.png !== false) write(`${base}.png`, await svgToPng(svg, 1.5), files);
-      figureLines.push(`### Retrieval examples: ${label}`, '', `![retrieval examples](retrieval/${c.cellId}.${opts.png !== false ? 'png' : 'svg'})`, '');
+      figureLines.push(
+        `### Retrieval examples: ${label}`,
+        '',
+        `![retrieval examples](retrieval/${c.cellId}.${opts.png !== false ? 'png' : 'svg'})`,
+        '',
+      );
     }
   }
-  const counts = view.exp.cells.reduce<Record<string, number>>((acc, c) => ({ ...acc, [c.status.state]: (acc[c.status.state] ?? 0) + 1 }), {});
+  const counts = view.exp.cells.reduce<Record<string, number>>(
+    (acc, c) => ({ ...acc, [c.status.state]: (acc[c.status.state] ?? 0) + 1 }),
+    {},
+  );
   const report = [
     `# ${t.experimentName}: report`,
     '',
@@ -210,7 +313,12 @@ async function writeExperimentOutputs(view: ExperimentView, opts: BuildOptions, 
     md.replace(/^### /, '## '),
     extra ? extra.replace(/^### /, '## ') : '',
     `Also: [LaTeX](ablation.tex) · [CSV](ablation.csv) · [HTML](ablation.html)${
-      opts.dashboard !== false ? ` · [dashboard](${path.relative(dir, path.join(dashboardDir, 'e', safeSegment(view.exp.id), 'index.html')).split(path.sep).join('/')})` : ''
+      opts.dashboard !== false
+        ? ` · [dashboard](${path
+            .relative(dir, path.join(dashboardDir, 'e', safeSegment(view.exp.id), 'index.html'))
+            .split(path.sep)
+            .join('/')})`
+        : ''
     }`,
     '',
     '## Figures',
@@ -228,7 +336,13 @@ export async function buildReport(opts: BuildOptions): Promise<BuildResult> {
   const referenceFile = path.resolve(opts.referenceFile ?? path.join('experiments', 'paper-reference.yaml'));
   const reference = loadPaperReference(referenceFile);
   const single = opts.experiment !== undefined;
-  const views = store.experiments.map((exp) => makeView(exp, single ? out : path.join(out, safeSegment(exp.id)), { baseline: opts.baseline, reference, referenceFile }));
+  const views = store.experiments.map((exp) =>
+    makeView(exp, single ? out : path.join(out, safeSegment(exp.id)), {
+      baseline: opts.baseline,
+      reference,
+      referenceFile,
+    }),
+  );
   const result: BuildResult = { out, experiments: [], warnings: [...store.warnings] };
   for (const v of views) {
     const files: string[] = [];
@@ -238,7 +352,10 @@ export async function buildReport(opts: BuildOptions): Promise<BuildResult> {
   }
   if (opts.dashboard !== false) {
     const dash = path.join(out, 'dashboard');
-    await writeDashboard(dash, views, { mlflowUi: opts.mlflowUi, reportDirs: Object.fromEntries(views.map((v) => [v.exp.id, path.relative(dash, v.outDir)])) });
+    await writeDashboard(dash, views, {
+      mlflowUi: opts.mlflowUi,
+      reportDirs: Object.fromEntries(views.map((v) => [v.exp.id, path.relative(dash, v.outDir)])),
+    });
     result.dashboard = dash;
     log(`[report] dashboard → ${displayPath(path.join(dash, 'index.html'))}`);
   }

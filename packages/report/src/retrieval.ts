@@ -35,20 +35,34 @@ export function retrievalGridSvg(rows: GridRow[], opts: { title?: string; k?: nu
   const rowH = TILE + LABEL + 14;
   const height = top + rows.length * rowH + 8;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Inter, Helvetica, Arial, DejaVu Sans, sans-serif">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Inter, Helvetica, Arial, DejaVu Sans, sans-serif">`,
+  );
   parts.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
-  if (opts.title) parts.push(`<text x="${LEFT}" y="22" font-size="14" font-weight="600" fill="#111827">${escapeHtml(opts.title)}</text>`);
+  if (opts.title)
+    parts.push(
+      `<text x="${LEFT}" y="22" font-size="14" font-weight="600" fill="#111827">${escapeHtml(opts.title)}</text>`,
+    );
   const hy = top - 12;
   parts.push(`<text x="${LEFT}" y="${hy}" font-size="11" fill="#6b7280">query sketch</text>`);
-  parts.push(`<text x="${LEFT + TILE + QUERY_GAP}" y="${hy}" font-size="11" fill="#6b7280">top-${k} photos (red = wrong category)</text>`);
+  parts.push(
+    `<text x="${LEFT + TILE + QUERY_GAP}" y="${hy}" font-size="11" fill="#6b7280">top-${k} photos (red = wrong category)</text>`,
+  );
   const tile = (img: GridImage, x: number, y: number, border: string, label: string, labelColor: string) => {
     const tip = `${img.category}${typeof img.distance === 'number' ? ` (distance ${img.distance.toFixed(3)})` : ''}`;
     parts.push(`<g><title>${escapeHtml(tip)}</title>`);
-    parts.push(`<rect x="${x - 2}" y="${y - 2}" width="${TILE + 4}" height="${TILE + 4}" rx="4" fill="${border}"/>`);
+    parts.push(
+      `<rect x="${x - 2}" y="${y - 2}" width="${TILE + 4}" height="${TILE + 4}" rx="4" fill="${border}"/>`,
+    );
     parts.push(`<rect x="${x}" y="${y}" width="${TILE}" height="${TILE}" fill="#f3f4f6"/>`);
-    if (img.href) parts.push(`<image x="${x}" y="${y}" width="${TILE}" height="${TILE}" preserveAspectRatio="xMidYMid meet" href="${escapeHtml(img.href)}" xlink:href="${escapeHtml(img.href)}"/>`);
+    if (img.href)
+      parts.push(
+        `<image x="${x}" y="${y}" width="${TILE}" height="${TILE}" preserveAspectRatio="xMidYMid meet" href="${escapeHtml(img.href)}" xlink:href="${escapeHtml(img.href)}"/>`,
+      );
     const short = label.length > 15 ? `${label.slice(0, 14)}…` : label;
-    parts.push(`<text x="${x + TILE / 2}" y="${y + TILE + 14}" font-size="10" text-anchor="middle" fill="${labelColor}">${escapeHtml(short)}</text></g>`);
+    parts.push(
+      `<text x="${x + TILE / 2}" y="${y + TILE + 14}" font-size="10" text-anchor="middle" fill="${labelColor}">${escapeHtml(short)}</text></g>`,
+    );
   };
   rows.forEach((r, i) => {
     const y = top + i * rowH;
@@ -57,7 +71,10 @@ export function retrievalGridSvg(rows: GridRow[], opts: { title?: string; k?: nu
       const x = LEFT + TILE + QUERY_GAP + j * (TILE + GAP);
       const ok = res.correct !== false;
       tile(res, x, y, ok ? '#10b981' : '#ef4444', res.category, ok ? '#374151' : '#b91c1c');
-      if (!ok) parts.push(`<text x="${x + TILE - 6}" y="${y + 16}" font-size="15" font-weight="700" text-anchor="end" fill="#ef4444" stroke="#ffffff" stroke-width="3" paint-order="stroke">✗</text>`);
+      if (!ok)
+        parts.push(
+          `<text x="${x + TILE - 6}" y="${y + 16}" font-size="15" font-weight="700" text-anchor="end" fill="#ef4444" stroke="#ffffff" stroke-width="3" paint-order="stroke">✗</text>`,
+        );
     });
   });
   parts.push('</svg>');
@@ -68,7 +85,8 @@ function dataUri(file: string): string | undefined {
   try {
     const buf = fs.readFileSync(file);
     const ext = path.extname(file).toLowerCase();
-    const mime = ext === '.jpg' || ext === '.jpeg' ? 'image/jpeg' : ext === '.webp' ? 'image/webp' : 'image/png';
+    const mime =
+      ext === '.jpg' || ext === '.jpeg' ? 'image/jpeg' : ext === '.webp' ? 'image/webp' : 'image/png';
     return `data:${mime};base64,${buf.toString('base64')}`;
   } catch {
     return undefined;
@@ -91,6 +109,11 @@ export function loadGridRows(cellDir: string, r: Retrieval, maxQueries = 6): Gri
   };
   return r.queries.slice(0, maxQueries).map((q) => ({
     query: { href: img(q.image), category: q.category },
-    results: q.results.map((res) => ({ href: img(res.image), category: res.category, correct: res.correct, distance: res.distance })),
+    results: q.results.map((res) => ({
+      href: img(res.image),
+      category: res.category,
+      correct: res.correct,
+      distance: res.distance,
+    })),
   }));
 }

@@ -12,13 +12,31 @@ import sharp from 'sharp';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export function findChromium(): string | undefined {
-  return [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p): p is string => !!p && fs.existsSync(p));
+  return [
+    process.env.CHROMIUM_PATH,
+    '/usr/bin/chromium',
+    '/usr/bin/chromium-browser',
+    '/usr/bin/google-chrome',
+  ].find((p): p is string => !!p && fs.existsSync(p));
 }
 
-export async function takeScreenshots(dashboard: string, out: string, experiment?: string): Promise<string[]> {
+export async function takeScreenshots(
+  dashboard: string,
+  out: string,
+  experiment?: string,
+): Promise<string[]> {
   // playwright-core is a dev dependency: load it only here
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { chromium } = require('playwright-core') as typeof import('playwright-core');
@@ -26,7 +44,8 @@ export async function takeScreenshots(dashboard: string, out: string, experiment
   if (!executablePath) throw new Error('no Chromium found: set CHROMIUM_PATH or apt-get install chromium');
   const expDir = path.join(dashboard, 'e');
   const exp = experiment ?? fs.readdirSync(expDir).sort()[0];
-  if (!exp || !fs.existsSync(path.join(expDir, exp, 'index.html'))) throw new Error(`${expDir}: no experiment page${experiment ? ` for "${experiment}"` : ''}`);
+  if (!exp || !fs.existsSync(path.join(expDir, exp, 'index.html')))
+    throw new Error(`${expDir}: no experiment page${experiment ? ` for "${experiment}"` : ''}`);
   fs.mkdirSync(out, { recursive: true });
   const url = (rel: string) => pathToFileURL(path.join(expDir, exp, rel)).href;
   const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
@@ -43,28 +62,41 @@ export async function takeScreenshots(dashboard: string, out: string, experiment
     await page.waitForSelector('.chart svg', { timeout: 30_000 }).catch(() => undefined);
     await save('dashboard-experiment.png');
     await save('report-table.png', 'section.panel:has(table.ablation)');
-    await page.locator('section.panel:has(#runs-table)').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await page
+      .locator('section.panel:has(#runs-table)')
+      .evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await page.evaluate(() => window.scrollBy(0, -60));
     await save('dashboard-runs.png');
     // the comparison view: one finished run (the lowest seed) of each table row, at most four
     const pick = await page.$$eval('#runs-table tbody tr[data-state="finished"]', (rows) => {
-      const head = Array.from(document.querySelectorAll('#runs-table thead th')).map((th) => th.textContent ?? '');
+      const head = Array.from(document.querySelectorAll('#runs-table thead th')).map(
+        (th) => th.textContent ?? '',
+      );
       const seedCol = head.findIndex((h) => h.startsWith('Seed'));
-      const seeds = rows.map((r) => Number((r as HTMLTableRowElement).cells[seedCol]?.getAttribute('data-sort')));
+      const seeds = rows.map((r) =>
+        Number((r as HTMLTableRowElement).cells[seedCol]?.getAttribute('data-sort')),
+      );
       const lowest = Math.min(...seeds.filter((x) => Number.isFinite(x)));
-      return rows.filter((_, i) => seeds[i] === lowest).slice(0, 4).map((r) => r.getAttribute('data-id') ?? '');
+      return rows
+        .filter((_, i) => seeds[i] === lowest)
+        .slice(0, 4)
+        .map((r) => r.getAttribute('data-id') ?? '');
     });
     if (pick.length) {
       await page.goto(`${url('compare.html')}#runs=${pick.join(',')}`);
       await page.waitForSelector('.chart svg', { timeout: 30_000 }).catch(() => undefined);
-      await page.locator('section.panel:has(#compare-table)').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+      await page
+        .locator('section.panel:has(#compare-table)')
+        .evaluate((e) => e.scrollIntoView({ block: 'start' }));
       await page.evaluate(() => window.scrollBy(0, -60));
       await save('dashboard-compare.png');
       await page.goto(url('index.html'));
     }
     // the best finished run by mAP@all
     const best = await page.$$eval('#runs-table tbody tr[data-state="finished"]', (rows) => {
-      const col = Array.from(document.querySelectorAll('#runs-table thead th')).findIndex((th) => th.textContent?.startsWith('mAP@all'));
+      const col = Array.from(document.querySelectorAll('#runs-table thead th')).findIndex((th) =>
+        th.textContent?.startsWith('mAP@all'),
+      );
       let id = '';
       let top = -Infinity;
       for (const r of rows) {
@@ -88,7 +120,12 @@ export async function takeScreenshots(dashboard: string, out: string, experiment
   // the report's own figures, when the dashboard sits in the experiment's report folder
   const reportDir = path.dirname(path.resolve(dashboard));
   const firstPng = (dir: string, prefix: string) =>
-    fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.startsWith(prefix) && f.endsWith('.png')).sort()[0] : undefined;
+    fs.existsSync(dir)
+      ? fs
+          .readdirSync(dir)
+          .filter((f) => f.startsWith(prefix) && f.endsWith('.png'))
+          .sort()[0]
+      : undefined;
   const figures: [string, string | undefined, string][] = [
     ['charts', firstPng(path.join(reportDir, 'charts'), 'map-by-cell'), 'report-map-by-cell.png'],
     ['charts', firstPng(path.join(reportDir, 'charts'), 'distances-'), 'report-distances.png'],
@@ -112,7 +149,10 @@ if (require.main === module) {
   const a = yargs(hideBin(process.argv))
     .option('dashboard', { type: 'string', demandOption: true, describe: 'a built dashboard folder' })
     .option('out', { type: 'string', default: 'docs/screenshots' })
-    .option('experiment', { type: 'string', describe: 'experiment folder under dashboard/e (default: the first)' })
+    .option('experiment', {
+      type: 'string',
+      describe: 'experiment folder under dashboard/e (default: the first)',
+    })
     .strict()
     .parseSync();
   takeScreenshots(a.dashboard, a.out, a.experiment)

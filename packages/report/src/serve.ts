@@ -28,7 +28,10 @@ export interface ServeHandle {
  * Serves `root` (the report folder; the dashboard lives at /dashboard/). Paths are decoded, resolved and
  * checked to stay inside `root`.
  */
-export function serveStatic(root: string, opts: { port?: number; host?: string; index?: string } = {}): Promise<ServeHandle> {
+export function serveStatic(
+  root: string,
+  opts: { port?: number; host?: string; index?: string } = {},
+): Promise<ServeHandle> {
   const base = path.resolve(root);
   const host = opts.host ?? '127.0.0.1';
   const index = opts.index ?? '/dashboard/index.html';
@@ -56,7 +59,10 @@ export function serveStatic(root: string, opts: { port?: number; host?: string; 
     try {
       if (fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
       const body = fs.readFileSync(file);
-      res.writeHead(200, { 'content-type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
+      res.writeHead(200, {
+        'content-type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+        'cache-control': 'no-cache',
+      });
       res.end(req.method === 'HEAD' ? undefined : body);
     } catch {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found');

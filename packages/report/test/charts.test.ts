@@ -9,7 +9,13 @@ import sharp from 'sharp';
 import type { TopLevelSpec } from 'vega-lite';
 import { compile } from 'vega-lite';
 import { renderPng, renderSvg, svgToPng } from '../src/charts/render';
-import { distanceHistogramSpec, mapByCellSpec, pcaSpec, prCurveSpec, trainingCurvesSpec } from '../src/charts/specs';
+import {
+  distanceHistogramSpec,
+  mapByCellSpec,
+  pcaSpec,
+  prCurveSpec,
+  trainingCurvesSpec,
+} from '../src/charts/specs';
 import { downsample, histogramBins, meanBy, rebin, sumHistograms } from '../src/charts/data';
 import { experimentSpecs, runSpecs } from '../src/dashboard/site';
 import { experimentCharts, makeView } from '../src/report';
@@ -48,7 +54,18 @@ beforeAll(async () => {
 describe('chart specs', () => {
   it('builds every chart kind', () => {
     const names = Object.keys(specs);
-    for (const k of ['report:map-by-cell', 'report:training-curves-emoji', 'report:pr-emoji', 'report:distances-emoji', 'dashboard:map', 'run:curves', 'run:pr', 'run:distances', 'run:pca', 'running:curves'])
+    for (const k of [
+      'report:map-by-cell',
+      'report:training-curves-emoji',
+      'report:pr-emoji',
+      'report:distances-emoji',
+      'dashboard:map',
+      'run:curves',
+      'run:pr',
+      'run:distances',
+      'run:pca',
+      'running:curves',
+    ])
       expect(names).toContain(k);
     expect(names.some((n) => n.startsWith('report:pca-'))).toBe(true);
     // a running cell has no eval.json yet: curves only
@@ -131,11 +148,26 @@ describe('chart data helpers', () => {
     const d = downsample(pts, 100);
     expect(d).toHaveLength(100);
     expect(d[0]).toEqual({ run: 'a', step: 10, loss: 0.5 });
-    expect(meanBy([{ g: 'x', v: 1 }, { g: 'x', v: 3 }, { g: 'y', v: 5 }], ['g'], 'v')).toEqual([{ g: 'x', v: 2 }, { g: 'y', v: 5 }]);
+    expect(
+      meanBy(
+        [
+          { g: 'x', v: 1 },
+          { g: 'x', v: 3 },
+          { g: 'y', v: 5 },
+        ],
+        ['g'],
+        'v',
+      ),
+    ).toEqual([
+      { g: 'x', v: 2 },
+      { g: 'y', v: 5 },
+    ]);
   });
 
   it('turns histogram counts into fractions per kind', () => {
-    const bins = histogramBins('r', { distanceStats: { histogram: { edges: [0, 1, 2], intra: [3, 1], inter: [0, 10] } } });
+    const bins = histogramBins('r', {
+      distanceStats: { histogram: { edges: [0, 1, 2], intra: [3, 1], inter: [0, 10] } },
+    });
     expect(bins).toEqual([
       { run: 'r', kind: 'intra-class', x0: 0, x1: 1, fraction: 0.75 },
       { run: 'r', kind: 'intra-class', x0: 1, x1: 2, fraction: 0.25 },
@@ -147,11 +179,16 @@ describe('chart data helpers', () => {
   it('pools histograms of several seeds, re-binning different edges and keeping totals', () => {
     const a = { edges: [0, 1, 2], intra: [3, 1], inter: [0, 10] };
     const b = { edges: [0, 1, 2], intra: [1, 1], inter: [2, 2] };
-    const same = sumHistograms([{ distanceStats: { histogram: a } }, { distanceStats: { histogram: b } }, undefined]);
+    const same = sumHistograms([
+      { distanceStats: { histogram: a } },
+      { distanceStats: { histogram: b } },
+      undefined,
+    ]);
     expect(same?.distanceStats?.histogram).toEqual({ edges: [0, 1, 2], intra: [4, 2], inter: [2, 12] });
     expect(rebin([0, 2], [4], [0, 1, 2, 3])).toEqual([2, 2, 0]);
     const c = { edges: [1, 2, 3, 4], intra: [1, 2, 3], inter: [6, 0, 0] };
-    const mixed = sumHistograms([{ distanceStats: { histogram: a } }, { distanceStats: { histogram: c } }])?.distanceStats?.histogram;
+    const mixed = sumHistograms([{ distanceStats: { histogram: a } }, { distanceStats: { histogram: c } }])
+      ?.distanceStats?.histogram;
     expect(mixed?.edges).toEqual([0, 4 / 3, 8 / 3, 4]);
     const total = (xs: number[] | undefined) => (xs ?? []).reduce((s, x) => s + x, 0);
     expect(total(mixed?.intra)).toBeCloseTo(4 + 6, 12);

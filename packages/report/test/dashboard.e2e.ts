@@ -14,9 +14,17 @@ import { ablationFixture, hostileFixture, tmpDir, writeExperiment } from './help
 
 jest.setTimeout(180_000);
 
-const CANDIDATES = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].filter((p): p is string => !!p);
+const CANDIDATES = [
+  process.env.CHROMIUM_PATH,
+  '/usr/bin/chromium',
+  '/usr/bin/chromium-browser',
+  '/usr/bin/google-chrome',
+].filter((p): p is string => !!p);
 const executablePath = CANDIDATES.find((p) => fs.existsSync(p));
-if (!executablePath && process.env.CI) throw new Error(`no Chromium found (tried ${CANDIDATES.join(', ')}); install it with apt-get install chromium`);
+if (!executablePath && process.env.CI)
+  throw new Error(
+    `no Chromium found (tried ${CANDIDATES.join(', ')}); install it with apt-get install chromium`,
+  );
 const describeBrowser = executablePath ? describe : describe.skip;
 
 /** Polls until `get()` returns a value that `ok` accepts (the DOM updates asynchronously), then asserts it. */
@@ -29,8 +37,20 @@ async function eventually<T>(get: () => Promise<T>, ok: (v: T) => boolean, timeo
   }
   return v;
 }
-const hasCount = async (l: Locator, n: number) => expect(await eventually(() => l.count(), (c) => c === n)).toBe(n);
-const hasText = async (l: Locator, t: string) => expect(await eventually(async () => ((await l.first().textContent()) ?? '').trim(), (x) => x === t)).toBe(t);
+const hasCount = async (l: Locator, n: number) =>
+  expect(
+    await eventually(
+      () => l.count(),
+      (c) => c === n,
+    ),
+  ).toBe(n);
+const hasText = async (l: Locator, t: string) =>
+  expect(
+    await eventually(
+      async () => ((await l.first().textContent()) ?? '').trim(),
+      (x) => x === t,
+    ),
+  ).toBe(t);
 const hasAttr = async (l: Locator, name: string, want: string | RegExp) => {
   const match = (v: string | null) => (typeof want === 'string' ? v === want : v !== null && want.test(v));
   const v = await eventually(() => l.first().getAttribute(name), match);
@@ -54,10 +74,25 @@ describeBrowser('dashboard in headless Chromium', () => {
     await writeExperiment(runs, ablationFixture());
     await writeExperiment(runs, hostileFixture());
     out = path.join(dir, 'reports');
-    await buildReport({ runsDir: runs, out, mlflowUi: 'http://127.0.0.1:5000', referenceFile: path.join(dir, 'none.yaml'), png: false });
+    await buildReport({
+      runsDir: runs,
+      out,
+      mlflowUi: 'http://127.0.0.1:5000',
+      referenceFile: path.join(dir, 'none.yaml'),
+      png: false,
+    });
     browser = await chromium.launch({
       executablePath,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -107,7 +142,9 @@ describeBrowser('dashboard in headless Chromium', () => {
     // filter by state: one failed run, one running
     await page.selectOption('#state-filter', 'failed');
     expect(await visibleRows()).toBe(1);
-    expect(await page.locator('#runs-table tbody tr:visible .err').textContent()).toContain('loss became NaN');
+    expect(await page.locator('#runs-table tbody tr:visible .err').textContent()).toContain(
+      'loss became NaN',
+    );
     await page.selectOption('#state-filter', 'running');
     expect(await visibleRows()).toBe(1);
     await page.selectOption('#state-filter', '');
@@ -126,7 +163,9 @@ describeBrowser('dashboard in headless Chromium', () => {
     await mapHeader.click();
     await hasAttr(mapHeader, 'aria-sort', 'descending');
     const col = await mapHeader.evaluate((th) => (th as HTMLTableCellElement).cellIndex);
-    const values = await page.$$eval(`#runs-table tbody tr td:nth-child(${col + 1})`, (tds) => tds.map((td) => td.getAttribute('data-sort') ?? ''));
+    const values = await page.$$eval(`#runs-table tbody tr td:nth-child(${col + 1})`, (tds) =>
+      tds.map((td) => td.getAttribute('data-sort') ?? ''),
+    );
     const nums = values.filter((v) => v !== '').map(Number);
     expect(nums.length).toBe(34);
     expect(nums).toEqual([...nums].sort((a, b) => b - a));
@@ -139,7 +178,9 @@ describeBrowser('dashboard in headless Chromium', () => {
     await page.evaluate(() => window.scrollTo(0, 0));
     await shot('dashboard-experiment.png');
     await page.locator('#runs-table thead th', { hasText: 'Status' }).click(); // failed first, then finished, running
-    await page.locator('section.panel:has(#runs-table)').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await page
+      .locator('section.panel:has(#runs-table)')
+      .evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await page.evaluate(() => window.scrollBy(0, -60)); // under the sticky top bar
     await shot('dashboard-runs.png');
     await page.locator('table.ablation').scrollIntoViewIfNeeded();
@@ -160,7 +201,9 @@ describeBrowser('dashboard in headless Chromium', () => {
     await page.locator('#compare-picker input:not(:checked)').first().check();
     await hasCount(page.locator('#compare-table thead th'), 4);
     expect(page.url()).toMatch(/#runs=[0-9a-f]{12}(,[0-9a-f]{12}){2}$/);
-    await page.locator('section.panel:has(#compare-table)').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await page
+      .locator('section.panel:has(#compare-table)')
+      .evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await page.evaluate(() => window.scrollBy(0, -60));
     await shot('dashboard-compare.png');
   });
@@ -172,12 +215,22 @@ describeBrowser('dashboard in headless Chromium', () => {
     await page.locator('#runs-table tbody tr:visible .run-name > a').click();
     await hasText(page.locator('h1'), 'DASE · MEMS · quickdraw · seed 0');
     await hasText(page.locator('.badge'), 'finished');
-    for (const k of ['curves', 'pr', 'distances', 'pca']) await page.waitForSelector(`.chart[data-chart="${k}"] svg`, { timeout: 30_000 });
+    for (const k of ['curves', 'pr', 'distances', 'pca'])
+      await page.waitForSelector(`.chart[data-chart="${k}"] svg`, { timeout: 30_000 });
     await hasCount(page.locator('.retrieval .rq'), 3);
     expect(await page.locator('.retrieval .thumb.wrong').first().isVisible()).toBe(true);
-    const broken = await page.$$eval('.retrieval img', (imgs) => imgs.filter((i) => !(i as HTMLImageElement).complete || (i as HTMLImageElement).naturalWidth === 0).length);
+    const broken = await page.$$eval(
+      '.retrieval img',
+      (imgs) =>
+        imgs.filter((i) => !(i as HTMLImageElement).complete || (i as HTMLImageElement).naturalWidth === 0)
+          .length,
+    );
     expect(broken).toBe(0);
-    await hasAttr(page.locator('a.button', { hasText: 'MLflow' }), 'href', /^http:\/\/127\.0\.0\.1:5000\/#\/runs\/mlflowrun\d{4}$/);
+    await hasAttr(
+      page.locator('a.button', { hasText: 'MLflow' }),
+      'href',
+      /^http:\/\/127\.0\.0\.1:5000\/#\/runs\/mlflowrun\d{4}$/,
+    );
     await shot('dashboard-run.png', { fullPage: true });
   });
 
@@ -187,7 +240,10 @@ describeBrowser('dashboard in headless Chromium', () => {
     await page.waitForSelector('#runs-table');
     expect(await visibleRows()).toBe(4);
     await hasText(page.locator('h1'), 'xss<script>alert(1)</script>');
-    await hasText(page.locator('.hero .desc'), 'description with <script>window.__pwned=1</script> & "quotes"');
+    await hasText(
+      page.locator('.hero .desc'),
+      'description with <script>window.__pwned=1</script> & "quotes"',
+    );
     const failed = page.locator('#runs-table tbody tr[data-state="failed"] .run-name > a');
     await failed.click();
     await hasText(page.locator('.alert .err-text'), 'boom <script>window.__pwned=1</script>');

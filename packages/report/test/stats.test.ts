@@ -6,7 +6,10 @@ function tCdfBySimpson(x: number, df: number): number {
   const lgamma = (z: number): number => {
     // Lanczos approximation
     const g = 7;
-    const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+    const c = [
+      0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+      12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+    ];
     if (z < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * z)) - lgamma(1 - z);
     z -= 1;
     let a = c[0];
@@ -107,7 +110,10 @@ describe('pca', () => {
     expect(r.components[0][1]).toBeCloseTo(Math.SQRT1_2, 4);
     // projection of the centred first row
     const c = rows[0].map((x, j) => x - r.mean[j]);
-    expect(r.projected[0][0]).toBeCloseTo(c[0] * r.components[0][0] + c[1] * r.components[0][1] + c[2] * r.components[0][2], 9);
+    expect(r.projected[0][0]).toBeCloseTo(
+      c[0] * r.components[0][0] + c[1] * r.components[0][1] + c[2] * r.components[0][2],
+      9,
+    );
     // total variance preserved: var(PC1) equals the sample variance of the projections
     const p1 = r.projected.map((p) => p[0]);
     expect((sampleStd(p1) as number) ** 2).toBeCloseTo(r.variances[0], 6);

@@ -52,7 +52,8 @@ describe('run store reader', () => {
 
   it('tolerates missing optional files', async () => {
     const { runs, cellDir } = await store();
-    for (const f of ['embeddings.json', 'retrieval.json', 'metrics.jsonl']) fs.rmSync(path.join(cellDir(0), f));
+    for (const f of ['embeddings.json', 'retrieval.json', 'metrics.jsonl'])
+      fs.rmSync(path.join(cellDir(0), f));
     fs.rmSync(path.join(cellDir(1), 'status.json'));
     fs.rmSync(path.join(cellDir(3), 'eval.json'));
     const s = loadRunStore(runs);
@@ -66,7 +67,10 @@ describe('run store reader', () => {
 
   it('skips a cut-off last line of metrics.jsonl but not a broken line before it', () => {
     const f = path.join(tmpDir(), 'metrics.jsonl');
-    fs.writeFileSync(f, '{"kind":"step","step":1,"loss":2}\n{"kind":"epoch","epoch":1,"mAP@all":0.1}\n{"kind":"st');
+    fs.writeFileSync(
+      f,
+      '{"kind":"step","step":1,"loss":2}\n{"kind":"epoch","epoch":1,"mAP@all":0.1}\n{"kind":"st',
+    );
     expect(readMetrics(f)).toHaveLength(2);
     fs.writeFileSync(f, '{"kind":"step","step":1,"loss":2}\n{"kind":\n{"kind":"epoch","epoch":1}\n');
     expectInputError(() => readMetrics(f), /metrics\.jsonl: line 2 is not valid JSON/);
@@ -81,9 +85,21 @@ describe('run store reader', () => {
     fs.writeFileSync(evalFile, JSON.stringify({ ...ev, 'mAP@all': 'high' }));
     expectInputError(() => loadRunStore(runs), /eval\.json: field "mAP@all": expected number, got "high"/);
     fs.writeFileSync(evalFile, JSON.stringify({ ...ev, pr: { recall: [0, 1], precision: [1] } }));
-    expectInputError(() => loadRunStore(runs), /eval\.json: field "pr": recall and precision differ in length/);
-    fs.writeFileSync(evalFile, JSON.stringify({ ...ev, distanceStats: { histogram: { edges: [0, 1], intra: [1, 2], inter: [1, 2] } } }));
-    expectInputError(() => loadRunStore(runs), /field "distanceStats\.histogram": edges must have one more entry/);
+    expectInputError(
+      () => loadRunStore(runs),
+      /eval\.json: field "pr": recall and precision differ in length/,
+    );
+    fs.writeFileSync(
+      evalFile,
+      JSON.stringify({
+        ...ev,
+        distanceStats: { histogram: { edges: [0, 1], intra: [1, 2], inter: [1, 2] } },
+      }),
+    );
+    expectInputError(
+      () => loadRunStore(runs),
+      /field "distanceStats\.histogram": edges must have one more entry/,
+    );
     fs.writeFileSync(evalFile, '{ not json');
     expectInputError(() => loadRunStore(runs), /eval\.json: invalid JSON/);
     fs.writeFileSync(evalFile, JSON.stringify(ev));
@@ -97,14 +113,20 @@ describe('run store reader', () => {
     const emb = JSON.parse(fs.readFileSync(embFile, 'utf8'));
     emb.rows[3].vector = [1, 2];
     fs.writeFileSync(embFile, JSON.stringify(emb));
-    
+
     const cell = loadRunStore(runs).experiments[0].cells[3];
-    expectInputError(() => readEmbeddings(cell), /embeddings\.json: field "rows\[3\]\.vector": has 2 values, dim is 8/);
+    expectInputError(
+      () => readEmbeddings(cell),
+      /embeddings\.json: field "rows\[3\]\.vector": has 2 values, dim is 8/,
+    );
 
     const metaFile = path.join(runs, 'ablation', 'experiment.json');
     const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8'));
     fs.writeFileSync(metaFile, JSON.stringify({ ...meta, formatVersion: 2 }));
-    expectInputError(() => loadRunStore(runs), /experiment\.json: field "formatVersion": unsupported run store format 2/);
+    expectInputError(
+      () => loadRunStore(runs),
+      /experiment\.json: field "formatVersion": unsupported run store format 2/,
+    );
   });
 
   it('explains a missing runs dir or experiment', async () => {
@@ -120,7 +142,10 @@ describe('run store reader', () => {
     fs.writeFileSync(f, 'paper:\n  title: T\nresults: []\nprotocol:\n  - fact: x\n');
     expect(loadPaperReference(f)).toEqual({ file: f, title: 'T', results: [] });
     fs.writeFileSync(f, 'results:\n  - { dataset: Sketchy, metric: mAP@all, value: "high" }\n');
-    expectInputError(() => loadPaperReference(f), /ref\.yaml: field "results\[0\]\.value": expected number, got "high"/);
+    expectInputError(
+      () => loadPaperReference(f),
+      /ref\.yaml: field "results\[0\]\.value": expected number, got "high"/,
+    );
     fs.writeFileSync(f, 'results: [\n');
     expectInputError(() => loadPaperReference(f), /ref\.yaml: invalid YAML/);
   });

@@ -37,8 +37,20 @@ const sd = (xs: number[]) => Math.sqrt(xs.reduce((s, x) => s + (x - avg(xs)) ** 
 describe('ablation table', () => {
   it('has the paper shape: rows block × loss, columns dataset × metric', () => {
     expect(table.rowAxes).toEqual(['block', 'loss']);
-    expect(table.rows.map((r) => r.label)).toEqual(['none + softmax', 'none + MEMS', 'SE + softmax', 'SE + MEMS', 'DASE + softmax', 'DASE + MEMS']);
-    expect(table.columns.map((c) => c.key)).toEqual(['emoji::mAP@all', 'emoji::P@200', 'quickdraw::mAP@all', 'quickdraw::P@200']);
+    expect(table.rows.map((r) => r.label)).toEqual([
+      'none + softmax',
+      'none + MEMS',
+      'SE + softmax',
+      'SE + MEMS',
+      'DASE + softmax',
+      'DASE + MEMS',
+    ]);
+    expect(table.columns.map((c) => c.key)).toEqual([
+      'emoji::mAP@all',
+      'emoji::P@200',
+      'quickdraw::mAP@all',
+      'quickdraw::P@200',
+    ]);
   });
 
   it('computes mean ± sample std over finished seeds with n', () => {
@@ -47,7 +59,11 @@ describe('ablation table', () => {
         for (const loss of ['softmax', 'mems']) {
           let vals: number[] = ABLATION_MAP[dataset][`${block}|${loss}`];
           // the failed and the running cell are left out
-          if (dataset === 'emoji' && ((block === 'none' && loss === 'softmax') || (block === 'dase' && loss === 'mems'))) vals = vals.slice(0, 2);
+          if (
+            dataset === 'emoji' &&
+            ((block === 'none' && loss === 'softmax') || (block === 'dase' && loss === 'mems'))
+          )
+            vals = vals.slice(0, 2);
           const c = row(table, block, loss).cells[columnKey(dataset, 'mAP@all')];
           expect(c.n).toBe(vals.length);
           expect(c.mean).toBeCloseTo(avg(vals), 12);
@@ -111,11 +127,15 @@ describe('ablation table', () => {
   });
 
   it('takes another baseline and says n/a with fewer than two pairs', async () => {
-    const t2 = buildTable(normalize(loadRunStore(runs, 'ablation').experiments[0]), { baseline: parseBaseline('block=none,loss=softmax') });
+    const t2 = buildTable(normalize(loadRunStore(runs, 'ablation').experiments[0]), {
+      baseline: parseBaseline('block=none,loss=softmax'),
+    });
     expect(row(t2, 'none', 'softmax').isBaseline).toBe(true);
     expect(row(t2, 'se', 'mems').cells[columnKey('emoji', 'mAP@all')].delta?.seeds).toEqual(['0', '1']);
     expect(() => parseBaseline('nonsense')).toThrow(/--baseline/);
-    expect(() => buildTable(normalize(loadRunStore(runs, 'ablation').experiments[0]), { baseline: { margin: '2' } })).toThrow(/"margin" is not a row axis/);
+    expect(() =>
+      buildTable(normalize(loadRunStore(runs, 'ablation').experiments[0]), { baseline: { margin: '2' } }),
+    ).toThrow(/"margin" is not a row axis/);
 
     // one seed per row → p is n/a
     const dir = path.join(tmpDir(), 'runs');
@@ -138,14 +158,23 @@ describe('ablation table', () => {
       name: 'losses',
       axes: { loss: ['softmax', 'mems', 'triplet'], seed: [0, 1] },
       cells: ['softmax', 'mems', 'triplet'].flatMap((loss, i) =>
-        [0, 1].map((seed) => ({ axes: { loss, seed }, extraConfig: { model: { backbone: 'resnet-tiny', block: 'dase' } }, state: 'finished' as const, map: 0.3 + 0.01 * i + 0.002 * seed, artifacts: false })),
+        [0, 1].map((seed) => ({
+          axes: { loss, seed },
+          extraConfig: { model: { backbone: 'resnet-tiny', block: 'dase' } },
+          state: 'finished' as const,
+          map: 0.3 + 0.01 * i + 0.002 * seed,
+          artifacts: false,
+        })),
       ),
     });
     const t4 = buildTable(normalize(loadRunStore(dir, 'losses').experiments[0]));
     expect(t4.rows.map((r) => r.label)).toEqual(['DASE + softmax', 'DASE + MEMS', 'DASE + triplet']);
     expect(t4.baseline).toMatchObject({ found: true, label: 'softmax' });
     expect(row(t4, 'dase', 'softmax').isBaseline).toBe(true);
-    expect(row(t4, 'dase', 'triplet').cells[columnKey('emoji', 'mAP@all')].delta?.meanDiff).toBeCloseTo(0.02, 12);
+    expect(row(t4, 'dase', 'triplet').cells[columnKey('emoji', 'mAP@all')].delta?.meanDiff).toBeCloseTo(
+      0.02,
+      12,
+    );
   });
 
   it('puts the paper numbers beside ours, with the table number, blank where not transcribed', () => {
@@ -165,13 +194,21 @@ describe('ablation table', () => {
     );
     const ref = loadPaperReference(file);
     expect(ref?.results).toHaveLength(5);
-    const t = buildTable(normalize(loadRunStore(runs, 'ablation').experiments[0]), { reference: ref?.results });
-    expect(row(t, 'se', 'softmax').cells[columnKey('emoji', 'P@200')].paper).toMatchObject({ value: 0.5, table: 'Table 3' });
+    const t = buildTable(normalize(loadRunStore(runs, 'ablation').experiments[0]), {
+      reference: ref?.results,
+    });
+    expect(row(t, 'se', 'softmax').cells[columnKey('emoji', 'P@200')].paper).toMatchObject({
+      value: 0.5,
+      table: 'Table 3',
+    });
     const sk = t.columns.find((c) => c.dataset === 'Sketchy' && c.metric === 'mAP@all');
     expect(sk?.paperOnly).toBe(true);
     expect(row(t, 'dase', 'mems').cells[columnKey('Sketchy', 'mAP@all')].paper?.value).toBe(0.861);
     expect(row(t, 'se', 'mems').cells[columnKey('Sketchy', 'mAP@all')].paper).toBeUndefined();
-    expect(row(t, 'dase', 'mems').cells[columnKey('Sketchy', 'P@200')].paper).toMatchObject({ value: 0.845, reported: 84.5 });
+    expect(row(t, 'dase', 'mems').cells[columnKey('Sketchy', 'P@200')].paper).toMatchObject({
+      value: 0.845,
+      reported: 84.5,
+    });
     expect(t.notes.join(' ')).toContain('percent');
     expect(t.paperUnmatched.map((r) => r.method)).toContain('DSH');
     const md = toMarkdown(t);
@@ -195,7 +232,15 @@ describe('table formats', () => {
 
   it('LaTeX: booktabs with grouped headers, escaped strings', () => {
     const tex = toLatex(table);
-    for (const s of ['\\toprule', '\\midrule', '\\bottomrule', '\\cmidrule(lr){3-6}', '\\multicolumn{4}{c}{emoji}', '\\textbf{0.465} $\\pm$ 0.007$^{2}$', '$+0.037$ {\\scriptsize($p=0.032$)}'])
+    for (const s of [
+      '\\toprule',
+      '\\midrule',
+      '\\bottomrule',
+      '\\cmidrule(lr){3-6}',
+      '\\multicolumn{4}{c}{emoji}',
+      '\\textbf{0.465} $\\pm$ 0.007$^{2}$',
+      '$+0.037$ {\\scriptsize($p=0.032$)}',
+    ])
       expect(tex).toContain(s);
     expect(tex.match(/\\\\$/gm)?.length).toBe(2 + 6);
   });
@@ -203,14 +248,20 @@ describe('table formats', () => {
   const pdflatex = ['/usr/bin/pdflatex', '/usr/local/bin/pdflatex'].find((p) => fs.existsSync(p));
   (pdflatex ? it : it.skip)('LaTeX: compiles with pdflatex and booktabs (skipped without pdflatex)', () => {
     const dir = tmpDir();
-    const hostile = buildTable(normalize(loadRunStore(runs, 'xss<script>alert(1)').experiments[0]), { baseline: { loss: 'softmax' } });
+    const hostile = buildTable(normalize(loadRunStore(runs, 'xss<script>alert(1)').experiments[0]), {
+      baseline: { loss: 'softmax' },
+    });
     fs.writeFileSync(path.join(dir, 'a.tex'), toLatex(table));
     fs.writeFileSync(path.join(dir, 'b.tex'), toLatex(hostile));
     fs.writeFileSync(
       path.join(dir, 'doc.tex'),
       '\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[margin=1cm,landscape]{geometry}\n\\begin{document}\n\\input{a.tex}\n\\input{b.tex}\n\\end{document}\n',
     );
-    const r = spawnSync(pdflatex as string, ['-interaction=nonstopmode', '-halt-on-error', 'doc.tex'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(pdflatex as string, ['-interaction=nonstopmode', '-halt-on-error', 'doc.tex'], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.stdout).not.toMatch(/^! /m);
     expect(r.status).toBe(0);
     expect(fs.existsSync(path.join(dir, 'doc.pdf'))).toBe(true);
@@ -229,7 +280,9 @@ describe('table formats', () => {
   });
 
   it('HTML: escapes run-store strings', () => {
-    const t = buildTable(normalize(loadRunStore(runs, 'xss<script>alert(1)').experiments[0]), { baseline: { loss: 'softmax' } });
+    const t = buildTable(normalize(loadRunStore(runs, 'xss<script>alert(1)').experiments[0]), {
+      baseline: { loss: 'softmax' },
+    });
     const out = toHtmlTable(t).value;
     expect(out).not.toContain('<img');
     expect(out).toContain('&lt;img src=x onerror=&quot;window.__pwned=2&quot;&gt;');

@@ -64,7 +64,12 @@ export function availableCores(): number {
  * Workers x threads <= cores. On small machines one worker per two cores measured best (see README
  * "Worker model"); never more workers than cells.
  */
-export function workerLayout(cells: number, cores: number, workers?: number, threads?: number): { workers: number; threads: number } {
+export function workerLayout(
+  cells: number,
+  cores: number,
+  workers?: number,
+  threads?: number,
+): { workers: number; threads: number } {
   const w = Math.max(1, Math.min(cells || 1, workers ?? Math.max(1, Math.floor(cores / 2)), cores));
   const t = Math.max(1, threads ?? Math.floor(cores / w));
   return { workers: w, threads: t };
@@ -78,7 +83,8 @@ export function selectCells(exp: Experiment, only: string[] = []): CellConfig[] 
   for (const raw of only.flatMap((o) => o.split(/\s+/)).filter(Boolean)) {
     const eq = raw.indexOf('=');
     if (eq < 0) {
-      if (!/^[0-9a-f]{1,12}$/.test(raw)) throw new ConfigError(`--only ${raw}: expected a cell id prefix (hex) or axis=value`);
+      if (!/^[0-9a-f]{1,12}$/.test(raw))
+        throw new ConfigError(`--only ${raw}: expected a cell id prefix (hex) or axis=value`);
       prefixes.push(raw);
       continue;
     }
@@ -132,7 +138,9 @@ export function gridTable(exp: Experiment, planned: PlannedCell[]): string {
 
 function gitSha(): string | null {
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return null;
   }
@@ -161,7 +169,9 @@ async function ensureDatasets(cells: CellConfig[], write: (line: string) => void
         }
       },
     } as Parameters<typeof prepareDataset>[0]);
-    write(`dataset ${cell.dataset.name}: ${manifest.size}px, ${manifest.classes.length} classes, ready in ${duration((Date.now() - started) / 1000)}`);
+    write(
+      `dataset ${cell.dataset.name}: ${manifest.size}px, ${manifest.classes.length} classes, ready in ${duration((Date.now() - started) / 1000)}`,
+    );
   }
 }
 
@@ -170,7 +180,10 @@ async function ensureDatasets(cells: CellConfig[], write: (line: string) => void
  * never blocking training; the first failure prints one warning.
  */
 class LiveMirror {
-  private readonly active = new Map<string, { running: Promise<void>; queued: boolean; queuedFinal: boolean }>();
+  private readonly active = new Map<
+    string,
+    { running: Promise<void>; queued: boolean; queuedFinal: boolean }
+  >();
   private warned = false;
   readonly failed = new Set<string>();
 
@@ -245,16 +258,23 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
   const layout = workerLayout(todo.length, cores, opts.workers, opts.threads);
 
   if (opts.dryRun) {
-    write(`experiment ${exp.name} (${exp.file}): ${exp.cells.length} cells, ${selected.length} selected, ${todo.length} to run`);
+    write(
+      `experiment ${exp.name} (${exp.file}): ${exp.cells.length} cells, ${selected.length} selected, ${todo.length} to run`,
+    );
     write(gridTable(exp, planned));
-    write(`workers ${layout.workers} x ${layout.threads} TensorFlow threads (${cores} cores); runs dir ${runs.dir}`);
+    write(
+      `workers ${layout.workers} x ${layout.threads} TensorFlow threads (${cores} cores); runs dir ${runs.dir}`,
+    );
     return { exitCode: 0, experiment: exp, outcomes: [] };
   }
 
   if (noData.length > 0) {
     const dirs = [...new Set(noData.map((p) => p.config.dataset.dir))];
-    if (todo.length === 0) throw new ConfigError(messages.datasetMissing(dirs[0]!, noData[0]!.config.dataset.name));
-    write(`skipping ${noData.length} cell(s) whose dataset is not prepared: ${dirs.join(', ')} (see --data-root)`);
+    if (todo.length === 0)
+      throw new ConfigError(messages.datasetMissing(dirs[0]!, noData[0]!.config.dataset.name));
+    write(
+      `skipping ${noData.length} cell(s) whose dataset is not prepared: ${dirs.join(', ')} (see --data-root)`,
+    );
   }
   // Config first (Hydra writes the resolved config into the run dir before the task runs).
   runs.writeMeta(exp);
@@ -265,7 +285,8 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     const p = byId.get(config.cellId);
     const store = p?.store ?? runs.cell(config.cellId);
     const current = store.readConfig();
-    if (!current || (p && RUNNABLE.has(p.plan) && JSON.stringify(current) !== JSON.stringify(config))) store.writeConfig(config);
+    if (!current || (p && RUNNABLE.has(p.plan) && JSON.stringify(current) !== JSON.stringify(config)))
+      store.writeConfig(config);
     if (!store.readStatus()) {
       const status = store.updateStatus({ state: 'queued' });
       if (p) p.status = status;
@@ -275,11 +296,21 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     `experiment ${exp.name}: ${selected.length} cells (${todo.length} to run, ${planned.length - todo.length} skipped); ` +
       `${layout.workers} worker(s) x ${layout.threads} thread(s); results in ${displayPath(runs.dir)}`,
   );
-  if (todo.length > 0) await ensureDatasets(todo.map((p) => p.config), write);
+  if (todo.length > 0)
+    await ensureDatasets(
+      todo.map((p) => p.config),
+      write,
+    );
 
   const trackingUri = opts.trackingUri === undefined ? process.env.MLFLOW_TRACKING_URI : opts.trackingUri;
   const sha = gitSha();
-  const mirror = trackingUri ? new LiveMirror(new MlflowMirror(trackingUri, exp.name, { gitSha: sha, experimentFile: exp.file }), exp.name, write) : null;
+  const mirror = trackingUri
+    ? new LiveMirror(
+        new MlflowMirror(trackingUri, exp.name, { gitSha: sha, experimentFile: exp.file }),
+        exp.name,
+        write,
+      )
+    : null;
   if (mirror) write(`mlflow: mirroring to ${trackingUri} (experiment "${exp.name}")`);
 
   const view = createProgressView(todo.length, opts.tty ?? false, write);
@@ -298,7 +329,14 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
 
   const finished = new Promise<void>((resolveAll) => {
     const maybeDone = (): void => {
-      if (slots.every((s) => s.child.exitCode !== null || s.child.signalCode !== null || (!s.job && (stopping || fatal || queue.length === 0)))) {
+      if (
+        slots.every(
+          (s) =>
+            s.child.exitCode !== null ||
+            s.child.signalCode !== null ||
+            (!s.job && (stopping || fatal || queue.length === 0)),
+        )
+      ) {
         for (const s of slots) if (s.child.connected) s.child.send({ type: 'exit' } satisfies ParentMessage);
         resolveAll();
       }
@@ -310,7 +348,9 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
       if (!next) return maybeDone();
       slot.job = next;
       const mode: StartMode = next.plan === 'resume' ? 'resume' : next.plan === 'retry' ? 'retry' : 'run';
-      slot.log.write(`\n== ${new Date().toISOString()} cell ${next.config.cellId} ${labels.get(next.config.cellId)} (${mode})\n`);
+      slot.log.write(
+        `\n== ${new Date().toISOString()} cell ${next.config.cellId} ${labels.get(next.config.cellId)} (${mode})\n`,
+      );
       slot.child.send({ type: 'run', cellDir: next.store.dir, mode } satisfies ParentMessage);
     };
 
@@ -338,7 +378,9 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
         switch (msg.type) {
           case 'ready':
             slot.ready = true;
-            slot.log.write(`worker ${index}: pid ${msg.pid}, backend ${msg.backend}, ${msg.threads} thread(s)\n`);
+            slot.log.write(
+              `worker ${index}: pid ${msg.pid}, backend ${msg.backend}, ${msg.threads} thread(s)\n`,
+            );
             if (msg.warning && !backendWarned) {
               backendWarned = true;
               view.log(msg.warning);
@@ -370,7 +412,9 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
           }
           case 'fatal':
             fatal = msg.error;
-            view.log(`worker ${index}: ${msg.error.split('\n')[0]} (log: ${displayPath(path.join(logDir, `worker-${index}.log`))})`);
+            view.log(
+              `worker ${index}: ${msg.error.split('\n')[0]} (log: ${displayPath(path.join(logDir, `worker-${index}.log`))})`,
+            );
             slot.log.write(`${msg.error}\n`);
             break;
         }
@@ -383,8 +427,17 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
           const why = signal ? `signal ${signal}` : `exit code ${code}`;
           const error = `worker process ended (${why}) during the cell; rerun resumes from the last checkpoint (log: ${displayPath(path.join(logDir, `worker-${index}.log`))})`;
           const status = job.store.readStatus();
-          if (status?.state === 'running' || status?.state === 'queued') job.store.updateStatus({ state: 'interrupted', error });
-          const outcome: CellOutcome = { cellId: job.config.cellId, state: 'interrupted', error, step: status?.step ?? 0, 'mAP@all': null, 'P@200': null, trainSeconds: 0 };
+          if (status?.state === 'running' || status?.state === 'queued')
+            job.store.updateStatus({ state: 'interrupted', error });
+          const outcome: CellOutcome = {
+            cellId: job.config.cellId,
+            state: 'interrupted',
+            error,
+            step: status?.step ?? 0,
+            'mAP@all': null,
+            'P@200': null,
+            trainSeconds: 0,
+          };
           outcomes.push(outcome);
           view.cellDone(outcome, labels.get(job.config.cellId) ?? '');
           mirror?.request(job.store, true);
@@ -407,7 +460,9 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
       return;
     }
     stopping = signal;
-    view.log(`${signal}: stopping; running cells checkpoint and are marked interrupted (again to kill at once)`);
+    view.log(
+      `${signal}: stopping; running cells checkpoint and are marked interrupted (again to kill at once)`,
+    );
     for (const s of slots) if (s.child.exitCode === null) s.child.kill(signal);
   };
   process.on('SIGINT', onSignal);
@@ -422,13 +477,17 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
   if (mirror) {
     await mirror.drain();
     if (mirror.failed.size > 0) {
-      write(`mlflow: ${mirror.failed.size} cell(s) not mirrored; push them with: npx nx run trainer:sync -- --experiment ${exp.name}`);
+      write(
+        `mlflow: ${mirror.failed.size} cell(s) not mirrored; push them with: npx nx run trainer:sync -- --experiment ${exp.name}`,
+      );
     }
   }
   runs.writeMeta(exp);
   write('');
   write(summaryTable(exp, planCells(runs, selected, false)));
-  write(`\nresults: ${displayPath(runs.dir)}/<cell-id>/ (eval.json, metrics.jsonl, retrieval/); worker logs: ${displayPath(logDir)}`);
+  write(
+    `\nresults: ${displayPath(runs.dir)}/<cell-id>/ (eval.json, metrics.jsonl, retrieval/); worker logs: ${displayPath(logDir)}`,
+  );
   if (!fatal && !stopping && queue.length > 0) {
     fatal = `worker processes exited before running ${queue.length} cell(s); see ${displayPath(logDir)}`;
   }
@@ -444,7 +503,8 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     exitCode = 1;
   }
   const failed = outcomes.filter((o) => o.state === 'failed');
-  if (failed.length > 0) write(`${failed.length} cell(s) failed (see status.json "error"); retry them with --retry-failed`);
+  if (failed.length > 0)
+    write(`${failed.length} cell(s) failed (see status.json "error"); retry them with --retry-failed`);
   return { exitCode, experiment: exp, outcomes };
 }
 
@@ -452,7 +512,8 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
 export function summaryTable(exp: Experiment, planned: PlannedCell[]): string {
   const axes = Object.keys(exp.axes);
   const evals = planned.map((p) => {
-    const e = p.status?.state === 'finished' ? readJsonFile<Record<string, number>>(p.store.file('eval.json')) : null;
+    const e =
+      p.status?.state === 'finished' ? readJsonFile<Record<string, number>>(p.store.file('eval.json')) : null;
     return { p, e };
   });
   const rows = evals.map(({ p, e }) => [
@@ -487,7 +548,12 @@ export function summaryTable(exp: Experiment, planned: PlannedCell[]): string {
     const grows = [...groups].map(([key, g]) => {
       const m = g.map.length ? meanStd(g.map) : null;
       const q = g.p200.length ? meanStd(g.p200) : null;
-      return [...key.split('\u0000'), `${g.map.length}/${g.n}`, m ? `${fmt(m.mean)} ± ${fmt(m.std)}` : '-', q ? `${fmt(q.mean)} ± ${fmt(q.std)}` : '-'];
+      return [
+        ...key.split('\u0000'),
+        `${g.map.length}/${g.n}`,
+        m ? `${fmt(m.mean)} ± ${fmt(m.std)}` : '-',
+        q ? `${fmt(q.mean)} ± ${fmt(q.std)}` : '-',
+      ];
     });
     out += `\n\nmean ± std over seeds\n${formatTable([...groupAxes, 'seeds', 'mAP@all', 'P@200'], grows)}`;
   }

@@ -49,7 +49,11 @@ export function stepsPerPass(ds: ShardDataset, cfg: CellConfig): number {
   if (cfg.train.balanceDomains) {
     const half = Math.floor(bs / 2);
     // the reader takes bs - half sketches and half photos per batch and stops when either runs out
-    steps = Math.min(Math.floor(counts.sketch / (bs - half)), Math.floor(counts.photo / half), Math.floor(cap / bs));
+    steps = Math.min(
+      Math.floor(counts.sketch / (bs - half)),
+      Math.floor(counts.photo / half),
+      Math.floor(cap / bs),
+    );
   } else {
     steps = Math.floor(Math.min(counts.sketch + counts.photo, cap) / bs);
   }
@@ -75,7 +79,12 @@ export function scheduleOf(cfg: CellConfig, passSteps: number): Schedule {
 }
 
 /** Endless training batches: pass after pass (each reshuffled with its own seed), resumable at (pass, batch). */
-async function* trainBatches(ds: ShardDataset, cfg: CellConfig, startPass: number, skip: number): AsyncGenerator<{ batch: ImageBatch; pass: number; index: number }> {
+async function* trainBatches(
+  ds: ShardDataset,
+  cfg: CellConfig,
+  startPass: number,
+  skip: number,
+): AsyncGenerator<{ batch: ImageBatch; pass: number; index: number }> {
   for (let pass = startPass; ; pass++) {
     let index = 0;
     for await (const batch of ds.batches({
@@ -124,7 +133,8 @@ function yieldToEventLoop(): Promise<void> {
 export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
   const cell = new CellStore(opts.cellDir);
   const config = cell.readConfig();
-  if (!config) throw new Error(`${cell.file('config.json')} is missing (the ablation writes it before dispatching)`);
+  if (!config)
+    throw new Error(`${cell.file('config.json')} is missing (the ablation writes it before dispatching)`);
   const hooks = opts.callbacks ?? [];
   const emit = <K extends keyof Callback>(name: K, ...args: Parameters<NonNullable<Callback[K]>>): void => {
     for (const h of hooks) (h[name] as ((...a: unknown[]) => void) | undefined)?.(...args);
@@ -142,7 +152,11 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
   let segmentStart = Date.now();
   const trainSeconds = (): number => state.trainSeconds + (Date.now() - segmentStart) / 1000;
 
-  const outcome = (state_: CellOutcome['state'], error: string | null, evalResult?: { mapAll: number; pAt200: number }): CellOutcome => ({
+  const outcome = (
+    state_: CellOutcome['state'],
+    error: string | null,
+    evalResult?: { mapAll: number; pAt200: number },
+  ): CellOutcome => ({
     cellId,
     state: state_,
     error,
@@ -156,7 +170,9 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
     if (opts.mode !== 'resume') cell.reset(); // fresh start or retry: nothing of an earlier attempt survives
     const ds = openDataset(config.dataset.dir);
     if (ds.manifest.split.protocol !== config.dataset.split) {
-      throw new CellFailure(`${config.dataset.dir} was prepared with the ${ds.manifest.split.protocol} split; the config asks for dataset.split ${config.dataset.split}`);
+      throw new CellFailure(
+        `${config.dataset.dir} was prepared with the ${ds.manifest.split.protocol} split; the config asks for dataset.split ${config.dataset.split}`,
+      );
     }
     const schedule = scheduleOf(config, stepsPerPass(ds, config));
     trainer = createTrainer({
@@ -201,7 +217,15 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
       backend: opts.backend ?? null,
       gitSha: process.env.SBIR_GIT_SHA || previous?.gitSha || null,
     });
-    const start: CellStartInfo = { cellId, step: state.step, epoch: state.epoch, totalSteps: schedule.totalSteps, epochs: schedule.epochs, stepsPerEpoch: schedule.stepsPerEpoch, resumedFrom };
+    const start: CellStartInfo = {
+      cellId,
+      step: state.step,
+      epoch: state.epoch,
+      totalSteps: schedule.totalSteps,
+      epochs: schedule.epochs,
+      stepsPerEpoch: schedule.stepsPerEpoch,
+      resumedFrom,
+    };
     emit('onCellStart', start);
 
     const checkpoint = async (): Promise<void> => {
@@ -255,7 +279,9 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
         state.batchInPass = index;
         const loss = nanHere && state.step === forceNanAt ? NaN : result.loss;
         if (!Number.isFinite(loss)) {
-          throw new CellFailure(`non-finite loss (${loss}) at step ${state.step} (epoch ${state.epoch + 1}, lr ${result.lr})`);
+          throw new CellFailure(
+            `non-finite loss (${loss}) at step ${state.step} (epoch ${state.epoch + 1}, lr ${result.lr})`,
+          );
         }
         state.epochLossSum += loss;
         state.epochLossCount++;
@@ -266,14 +292,32 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
         if (atLog) {
           const seconds = (performance.now() - interval.started) / 1000;
           const imagesPerSec = seconds > 0 ? interval.images / seconds : 0;
-          cell.appendMetric({ kind: 'step', step: state.step, epoch: state.epoch + 1, loss: interval.loss / interval.steps, lr: result.lr, imagesPerSec, time: nowIso() });
-          emit('onProgress', { cellId, step: state.step, totalSteps: schedule.totalSteps, epoch: state.epoch + 1, loss: interval.loss / interval.steps, imagesPerSec });
+          cell.appendMetric({
+            kind: 'step',
+            step: state.step,
+            epoch: state.epoch + 1,
+            loss: interval.loss / interval.steps,
+            lr: result.lr,
+            imagesPerSec,
+            time: nowIso(),
+          });
+          emit('onProgress', {
+            cellId,
+            step: state.step,
+            totalSteps: schedule.totalSteps,
+            epoch: state.epoch + 1,
+            loss: interval.loss / interval.steps,
+            imagesPerSec,
+          });
           interval = { loss: 0, steps: 0, images: 0, started: performance.now() };
         }
         if (state.step % schedule.stepsPerEpoch === 0 || state.step >= schedule.totalSteps) {
           await endEpoch();
           interval.started = performance.now(); // evaluation time is not training throughput
-        } else if (config.train.checkpointEverySteps && state.step % config.train.checkpointEverySteps === 0) {
+        } else if (
+          config.train.checkpointEverySteps &&
+          state.step % config.train.checkpointEverySteps === 0
+        ) {
           await checkpoint();
           cell.updateStatus({ step: state.step });
         }
@@ -299,14 +343,27 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
     state.trainSeconds = trainSeconds();
     segmentStart = Date.now();
     const final = await finalEvaluation(trainer, ds, config, cell, state.trainSeconds);
-    cell.updateStatus({ state: 'finished', step: state.step, epoch: state.epoch, finishedAt: nowIso(), error: null });
+    cell.updateStatus({
+      state: 'finished',
+      step: state.step,
+      epoch: state.epoch,
+      finishedAt: nowIso(),
+      error: null,
+    });
     const out = outcome('finished', null, final);
     emit('onCellEnd', out);
     return out;
   } catch (e) {
-    const reason = e instanceof CellFailure ? e.message : `${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`;
+    const reason =
+      e instanceof CellFailure ? e.message : `${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`;
     if (!(e instanceof CellFailure)) process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-    cell.updateStatus({ state: 'failed', step: state.step, epoch: state.epoch, finishedAt: nowIso(), error: reason });
+    cell.updateStatus({
+      state: 'failed',
+      step: state.step,
+      epoch: state.epoch,
+      finishedAt: nowIso(),
+      error: reason,
+    });
     const out = outcome('failed', reason);
     emit('onCellEnd', out);
     return out;

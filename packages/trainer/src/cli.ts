@@ -17,7 +17,8 @@ import { syncExperiment } from './sync';
 const BACKENDS = ['auto', 'tensorflow', 'tensorflow-gpu', 'cpu'] as const satisfies readonly BackendName[];
 
 function positiveInt(name: string, v: number | undefined): number | undefined {
-  if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new ConfigError(`${name}: expected a positive integer, got ${v}`);
+  if (v !== undefined && !(Number.isInteger(v) && v > 0))
+    throw new ConfigError(`${name}: expected a positive integer, got ${v}`);
   return v;
 }
 
@@ -33,7 +34,11 @@ async function main(): Promise<number> {
       coerce: (v: string) => v || 'demo',
       describe: `experiment name (experiments/<name>.yaml) or path to a yaml file; known: ${listExperiments().join(', ')}`,
     })
-    .option('runs-dir', { type: 'string', default: process.env.SBIR_RUNS_DIR ?? 'runs', describe: 'run store root (env SBIR_RUNS_DIR)' })
+    .option('runs-dir', {
+      type: 'string',
+      default: process.env.SBIR_RUNS_DIR ?? 'runs',
+      describe: 'run store root (env SBIR_RUNS_DIR)',
+    })
     .option('tracking-uri', {
       type: 'string',
       describe: 'MLflow server (default: env MLFLOW_TRACKING_URI; empty string = no mirroring)',
@@ -43,13 +48,38 @@ async function main(): Promise<number> {
       'run the experiment grid (skips finished cells, resumes interrupted ones)',
       (y) =>
         y
-          .option('only', { type: 'string', array: true, describe: 'cell id prefix or axis=value[,value] (repeatable; axes AND, values OR)' })
-          .option('retry-failed', { type: 'boolean', default: false, describe: 'run failed cells again from scratch' })
-          .option('dry-run', { type: 'boolean', default: false, describe: 'print the grid (cell id, axes, state) and exit' })
-          .option('backend', { choices: BACKENDS, default: (process.env.SBIR_BACKEND as BackendName | undefined) ?? 'auto', describe: 'TensorFlow backend' })
-          .option('workers', { type: 'number', describe: 'parallel worker processes (default: cores / 2, at least 1)' })
-          .option('threads', { type: 'number', describe: 'TensorFlow threads per worker (default: cores / workers)' })
-          .option('data-root', { type: 'string', describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)' }),
+          .option('only', {
+            type: 'string',
+            array: true,
+            describe: 'cell id prefix or axis=value[,value] (repeatable; axes AND, values OR)',
+          })
+          .option('retry-failed', {
+            type: 'boolean',
+            default: false,
+            describe: 'run failed cells again from scratch',
+          })
+          .option('dry-run', {
+            type: 'boolean',
+            default: false,
+            describe: 'print the grid (cell id, axes, state) and exit',
+          })
+          .option('backend', {
+            choices: BACKENDS,
+            default: (process.env.SBIR_BACKEND as BackendName | undefined) ?? 'auto',
+            describe: 'TensorFlow backend',
+          })
+          .option('workers', {
+            type: 'number',
+            describe: 'parallel worker processes (default: cores / 2, at least 1)',
+          })
+          .option('threads', {
+            type: 'number',
+            describe: 'TensorFlow threads per worker (default: cores / workers)',
+          })
+          .option('data-root', {
+            type: 'string',
+            describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
+          }),
       async (argv) => {
         const result = await runAblation({
           experiment: argv.experiment,
@@ -72,7 +102,13 @@ async function main(): Promise<number> {
       'push the run store of an experiment to MLflow (idempotent)',
       (y) => y,
       async (argv) => {
-        exitCode = (await syncExperiment({ experiment: argv.experiment, runsDir: argv['runs-dir'], trackingUri: argv['tracking-uri'] })).exitCode;
+        exitCode = (
+          await syncExperiment({
+            experiment: argv.experiment,
+            runsDir: argv['runs-dir'],
+            trackingUri: argv['tracking-uri'],
+          })
+        ).exitCode;
       },
     )
     .command(

@@ -53,7 +53,13 @@ export async function embedSubset(
     kept: new Map(),
   };
   const sample = opts.limit !== undefined && opts.limit < ds.count(subset);
-  for await (const batch of ds.batches({ subset, batchSize: opts.batchSize, limit: opts.limit, shuffle: sample, seed: 7_919 })) {
+  for await (const batch of ds.batches({
+    subset,
+    batchSize: opts.batchSize,
+    limit: opts.limit,
+    shuffle: sample,
+    seed: 7_919,
+  })) {
     const n = Math.min(batch.n, total - out.n);
     if (n <= 0) break;
     const r = trainer.embed(batch, { flip: opts.flip });
@@ -67,7 +73,12 @@ export async function embedSubset(
       out.domains[row] = batch.domains[i]!;
       out.ids.push(batch.ids[i]!);
       out.categories.push(batch.categories[i]!);
-      if (opts.keep?.has(row)) out.kept.set(row, { image: batch.images.slice(i * px, (i + 1) * px), height: batch.height, width: batch.width });
+      if (opts.keep?.has(row))
+        out.kept.set(row, {
+          image: batch.images.slice(i * px, (i + 1) * px),
+          height: batch.height,
+          width: batch.width,
+        });
     }
     out.n += n;
   }
@@ -90,13 +101,36 @@ export interface QuickEval {
   seconds: number;
 }
 
-export async function quickEvaluation(trainer: SbirTrainer, ds: ShardDataset, cfg: CellConfig): Promise<QuickEval> {
+export async function quickEvaluation(
+  trainer: SbirTrainer,
+  ds: ShardDataset,
+  cfg: CellConfig,
+): Promise<QuickEval> {
   const started = performance.now();
   const bs = cfg.eval.batchSize;
-  const q = await embedSubset(trainer, ds, 'query', { batchSize: bs, limit: cfg.eval.epochQueries, flip: false });
-  const g = await embedSubset(trainer, ds, 'gallery', { batchSize: bs, limit: cfg.eval.epochGallery, flip: false });
-  const m = evaluateRetrieval({ features: q.embedding, labels: q.labels }, { features: g.embedding, labels: g.labels }, q.dim, { k: K });
-  return { mapAll: m.mapAll, pAt200: m.pAtK, nQueries: q.n, nGallery: g.n, seconds: (performance.now() - started) / 1000 };
+  const q = await embedSubset(trainer, ds, 'query', {
+    batchSize: bs,
+    limit: cfg.eval.epochQueries,
+    flip: false,
+  });
+  const g = await embedSubset(trainer, ds, 'gallery', {
+    batchSize: bs,
+    limit: cfg.eval.epochGallery,
+    flip: false,
+  });
+  const m = evaluateRetrieval(
+    { features: q.embedding, labels: q.labels },
+    { features: g.embedding, labels: g.labels },
+    q.dim,
+    { k: K },
+  );
+  return {
+    mapAll: m.mapAll,
+    pAt200: m.pAtK,
+    nQueries: q.n,
+    nGallery: g.n,
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 /**
@@ -104,7 +138,12 @@ export async function quickEvaluation(trainer: SbirTrainer, ds: ShardDataset, cf
  * combinations when flipped features are given), ties by gallery index, as @sbir/model's metrics rank.
  * Only for the handful of queries shown in retrieval.json.
  */
-export function rankedNeighbours(q: Embedded, g: Embedded, qi: number, topK: number): { index: number; distance: number }[] {
+export function rankedNeighbours(
+  q: Embedded,
+  g: Embedded,
+  qi: number,
+  topK: number,
+): { index: number; distance: number }[] {
   const dim = q.dim;
   const qs = [q.embedding, ...(q.flipped ? [q.flipped] : [])];
   const gs = [g.embedding, ...(g.flipped ? [g.flipped] : [])];
@@ -134,7 +173,9 @@ function round(v: number, digits = 5): number {
 }
 
 async function png(image: Uint8Array, width: number, height: number): Promise<Buffer> {
-  return sharp(Buffer.from(image.buffer, image.byteOffset, image.byteLength), { raw: { width, height, channels: 3 } })
+  return sharp(Buffer.from(image.buffer, image.byteOffset, image.byteLength), {
+    raw: { width, height, channels: 3 },
+  })
     .png({ compressionLevel: 9 })
     .toBuffer();
 }
@@ -154,7 +195,10 @@ export async function finalEvaluation(
   const shown = spread(nQueries, cfg.eval.retrievalQueries);
   const q = await embedSubset(trainer, ds, 'query', { batchSize: bs, flip, keep: new Set(shown) });
   const g = await embedSubset(trainer, ds, 'gallery', { batchSize: bs, flip });
-  const centreHash = cfg.eval.centreHashBits && !q.code ? centreHashCodes(trainer, ds, cfg, q, g, cfg.eval.centreHashBits) : null;
+  const centreHash =
+    cfg.eval.centreHashBits && !q.code
+      ? centreHashCodes(trainer, ds, cfg, q, g, cfg.eval.centreHashBits)
+      : null;
   const codes = centreHash?.codes ?? { query: q.code, gallery: g.code, bits: q.bits };
   const m = evaluateRetrieval(
     { features: q.embedding, flipped: q.flipped, labels: q.labels, codes: codes.query },
@@ -171,7 +215,10 @@ export async function finalEvaluation(
   const statLabels = new Int32Array(q.n + g.n);
   statLabels.set(q.labels, 0);
   statLabels.set(g.labels, q.n);
-  const stats = distanceStatistics(feats, statLabels, q.dim, ds.manifest.classes, { maxItems: cfg.eval.statsSample, seed: 0 });
+  const stats = distanceStatistics(feats, statLabels, q.dim, ds.manifest.classes, {
+    maxItems: cfg.eval.statsSample,
+    seed: 0,
+  });
 
   const evalSeconds = (performance.now() - started) / 1000;
   writeJsonAtomic(cell.file('eval.json'), {
@@ -219,7 +266,13 @@ export async function finalEvaluation(
 
 interface CentreHashOutcome {
   codes?: { query: Uint8Array; gallery: Uint8Array; bits: number };
-  info?: { prototypes: 'loss-centres' | 'photo-class-means'; classes: number; steps: number; lossStart: number; lossEnd: number };
+  info?: {
+    prototypes: 'loss-centres' | 'photo-class-means';
+    classes: number;
+    steps: number;
+    lossStart: number;
+    lossEnd: number;
+  };
   skipped?: string;
 }
 
@@ -231,7 +284,14 @@ interface CentreHashOutcome {
  * protocol are training photos. Under zero-shot the gallery holds unseen classes, so no prototypes
  * can be taken from it without using test data: Hamming is skipped with the reason.
  */
-function centreHashCodes(trainer: SbirTrainer, ds: ShardDataset, cfg: CellConfig, q: Embedded, g: Embedded, bits: number): CentreHashOutcome {
+function centreHashCodes(
+  trainer: SbirTrainer,
+  ds: ShardDataset,
+  cfg: CellConfig,
+  q: Embedded,
+  g: Embedded,
+  bits: number,
+): CentreHashOutcome {
   const dim = q.dim;
   let prototypes = trainer.lossCentres();
   let source: 'loss-centres' | 'photo-class-means' = 'loss-centres';
@@ -239,7 +299,9 @@ function centreHashCodes(trainer: SbirTrainer, ds: ShardDataset, cfg: CellConfig
   if (!prototypes) {
     const split = ds.manifest.split;
     if (split.protocol !== 'category' || !split.photosInTrain) {
-      return { skipped: `loss "${cfg.loss.name}" has no class centres and the gallery photos are not training photos (${split.protocol} split), so there are no prototypes for eval.centreHashBits` };
+      return {
+        skipped: `loss "${cfg.loss.name}" has no class centres and the gallery photos are not training photos (${split.protocol} split), so there are no prototypes for eval.centreHashBits`,
+      };
     }
     ({ means: prototypes, classes } = classMeans(g.embedding, g.labels, g.n, dim));
     source = 'photo-class-means';
@@ -254,7 +316,12 @@ function centreHashCodes(trainer: SbirTrainer, ds: ShardDataset, cfg: CellConfig
 }
 
 /** Mean feature per label present, in order of first appearance ([classes x dim], row-major). Pure. */
-export function classMeans(features: Float32Array, labels: Int32Array, n: number, dim: number): { means: Float32Array; classes: number } {
+export function classMeans(
+  features: Float32Array,
+  labels: Int32Array,
+  n: number,
+  dim: number,
+): { means: Float32Array; classes: number } {
   const sums = new Map<number, { sum: Float64Array; n: number }>();
   for (let i = 0; i < n; i++) {
     const label = labels[i]!;
@@ -289,7 +356,8 @@ async function writeRetrieval(
   if (needed.size > 0) {
     for await (const batch of ds.batches({ subset: 'gallery', batchSize: 256 })) {
       const px = batch.height * batch.width * 3;
-      for (let i = 0; i < batch.n; i++, row++) if (needed.has(row)) images.set(row, batch.images.slice(i * px, (i + 1) * px));
+      for (let i = 0; i < batch.n; i++, row++)
+        if (needed.has(row)) images.set(row, batch.images.slice(i * px, (i + 1) * px));
       if (images.size === needed.size) break;
     }
   }

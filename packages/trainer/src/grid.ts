@@ -88,12 +88,16 @@ export function resolveExperimentFile(nameOrPath: string, cwd = process.cwd()): 
   const isPath = /\.ya?ml$/.test(nameOrPath) || nameOrPath.includes('/') || nameOrPath.includes(path.sep);
   const candidates = isPath
     ? [path.resolve(cwd, nameOrPath)]
-    : [path.resolve(cwd, 'experiments', `${nameOrPath}.yaml`), path.resolve(REPO_ROOT, 'experiments', `${nameOrPath}.yaml`)];
+    : [
+        path.resolve(cwd, 'experiments', `${nameOrPath}.yaml`),
+        path.resolve(REPO_ROOT, 'experiments', `${nameOrPath}.yaml`),
+      ];
   const found = candidates.find((c) => fs.existsSync(c));
   if (!found) {
     const known = listExperiments(cwd);
     throw new ConfigError(
-      `${displayPath(candidates[0]!, cwd)}: no such experiment file` + (known.length ? ` (known: ${known.join(', ')})` : ''),
+      `${displayPath(candidates[0]!, cwd)}: no such experiment file` +
+        (known.length ? ` (known: ${known.join(', ')})` : ''),
     );
   }
   return found;
@@ -142,7 +146,9 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
     const issue = parsed.error.issues[0]!;
     const at = issue.code === z.ZodIssueCode.unrecognized_keys ? [...issue.path, issue.keys[0]!] : issue.path;
     const where = at.length ? `${formatPath(at)}: ` : '';
-    throw new ConfigError(`${file}: ${where}${issueMessage(issue, raw, formatPath(at), (p) => fileKnownKeys(p))}`);
+    throw new ConfigError(
+      `${file}: ${where}${issueMessage(issue, raw, formatPath(at), (p) => fileKnownKeys(p))}`,
+    );
   }
   const exp = parsed.data;
   const axisNames = Object.keys(exp.grid);
@@ -163,7 +169,9 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
     const label = axesLabel(cellAxes);
     const clash = seen.get(cellId);
     if (clash !== undefined) {
-      throw new ConfigError(`${file}: grid: cells ${clash} and ${label} resolve to the same config (id ${cellId})`);
+      throw new ConfigError(
+        `${file}: grid: cells ${clash} and ${label} resolve to the same config (id ${cellId})`,
+      );
     }
     seen.set(cellId, label);
     settings.dataset.dir = settings.dataset.dir.replace(/\{dataRoot\}/g, dataRoot);
@@ -197,7 +205,9 @@ function axisOptionsOf(axis: string, spec: unknown, file: string): AxisOption[] 
     if (spec.length === 0) throw new ConfigError(`${where}: an axis needs at least one value`);
     spec.forEach((v, i) => {
       if (!['string', 'number', 'boolean'].includes(typeof v)) {
-        throw new ConfigError(`${where}[${i}]: expected a string, number or boolean (use a map of named overrides for objects)`);
+        throw new ConfigError(
+          `${where}[${i}]: expected a string, number or boolean (use a map of named overrides for objects)`,
+        );
       }
     });
     const target = AXIS_ALIASES[axis] ?? axis;
@@ -211,7 +221,8 @@ function axisOptionsOf(axis: string, spec: unknown, file: string): AxisOption[] 
     const seenValues = new Set<string>();
     return (spec as AxisValue[]).map((value, i) => {
       const yamlPath = `grid.${axis}[${i}]`;
-      if (seenValues.has(String(value))) throw new ConfigError(`${file}: ${yamlPath}: duplicate value "${value}"`);
+      if (seenValues.has(String(value)))
+        throw new ConfigError(`${file}: ${yamlPath}: duplicate value "${value}"`);
       seenValues.add(String(value));
       return { value, yamlPath, apply: (cfg, prov) => setPath(cfg, cfgPath, value, yamlPath, prov) };
     });
@@ -221,7 +232,8 @@ function axisOptionsOf(axis: string, spec: unknown, file: string): AxisOption[] 
   }
   return Object.entries(spec).map(([name, fragment]) => {
     const yamlPath = `grid.${axis}.${name}`;
-    if (!isPlainObject(fragment)) throw new ConfigError(`${file}: ${yamlPath}: expected a map of config overrides`);
+    if (!isPlainObject(fragment))
+      throw new ConfigError(`${file}: ${yamlPath}: expected a map of config overrides`);
     return { value: name, yamlPath, apply: (cfg, prov) => mergeInto(cfg, fragment, [], yamlPath, prov) };
   });
 }
@@ -254,14 +266,27 @@ function clearProvenance(prov: Provenance, cfgPath: string[]): void {
   for (const k of [...prov.keys()]) if (k === key || k.startsWith(`${key}.`)) prov.delete(k);
 }
 
-function recordProvenance(prov: Provenance, cfgPath: string[], value: unknown, yamlPath: string, scalar: boolean): void {
+function recordProvenance(
+  prov: Provenance,
+  cfgPath: string[],
+  value: unknown,
+  yamlPath: string,
+  scalar: boolean,
+): void {
   prov.set(cfgPath.join('.'), { yamlPath, scalar });
   if (isPlainObject(value)) {
-    for (const [k, v] of Object.entries(value)) recordProvenance(prov, [...cfgPath, k], v, `${yamlPath}.${k}`, scalar);
+    for (const [k, v] of Object.entries(value))
+      recordProvenance(prov, [...cfgPath, k], v, `${yamlPath}.${k}`, scalar);
   }
 }
 
-function mergeInto(target: Record<string, unknown>, src: Record<string, unknown>, cfgPath: string[], yamlPath: string, prov: Provenance): void {
+function mergeInto(
+  target: Record<string, unknown>,
+  src: Record<string, unknown>,
+  cfgPath: string[],
+  yamlPath: string,
+  prov: Provenance,
+): void {
   for (const [key, value] of Object.entries(src)) {
     const childPath = [...cfgPath, key];
     const childYaml = `${yamlPath}.${key}`;
@@ -277,7 +302,13 @@ function mergeInto(target: Record<string, unknown>, src: Record<string, unknown>
   }
 }
 
-function setPath(cfg: Record<string, unknown>, cfgPath: string[], value: AxisValue, yamlPath: string, prov: Provenance): void {
+function setPath(
+  cfg: Record<string, unknown>,
+  cfgPath: string[],
+  value: AxisValue,
+  yamlPath: string,
+  prov: Provenance,
+): void {
   let obj = cfg;
   for (const key of cfgPath.slice(0, -1)) {
     if (!isPlainObject(obj[key])) obj[key] = {};
@@ -308,10 +339,13 @@ function resolveLoss(cfg: Record<string, unknown>, prov: Provenance, file: strin
   for (const [lossName, options] of Object.entries(losses)) {
     const where = lookupProvenance(prov, ['losses', lossName]);
     if (!(LOSS_NAMES as readonly string[]).includes(lossName)) {
-      throw new ConfigError(`${file}: ${where}: unknown loss "${lossName}" (known: ${LOSS_NAMES.join(', ')})`);
+      throw new ConfigError(
+        `${file}: ${where}: unknown loss "${lossName}" (known: ${LOSS_NAMES.join(', ')})`,
+      );
     }
     if (!isPlainObject(options)) throw new ConfigError(`${file}: ${where}: expected a map of loss options`);
-    if ('name' in options) throw new ConfigError(`${file}: ${where}.name: not allowed (the key is the loss name)`);
+    if ('name' in options)
+      throw new ConfigError(`${file}: ${where}.name: not allowed (the key is the loss name)`);
   }
   const loss = cfg.loss;
   if (loss === undefined) return;
@@ -327,7 +361,12 @@ function resolveLoss(cfg: Record<string, unknown>, prov: Provenance, file: strin
   cfg.loss = { ...fromMap, ...(isPlainObject(loss) ? loss : { name }) };
 }
 
-function resolveCell(exp: ExperimentFile, combo: AxisOption[], file: string, cellAxes: Record<string, AxisValue>): CellSettings {
+function resolveCell(
+  exp: ExperimentFile,
+  combo: AxisOption[],
+  file: string,
+  cellAxes: Record<string, AxisValue>,
+): CellSettings {
   const prov: Provenance = new Map();
   const cfg: Record<string, unknown> = {};
   mergeInto(cfg, exp.base, [], 'base', prov);
@@ -347,7 +386,9 @@ function resolveCell(exp: ExperimentFile, combo: AxisOption[], file: string, cel
   // A value missing from every source may be missing only for some axis values: say which cell.
   const missing = issue.code === z.ZodIssueCode.invalid_type && issue.received === 'undefined';
   const inCell = missing && Object.keys(cellAxes).length > 0 ? ` (cell ${axesLabel(cellAxes)})` : '';
-  throw new ConfigError(`${file}: ${where}: ${issueMessage(issue, cfg, where, (p) => knownKeysAt(p, lossName))}${inCell}`);
+  throw new ConfigError(
+    `${file}: ${where}: ${issueMessage(issue, cfg, where, (p) => knownKeysAt(p, lossName))}${inCell}`,
+  );
 }
 
 function fileKnownKeys(p: (string | number)[]): string[] | null {

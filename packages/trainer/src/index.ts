@@ -1,5 +1,13 @@
 /** @sbir/trainer: experiment grids from yaml, the run store, worker processes, and the MLflow mirror. */
-export { loadExperiment, expandExperiment, canonicalJson, cellIdOf, axesLabel, resolveExperimentFile, listExperiments } from './grid';
+export {
+  loadExperiment,
+  expandExperiment,
+  canonicalJson,
+  cellIdOf,
+  axesLabel,
+  resolveExperimentFile,
+  listExperiments,
+} from './grid';
 export type { Experiment, LoadOptions } from './grid';
 export { CellConfigSchema, ExperimentFileSchema, AXIS_ALIASES, LOSS_NAMES } from './schema';
 export type { CellConfig, CellSettings, AxisValue } from './schema';
@@ -14,7 +22,15 @@ export {
   writeJsonAtomic,
   FORMAT_VERSION,
 } from './run-store';
-export type { CellStatus, CellState, MetricLine, StepLine, EpochLine, TrainerState, ExperimentMeta } from './run-store';
+export type {
+  CellStatus,
+  CellState,
+  MetricLine,
+  StepLine,
+  EpochLine,
+  TrainerState,
+  ExperimentMeta,
+} from './run-store';
 export { runAblation, selectCells, planCells, workerLayout, summaryTable, gridTable } from './ablation';
 export type { AblationOptions, AblationResult } from './ablation';
 export { runCell } from './cell';

@@ -9,7 +9,8 @@ export class ConfigError extends Error {
 /** ['grid', 'loss', 1, 'margin'] -> "grid.loss[1].margin"; `continuation` keeps a leading "." */
 export function formatPath(path: (string | number)[], continuation = false): string {
   let out = '';
-  for (const key of path) out += typeof key === 'number' ? `[${key}]` : `${out || continuation ? '.' : ''}${key}`;
+  for (const key of path)
+    out += typeof key === 'number' ? `[${key}]` : `${out || continuation ? '.' : ''}${key}`;
   return out;
 }
 
@@ -64,7 +65,9 @@ export function issueMessage(
       const m = issue.message;
       const text = /^[A-Z][a-z]/.test(m) ? m.charAt(0).toLowerCase() + m.slice(1) : m;
       const value = valueAt(input, issue.path);
-      return value === undefined || typeof value === 'object' || /\bgot\b/.test(text) ? text : `${text} (got ${show(value)})`;
+      return value === undefined || typeof value === 'object' || /\bgot\b/.test(text)
+        ? text
+        : `${text} (got ${show(value)})`;
     }
   }
 }

@@ -90,21 +90,33 @@ class BarView implements ProgressView {
       },
       cliProgress.Presets.shades_classic,
     );
-    this.overall = this.multi.create(total, 0, { label: 'ablation'.padEnd(34), unit: 'cells', info: 'running' });
+    this.overall = this.multi.create(total, 0, {
+      label: 'ablation'.padEnd(34),
+      unit: 'cells',
+      info: 'running',
+    });
   }
 
   cellStarted(info: CellStartInfo, label: string): void {
     const text = `${info.cellId} ${label}`.slice(0, 34).padEnd(34);
-    const bar = this.multi.create(info.totalSteps, info.step, { label: text, unit: 'steps', info: info.resumedFrom !== null ? `resumed at ${info.resumedFrom}` : 'starting' });
+    const bar = this.multi.create(info.totalSteps, info.step, {
+      label: text,
+      unit: 'steps',
+      info: info.resumedFrom !== null ? `resumed at ${info.resumedFrom}` : 'starting',
+    });
     this.bars.set(info.cellId, bar);
   }
 
   cellProgress(p: CellProgress): void {
-    this.bars.get(p.cellId)?.update(p.step, { info: `ep ${p.epoch} loss ${fmt(p.loss)} ${Math.round(p.imagesPerSec)} img/s` });
+    this.bars
+      .get(p.cellId)
+      ?.update(p.step, { info: `ep ${p.epoch} loss ${fmt(p.loss)} ${Math.round(p.imagesPerSec)} img/s` });
   }
 
   cellEpoch(cellId: string, line: EpochLine): void {
-    this.bars.get(cellId)?.update(line.step, { info: `ep ${line.epoch} mAP ${fmt(line['mAP@all'])} P@200 ${fmt(line['P@200'])}` });
+    this.bars.get(cellId)?.update(line.step, {
+      info: `ep ${line.epoch} mAP ${fmt(line['mAP@all'])} P@200 ${fmt(line['P@200'])}`,
+    });
   }
 
   cellPhase(cellId: string, phase: string): void {

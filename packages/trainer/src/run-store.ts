@@ -277,7 +277,18 @@ export interface TrainerState {
 }
 
 export function initialTrainerState(): TrainerState {
-  return { step: 0, epoch: 0, pass: 0, batchInPass: 0, epochLossSum: 0, epochLossCount: 0, bestMetric: null, bestEpoch: null, trainSeconds: 0, time: nowIso() };
+  return {
+    step: 0,
+    epoch: 0,
+    pass: 0,
+    batchInPass: 0,
+    epochLossSum: 0,
+    epochLossCount: 0,
+    bestMetric: null,
+    bestEpoch: null,
+    trainSeconds: 0,
+    time: nowIso(),
+  };
 }
 
 /** The part of @sbir/model's SbirTrainer that checkpoints need. */
@@ -290,7 +301,12 @@ export interface Checkpointable {
  * Saves model + optimiser (through the model's own atomic saveCheckpoint) and the trainer state into
  * checkpoints/<which>, swapping folders so that a complete checkpoint is always on disk.
  */
-export async function dumpCheckpoint(model: Checkpointable, cell: CellStore, which: 'last' | 'best', state: TrainerState): Promise<void> {
+export async function dumpCheckpoint(
+  model: Checkpointable,
+  cell: CellStore,
+  which: 'last' | 'best',
+  state: TrainerState,
+): Promise<void> {
   const target = cell.checkpointDir(which);
   const root = path.dirname(target);
   const tmp = path.join(root, `.${which}.tmp-${process.pid}`);
@@ -325,7 +341,11 @@ export function findCheckpoint(cell: CellStore, which: 'last' | 'best'): string 
  * Restores model + optimiser + trainer state from checkpoints/<which>, and truncates metrics.jsonl back
  * to the checkpoint's step. Returns null when the cell has no checkpoint.
  */
-export async function restoreCheckpoint(model: Checkpointable, cell: CellStore, which: 'last' | 'best'): Promise<TrainerState | null> {
+export async function restoreCheckpoint(
+  model: Checkpointable,
+  cell: CellStore,
+  which: 'last' | 'best',
+): Promise<TrainerState | null> {
   const dir = findCheckpoint(cell, which);
   if (!dir) return null;
   const state = readJsonFile<TrainerState>(path.join(dir, 'trainer-state.json'));

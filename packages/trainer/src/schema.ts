@@ -41,19 +41,25 @@ const nonNegativeInt = z.number().int().nonnegative();
 function lossOptionsSchema(name: LossName): z.AnyZodObject {
   const shape: Record<string, z.ZodTypeAny> = {};
   for (const [key, dflt] of Object.entries(lossDefaults(name))) {
-    if (key === 'annealSteps') shape[key] = z.union([z.literal('auto'), nonNegativeInt]).default(dflt as 'auto' | number);
+    if (key === 'annealSteps')
+      shape[key] = z.union([z.literal('auto'), nonNegativeInt]).default(dflt as 'auto' | number);
     else if (typeof dflt === 'boolean') shape[key] = z.boolean().default(dflt);
     else shape[key] = z.number().default(dflt as number);
   }
   return z.object(shape).strict();
 }
 
-export const LOSS_OPTION_SCHEMAS = Object.fromEntries(LOSS_NAMES.map((n) => [n, lossOptionsSchema(n)])) as Record<LossName, z.AnyZodObject>;
+export const LOSS_OPTION_SCHEMAS = Object.fromEntries(
+  LOSS_NAMES.map((n) => [n, lossOptionsSchema(n)]),
+) as Record<LossName, z.AnyZodObject>;
 
 const lossVariant = (name: LossName) => LOSS_OPTION_SCHEMAS[name].extend({ name: z.literal(name) }).strict();
 
 export const LossSchema = z
-  .discriminatedUnion('name', LOSS_NAMES.map(lossVariant) as unknown as [z.AnyZodObject, z.AnyZodObject, ...z.AnyZodObject[]])
+  .discriminatedUnion(
+    'name',
+    LOSS_NAMES.map(lossVariant) as unknown as [z.AnyZodObject, z.AnyZodObject, ...z.AnyZodObject[]],
+  )
   .superRefine((loss, ctx) => {
     // The model's own range checks (e.g. MEMS margin >= 1), reported at the option's path.
     try {
@@ -127,10 +133,18 @@ export const TrainSchema = z
   .strict()
   .superRefine((t, ctx) => {
     if ((t.epochs === undefined) === (t.steps === undefined)) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give exactly one of train.epochs and train.steps', path: [] });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: 'give exactly one of train.epochs and train.steps',
+        path: [],
+      });
     }
     if (t.momentum !== undefined && t.optimizer !== 'sgd') {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'momentum applies only to optimizer sgd', path: ['momentum'] });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: 'momentum applies only to optimizer sgd',
+        path: ['momentum'],
+      });
     }
   });
 
@@ -195,7 +209,10 @@ export const ExperimentFileSchema = z
     /** Folder name under runs/ and MLflow experiment name. */
     name: z
       .string()
-      .regex(/^[a-z0-9][a-z0-9_-]*$/, 'name must be lower-case letters, digits, "-" or "_" (it names a folder)'),
+      .regex(
+        /^[a-z0-9][a-z0-9_-]*$/,
+        'name must be lower-case letters, digits, "-" or "_" (it names a folder)',
+      ),
     description: z.string().default(''),
     /** Config shared by every cell; axes override parts of it. */
     base: fragment.default({}),
@@ -266,7 +283,8 @@ export function knownKeysAt(path: (string | number)[], lossName?: string): strin
 export function isConfigPath(path: string[]): boolean {
   if (path.length === 0) return false;
   if (path.length === 1 && path[0] === 'loss') return true;
-  if (path[0] === 'loss') return path.length === 2 && LOSS_NAMES.some((n) => knownKeysAt(['loss'], n)?.includes(path[1]!));
+  if (path[0] === 'loss')
+    return path.length === 2 && LOSS_NAMES.some((n) => knownKeysAt(['loss'], n)?.includes(path[1]!));
   const parent = knownKeysAt(path.slice(0, -1));
   return parent !== null && parent.includes(path[path.length - 1]!);
 }

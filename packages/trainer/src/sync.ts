@@ -29,14 +29,18 @@ function experimentName(nameOrPath: string): { name: string; file?: string } {
   return { name: exp.name, file: exp.file };
 }
 
-export async function syncExperiment(opts: SyncOptions): Promise<{ exitCode: number; results: SyncResult[] }> {
+export async function syncExperiment(
+  opts: SyncOptions,
+): Promise<{ exitCode: number; results: SyncResult[] }> {
   const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const trackingUri = opts.trackingUri ?? process.env.MLFLOW_TRACKING_URI;
   if (!trackingUri) throw new ConfigError(messages.noTrackingUri());
   const { name, file } = experimentName(opts.experiment);
   const runs = new RunStore(opts.runsDir, name);
   if (!fs.existsSync(runs.dir)) {
-    throw new ConfigError(`sync: ${displayPath(runs.dir)} does not exist (run the ablation first, or pass --runs-dir)`);
+    throw new ConfigError(
+      `sync: ${displayPath(runs.dir)} does not exist (run the ablation first, or pass --runs-dir)`,
+    );
   }
   const mirror = new MlflowMirror(trackingUri, name, { experimentFile: file });
   const results: SyncResult[] = [];
@@ -49,10 +53,20 @@ export async function syncExperiment(opts: SyncOptions): Promise<{ exitCode: num
       const r = await mirror.syncCell(cell, { mayWriteStatus: !live });
       if (!r) continue;
       results.push(r);
-      rows.push([cellId, r.runId, r.created ? 'created' : 'found', String(r.params), String(r.metrics), String(r.artifacts.length), r.status]);
+      rows.push([
+        cellId,
+        r.runId,
+        r.created ? 'created' : 'found',
+        String(r.params),
+        String(r.metrics),
+        String(r.artifacts.length),
+        r.status,
+      ]);
     } catch (e) {
       if (e instanceof MlflowError && e.unreachable) {
-        write(`sync: ${trackingUri} is not reachable (${e.message}); is the server running? (npm run mlflow:start)`);
+        write(
+          `sync: ${trackingUri} is not reachable (${e.message}); is the server running? (npm run mlflow:start)`,
+        );
         return { exitCode: 1, results };
       }
       throw e;

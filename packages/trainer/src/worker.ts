@@ -51,7 +51,13 @@ async function main(): Promise<void> {
   try {
     const info = await initBackend(backend, { threads, quiet: true });
     backendName = info.name;
-    await send({ type: 'ready', backend: info.name, threads: info.threads, pid: process.pid, warning: info.warning });
+    await send({
+      type: 'ready',
+      backend: info.name,
+      threads: info.threads,
+      pid: process.pid,
+      warning: info.warning,
+    });
   } catch (e) {
     await send({ type: 'fatal', error: (e as Error).message.split('\n')[0]! });
     process.exit(1);

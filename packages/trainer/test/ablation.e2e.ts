@@ -16,11 +16,15 @@ test('npx nx run trainer:ablation trains the grid, then builds the report for it
   const runs = path.join(dir, 'runs');
   const reportDir = path.join(REPO_ROOT, 'reports', name);
   try {
-    const res = spawnSync('npx', ['nx', 'run', 'trainer:ablation', '--skip-nx-cache', '--', '--experiment', file, '--runs-dir', runs], {
-      cwd: REPO_ROOT,
-      env: childEnv({ NX_DAEMON: 'false', NX_NO_CLOUD: 'true' }),
-      encoding: 'utf8',
-    });
+    const res = spawnSync(
+      'npx',
+      ['nx', 'run', 'trainer:ablation', '--skip-nx-cache', '--', '--experiment', file, '--runs-dir', runs],
+      {
+        cwd: REPO_ROOT,
+        env: childEnv({ NX_DAEMON: 'false', NX_NO_CLOUD: 'true' }),
+        encoding: 'utf8',
+      },
+    );
     const out = `${res.stdout}\n${res.stderr}`;
     expect({ status: res.status, tail: out.slice(-3000) }).toMatchObject({ status: 0 });
     const meta = readJson<{ cells: string[] }>(path.join(runs, name, 'experiment.json'));

@@ -4,7 +4,17 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { childEnv, metricSteps, readJson, runCli, snapshot, startCli, tmpDir, waitFor, writeTinyExperiment } from './fixtures';
+import {
+  childEnv,
+  metricSteps,
+  readJson,
+  runCli,
+  snapshot,
+  startCli,
+  tmpDir,
+  waitFor,
+  writeTinyExperiment,
+} from './fixtures';
 
 jest.setTimeout(180_000);
 
@@ -45,7 +55,10 @@ test('a forced NaN fails its cell cleanly while the grid goes on; reruns skip; -
   const runs = path.join(dir, 'runs');
   const args = ['ablation', '--experiment', file, '--runs-dir', runs];
 
-  const first = await runCli(args, childEnv({ SBIR_FORCE_NAN_AT_STEP: '3', SBIR_FORCE_NAN_CELLS: 'loss=mems' }));
+  const first = await runCli(
+    args,
+    childEnv({ SBIR_FORCE_NAN_AT_STEP: '3', SBIR_FORCE_NAN_CELLS: 'loss=mems' }),
+  );
   expect(first.stderr).not.toMatch(/Error/);
   expect(first.code).toBe(0);
   expect(first.stdout).toContain('preparing it (once)');
@@ -61,13 +74,24 @@ test('a forced NaN fails its cell cleanly while the grid goes on; reruns skip; -
 
   // the other cell is complete: every run store file of the README
   expect(statusOf(good)).toMatchObject({ state: 'finished', attempt: 1, error: null });
-  for (const f of ['config.json', 'status.json', 'metrics.jsonl', 'eval.json', 'embeddings.json', 'retrieval.json', 'checkpoints/last/trainer-state.json', 'checkpoints/best/trainer-state.json']) {
+  for (const f of [
+    'config.json',
+    'status.json',
+    'metrics.jsonl',
+    'eval.json',
+    'embeddings.json',
+    'retrieval.json',
+    'checkpoints/last/trainer-state.json',
+    'checkpoints/best/trainer-state.json',
+  ]) {
     expect(fs.existsSync(path.join(good, f))).toBe(true);
   }
   const evalJson = readJson<Record<string, number>>(path.join(good, 'eval.json'));
   expect(evalJson['mAP@all']).toBeGreaterThan(0);
   expect(evalJson['P@200']).toBeGreaterThan(0);
-  const retrieval = readJson<{ queries: { image: string; results: { image: string }[] }[] }>(path.join(good, 'retrieval.json'));
+  const retrieval = readJson<{ queries: { image: string; results: { image: string }[] }[] }>(
+    path.join(good, 'retrieval.json'),
+  );
   expect(retrieval.queries).toHaveLength(2);
   for (const q of retrieval.queries) {
     expect(q.results).toHaveLength(3);
@@ -99,12 +123,21 @@ test('a forced NaN fails its cell cleanly while the grid goes on; reruns skip; -
 test('SIGKILL mid-cell: the rerun resumes from the last checkpoint and leaves finished cells untouched', async () => {
   const dir = path.join(root, 'kill');
   fs.mkdirSync(dir);
-  const file = writeTinyExperiment(dir, { name: 'kill', grid: '  seed: [0, 1]', dataDir, epochs: 2, train: 'checkpointEverySteps: 4' });
+  const file = writeTinyExperiment(dir, {
+    name: 'kill',
+    grid: '  seed: [0, 1]',
+    dataDir,
+    epochs: 2,
+    train: 'checkpointEverySteps: 4',
+  });
   const runs = path.join(dir, 'runs');
   const args = ['ablation', '--experiment', file, '--runs-dir', runs, '--workers', '1'];
 
   const child = startCli(args, childEnv({ SBIR_STEP_DELAY_MS: '150' }));
-  const cells = await waitFor('experiment.json', () => fs.existsSync(path.join(runs, 'kill', 'experiment.json')) && cellDirs(runs, 'kill'));
+  const cells = await waitFor(
+    'experiment.json',
+    () => fs.existsSync(path.join(runs, 'kill', 'experiment.json')) && cellDirs(runs, 'kill'),
+  );
   const [done, victim] = [cells['0']!, cells['1']!];
   // wait until the second cell has a checkpoint and has trained a few steps past it
   const ckptStep = await waitFor(
@@ -127,7 +160,9 @@ test('SIGKILL mid-cell: the rerun resumes from the last checkpoint and leaves fi
   const dead = statusOf(victim);
   expect(dead.state).toBe('running'); // as the crash left it
   const linesBefore = fs.readFileSync(path.join(victim, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean);
-  const ckptNow = readJson<{ step: number }>(path.join(victim, 'checkpoints', 'last', 'trainer-state.json')).step;
+  const ckptNow = readJson<{ step: number }>(
+    path.join(victim, 'checkpoints', 'last', 'trainer-state.json'),
+  ).step;
   expect(ckptNow).toBeGreaterThanOrEqual(ckptStep);
 
   const dry = await runCli([...args, '--dry-run']);
@@ -146,7 +181,9 @@ test('SIGKILL mid-cell: the rerun resumes from the last checkpoint and leaves fi
   expect(steps).toEqual([...steps].sort((a, b) => a - b));
   expect(steps[steps.length - 1]).toBe(after.totalSteps);
   const kept = linesBefore.filter((l) => (JSON.parse(l) as { step: number }).step <= ckptNow);
-  expect(fs.readFileSync(path.join(victim, 'metrics.jsonl'), 'utf8').split('\n').slice(0, kept.length)).toEqual(kept);
+  expect(
+    fs.readFileSync(path.join(victim, 'metrics.jsonl'), 'utf8').split('\n').slice(0, kept.length),
+  ).toEqual(kept);
   expect(fs.existsSync(path.join(victim, 'eval.json'))).toBe(true);
   // the finished cell: same files, same bytes, same mtimes
   expect(snapshot(done)).toEqual(before);
@@ -177,19 +214,42 @@ test('SIGTERM checkpoints the running cell, marks it interrupted and exits non-z
 
   const rerun = await runCli(args);
   expect(rerun.code).toBe(0);
-  expect(statusOf(cell)).toMatchObject({ state: 'finished', attempt: 2, resumes: [expect.objectContaining({ fromStep: st.step })] });
+  expect(statusOf(cell)).toMatchObject({
+    state: 'finished',
+    attempt: 2,
+    resumes: [expect.objectContaining({ fromStep: st.step })],
+  });
 });
 
 test('eval.centreHashBits: post-hoc codes from the loss centres (MEMS) or the photo class means (softmax), Hamming mAP in eval.json', async () => {
   const dir = path.join(root, 'hash');
   fs.mkdirSync(dir);
-  const file = writeTinyExperiment(dir, { name: 'hash', grid: '  loss: [softmax, mems]', epochs: 1, dataDir, eval: 'centreHashBits: 16, centreHashSteps: 200' });
+  const file = writeTinyExperiment(dir, {
+    name: 'hash',
+    grid: '  loss: [softmax, mems]',
+    epochs: 1,
+    dataDir,
+    eval: 'centreHashBits: 16, centreHashSteps: 200',
+  });
   const runs = path.join(dir, 'runs');
   const r = await runCli(['ablation', '--experiment', file, '--runs-dir', runs]);
   expect(r.code).toBe(0);
   const cells = cellDirs(runs, 'hash');
-  interface Hamming { bits: number; 'mAP@all': number; 'P@200': number; codes: string; prototypes: string; classes: number; steps: number; lossStart: number; lossEnd: number }
-  for (const [loss, prototypes] of [['softmax', 'photo-class-means'], ['mems', 'loss-centres']] as const) {
+  interface Hamming {
+    bits: number;
+    'mAP@all': number;
+    'P@200': number;
+    codes: string;
+    prototypes: string;
+    classes: number;
+    steps: number;
+    lossStart: number;
+    lossEnd: number;
+  }
+  for (const [loss, prototypes] of [
+    ['softmax', 'photo-class-means'],
+    ['mems', 'loss-centres'],
+  ] as const) {
     const ev = readJson<{ 'mAP@all': number; hamming: Hamming | null }>(path.join(cells[loss]!, 'eval.json'));
     expect(ev.hamming).toMatchObject({ bits: 16, codes: 'centre-hash', prototypes, classes: 4, steps: 200 });
     const h = ev.hamming!;

@@ -12,7 +12,13 @@ const base = {
 };
 
 function doc(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { name: 'g', base: structuredClone(base), losses: { mems: { margin: 4 } }, grid: { block: ['se', 'dase'], loss: ['softmax', 'mems'], seed: [0, 1, 2] }, ...extra };
+  return {
+    name: 'g',
+    base: structuredClone(base),
+    losses: { mems: { margin: 4 } },
+    grid: { block: ['se', 'dase'], loss: ['softmax', 'mems'], seed: [0, 1, 2] },
+    ...extra,
+  };
 }
 
 describe('grid expansion', () => {
@@ -67,7 +73,12 @@ describe('grid expansion', () => {
 
   test('a named override may refine the loss options of its cells', () => {
     const exp = expandExperiment(
-      doc({ grid: { data: { small: {}, big: { train: { lr: 0.01 }, losses: { mems: { margin: 3 } } } }, loss: ['softmax', 'mems'] } }),
+      doc({
+        grid: {
+          data: { small: {}, big: { train: { lr: 0.01 }, losses: { mems: { margin: 3 } } } },
+          loss: ['softmax', 'mems'],
+        },
+      }),
       'g.yaml',
     );
     const mems = exp.cells.filter((c) => c.loss.name === 'mems');
@@ -75,9 +86,9 @@ describe('grid expansion', () => {
       ['small', 4],
       ['big', 3],
     ]);
-    expect(() => expandExperiment(doc({ grid: { data: { big: { losses: { memz: {} } } } } }), 'g.yaml')).toThrow(
-      'g.yaml: grid.data.big.losses.memz: unknown loss "memz"',
-    );
+    expect(() =>
+      expandExperiment(doc({ grid: { data: { big: { losses: { memz: {} } } } } }), 'g.yaml'),
+    ).toThrow('g.yaml: grid.data.big.losses.memz: unknown loss "memz"');
   });
 
   test('no grid: one cell', () => {
@@ -87,21 +98,28 @@ describe('grid expansion', () => {
   });
 
   test('two axis values resolving to the same config are an error', () => {
-    expect(() => expandExperiment(doc({ grid: { loss: ['mems', 'mems'] } }), 'g.yaml')).toThrow('grid.loss[1]: duplicate value "mems"');
+    expect(() => expandExperiment(doc({ grid: { loss: ['mems', 'mems'] } }), 'g.yaml')).toThrow(
+      'grid.loss[1]: duplicate value "mems"',
+    );
     expect(() =>
-      expandExperiment(doc({ grid: { v: { a: { train: { lr: 0.1 } }, b: { train: { lr: 0.1 } } } } }), 'g.yaml'),
+      expandExperiment(
+        doc({ grid: { v: { a: { train: { lr: 0.1 } }, b: { train: { lr: 0.1 } } } } }),
+        'g.yaml',
+      ),
     ).toThrow(/resolve to the same config/);
   });
 });
 
 describe('cell ids', () => {
   test('first 12 hex of sha256 of the canonical (sorted-key) JSON', () => {
-    expect(canonicalJson({ b: 1, a: { d: [3, { y: 1, x: 2 }], c: 'x' } })).toBe('{"a":{"c":"x","d":[3,{"x":2,"y":1}]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [3, { y: 1, x: 2 }], c: 'x' } })).toBe(
+      '{"a":{"c":"x","d":[3,{"x":2,"y":1}]},"b":1}',
+    );
     const cell = expandExperiment(doc(), 'g.yaml').cells[0]!;
     expect(cellIdOf(settingsOf(cell))).toBe(cell.cellId);
-    expect(cellIdOf({ seed: 1, model: { b: 2, a: 1 }, dataset: { name: 'x', dir: '/anywhere' } } as never)).toBe(
-      cellIdOf({ dataset: { dir: 'elsewhere', name: 'x' }, model: { a: 1, b: 2 }, seed: 1 } as never),
-    );
+    expect(
+      cellIdOf({ seed: 1, model: { b: 2, a: 1 }, dataset: { name: 'x', dir: '/anywhere' } } as never),
+    ).toBe(cellIdOf({ dataset: { dir: 'elsewhere', name: 'x' }, model: { a: 1, b: 2 }, seed: 1 } as never));
     // golden value: sha256('{"dataset":{"name":"x"},"seed":1}') — dataset.dir is not part of the id
     expect(cellIdOf({ seed: 1, dataset: { name: 'x', dir: 'd' } } as never)).toBe('57745a4db97a');
   });
@@ -168,7 +186,8 @@ base:
     expect(expandExperiment(d, 'g.yaml').cells[0]!.cellId).not.toBe(one);
     const m = doc();
     (m.losses as Record<string, Record<string, number>>).mems!.margin = 2;
-    const memsCell = (e: ReturnType<typeof expandExperiment>) => e.cells.find((c) => c.loss.name === 'mems')!.cellId;
+    const memsCell = (e: ReturnType<typeof expandExperiment>) =>
+      e.cells.find((c) => c.loss.name === 'mems')!.cellId;
     expect(memsCell(expandExperiment(m, 'g.yaml'))).not.toBe(memsCell(expandExperiment(doc(), 'g.yaml')));
   });
 });
@@ -183,7 +202,9 @@ describe('--only', () => {
     expect(selectCells(exp, [id.slice(0, 6)]).map((c) => c.cellId)).toContain(id);
   });
   test('unknown axis or no match is a one-line error', () => {
-    expect(() => selectCells(exp, ['blok=se'])).toThrow('--only blok=...: unknown axis "blok" (axes: block, loss, seed)');
+    expect(() => selectCells(exp, ['blok=se'])).toThrow(
+      '--only blok=...: unknown axis "blok" (axes: block, loss, seed)',
+    );
     expect(() => selectCells(exp, ['block=none'])).toThrow('no cell matches');
   });
 });

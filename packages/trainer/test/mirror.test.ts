@@ -12,7 +12,9 @@ test('metric keys are made legal for MLflow', () => {
 });
 
 test('run status mirrors the cell state', () => {
-  expect(['queued', 'running', 'finished', 'failed', 'interrupted'].map((s) => runStatusOf(s as never))).toEqual(['SCHEDULED', 'RUNNING', 'FINISHED', 'FAILED', 'KILLED']);
+  expect(
+    ['queued', 'running', 'finished', 'failed', 'interrupted'].map((s) => runStatusOf(s as never)),
+  ).toEqual(['SCHEDULED', 'RUNNING', 'FINISHED', 'FAILED', 'KILLED']);
 });
 
 test('params: the flattened settings, without bookkeeping fields', () => {
@@ -40,9 +42,30 @@ test('metric points come from metrics.jsonl and eval.json, in step order', () =>
   const dir = tmpDir('mirror');
   const cell = new CellStore(path.join(dir, 'c'));
   fs.mkdirSync(cell.dir, { recursive: true });
-  cell.appendMetric({ kind: 'step', step: 5, epoch: 1, loss: 2, lr: 0.1, imagesPerSec: 10, time: '2026-01-01T00:00:00.000Z' });
-  cell.appendMetric({ kind: 'epoch', step: 10, epoch: 1, trainLoss: 1.5, 'mAP@all': 0.3, 'P@200': null, time: '2026-01-01T00:00:01.000Z' });
-  writeJsonAtomic(cell.file('eval.json'), { 'mAP@all': 0.4, 'P@200': 0.35, hamming: null, distanceStats: { fractionSeparated: 0.5 } });
+  cell.appendMetric({
+    kind: 'step',
+    step: 5,
+    epoch: 1,
+    loss: 2,
+    lr: 0.1,
+    imagesPerSec: 10,
+    time: '2026-01-01T00:00:00.000Z',
+  });
+  cell.appendMetric({
+    kind: 'epoch',
+    step: 10,
+    epoch: 1,
+    trainLoss: 1.5,
+    'mAP@all': 0.3,
+    'P@200': null,
+    time: '2026-01-01T00:00:01.000Z',
+  });
+  writeJsonAtomic(cell.file('eval.json'), {
+    'mAP@all': 0.4,
+    'P@200': 0.35,
+    hamming: null,
+    distanceStats: { fractionSeparated: 0.5 },
+  });
   const points = metricPoints(cell);
   expect(points.map((p) => `${p.key}@${p.step}=${p.value}`)).toEqual([
     'loss@5=2',
@@ -69,7 +92,12 @@ test('log-batch requests stay within the server limits', async () => {
   }) as never;
   try {
     const client = new MlflowClient('http://mlflow.invalid');
-    const metrics = Array.from({ length: 2500 }, (_, i) => ({ key: 'loss', value: i, step: i, timestamp: 0 }));
+    const metrics = Array.from({ length: 2500 }, (_, i) => ({
+      key: 'loss',
+      value: i,
+      step: i,
+      timestamp: 0,
+    }));
     const params = Array.from({ length: 150 }, (_, i) => ({ key: `p${i}`, value: 'x' }));
     await client.logBatch('run', { metrics, params });
   } finally {
@@ -79,6 +107,8 @@ test('log-batch requests stay within the server limits', async () => {
     expect(b.params.length).toBeLessThanOrEqual(LOG_BATCH_LIMITS.params);
     expect(b.metrics.length + b.params.length + b.tags.length).toBeLessThanOrEqual(1000);
   }
-  expect(bodies.flatMap((b) => b.metrics).map((m) => (m as { step: number }).step)).toEqual(Array.from({ length: 2500 }, (_, i) => i));
+  expect(bodies.flatMap((b) => b.metrics).map((m) => (m as { step: number }).step)).toEqual(
+    Array.from({ length: 2500 }, (_, i) => i),
+  );
   expect(bodies.flatMap((b) => b.params)).toHaveLength(150);
 });

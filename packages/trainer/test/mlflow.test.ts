@@ -13,7 +13,17 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { MlflowClient, type Run } from '../src/mlflow/client';
 import { flattenParams } from '../src/mlflow/mirror';
-import { childEnv, metricSteps, readJson, REPO_ROOT, runCli, startCli, tmpDir, waitFor, writeTinyExperiment } from './fixtures';
+import {
+  childEnv,
+  metricSteps,
+  readJson,
+  REPO_ROOT,
+  runCli,
+  startCli,
+  tmpDir,
+  waitFor,
+  writeTinyExperiment,
+} from './fixtures';
 
 jest.setTimeout(240_000);
 
@@ -42,10 +52,19 @@ async function freePort(): Promise<number> {
 async function startProxy(target: string): Promise<{ uri: string; close: () => Promise<void> }> {
   const t = new URL(target);
   const server = http.createServer((req, res) => {
-    const up = http.request({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: { ...req.headers, host: t.host } }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
+    const up = http.request(
+      {
+        host: t.hostname,
+        port: t.port,
+        path: req.url,
+        method: req.method,
+        headers: { ...req.headers, host: t.host },
+      },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
     up.on('error', () => res.destroy());
     req.pipe(up);
   });
@@ -91,7 +110,11 @@ describeServer('MLflow mirror against a real server', () => {
 
   afterAll(() => {
     if (ownDir) {
-      execFileSync('bash', ['scripts/mlflow.sh', 'stop'], { cwd: REPO_ROOT, env: { ...process.env, MLFLOW_PORT: String(ownPort), SBIR_MLFLOW_DIR: ownDir }, stdio: 'pipe' });
+      execFileSync('bash', ['scripts/mlflow.sh', 'stop'], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, MLFLOW_PORT: String(ownPort), SBIR_MLFLOW_DIR: ownDir },
+        stdio: 'pipe',
+      });
     }
     if (root) fs.rmSync(root, { recursive: true, force: true });
   });
@@ -104,7 +127,11 @@ describeServer('MLflow mirror against a real server', () => {
   function cells(runs: string, name: string): { id: string; dir: string; axes: Record<string, unknown> }[] {
     return readJson<{ cells: string[] }>(path.join(runs, name, 'experiment.json')).cells.map((id) => {
       const dir = path.join(runs, name, id);
-      return { id, dir, axes: readJson<{ axes: Record<string, unknown> }>(path.join(dir, 'config.json')).axes };
+      return {
+        id,
+        dir,
+        axes: readJson<{ axes: Record<string, unknown> }>(path.join(dir, 'config.json')).axes,
+      };
     });
   }
 
@@ -114,7 +141,10 @@ describeServer('MLflow mirror against a real server', () => {
     fs.mkdirSync(dir);
     const file = writeTinyExperiment(dir, { name, grid: '  loss: [softmax, mems]', dataDir });
     const runs = path.join(dir, 'runs');
-    const res = await runCli(['ablation', '--experiment', file, '--runs-dir', runs], childEnv({ MLFLOW_TRACKING_URI: uri, SBIR_FORCE_NAN_AT_STEP: '3', SBIR_FORCE_NAN_CELLS: 'loss=mems' }));
+    const res = await runCli(
+      ['ablation', '--experiment', file, '--runs-dir', runs],
+      childEnv({ MLFLOW_TRACKING_URI: uri, SBIR_FORCE_NAN_AT_STEP: '3', SBIR_FORCE_NAN_CELLS: 'loss=mems' }),
+    );
     expect(res.code).toBe(0);
     expect(res.stdout).toContain(`mlflow: mirroring to ${uri}`);
     expect(res.stdout).not.toContain('not reachable');
@@ -122,7 +152,9 @@ describeServer('MLflow mirror against a real server', () => {
     const mlRuns = await runsOf(name);
     expect(mlRuns).toHaveLength(2);
     for (const cell of cells(runs, name)) {
-      const run = mlRuns.find((r) => r.data.tags?.some((t) => t.key === 'sbir.cell_id' && t.value === cell.id));
+      const run = mlRuns.find((r) =>
+        r.data.tags?.some((t) => t.key === 'sbir.cell_id' && t.value === cell.id),
+      );
       expect(run).toBeDefined();
       const tags = Object.fromEntries((run!.data.tags ?? []).map((t) => [t.key, t.value]));
       expect(tags['sbir.experiment']).toBe(name);
@@ -130,7 +162,11 @@ describeServer('MLflow mirror against a real server', () => {
       expect(tags['sbir.git_sha']).toMatch(/^[0-9a-f]{40}$/);
       const config = readJson(path.join(cell.dir, 'config.json'));
       const params = Object.fromEntries((run!.data.params ?? []).map((p) => [p.key, p.value]));
-      expect(Object.keys(params).sort()).toEqual(flattenParams(config as never).map((p) => p.key).sort());
+      expect(Object.keys(params).sort()).toEqual(
+        flattenParams(config as never)
+          .map((p) => p.key)
+          .sort(),
+      );
       expect(params['model.backbone']).toBe('resnet-tiny');
       expect(params['loss.name']).toBe(cell.axes.loss);
       const status = readJson<{ state: string; mlflowRunId: string }>(path.join(cell.dir, 'status.json'));
@@ -145,7 +181,9 @@ describeServer('MLflow mirror against a real server', () => {
         const evalJson = readJson<Record<string, number>>(path.join(cell.dir, 'eval.json'));
         const final = (run!.data.metrics ?? []).find((m) => m.key === 'final.mAP_all');
         expect(final?.value).toBeCloseTo(evalJson['mAP@all']!, 6);
-        expect((await client.metricHistory(run!.info.run_id, 'mAP_all')).map((m) => m.step)).toEqual(metricSteps(cell.dir, 'epoch'));
+        expect((await client.metricHistory(run!.info.run_id, 'mAP_all')).map((m) => m.step)).toEqual(
+          metricSteps(cell.dir, 'epoch'),
+        );
       } else {
         expect(status.state).toBe('failed');
         expect(run!.info.status).toBe('FAILED');
@@ -161,9 +199,16 @@ describeServer('MLflow mirror against a real server', () => {
     const file = writeTinyExperiment(dir, { name, grid: '  seed: [0, 1]', dataDir });
     const runs = path.join(dir, 'runs');
     const proxy = await startProxy(uri);
-    const child = startCli(['ablation', '--experiment', file, '--runs-dir', runs, '--workers', '1'], childEnv({ MLFLOW_TRACKING_URI: proxy.uri, SBIR_STEP_DELAY_MS: '100' }));
+    const child = startCli(
+      ['ablation', '--experiment', file, '--runs-dir', runs, '--workers', '1'],
+      childEnv({ MLFLOW_TRACKING_URI: proxy.uri, SBIR_STEP_DELAY_MS: '100' }),
+    );
     // the server "goes down" once the first cell's run exists and has some metrics
-    await waitFor('the first run on the server', () => fs.existsSync(path.join(runs, name)) && child.output().stdout.includes('epoch 1/'), 120_000);
+    await waitFor(
+      'the first run on the server',
+      () => fs.existsSync(path.join(runs, name)) && child.output().stdout.includes('epoch 1/'),
+      120_000,
+    );
     const before = await runsOf(name);
     expect(before.length).toBeGreaterThanOrEqual(1);
     await proxy.close();
@@ -190,13 +235,17 @@ describeServer('MLflow mirror against a real server', () => {
       expect(all).toHaveLength(2); // exactly one run per cell
       const lengths: Record<string, number> = {};
       for (const c of cs) {
-        const mine = all.filter((r) => r.data.tags?.some((t) => t.key === 'sbir.cell_id' && t.value === c.id));
+        const mine = all.filter((r) =>
+          r.data.tags?.some((t) => t.key === 'sbir.cell_id' && t.value === c.id),
+        );
         expect(mine).toHaveLength(1);
         expect(mine[0]!.info.status).toBe('FINISHED');
         const history = await client.metricHistory(mine[0]!.info.run_id, 'loss');
         expect(history.map((m) => m.step)).toEqual(metricSteps(c.dir, 'step')); // no gaps, no duplicates
         lengths[c.id] = history.length;
-        expect((await client.listArtifacts(mine[0]!.info.run_id)).map((f) => f.path)).toEqual(expect.arrayContaining(['config.json', 'eval.json']));
+        expect((await client.listArtifacts(mine[0]!.info.run_id)).map((f) => f.path)).toEqual(
+          expect.arrayContaining(['config.json', 'eval.json']),
+        );
       }
       return lengths;
     };

@@ -15,7 +15,22 @@ import {
 import { tmpDir } from './fixtures';
 
 function status(patch: Partial<CellStatus>): CellStatus {
-  return { state: 'queued', attempt: 1, pid: null, host: os.hostname(), createdAt: '', startedAt: null, updatedAt: '', finishedAt: null, error: null, step: 0, epoch: 0, totalSteps: 10, mlflowRunId: null, ...patch };
+  return {
+    state: 'queued',
+    attempt: 1,
+    pid: null,
+    host: os.hostname(),
+    createdAt: '',
+    startedAt: null,
+    updatedAt: '',
+    finishedAt: null,
+    error: null,
+    step: 0,
+    epoch: 0,
+    totalSteps: 10,
+    mlflowRunId: null,
+    ...patch,
+  };
 }
 
 /** A stand-in for @sbir/model's trainer: its "weights" are one number in a file. */
@@ -54,7 +69,8 @@ describe('run store', () => {
   test('metrics: a line cut by a crash is ignored; truncation keeps steps up to the checkpoint', () => {
     const cell = new CellStore(path.join(dir, 'c'));
     fs.mkdirSync(cell.dir, { recursive: true });
-    for (const step of [2, 4, 6, 8]) cell.appendMetric({ kind: 'step', step, epoch: 1, loss: 1, lr: 0.1, imagesPerSec: 1, time: '' });
+    for (const step of [2, 4, 6, 8])
+      cell.appendMetric({ kind: 'step', step, epoch: 1, loss: 1, lr: 0.1, imagesPerSec: 1, time: '' });
     fs.appendFileSync(cell.file('metrics.jsonl'), '{"kind":"step","step":10,"ep');
     expect(cell.readMetrics().map((l) => l.step)).toEqual([2, 4, 6, 8]);
     expect(cell.truncateMetrics(5)).toBe(2);
@@ -66,7 +82,8 @@ describe('run store', () => {
   test('checkpoint dump/restore in one place, and a crash during the folder swap is survived', async () => {
     const cell = new CellStore(path.join(dir, 'c'));
     fs.mkdirSync(cell.dir, { recursive: true });
-    for (const step of [1, 2, 3, 4]) cell.appendMetric({ kind: 'step', step, epoch: 1, loss: 1, lr: 0.1, imagesPerSec: 1, time: '' });
+    for (const step of [1, 2, 3, 4])
+      cell.appendMetric({ kind: 'step', step, epoch: 1, loss: 1, lr: 0.1, imagesPerSec: 1, time: '' });
     const model = new FakeModel(7);
     await dumpCheckpoint(model, cell, 'last', { ...initialTrainerState(), step: 2 });
     model.weight = 9;
@@ -84,12 +101,15 @@ describe('run store', () => {
     expect(findCheckpoint(cell, 'last')).toContain('.last.old-123');
     const again = new FakeModel();
     expect((await restoreCheckpoint(again, cell, 'last'))?.step).toBe(3);
-    expect(await restoreCheckpoint(new FakeModel(), new CellStore(path.join(dir, 'empty')), 'last')).toBeNull();
+    expect(
+      await restoreCheckpoint(new FakeModel(), new CellStore(path.join(dir, 'empty')), 'last'),
+    ).toBeNull();
   });
 
   test('reset keeps config, status and the MLflow record only', () => {
     const cell = new CellStore(path.join(dir, 'c'));
-    for (const f of ['config.json', 'status.json', 'mlflow.json', 'metrics.jsonl', 'eval.json']) writeJsonAtomic(cell.file(f), {});
+    for (const f of ['config.json', 'status.json', 'mlflow.json', 'metrics.jsonl', 'eval.json'])
+      writeJsonAtomic(cell.file(f), {});
     fs.mkdirSync(path.join(cell.dir, 'checkpoints', 'last'), { recursive: true });
     cell.reset();
     expect(fs.readdirSync(cell.dir).sort()).toEqual(['config.json', 'mlflow.json', 'status.json']);

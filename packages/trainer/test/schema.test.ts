@@ -44,26 +44,94 @@ function errorOf(from: string | RegExp, to: string, text = GOOD): string {
 
 describe('experiment schema errors name the file and the path', () => {
   test.each([
-    ['unknown loss in an axis', 'loss: [softmax, mems]', 'loss: [softmax, mem]', 'experiments/demo.yaml: grid.loss[1]: unknown loss "mem" (known: softmax, mems, contrastive, triplet, center, cosface, arcface)'],
-    ['unknown block in an axis', 'block: [se, dase]', 'block: [se, dase2]', 'experiments/demo.yaml: grid.block[1]: unknown block "dase2" (known: none, se, dase)'],
-    ['unknown key in base', 'embeddingDim: 64 }', 'embeddingDim: 64, blok: 1 }', 'experiments/demo.yaml: base.model.blok: unknown key "blok" (known: backbone, block, width'],
-    ['unknown top-level key', 'losses:', 'lossez: {}\nlosses:', 'experiments/demo.yaml: lossez: unknown key "lossez" (known: name, description, base, losses, grid)'],
-    ['unknown loss option', 'margin: 4 }', 'margin: 4, foo: 1 }', 'experiments/demo.yaml: losses.mems.foo: unknown key "foo" (known: margin, scale, annealSteps, name)'],
-    ['model range check on a loss option', 'margin: 4 }', 'margin: 0.5 }', 'experiments/demo.yaml: losses.mems.margin: MEMS margin must be >= 1'],
-    ['bad type', 'lr: 0.001', 'lr: fast', 'experiments/demo.yaml: base.train.lr: expected number, got string "fast"'],
-    ['missing field', 'backbone: resnet-tiny, ', '', 'experiments/demo.yaml: base.model.backbone: missing (required'],
-    ['unknown backbone', 'resnet-tiny', 'resnet-huge', 'experiments/demo.yaml: base.model.backbone: unknown backbone "resnet-huge" (known: resnet-tiny, resnet18, resnet34, resnet50'],
-    ['epochs and steps', 'epochs: 3, ', 'epochs: 3, steps: 10, ', 'experiments/demo.yaml: base.train: give exactly one of train.epochs and train.steps'],
-    ['unknown scalar axis', '  seed: [0, 1, 2]', '  train.lrr: [1]', 'experiments/demo.yaml: grid.train.lrr: unknown axis "train.lrr"'],
-    ['empty axis', 'seed: [0, 1, 2]', 'seed: []', 'experiments/demo.yaml: grid.seed: an axis needs at least one value'],
+    [
+      'unknown loss in an axis',
+      'loss: [softmax, mems]',
+      'loss: [softmax, mem]',
+      'experiments/demo.yaml: grid.loss[1]: unknown loss "mem" (known: softmax, mems, contrastive, triplet, center, cosface, arcface)',
+    ],
+    [
+      'unknown block in an axis',
+      'block: [se, dase]',
+      'block: [se, dase2]',
+      'experiments/demo.yaml: grid.block[1]: unknown block "dase2" (known: none, se, dase)',
+    ],
+    [
+      'unknown key in base',
+      'embeddingDim: 64 }',
+      'embeddingDim: 64, blok: 1 }',
+      'experiments/demo.yaml: base.model.blok: unknown key "blok" (known: backbone, block, width',
+    ],
+    [
+      'unknown top-level key',
+      'losses:',
+      'lossez: {}\nlosses:',
+      'experiments/demo.yaml: lossez: unknown key "lossez" (known: name, description, base, losses, grid)',
+    ],
+    [
+      'unknown loss option',
+      'margin: 4 }',
+      'margin: 4, foo: 1 }',
+      'experiments/demo.yaml: losses.mems.foo: unknown key "foo" (known: margin, scale, annealSteps, name)',
+    ],
+    [
+      'model range check on a loss option',
+      'margin: 4 }',
+      'margin: 0.5 }',
+      'experiments/demo.yaml: losses.mems.margin: MEMS margin must be >= 1',
+    ],
+    [
+      'bad type',
+      'lr: 0.001',
+      'lr: fast',
+      'experiments/demo.yaml: base.train.lr: expected number, got string "fast"',
+    ],
+    [
+      'missing field',
+      'backbone: resnet-tiny, ',
+      '',
+      'experiments/demo.yaml: base.model.backbone: missing (required',
+    ],
+    [
+      'unknown backbone',
+      'resnet-tiny',
+      'resnet-huge',
+      'experiments/demo.yaml: base.model.backbone: unknown backbone "resnet-huge" (known: resnet-tiny, resnet18, resnet34, resnet50',
+    ],
+    [
+      'epochs and steps',
+      'epochs: 3, ',
+      'epochs: 3, steps: 10, ',
+      'experiments/demo.yaml: base.train: give exactly one of train.epochs and train.steps',
+    ],
+    [
+      'unknown scalar axis',
+      '  seed: [0, 1, 2]',
+      '  train.lrr: [1]',
+      'experiments/demo.yaml: grid.train.lrr: unknown axis "train.lrr"',
+    ],
+    [
+      'empty axis',
+      'seed: [0, 1, 2]',
+      'seed: []',
+      'experiments/demo.yaml: grid.seed: an axis needs at least one value',
+    ],
     ['bad name', 'name: demo', 'name: Demo Grid', 'experiments/demo.yaml: name: name must be lower-case'],
-    ['unknown loss in losses', 'losses:\n  mems:', 'losses:\n  memz:', 'experiments/demo.yaml: losses.memz: unknown loss "memz"'],
+    [
+      'unknown loss in losses',
+      'losses:\n  mems:',
+      'losses:\n  memz:',
+      'experiments/demo.yaml: losses.memz: unknown loss "memz"',
+    ],
   ])('%s', (_what, from, to, expected) => {
     expect(errorOf(from, to)).toContain(expected);
   });
 
   test('a bad key inside a named override names the override', () => {
-    const text = GOOD.replace('  seed: [0, 1, 2]\n', '  size:\n    small: { model: { inputSize: 32 } }\n    big: { model: { inputSise: 96 } }\n');
+    const text = GOOD.replace(
+      '  seed: [0, 1, 2]\n',
+      '  size:\n    small: { model: { inputSize: 32 } }\n    big: { model: { inputSise: 96 } }\n',
+    );
     expect(errorOf('inputSise: 96', 'inputSise: 97', text)).toBe(
       'experiments/demo.yaml: grid.size.big.model.inputSise: unknown key "inputSise" (known: backbone, block, width, inputSize, embeddingDim, hashBits, seReduction, weightsFile, domainAwareStages, attnActivation)',
     );
@@ -74,7 +142,9 @@ describe('experiment schema errors name the file and the path', () => {
   });
 
   test('a missing experiment lists the known ones', () => {
-    expect(() => loadExperiment('nope')).toThrow(/experiments\/nope\.yaml: no such experiment file \(known: .*demo/);
+    expect(() => loadExperiment('nope')).toThrow(
+      /experiments\/nope\.yaml: no such experiment file \(known: .*demo/,
+    );
   });
 });
 

@@ -5,34 +5,57 @@
   'use strict';
   var dataEl = document.getElementById('page-data');
   var DATA = dataEl ? JSON.parse(dataEl.textContent || '{}') : {};
-  var EMBED_OPTS = { actions: { export: true, source: false, compiled: false, editor: false }, renderer: 'svg' };
+  var EMBED_OPTS = {
+    actions: { export: true, source: false, compiled: false, editor: false },
+    renderer: 'svg',
+  };
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
-    if (attrs) Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (attrs)
+      Object.keys(attrs).forEach(function (k) {
+        e.setAttribute(k, attrs[k]);
+      });
     if (text !== undefined && text !== null) e.textContent = String(text);
     return e;
   }
 
   // ---------------------------------------------------------------- charts
-  function clone(x) { return JSON.parse(JSON.stringify(x)); }
+  function clone(x) {
+    return JSON.parse(JSON.stringify(x));
+  }
 
   /** keeps only rows whose `run` is selected, in every inline dataset of the spec */
   function filterRuns(spec, keep) {
     (function walk(node) {
       if (!node || typeof node !== 'object') return;
-      if (Array.isArray(node)) { node.forEach(walk); return; }
-      if (node.data && Array.isArray(node.data.values)) {
-        node.data.values = node.data.values.filter(function (d) { return !('run' in d) || keep[d.run]; });
+      if (Array.isArray(node)) {
+        node.forEach(walk);
+        return;
       }
-      Object.keys(node).forEach(function (k) { if (k !== 'data') walk(node[k]); });
+      if (node.data && Array.isArray(node.data.values)) {
+        node.data.values = node.data.values.filter(function (d) {
+          return !('run' in d) || keep[d.run];
+        });
+      }
+      Object.keys(node).forEach(function (k) {
+        if (k !== 'data') walk(node[k]);
+      });
     })(spec);
     // explicit sort lists of runs would keep unselected names in legends
     (function walkSort(node) {
       if (!node || typeof node !== 'object') return;
-      if (Array.isArray(node)) { node.forEach(walkSort); return; }
-      if (node.field === 'run' && Array.isArray(node.sort)) node.sort = node.sort.filter(function (r) { return keep[r]; });
-      Object.keys(node).forEach(function (k) { walkSort(node[k]); });
+      if (Array.isArray(node)) {
+        node.forEach(walkSort);
+        return;
+      }
+      if (node.field === 'run' && Array.isArray(node.sort))
+        node.sort = node.sort.filter(function (r) {
+          return keep[r];
+        });
+      Object.keys(node).forEach(function (k) {
+        walkSort(node[k]);
+      });
     })(spec);
     return spec;
   }
@@ -58,7 +81,11 @@
       var spec = specs[node.getAttribute('data-chart')];
       if (!spec) return;
       if (node.hasAttribute('data-filter-runs')) {
-        if (!keep || !Object.keys(keep).length) { node.textContent = ''; node.appendChild(el('p', { class: 'empty' }, 'Select runs to draw this chart.')); return; }
+        if (!keep || !Object.keys(keep).length) {
+          node.textContent = '';
+          node.appendChild(el('p', { class: 'empty' }, 'Select runs to draw this chart.'));
+          return;
+        }
         spec = filterRuns(clone(spec), keep);
       }
       embed(node, spec);
@@ -79,25 +106,36 @@
       if (th.classList.contains('sel')) return;
       function sort() {
         var asc = th.getAttribute('aria-sort') !== 'ascending';
-        Array.prototype.forEach.call(ths, function (o) { o.removeAttribute('aria-sort'); });
+        Array.prototype.forEach.call(ths, function (o) {
+          o.removeAttribute('aria-sort');
+        });
         th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');
         var num = th.getAttribute('data-type') === 'num';
         var body = table.tBodies[0];
         var rows = Array.prototype.slice.call(body.rows);
         rows.sort(function (a, b) {
-          var x = cellValue(a, idx), y = cellValue(b, idx);
+          var x = cellValue(a, idx),
+            y = cellValue(b, idx);
           if (num) {
-            var ex = x === '' || isNaN(+x), ey = y === '' || isNaN(+y);
+            var ex = x === '' || isNaN(+x),
+              ey = y === '' || isNaN(+y);
             if (ex || ey) return ex === ey ? 0 : ex ? 1 : -1; // blanks last either way
             return asc ? x - y : y - x;
           }
           var r = x.localeCompare(y, undefined, { numeric: true, sensitivity: 'base' });
           return asc ? r : -r;
         });
-        rows.forEach(function (r) { body.appendChild(r); });
+        rows.forEach(function (r) {
+          body.appendChild(r);
+        });
       }
       th.addEventListener('click', sort);
-      th.addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sort(); } });
+      th.addEventListener('keydown', function (e) {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          sort();
+        }
+      });
     });
   }
 
@@ -118,27 +156,44 @@
       var shown = 0;
       rows.forEach(function (r) {
         var hay = r.getAttribute('data-search') || '';
-        var ok = (!st || r.getAttribute('data-state') === st) && q.every(function (w) { return hay.indexOf(w) >= 0; });
+        var ok =
+          (!st || r.getAttribute('data-state') === st) &&
+          q.every(function (w) {
+            return hay.indexOf(w) >= 0;
+          });
         r.hidden = !ok;
         if (ok) shown++;
       });
-      count.textContent = shown === rows.length ? rows.length + ' runs' : 'showing ' + shown + ' of ' + rows.length + ' runs';
+      count.textContent =
+        shown === rows.length ? rows.length + ' runs' : 'showing ' + shown + ' of ' + rows.length + ' runs';
     }
     function picked() {
-      return rows.filter(function (r) { return r.querySelector('.pick').checked; }).map(function (r) { return r.getAttribute('data-id'); });
+      return rows
+        .filter(function (r) {
+          return r.querySelector('.pick').checked;
+        })
+        .map(function (r) {
+          return r.getAttribute('data-id');
+        });
     }
     function updateLink() {
       var ids = picked();
-      rows.forEach(function (r) { r.classList.toggle('picked', r.querySelector('.pick').checked); });
+      rows.forEach(function (r) {
+        r.classList.toggle('picked', r.querySelector('.pick').checked);
+      });
       link.classList.toggle('disabled', ids.length === 0);
       link.textContent = ids.length ? 'Compare ' + ids.length + ' selected' : 'Compare selected';
       link.setAttribute('href', 'compare.html#runs=' + ids.map(encodeURIComponent).join(','));
     }
     filter.addEventListener('input', apply);
     stateSel.addEventListener('change', apply);
-    table.addEventListener('change', function (e) { if (e.target.classList.contains('pick')) updateLink(); });
+    table.addEventListener('change', function (e) {
+      if (e.target.classList.contains('pick')) updateLink();
+    });
     all.addEventListener('change', function () {
-      rows.forEach(function (r) { if (!r.hidden) r.querySelector('.pick').checked = all.checked; });
+      rows.forEach(function (r) {
+        if (!r.hidden) r.querySelector('.pick').checked = all.checked;
+      });
       updateLink();
     });
     apply();
@@ -146,17 +201,36 @@
   }
 
   // ---------------------------------------------------------------- compare
-  function fmt(v, d) { return v === null || v === undefined || isNaN(v) ? '—' : Number(v).toFixed(d === undefined ? 3 : d); }
+  function fmt(v, d) {
+    return v === null || v === undefined || isNaN(v) ? '—' : Number(v).toFixed(d === undefined ? 3 : d);
+  }
 
   function setupCompare() {
     if (DATA.page !== 'compare') return;
     var runs = DATA.runs || [];
     var byId = {};
-    runs.forEach(function (r) { byId[r.id] = r; });
+    runs.forEach(function (r) {
+      byId[r.id] = r;
+    });
     function fromHash() {
       var m = /runs=([^&]*)/.exec(location.hash);
-      var ids = m ? m[1].split(',').map(decodeURIComponent).filter(function (id) { return byId[id]; }) : [];
-      if (!m) ids = runs.filter(function (r) { return r.state === 'finished'; }).slice(0, 4).map(function (r) { return r.id; });
+      var ids = m
+        ? m[1]
+            .split(',')
+            .map(decodeURIComponent)
+            .filter(function (id) {
+              return byId[id];
+            })
+        : [];
+      if (!m)
+        ids = runs
+          .filter(function (r) {
+            return r.state === 'finished';
+          })
+          .slice(0, 4)
+          .map(function (r) {
+            return r.id;
+          });
       return ids;
     }
     var picker = document.getElementById('compare-picker');
@@ -166,14 +240,24 @@
     function draw() {
       var ids = fromHash();
       var sel = {};
-      ids.forEach(function (id) { sel[id] = true; });
+      ids.forEach(function (id) {
+        sel[id] = true;
+      });
       // picker: built once, then only its checked states follow the hash
       if (!picker.children.length) {
         runs.forEach(function (r) {
           var lab = el('label', { title: r.id + ' · ' + r.state });
           var cb = el('input', { type: 'checkbox', value: r.id });
           lab.appendChild(cb);
-          lab.appendChild(el('span', { class: 'dot state-' + (['queued', 'running', 'finished', 'failed', 'interrupted'].indexOf(r.state) >= 0 ? r.state : 'other') }));
+          lab.appendChild(
+            el('span', {
+              class:
+                'dot state-' +
+                (['queued', 'running', 'finished', 'failed', 'interrupted'].indexOf(r.state) >= 0
+                  ? r.state
+                  : 'other'),
+            }),
+          );
           lab.appendChild(document.createTextNode(r.label));
           lab.setAttribute('data-search', (r.label + ' ' + r.id + ' ' + r.state).toLowerCase());
           picker.appendChild(lab);
@@ -187,9 +271,12 @@
       applyFilter();
       // metrics table
       table.textContent = '';
-      var chosen = ids.map(function (id) { return byId[id]; });
-      if (!chosen.length) { table.appendChild(el('caption', { class: 'empty' }, 'No runs selected.')); }
-      else {
+      var chosen = ids.map(function (id) {
+        return byId[id];
+      });
+      if (!chosen.length) {
+        table.appendChild(el('caption', { class: 'empty' }, 'No runs selected.'));
+      } else {
         var thead = el('thead');
         var hr = el('tr');
         hr.appendChild(el('th', null, ''));
@@ -204,21 +291,33 @@
         var tb = el('tbody');
         var st = el('tr');
         st.appendChild(el('td', null, 'state'));
-        chosen.forEach(function (r) { st.appendChild(el('td', null, r.state)); });
+        chosen.forEach(function (r) {
+          st.appendChild(el('td', null, r.state));
+        });
         tb.appendChild(st);
         var axes = [];
-        chosen.forEach(function (r) { Object.keys(r.axes || {}).forEach(function (k) { if (axes.indexOf(k) < 0) axes.push(k); }); });
+        chosen.forEach(function (r) {
+          Object.keys(r.axes || {}).forEach(function (k) {
+            if (axes.indexOf(k) < 0) axes.push(k);
+          });
+        });
         axes.forEach(function (k) {
           var tr = el('tr');
           tr.appendChild(el('td', null, k));
-          chosen.forEach(function (r) { tr.appendChild(el('td', null, r.axes[k] === undefined ? '' : String(r.axes[k]))); });
+          chosen.forEach(function (r) {
+            tr.appendChild(el('td', null, r.axes[k] === undefined ? '' : String(r.axes[k])));
+          });
           tb.appendChild(tr);
         });
         Object.keys(chosen[0].metrics).forEach(function (k) {
           var tr = el('tr');
           tr.appendChild(el('td', null, k));
-          var vals = chosen.map(function (r) { return r.metrics[k]; });
-          var nums = vals.filter(function (v) { return typeof v === 'number'; });
+          var vals = chosen.map(function (r) {
+            return r.metrics[k];
+          });
+          var nums = vals.filter(function (v) {
+            return typeof v === 'number';
+          });
           var hi = nums.length ? Math.max.apply(null, nums) : null;
           var lo = nums.length ? Math.min.apply(null, nums) : null;
           // highlight the best only where the runs differ (not for times)
@@ -233,15 +332,25 @@
         table.appendChild(tb);
       }
       var keep = {};
-      chosen.forEach(function (r) { keep[r.label] = true; });
+      chosen.forEach(function (r) {
+        keep[r.label] = true;
+      });
       renderCharts(keep);
     }
     function applyFilter() {
       var q = (filter.value || '').toLowerCase();
-      Array.prototype.forEach.call(picker.children, function (l) { l.hidden = q && l.getAttribute('data-search').indexOf(q) < 0; });
+      Array.prototype.forEach.call(picker.children, function (l) {
+        l.hidden = q && l.getAttribute('data-search').indexOf(q) < 0;
+      });
     }
     picker.addEventListener('change', function () {
-      var ids = Array.prototype.filter.call(picker.querySelectorAll('input'), function (c) { return c.checked; }).map(function (c) { return c.value; });
+      var ids = Array.prototype.filter
+        .call(picker.querySelectorAll('input'), function (c) {
+          return c.checked;
+        })
+        .map(function (c) {
+          return c.value;
+        });
       location.hash = 'runs=' + ids.map(encodeURIComponent).join(',');
     });
     filter.addEventListener('input', applyFilter);

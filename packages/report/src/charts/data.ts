@@ -19,7 +19,11 @@ export function downsample<T extends { step: number; loss: number }>(points: T[]
   return out;
 }
 
-export function mapChartData(t: AblationTable): { points: MapPoint[]; summary: MapSummary[]; rows: string[] } {
+export function mapChartData(t: AblationTable): {
+  points: MapPoint[];
+  summary: MapSummary[];
+  rows: string[];
+} {
   const points: MapPoint[] = [];
   const summary: MapSummary[] = [];
   for (const r of t.rows) {
@@ -27,9 +31,28 @@ export function mapChartData(t: AblationTable): { points: MapPoint[]; summary: M
     for (const col of t.columns) {
       if (col.paperOnly) continue;
       const c = r.cells[col.key];
-      c.values.forEach((v, i) => points.push({ row: r.label, block, dataset: col.dataset, metric: col.metric, seed: c.seeds[i], value: v }));
+      c.values.forEach((v, i) =>
+        points.push({
+          row: r.label,
+          block,
+          dataset: col.dataset,
+          metric: col.metric,
+          seed: c.seeds[i],
+          value: v,
+        }),
+      );
       if (c.mean !== null)
-        summary.push({ row: r.label, block, dataset: col.dataset, metric: col.metric, mean: c.mean, lo: c.mean - (c.std ?? 0), hi: c.mean + (c.std ?? 0), n: c.n, best: c.best });
+        summary.push({
+          row: r.label,
+          block,
+          dataset: col.dataset,
+          metric: col.metric,
+          mean: c.mean,
+          lo: c.mean - (c.std ?? 0),
+          hi: c.mean + (c.std ?? 0),
+          n: c.n,
+          best: c.best,
+        });
     }
   }
   return { points, summary, rows: t.rows.map((r) => r.label) };
@@ -37,12 +60,22 @@ export function mapChartData(t: AblationTable): { points: MapPoint[]; summary: M
 
 export function stepPoints(run: string, metrics: MetricLine[], max = 300): StepPoint[] {
   const pts = metrics
-    .filter((m) => m.kind === 'step' && typeof m.step === 'number' && typeof m.loss === 'number' && Number.isFinite(m.loss))
+    .filter(
+      (m) =>
+        m.kind === 'step' &&
+        typeof m.step === 'number' &&
+        typeof m.loss === 'number' &&
+        Number.isFinite(m.loss),
+    )
     .map((m) => ({ run, step: m.step as number, loss: m.loss as number }));
   return downsample(pts, max);
 }
 
-export function epochPoints(run: string, metrics: MetricLine[], names: readonly string[] = ['mAP@all', 'P@200']): EpochPoint[] {
+export function epochPoints(
+  run: string,
+  metrics: MetricLine[],
+  names: readonly string[] = ['mAP@all', 'P@200'],
+): EpochPoint[] {
   const out: EpochPoint[] = [];
   for (const m of metrics) {
     if (m.kind !== 'epoch' || typeof m.epoch !== 'number') continue;
@@ -73,7 +106,9 @@ export function histogramBins(run: string, ev: EvalResult | undefined): Histogra
   ];
   for (const [kind, counts] of kinds) {
     const total = counts.reduce((s, c) => s + c, 0) || 1;
-    counts.forEach((c, i) => out.push({ run, kind, x0: h.edges[i], x1: h.edges[i + 1], fraction: c / total }));
+    counts.forEach((c, i) =>
+      out.push({ run, kind, x0: h.edges[i], x1: h.edges[i + 1], fraction: c / total }),
+    );
   }
   return out;
 }
@@ -81,7 +116,11 @@ export function histogramBins(run: string, ev: EvalResult | undefined): Histogra
 type Histogram = { edges: number[]; intra: number[]; inter: number[] };
 
 /** Spreads `counts` over `edges` onto `target` edges, assuming counts are uniform within each bin. */
-export function rebin(edges: readonly number[], counts: readonly number[], target: readonly number[]): number[] {
+export function rebin(
+  edges: readonly number[],
+  counts: readonly number[],
+  target: readonly number[],
+): number[] {
   const out = new Array<number>(target.length - 1).fill(0);
   for (let i = 0; i < counts.length; i++) {
     const a = edges[i];
@@ -90,7 +129,13 @@ export function rebin(edges: readonly number[], counts: readonly number[], targe
     if (!c) continue;
     if (b <= a) {
       // a zero-width bin: put it where it falls
-      const j = Math.min(out.length - 1, Math.max(0, target.findIndex((t, k) => k < out.length && a >= t && a <= target[k + 1])));
+      const j = Math.min(
+        out.length - 1,
+        Math.max(
+          0,
+          target.findIndex((t, k) => k < out.length && a >= t && a <= target[k + 1]),
+        ),
+      );
       out[j] += c;
       continue;
     }
@@ -109,10 +154,14 @@ export function rebin(edges: readonly number[], counts: readonly number[], targe
  * spanning all runs (same number of bins as the widest input); total counts are kept.
  */
 export function sumHistograms(evals: (EvalResult | undefined)[]): EvalResult | undefined {
-  const hs = evals.map((e) => e?.distanceStats?.histogram).filter((h): h is Histogram => !!h && h.edges.length > 1);
+  const hs = evals
+    .map((e) => e?.distanceStats?.histogram)
+    .filter((h): h is Histogram => !!h && h.edges.length > 1);
   if (!hs.length) return undefined;
   const first = hs[0].edges;
-  const same = hs.every((h) => h.edges.length === first.length && h.edges.every((e, i) => Math.abs(e - first[i]) < 1e-12));
+  const same = hs.every(
+    (h) => h.edges.length === first.length && h.edges.every((e, i) => Math.abs(e - first[i]) < 1e-12),
+  );
   let edges = [...first];
   if (!same) {
     const lo = Math.min(...hs.map((h) => h.edges[0]));
@@ -121,7 +170,9 @@ export function sumHistograms(evals: (EvalResult | undefined)[]): EvalResult | u
     edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
   }
   const pool = (kind: 'intra' | 'inter') =>
-    hs.map((h) => (same ? h[kind] : rebin(h.edges, h[kind], edges))).reduce((acc, c) => acc.map((x, i) => x + c[i]), new Array<number>(edges.length - 1).fill(0));
+    hs
+      .map((h) => (same ? h[kind] : rebin(h.edges, h[kind], edges)))
+      .reduce((acc, c) => acc.map((x, i) => x + c[i]), new Array<number>(edges.length - 1).fill(0));
   return { distanceStats: { histogram: { edges, intra: pool('intra'), inter: pool('inter') } } };
 }
 
@@ -132,7 +183,13 @@ export function finiteRows(emb: Embeddings): { rows: Embeddings['rows']; vectors
 }
 
 export function pcaPoints(emb: Embeddings, result: PcaResult): PcaPoint[] {
-  return finiteRows(emb).rows.map((r, i) => ({ id: r.id, category: r.category, domain: r.domain, pc1: result.projected[i]?.[0] ?? 0, pc2: result.projected[i]?.[1] ?? 0 }));
+  return finiteRows(emb).rows.map((r, i) => ({
+    id: r.id,
+    category: r.category,
+    domain: r.domain,
+    pc1: result.projected[i]?.[0] ?? 0,
+    pc2: result.projected[i]?.[1] ?? 0,
+  }));
 }
 
 /** Mean over the given runs per (group, x): used to draw one curve per table row (mean over seeds). */

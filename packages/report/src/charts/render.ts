@@ -21,7 +21,10 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 
 /** SVG text → PNG at `scale` × the SVG's pixel size. */
 export async function svgToPng(svg: string, scale = 2): Promise<Buffer> {
-  return sharp(Buffer.from(svg), { density: 72 * scale }).flatten({ background: '#ffffff' }).png().toBuffer();
+  return sharp(Buffer.from(svg), { density: 72 * scale })
+    .flatten({ background: '#ffffff' })
+    .png()
+    .toBuffer();
 }
 
 export async function renderPng(spec: TopLevelSpec, scale = 2): Promise<Buffer> {

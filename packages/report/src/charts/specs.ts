@@ -75,17 +75,32 @@ const blockScale = (blocks: string[]) => ({
 });
 
 /** mAP@all (and P@200) per table row: mean with ±1 sample std error bars and each seed as a dot. */
-export function mapByCellSpec(points: MapPoint[], summary: MapSummary[], opts: { title?: string; rows?: string[]; metrics?: string[]; width?: number } = {}): TopLevelSpec {
+export function mapByCellSpec(
+  points: MapPoint[],
+  summary: MapSummary[],
+  opts: { title?: string; rows?: string[]; metrics?: string[]; width?: number } = {},
+): TopLevelSpec {
   const rows = opts.rows ?? [...new Set(summary.map((s) => s.row))];
   const blocks = [...new Set(summary.map((s) => s.block))];
   const metrics = opts.metrics ?? [...new Set(summary.map((s) => s.metric))];
-  const values = [...summary.map((s) => ({ ...s, kind: 'mean' })), ...points.map((p) => ({ ...p, kind: 'seed' }))];
+  const values = [
+    ...summary.map((s) => ({ ...s, kind: 'mean' })),
+    ...points.map((p) => ({ ...p, kind: 'seed' })),
+  ];
   const y = { field: 'row', type: 'nominal' as const, sort: rows, title: null, axis: { labelLimit: 220 } };
   const x = { type: 'quantitative' as const, scale: { zero: false, nice: true } };
-  const color = { field: 'block', type: 'nominal' as const, scale: blockScale(blocks), legend: { title: 'block', orient: 'top' as const } };
+  const color = {
+    field: 'block',
+    type: 'nominal' as const,
+    scale: blockScale(blocks),
+    legend: { title: 'block', orient: 'top' as const },
+  };
   return {
     $schema: SCHEMA,
-    title: { text: opts.title ?? 'Retrieval accuracy by cell', subtitle: 'mean ± 1 sample std over seeds; small dots: individual seeds; ★ best per column' },
+    title: {
+      text: opts.title ?? 'Retrieval accuracy by cell',
+      subtitle: 'mean ± 1 sample std over seeds; small dots: individual seeds; ★ best per column',
+    },
     data: { values },
     facet: {
       column: { field: 'metric', type: 'nominal', sort: metrics, title: null },
@@ -114,11 +129,7 @@ export function mapByCellSpec(points: MapPoint[], summary: MapSummary[], opts: {
             yOffset: { field: 'seed', type: 'nominal' },
             x: { ...x, field: 'value' },
             color,
-            tooltip: [
-              { field: 'row', title: 'cell' },
-              { field: 'seed' },
-              { field: 'value', format: '.4f' },
-            ],
+            tooltip: [{ field: 'row', title: 'cell' }, { field: 'seed' }, { field: 'value', format: '.4f' }],
           },
         },
         {
@@ -151,17 +162,39 @@ export function mapByCellSpec(points: MapPoint[], summary: MapSummary[], opts: {
 }
 
 /** Training curves: loss per step and the evaluation metrics per epoch, one colour per run. */
-export function trainingCurvesSpec(steps: StepPoint[], epochs: EpochPoint[], opts: { title?: string; runs?: string[]; metrics?: string[]; width?: number; legendTitle?: string } = {}): TopLevelSpec {
+export function trainingCurvesSpec(
+  steps: StepPoint[],
+  epochs: EpochPoint[],
+  opts: { title?: string; runs?: string[]; metrics?: string[]; width?: number; legendTitle?: string } = {},
+): TopLevelSpec {
   const runs = opts.runs ?? [...new Set([...steps.map((s) => s.run), ...epochs.map((e) => e.run)])];
   const metrics = opts.metrics ?? [...new Set(epochs.map((e) => e.metric))];
   const width = opts.width ?? 300;
   // integer epoch ticks: explicit values while there are few epochs (avoids 1, 1.5, 2 … shown as 1, 2, 2)
   const epochValues = [...new Set(epochs.map((e) => e.epoch))].sort((a, b) => a - b);
-  const epochAxis = epochValues.length <= 12 ? { values: epochValues, format: 'd' } : { tickMinStep: 1, format: 'd' };
-  const color = { field: 'run', type: 'nominal' as const, sort: runs, legend: runs.length > 1 ? { title: opts.legendTitle ?? 'run', orient: 'bottom' as const, columns: 3, labelLimit: 320, titleLimit: 400 } : null };
+  const epochAxis =
+    epochValues.length <= 12 ? { values: epochValues, format: 'd' } : { tickMinStep: 1, format: 'd' };
+  const color = {
+    field: 'run',
+    type: 'nominal' as const,
+    sort: runs,
+    legend:
+      runs.length > 1
+        ? {
+            title: opts.legendTitle ?? 'run',
+            orient: 'bottom' as const,
+            columns: 3,
+            labelLimit: 320,
+            titleLimit: 400,
+          }
+        : null,
+  };
   return {
     $schema: SCHEMA,
-    title: { text: opts.title ?? 'Training curves', subtitle: 'training loss per logged step; retrieval metrics on the query set per epoch' },
+    title: {
+      text: opts.title ?? 'Training curves',
+      subtitle: 'training loss per logged step; retrieval metrics on the query set per epoch',
+    },
     hconcat: [
       {
         width,
@@ -194,7 +227,10 @@ export function trainingCurvesSpec(steps: StepPoint[], epochs: EpochPoint[], opt
 }
 
 /** 11-point interpolated precision-recall curves (eval.json pr), one line per run. */
-export function prCurveSpec(points: PrPoint[], opts: { title?: string; runs?: string[]; width?: number; legendTitle?: string } = {}): TopLevelSpec {
+export function prCurveSpec(
+  points: PrPoint[],
+  opts: { title?: string; runs?: string[]; width?: number; legendTitle?: string } = {},
+): TopLevelSpec {
   const runs = opts.runs ?? [...new Set(points.map((p) => p.run))];
   return {
     $schema: SCHEMA,
@@ -206,8 +242,29 @@ export function prCurveSpec(points: PrPoint[], opts: { title?: string; runs?: st
     encoding: {
       x: { field: 'recall', type: 'quantitative', scale: { domain: [0, 1] } },
       // the usual [0, 1] square, unless every precision is low: then zoom in from 0 so the curves separate
-      y: { field: 'precision', type: 'quantitative', scale: Math.max(0, ...points.map((p) => p.precision)) > 0.5 ? { domain: [0, 1] } : { zero: true, nice: true } },
-      color: { field: 'run', type: 'nominal', sort: runs, legend: runs.length > 1 ? { title: opts.legendTitle ?? 'run', orient: 'bottom', columns: 2, labelLimit: 320, titleLimit: 400 } : null },
+      y: {
+        field: 'precision',
+        type: 'quantitative',
+        scale:
+          Math.max(0, ...points.map((p) => p.precision)) > 0.5
+            ? { domain: [0, 1] }
+            : { zero: true, nice: true },
+      },
+      color: {
+        field: 'run',
+        type: 'nominal',
+        sort: runs,
+        legend:
+          runs.length > 1
+            ? {
+                title: opts.legendTitle ?? 'run',
+                orient: 'bottom',
+                columns: 2,
+                labelLimit: 320,
+                titleLimit: 400,
+              }
+            : null,
+      },
       tooltip: [{ field: 'run' }, { field: 'recall', format: '.1f' }, { field: 'precision', format: '.3f' }],
     },
     config: chartConfig,
@@ -215,21 +272,45 @@ export function prCurveSpec(points: PrPoint[], opts: { title?: string; runs?: st
 }
 
 /** Intra- vs inter-class distance histograms (the MEMS claim: intra distances shift below inter ones). */
-export function distanceHistogramSpec(bins: HistogramBin[], opts: { title?: string; subtitle?: string; runs?: string[]; columns?: number; width?: number; separated?: Record<string, number> } = {}): TopLevelSpec {
+export function distanceHistogramSpec(
+  bins: HistogramBin[],
+  opts: {
+    title?: string;
+    subtitle?: string;
+    runs?: string[];
+    columns?: number;
+    width?: number;
+    separated?: Record<string, number>;
+  } = {},
+): TopLevelSpec {
   const runs = opts.runs ?? [...new Set(bins.map((b) => b.run))];
   const values = bins.map((b) => ({ ...b, separated: opts.separated?.[b.run] ?? null }));
   const title = {
     text: opts.title ?? 'Intra- vs inter-class distances',
-    subtitle: opts.subtitle ?? ['fraction of pairs per distance bin; MEMS should push the two apart', '(classes separated: largest intra-class distance < smallest inter-class distance)'],
+    subtitle: opts.subtitle ?? [
+      'fraction of pairs per distance bin; MEMS should push the two apart',
+      '(classes separated: largest intra-class distance < smallest inter-class distance)',
+    ],
   };
   const unit = {
     width: opts.width ?? 220,
     height: 130,
     mark: { type: 'bar' as const, opacity: 0.6, binSpacing: 0 },
     encoding: {
-      x: { field: 'x0', type: 'quantitative' as const, bin: { binned: true as const }, title: 'embedding distance' },
+      x: {
+        field: 'x0',
+        type: 'quantitative' as const,
+        bin: { binned: true as const },
+        title: 'embedding distance',
+      },
       x2: { field: 'x1' },
-      y: { field: 'fraction', type: 'quantitative' as const, stack: null, title: 'fraction of pairs', axis: { format: '.0%' } },
+      y: {
+        field: 'fraction',
+        type: 'quantitative' as const,
+        stack: null,
+        title: 'fraction of pairs',
+        axis: { format: '.0%' },
+      },
       color: {
         field: 'kind',
         type: 'nominal' as const,
@@ -262,7 +343,10 @@ export function distanceHistogramSpec(bins: HistogramBin[], opts: { title?: stri
 }
 
 /** PCA projection of the embedding sample: colour = category, shape = domain. */
-export function pcaSpec(points: PcaPoint[], opts: { title?: string; explained?: [number, number]; categories?: string[]; width?: number } = {}): TopLevelSpec {
+export function pcaSpec(
+  points: PcaPoint[],
+  opts: { title?: string; explained?: [number, number]; categories?: string[]; width?: number } = {},
+): TopLevelSpec {
   const explained = opts.explained;
   const pct = (x: number | undefined) => (x === undefined ? '' : ` (${(x * 100).toFixed(1)}% of variance)`);
   const categories = opts.categories ?? [...new Set(points.map((p) => p.category))].sort();
@@ -284,10 +368,24 @@ export function pcaSpec(points: PcaPoint[], opts: { title?: string; explained?: 
         type: 'nominal',
         sort: categories,
         scale: { scheme: categories.length <= 10 ? 'tableau10' : CATEGORY_SCHEME },
-        legend: categories.length <= 20 ? { title: 'category', columns: categories.length > 10 ? 2 : 1, symbolLimit: 20 } : null,
+        legend:
+          categories.length <= 20
+            ? { title: 'category', columns: categories.length > 10 ? 2 : 1, symbolLimit: 20 }
+            : null,
       },
-      shape: { field: 'domain', type: 'nominal', scale: { domain: ['sketch', 'photo'], range: ['triangle-up', 'circle'] }, legend: { title: 'domain' } },
-      tooltip: [{ field: 'id' }, { field: 'category' }, { field: 'domain' }, { field: 'pc1', format: '.3f' }, { field: 'pc2', format: '.3f' }],
+      shape: {
+        field: 'domain',
+        type: 'nominal',
+        scale: { domain: ['sketch', 'photo'], range: ['triangle-up', 'circle'] },
+        legend: { title: 'domain' },
+      },
+      tooltip: [
+        { field: 'id' },
+        { field: 'category' },
+        { field: 'domain' },
+        { field: 'pc1', format: '.3f' },
+        { field: 'pc2', format: '.3f' },
+      ],
     },
     config: chartConfig,
   };

@@ -12,7 +12,15 @@ export const chartConfig: Config = {
   font: FONT,
   padding: 12,
   view: { stroke: '#e5e7eb' },
-  title: { fontSize: 14, fontWeight: 600, anchor: 'start', color: '#111827', subtitleColor: '#6b7280', subtitleFontSize: 11, offset: 10 },
+  title: {
+    fontSize: 14,
+    fontWeight: 600,
+    anchor: 'start',
+    color: '#111827',
+    subtitleColor: '#6b7280',
+    subtitleFontSize: 11,
+    offset: 10,
+  },
   axis: {
     labelFontSize: 11,
     titleFontSize: 12,
@@ -27,5 +35,18 @@ export const chartConfig: Config = {
   header: { labelFontSize: 12, labelFontWeight: 600, titleFontSize: 12, labelColor: '#111827' },
   line: { strokeWidth: 2 },
   point: { size: 40 },
-  range: { category: ['#2563eb', '#f97316', '#10b981', '#e11d48', '#8b5cf6', '#eab308', '#0891b2', '#6b7280', '#db2777', '#65a30d'] },
+  range: {
+    category: [
+      '#2563eb',
+      '#f97316',
+      '#10b981',
+      '#e11d48',
+      '#8b5cf6',
+      '#eab308',
+      '#0891b2',
+      '#6b7280',
+      '#db2777',
+      '#65a30d',
+    ],
+  },
 };

@@ -78,14 +78,22 @@ function valueAt(obj: unknown, p: (string | number)[]): unknown {
 }
 
 /** Validates `raw` against `schema`; the first problem becomes a one-line error naming file and field. */
-export function parseWith<S extends z.ZodTypeAny>(schema: S, raw: unknown, file: string, prefix: (string | number)[] = []): z.output<S> {
+export function parseWith<S extends z.ZodTypeAny>(
+  schema: S,
+  raw: unknown,
+  file: string,
+  prefix: (string | number)[] = [],
+): z.output<S> {
   const res = schema.safeParse(raw);
   if (res.success) return res.data;
   const issue = res.error.issues[0];
   const p = [...prefix, ...issue.path];
   const field = fieldPath(p) || '(root)';
   const got = describe(valueAt(raw, issue.path));
-  const problem = issue.code === 'invalid_type' ? `expected ${issue.expected}, got ${got}` : `${issue.message} (got ${got})`;
+  const problem =
+    issue.code === 'invalid_type'
+      ? `expected ${issue.expected}, got ${got}`
+      : `${issue.message} (got ${got})`;
   throw new ReportInputError(message.invalidField(displayPath(file), field, problem), file, field);
 }
 
@@ -99,8 +107,16 @@ function readText(file: string): string | undefined {
 }
 
 export function readJson<S extends z.ZodTypeAny>(file: string, schema: S, required: true): z.output<S>;
-export function readJson<S extends z.ZodTypeAny>(file: string, schema: S, required?: boolean): z.output<S> | undefined;
-export function readJson<S extends z.ZodTypeAny>(file: string, schema: S, required = false): z.output<S> | undefined {
+export function readJson<S extends z.ZodTypeAny>(
+  file: string,
+  schema: S,
+  required?: boolean,
+): z.output<S> | undefined;
+export function readJson<S extends z.ZodTypeAny>(
+  file: string,
+  schema: S,
+  required = false,
+): z.output<S> | undefined {
   const text = readText(file);
   if (text === undefined) {
     if (required) throw new ReportInputError(message.missingFile(displayPath(file)), file);
@@ -132,7 +148,10 @@ export function readMetrics(file: string): MetricLine[] {
       raw = JSON.parse(line);
     } catch (e) {
       if (i === lines.length - 1) return; // cut by a crash
-      throw new ReportInputError(message.invalidJsonLine(displayPath(file), i + 1, (e as Error).message), file);
+      throw new ReportInputError(
+        message.invalidJsonLine(displayPath(file), i + 1, (e as Error).message),
+        file,
+      );
     }
     out.push(parseWith(MetricLineSchema, raw, `${file}:${i + 1}`));
   });
@@ -159,12 +178,17 @@ function readCell(expId: string, expDir: string, cellId: string, warnings: strin
   const dir = path.join(expDir, cellId);
   const config = readJson(path.join(dir, 'config.json'), CellConfigSchema);
   if (config?.formatVersion !== undefined && config.formatVersion !== 1) {
-    throw new ReportInputError(message.unsupportedFormat(displayPath(path.join(dir, 'config.json')), config.formatVersion), dir, 'formatVersion');
+    throw new ReportInputError(
+      message.unsupportedFormat(displayPath(path.join(dir, 'config.json')), config.formatVersion),
+      dir,
+      'formatVersion',
+    );
   }
   const status: CellStatus = readJson(path.join(dir, 'status.json'), CellStatusSchema) ?? { state: 'queued' };
   if (!config) warnings.push(message.missingCellDir(displayPath(dir)));
   const evalResult = readJson(path.join(dir, 'eval.json'), EvalSchema);
-  if (status.state === 'finished' && !evalResult) warnings.push(message.finishedWithoutEval(displayPath(dir)));
+  if (status.state === 'finished' && !evalResult)
+    warnings.push(message.finishedWithoutEval(displayPath(dir)));
   return {
     experiment: expId,
     cellId,
@@ -183,13 +207,20 @@ export function readExperiment(runsDir: string, id: string, warnings: string[] =
   const metaFile = path.join(dir, 'experiment.json');
   const meta = readJson(metaFile, ExperimentMetaSchema, true);
   if (meta.formatVersion !== undefined && meta.formatVersion !== 1) {
-    throw new ReportInputError(message.unsupportedFormat(displayPath(metaFile), meta.formatVersion), metaFile, 'formatVersion');
+    throw new ReportInputError(
+      message.unsupportedFormat(displayPath(metaFile), meta.formatVersion),
+      metaFile,
+      'formatVersion',
+    );
   }
   const listed = [...meta.cells];
   const extra = fs
     .readdirSync(dir)
     .filter((n) => !n.startsWith('.') && !listed.includes(n) && isDir(path.join(dir, n)))
-    .filter((n) => fs.existsSync(path.join(dir, n, 'config.json')) || fs.existsSync(path.join(dir, n, 'status.json')))
+    .filter(
+      (n) =>
+        fs.existsSync(path.join(dir, n, 'config.json')) || fs.existsSync(path.join(dir, n, 'status.json')),
+    )
     .sort();
   const cells = [...listed, ...extra].map((c) => readCell(id, dir, c, warnings));
   return { id, dir, meta, cells };
@@ -213,8 +244,11 @@ export function loadRunStore(runsDir: string, experiment?: string): RunStore {
   if (experiment !== undefined) {
     chosen = ids.filter((id) => id === experiment);
     if (!chosen.length) {
-      const byName = ids.filter((id) => readJson(path.join(abs, id, 'experiment.json'), ExperimentMetaSchema)?.name === experiment);
-      if (!byName.length) throw new ReportInputError(message.unknownExperiment(displayPath(abs), experiment, ids), abs);
+      const byName = ids.filter(
+        (id) => readJson(path.join(abs, id, 'experiment.json'), ExperimentMetaSchema)?.name === experiment,
+      );
+      if (!byName.length)
+        throw new ReportInputError(message.unknownExperiment(displayPath(abs), experiment, ids), abs);
       chosen = byName;
     }
   } else if (!ids.length) {

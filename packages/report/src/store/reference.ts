@@ -66,7 +66,10 @@ export function loadPaperReference(file: string): PaperReference | undefined {
   try {
     raw = parseYaml(text);
   } catch (e) {
-    throw new ReportInputError(message.invalidYaml(displayPath(file), (e as Error).message.split('\n')[0]), file);
+    throw new ReportInputError(
+      message.invalidYaml(displayPath(file), (e as Error).message.split('\n')[0]),
+      file,
+    );
   }
   const ref = parseWith(PaperReferenceSchema, raw ?? {}, file);
   return { file, title: titleOf(ref.paper), results: ref.results ?? [] };

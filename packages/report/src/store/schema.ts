@@ -101,7 +101,9 @@ export const EvalSchema = z
     pr: z
       .object({ recall: z.array(num.nullable()), precision: z.array(num.nullable()) })
       .passthrough()
-      .refine((p) => p.recall.length === p.precision.length, { message: 'recall and precision differ in length' })
+      .refine((p) => p.recall.length === p.precision.length, {
+        message: 'recall and precision differ in length',
+      })
       .nullable()
       .optional(),
     distanceStats: z

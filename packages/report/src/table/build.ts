@@ -98,7 +98,10 @@ export const columnKey = (dataset: string, metric: string): string => `${dataset
 /** `block=se,loss=softmax` → { block: 'se', loss: 'softmax' } */
 export function parseBaseline(spec: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([^=]+)=(.*)$/.exec(part);
     if (!m) throw new ReportInputError(message.badBaselineSpec(spec), '--baseline');
     out[m[1].trim()] = m[2].trim();
@@ -109,7 +112,9 @@ export function parseBaseline(spec: string): Record<string, string> {
 
 /** Lower-case alphanumerics, so "TU-Berlin" matches "tuberlin" and "SE" matches "se". */
 export const canon = (s: string | null | undefined): string => {
-  const c = String(s ?? '').toLowerCase().replace(/[^a-z0-9@]/g, '');
+  const c = String(s ?? '')
+    .toLowerCase()
+    .replace(/[^a-z0-9@]/g, '');
   return c === '' || c === 'no' || c === 'wo' || c === 'without' ? 'none' : c;
 };
 
@@ -140,12 +145,20 @@ function bySeed(obs: Observation[], metric: string): Map<string, number> {
 
 function cartesian(axes: string[], values: Record<string, string[]>): Record<string, string>[] {
   return axes.reduce<Record<string, string>[]>(
-    (acc, a) => acc.flatMap((partial) => (values[a].length ? values[a] : ['none']).map((v) => ({ ...partial, [a]: v }))),
+    (acc, a) =>
+      acc.flatMap((partial) =>
+        (values[a].length ? values[a] : ['none']).map((v) => ({ ...partial, [a]: v })),
+      ),
     [{}],
   );
 }
 
-function matchPaper(reference: readonly PaperResult[], dataset: string, metric: string, axes: Record<string, string>): PaperResult | undefined {
+function matchPaper(
+  reference: readonly PaperResult[],
+  dataset: string,
+  metric: string,
+  axes: Record<string, string>,
+): PaperResult | undefined {
   return reference.find(
     (r) =>
       canon(r.dataset) === canon(dataset) &&
@@ -169,7 +182,9 @@ function toPaperValue(r: PaperResult | undefined): PaperValue | undefined {
 }
 
 export function rowLabel(rowAxes: readonly string[], axes: Record<string, string>): string {
-  return rowAxes.map((a) => (a === 'block' || a === 'loss' ? displayValue(a, axes[a]) : `${a}=${axes[a]}`)).join(' + ');
+  return rowAxes
+    .map((a) => (a === 'block' || a === 'loss' ? displayValue(a, axes[a]) : `${a}=${axes[a]}`))
+    .join(' + ');
 }
 
 export function buildTable(norm: NormalizedExperiment, opts: BuildTableOptions = {}): AblationTable {
@@ -177,14 +192,18 @@ export function buildTable(norm: NormalizedExperiment, opts: BuildTableOptions =
   const notes: string[] = [];
   let spec = opts.baseline ?? DEFAULT_BASELINE;
   for (const a of Object.keys(spec)) {
-    if (!norm.rowAxes.includes(a)) throw new ReportInputError(message.unknownBaselineAxis(a, norm.rowAxes), '--baseline', a);
+    if (!norm.rowAxes.includes(a))
+      throw new ReportInputError(message.unknownBaselineAxis(a, norm.rowAxes), '--baseline', a);
   }
   // The default baseline (SE + softmax) in a grid that fixes the block, e.g. a loss sweep on DASE:
   // drop the condition on an axis with a single value, so softmax on that block is the baseline.
   if (!opts.baseline) {
-    const present = (sp: Record<string, string>) => norm.observations.some((o) => Object.entries(sp).every(([a, v]) => canon(o.rowAxes[a]) === canon(v)));
+    const present = (sp: Record<string, string>) =>
+      norm.observations.some((o) => Object.entries(sp).every(([a, v]) => canon(o.rowAxes[a]) === canon(v)));
     if (!present(spec)) {
-      const relaxed = Object.fromEntries(Object.entries(spec).filter(([a]) => (norm.rowAxisValues[a] ?? []).length > 1));
+      const relaxed = Object.fromEntries(
+        Object.entries(spec).filter(([a]) => (norm.rowAxisValues[a] ?? []).length > 1),
+      );
       if (Object.keys(relaxed).length && present(relaxed)) spec = relaxed;
     }
   }
@@ -192,22 +211,31 @@ export function buildTable(norm: NormalizedExperiment, opts: BuildTableOptions =
   // rows: every combination of row-axis values that has at least one cell, in axis order
   const byRow = new Map<string, Observation[]>();
   for (const o of norm.observations) byRow.set(o.rowKey, [...(byRow.get(o.rowKey) ?? []), o]);
-  const rowAxesValues = cartesian(norm.rowAxes, norm.rowAxisValues).filter((v) => byRow.has(rowKeyOf(norm.rowAxes, v)));
+  const rowAxesValues = cartesian(norm.rowAxes, norm.rowAxisValues).filter((v) =>
+    byRow.has(rowKeyOf(norm.rowAxes, v)),
+  );
 
   // columns: our datasets, then datasets only the paper has (for the rows we can match)
   const columns: TableColumn[] = [];
-  for (const d of norm.datasets) for (const m of norm.metrics) columns.push({ key: columnKey(d, m), dataset: d, metric: m, paperOnly: false });
+  for (const d of norm.datasets)
+    for (const m of norm.metrics)
+      columns.push({ key: columnKey(d, m), dataset: d, metric: m, paperOnly: false });
   const ours = new Set(norm.datasets.map(canon));
   const paperDatasets: string[] = [];
   for (const r of reference) {
     if (typeof r.value !== 'number' || ours.has(canon(r.dataset))) continue;
-    if (!rowAxesValues.some((v) => canon(r.block) === canon(v.block) && canon(r.loss) === canon(v.loss))) continue;
+    if (!rowAxesValues.some((v) => canon(r.block) === canon(v.block) && canon(r.loss) === canon(v.loss)))
+      continue;
     if (!norm.metrics.some((m) => canon(m) === canon(r.metric))) continue;
     if (!paperDatasets.some((d) => canon(d) === canon(r.dataset))) paperDatasets.push(r.dataset);
   }
-  for (const d of paperDatasets) for (const m of norm.metrics) columns.push({ key: columnKey(d, m), dataset: d, metric: m, paperOnly: true });
+  for (const d of paperDatasets)
+    for (const m of norm.metrics)
+      columns.push({ key: columnKey(d, m), dataset: d, metric: m, paperOnly: true });
 
-  const baselineMatches = rowAxesValues.filter((v) => Object.entries(spec).every(([a, val]) => canon(v[a]) === canon(val)));
+  const baselineMatches = rowAxesValues.filter((v) =>
+    Object.entries(spec).every(([a, val]) => canon(v[a]) === canon(val)),
+  );
   const baselineFor = (axes: Record<string, string>): Record<string, string> | undefined => {
     let best: Record<string, string> | undefined;
     let score = -1;
@@ -224,7 +252,8 @@ export function buildTable(norm: NormalizedExperiment, opts: BuildTableOptions =
     Object.keys(spec),
     Object.fromEntries(Object.entries(spec).map(([a, v]) => [a, baselineMatches[0]?.[a] ?? v])),
   );
-  if (!baselineMatches.length) notes.push(`No baseline row (${baselineLabel}) in this grid: Δ and p are not shown.`);
+  if (!baselineMatches.length)
+    notes.push(`No baseline row (${baselineLabel}) in this grid: Δ and p are not shown.`);
 
   const usedReference = new Set<PaperResult>();
   const rows: TableRow[] = rowAxesValues.map((axes) => {
@@ -242,12 +271,26 @@ export function buildTable(norm: NormalizedExperiment, opts: BuildTableOptions =
         cells[col.key] = { values: [], seeds: [], n: 0, mean: null, std: null, best: false, paper };
         continue;
       }
-      const mine = bySeed(obs.filter((o) => o.dataset === col.dataset), col.metric);
+      const mine = bySeed(
+        obs.filter((o) => o.dataset === col.dataset),
+        col.metric,
+      );
       const seeds = [...mine.keys()];
       const values = seeds.map((s) => mine.get(s) as number);
-      const cell: StatCell = { values, seeds, n: values.length, mean: mean(values), std: sampleStd(values), best: false, paper };
+      const cell: StatCell = {
+        values,
+        seeds,
+        n: values.length,
+        mean: mean(values),
+        std: sampleStd(values),
+        best: false,
+        paper,
+      };
       if (base && !isBaseline) {
-        const theirs = bySeed(baseObs.filter((o) => o.dataset === col.dataset), col.metric);
+        const theirs = bySeed(
+          baseObs.filter((o) => o.dataset === col.dataset),
+          col.metric,
+        );
         const paired = seeds.filter((s) => theirs.has(s));
         const t = pairedTTest(
           paired.map((s) => mine.get(s) as number),

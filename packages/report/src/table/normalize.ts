@@ -15,7 +15,9 @@ const NESTED_METRICS: Record<string, (e: NonNullable<CellRecord['eval']>) => unk
 
 /** The table's metrics: mAP@all and P@200, plus Hamming mAP@all when a finished cell has binary codes. */
 export function metricsFor(exp: ExperimentRecord): string[] {
-  const hamming = exp.cells.some((c) => c.status.state === 'finished' && typeof c.eval?.hamming?.['mAP@all'] === 'number');
+  const hamming = exp.cells.some(
+    (c) => c.status.state === 'finished' && typeof c.eval?.hamming?.['mAP@all'] === 'number',
+  );
   return hamming ? [...DEFAULT_METRICS, HAMMING_METRIC] : [...DEFAULT_METRICS];
 }
 const NON_ROW_AXES = new Set(['dataset', 'seed']);
@@ -55,7 +57,8 @@ export interface NormalizedExperiment {
   pending: string[];
 }
 
-export const axisString = (v: AxisValue | undefined): string => (v === undefined || v === null ? 'none' : String(v));
+export const axisString = (v: AxisValue | undefined): string =>
+  v === undefined || v === null ? 'none' : String(v);
 
 /** Canonical key of a row: `axis=value` pairs joined by `|`, in row-axis order. */
 export const rowKeyOf = (rowAxes: readonly string[], values: Record<string, string>): string =>
@@ -99,7 +102,11 @@ function orderValues(axis: string, declared: AxisValue[] | undefined, seen: stri
   const push = (v: string) => {
     if (!out.includes(v)) out.push(v);
   };
-  if (declared) declared.map(axisString).filter((v) => seen.includes(v)).forEach(push);
+  if (declared)
+    declared
+      .map(axisString)
+      .filter((v) => seen.includes(v))
+      .forEach(push);
   const pref = PREFERRED_ORDER[axis];
   const rest = seen.filter((v) => !out.includes(v));
   if (pref) rest.sort((a, b) => (pref.indexOf(a) + 1 || 99) - (pref.indexOf(b) + 1 || 99));
@@ -107,11 +114,19 @@ function orderValues(axis: string, declared: AxisValue[] | undefined, seen: stri
   return out;
 }
 
-export function runLabel(axes: Record<string, string>, rowAxes: readonly string[], dataset: string, seed: string): string {
+export function runLabel(
+  axes: Record<string, string>,
+  rowAxes: readonly string[],
+  dataset: string,
+  seed: string,
+): string {
   return [...rowAxes.map((a) => displayValue(a, axes[a])), dataset, `seed ${seed}`].join(' · ');
 }
 
-export function normalize(exp: ExperimentRecord, metrics: readonly string[] = DEFAULT_METRICS): NormalizedExperiment {
+export function normalize(
+  exp: ExperimentRecord,
+  metrics: readonly string[] = DEFAULT_METRICS,
+): NormalizedExperiment {
   const configured = exp.cells.filter((c) => c.config);
   const declaredAxes = Object.keys(exp.meta.axes ?? {});
   const cellAxes = configured.flatMap((c) => Object.keys(c.config?.axes ?? {}));
@@ -124,9 +139,15 @@ export function normalize(exp: ExperimentRecord, metrics: readonly string[] = DE
     const seen = [...new Set(configured.map((c) => cellAxisValue(c, a)))];
     rowAxisValues[a] = orderValues(a, exp.meta.axes?.[a], seen);
   }
-  const datasets = orderValues('dataset', exp.meta.axes?.dataset, [...new Set(configured.map((c) => cellAxisValue(c, 'dataset')))]);
+  const datasets = orderValues('dataset', exp.meta.axes?.dataset, [
+    ...new Set(configured.map((c) => cellAxisValue(c, 'dataset'))),
+  ]);
   const seedsSeen = [...new Set(configured.map((c) => cellAxisValue(c, 'seed')))];
-  const seeds = orderValues('seed', exp.meta.axes?.seed, seedsSeen.sort((a, b) => Number(a) - Number(b) || a.localeCompare(b)));
+  const seeds = orderValues(
+    'seed',
+    exp.meta.axes?.seed,
+    seedsSeen.sort((a, b) => Number(a) - Number(b) || a.localeCompare(b)),
+  );
 
   const observations: Observation[] = configured.map((c) => {
     const values = Object.fromEntries(rowAxes.map((a) => [a, cellAxisValue(c, a)]));

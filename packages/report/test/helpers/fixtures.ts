@@ -92,12 +92,17 @@ async function thumb(file: string, category: string, sketch: boolean): Promise<v
 async function thumbPng(category: string, sketch: boolean): Promise<Buffer> {
   const [r, g, b] = COLORS[category] ?? [120, 120, 120];
   const fg = sketch ? '#111827' : `rgb(${r},${g},${b})`;
-  const bg = sketch ? '#ffffff' : `rgb(${Math.round(r / 3 + 170)},${Math.round(g / 3 + 170)},${Math.round(b / 3 + 170)})`;
+  const bg = sketch
+    ? '#ffffff'
+    : `rgb(${Math.round(r / 3 + 170)},${Math.round(g / 3 + 170)},${Math.round(b / 3 + 170)})`;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="${bg}"/><circle cx="32" cy="32" r="20" fill="${sketch ? 'none' : fg}" stroke="${fg}" stroke-width="3"/></svg>`;
   return sharp(Buffer.from(svg)).png().toBuffer();
 }
 
-export async function writeExperiment(runsDir: string, exp: FixtureExperiment): Promise<Record<string, string>> {
+export async function writeExperiment(
+  runsDir: string,
+  exp: FixtureExperiment,
+): Promise<Record<string, string>> {
   const expDir = path.join(runsDir, exp.dirName ?? exp.name);
   fs.mkdirSync(expDir, { recursive: true });
   const totalEpochs = exp.totalEpochs ?? 6;
@@ -112,10 +117,28 @@ export async function writeExperiment(runsDir: string, exp: FixtureExperiment): 
       formatVersion: 1,
       experiment: exp.name,
       axes: a,
-      dataset: { name: String(a.dataset ?? 'emoji'), dir: `data/${String(a.dataset ?? 'emoji')}-64`, split: 'category' },
-      model: { backbone: 'resnet-tiny', block: String(a.block ?? 'se'), width: 32, inputSize: 64, embeddingDim: 8, hashBits: 64 },
+      dataset: {
+        name: String(a.dataset ?? 'emoji'),
+        dir: `data/${String(a.dataset ?? 'emoji')}-64`,
+        split: 'category',
+      },
+      model: {
+        backbone: 'resnet-tiny',
+        block: String(a.block ?? 'se'),
+        width: 32,
+        inputSize: 64,
+        embeddingDim: 8,
+        hashBits: 64,
+      },
       loss: { name: String(a.loss ?? 'softmax'), margin: 4 },
-      train: { epochs: totalEpochs, batchSize: 64, optimizer: 'adam', lr: 0.001, weightDecay: 0.0001, schedule: 'half-constant-linear' },
+      train: {
+        epochs: totalEpochs,
+        batchSize: 64,
+        optimizer: 'adam',
+        lr: 0.001,
+        weightDecay: 0.0001,
+        schedule: 'half-constant-linear',
+      },
       eval: { k: 200, flipTest: true },
       seed,
       ...cell.extraConfig,
@@ -125,7 +148,9 @@ export async function writeExperiment(runsDir: string, exp: FixtureExperiment): 
     byKey[canonicalJson(a)] = cellId;
     const dir = path.join(expDir, cellId);
     writeJson(path.join(dir, 'config.json'), { ...config, cellId });
-    const epochs = cell.epochs ?? (cell.state === 'finished' ? totalEpochs : cell.state === 'queued' ? 0 : Math.ceil(totalEpochs / 2));
+    const epochs =
+      cell.epochs ??
+      (cell.state === 'finished' ? totalEpochs : cell.state === 'queued' ? 0 : Math.ceil(totalEpochs / 2));
     const start = new Date(t0 + ci * 600_000).toISOString();
     const end = new Date(t0 + ci * 600_000 + 60_000 + ci * 1000).toISOString();
     writeJson(path.join(dir, 'status.json'), {
@@ -153,7 +178,17 @@ export async function writeExperiment(runsDir: string, exp: FixtureExperiment): 
     for (let e = 1; e <= epochs; e++) {
       for (let s = (e - 1) * stepsPerEpoch + 10; s <= e * stepsPerEpoch; s += 10) {
         const loss = 3 * Math.exp(-s / 90) + 0.4 + 0.1 * r();
-        lines.push(JSON.stringify({ kind: 'step', step: s, epoch: e, loss, lr: 0.001, imagesPerSec: 140 + 10 * r(), time: new Date(t0 + s * 1000).toISOString() }));
+        lines.push(
+          JSON.stringify({
+            kind: 'step',
+            step: s,
+            epoch: e,
+            loss,
+            lr: 0.001,
+            imagesPerSec: 140 + 10 * r(),
+            time: new Date(t0 + s * 1000).toISOString(),
+          }),
+        );
       }
       const frac = e / totalEpochs;
       lines.push(
@@ -177,7 +212,9 @@ export async function writeExperiment(runsDir: string, exp: FixtureExperiment): 
       const edges = Array.from({ length: 21 }, (_, i) => i * 0.2);
       const margin = a.loss === 'mems' ? 1.0 : 0.2;
       const intra = edges.slice(0, -1).map((x) => Math.round(400 * Math.exp(-((x - 1.2) ** 2) / 0.3)));
-      const inter = edges.slice(0, -1).map((x) => Math.round(2000 * Math.exp(-((x - 1.2 - margin) ** 2) / 0.5)));
+      const inter = edges
+        .slice(0, -1)
+        .map((x) => Math.round(2000 * Math.exp(-((x - 1.2 - margin) ** 2) / 0.5)));
       writeJson(path.join(dir, 'eval.json'), {
         'mAP@all': map,
         'P@200': cell.p200 ?? map * 0.9,
@@ -189,12 +226,19 @@ export async function writeExperiment(runsDir: string, exp: FixtureExperiment): 
         trainSeconds: 60 + ci,
         pr: {
           recall: Array.from({ length: 11 }, (_, i) => i / 10),
-          precision: Array.from({ length: 11 }, (_, i) => Math.max(0.05, 1 - (i / 10) ** (0.5 + map * 2) * (1 - map * 0.5))),
+          precision: Array.from({ length: 11 }, (_, i) =>
+            Math.max(0.05, 1 - (i / 10) ** (0.5 + map * 2) * (1 - map * 0.5)),
+          ),
         },
         distanceStats: {
           fractionSeparated: a.loss === 'mems' ? 0.5 : 0.17,
           perClass: [
-            ...CATEGORIES.map((c, i) => ({ category: c, count: 10, maxIntra: 1.5 + i * 0.1, minInter: 1.2 + margin * 0.5 })),
+            ...CATEGORIES.map((c, i) => ({
+              category: c,
+              count: 10,
+              maxIntra: 1.5 + i * 0.1,
+              minInter: 1.2 + margin * 0.5,
+            })),
             { category: 'lonely', count: 1, maxIntra: null, minInter: 0.7 },
           ],
           histogram: { edges, intra, inter },
@@ -212,8 +256,17 @@ export async function writeExperiment(runsDir: string, exp: FixtureExperiment): 
         const cat = CATEGORIES[i % CATEGORIES.length];
         const k = CATEGORIES.indexOf(cat);
         const domain = i % 2 ? 'photo' : 'sketch';
-        const vector = Array.from({ length: 8 }, (_, j) => (j === k ? 2 : 0) + (j === 7 && domain === 'photo' ? 0.5 : 0) + (rr() - 0.5) * 0.6);
-        rows.push({ id: `${domain}-${i}`, category: cat, domain, split: domain === 'sketch' ? 'query' : 'gallery', vector });
+        const vector = Array.from(
+          { length: 8 },
+          (_, j) => (j === k ? 2 : 0) + (j === 7 && domain === 'photo' ? 0.5 : 0) + (rr() - 0.5) * 0.6,
+        );
+        rows.push({
+          id: `${domain}-${i}`,
+          category: cat,
+          domain,
+          split: domain === 'sketch' ? 'query' : 'gallery',
+          vector,
+        });
       }
       writeJson(path.join(dir, 'embeddings.json'), { dim: 8, rows });
       const queries = [];
@@ -225,7 +278,13 @@ export async function writeExperiment(runsDir: string, exp: FixtureExperiment): 
           const correct = (k + q) % 4 !== 0;
           const rc = correct ? cat : CATEGORIES[(q + 1 + (k % 5)) % CATEGORIES.length];
           await thumb(path.join(dir, 'retrieval', `q${q}_${k}.png`), rc, false);
-          results.push({ id: `photo-${q}-${k}`, category: rc, distance: 0.1 * k, correct: rc === cat, image: `retrieval/q${q}_${k}.png` });
+          results.push({
+            id: `photo-${q}-${k}`,
+            category: rc,
+            distance: 0.1 * k,
+            correct: rc === cat,
+            image: `retrieval/q${q}_${k}.png`,
+          });
         }
         queries.push({ id: `sketch-${q}`, category: cat, image: `retrieval/q${q}.png`, results });
       }
@@ -271,7 +330,12 @@ export const ABLATION_MAP: Record<string, Record<string, [number, number, number
 };
 
 export function ablationFixture(name = 'ablation'): FixtureExperiment {
-  const axes = { dataset: ['emoji', 'quickdraw'], block: ['none', 'se', 'dase'], loss: ['softmax', 'mems'], seed: [0, 1, 2] };
+  const axes = {
+    dataset: ['emoji', 'quickdraw'],
+    block: ['none', 'se', 'dase'],
+    loss: ['softmax', 'mems'],
+    seed: [0, 1, 2],
+  };
   const cells: FixtureCell[] = [];
   for (const dataset of axes.dataset)
     for (const block of axes.block)
@@ -285,7 +349,13 @@ export function ablationFixture(name = 'ablation'): FixtureExperiment {
             error = 'loss became NaN at step 87 (lr 0.001)';
           }
           if (dataset === 'emoji' && block === 'dase' && loss === 'mems' && seed === 2) state = 'running';
-          cells.push({ axes: { dataset, block, loss, seed }, state, map, p200: Number((map - 0.05).toFixed(10)), error });
+          cells.push({
+            axes: { dataset, block, loss, seed },
+            state,
+            map,
+            p200: Number((map - 0.05).toFixed(10)),
+            error,
+          });
         }
   return { name, description: 'SE vs DASE × softmax vs MEMS (fixture)', axes, cells };
 }
@@ -299,10 +369,23 @@ export function hostileFixture(): FixtureExperiment {
     description: `description with ${evil} & "quotes"`,
     axes: { block: ['se'], loss: ['softmax', '<img src=x onerror="window.__pwned=2">'], seed: [0, 1] },
     cells: [
-      { axes: { block: 'se', loss: 'softmax', seed: 0 }, state: 'finished', map: 0.3, extraConfig: { name: `run ${evil}` } },
+      {
+        axes: { block: 'se', loss: 'softmax', seed: 0 },
+        state: 'finished',
+        map: 0.3,
+        extraConfig: { name: `run ${evil}` },
+      },
       { axes: { block: 'se', loss: 'softmax', seed: 1 }, state: 'finished', map: 0.32 },
-      { axes: { block: 'se', loss: '<img src=x onerror="window.__pwned=2">', seed: 0 }, state: 'failed', error: `boom ${evil}` },
-      { axes: { block: 'se', loss: '<img src=x onerror="window.__pwned=2">', seed: 1 }, state: 'finished', map: 0.35 },
+      {
+        axes: { block: 'se', loss: '<img src=x onerror="window.__pwned=2">', seed: 0 },
+        state: 'failed',
+        error: `boom ${evil}`,
+      },
+      {
+        axes: { block: 'se', loss: '<img src=x onerror="window.__pwned=2">', seed: 1 },
+        state: 'finished',
+        map: 0.35,
+      },
     ],
   };
 }

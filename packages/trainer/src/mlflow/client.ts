@@ -87,20 +87,37 @@ export class MlflowClient {
     this.timeoutMs = opts.timeoutMs ?? 15_000;
   }
 
-  private async request<T>(method: 'GET' | 'POST' | 'PUT', apiPath: string, body?: unknown, query?: Record<string, string>): Promise<T> {
+  private async request<T>(
+    method: 'GET' | 'POST' | 'PUT',
+    apiPath: string,
+    body?: unknown,
+    query?: Record<string, string>,
+  ): Promise<T> {
     const url = new URL(`${this.base}${apiPath}`);
     for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
     let res: Response;
     try {
       res = await fetch(url, {
         method,
-        headers: body instanceof Uint8Array ? { 'Content-Type': 'application/octet-stream' } : { 'Content-Type': 'application/json' },
-        body: body === undefined ? undefined : body instanceof Uint8Array ? new Blob([new Uint8Array(body)]) : JSON.stringify(body),
+        headers:
+          body instanceof Uint8Array
+            ? { 'Content-Type': 'application/octet-stream' }
+            : { 'Content-Type': 'application/json' },
+        body:
+          body === undefined
+            ? undefined
+            : body instanceof Uint8Array
+              ? new Blob([new Uint8Array(body)])
+              : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      throw new MlflowError(`${method} ${url.pathname}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, null, null);
+      throw new MlflowError(
+        `${method} ${url.pathname}: ${cause?.code ?? cause?.message ?? (e as Error).message}`,
+        null,
+        null,
+      );
     }
     const text = await res.text();
     let json: unknown = {};
@@ -111,7 +128,11 @@ export class MlflowClient {
     }
     if (!res.ok) {
       const err = json as { error_code?: string; message?: string };
-      throw new MlflowError(`${method} ${url.pathname}: HTTP ${res.status} ${err.error_code ?? ''} ${err.message ?? ''}`.trim(), res.status, err.error_code ?? null);
+      throw new MlflowError(
+        `${method} ${url.pathname}: HTTP ${res.status} ${err.error_code ?? ''} ${err.message ?? ''}`.trim(),
+        res.status,
+        err.error_code ?? null,
+      );
     }
     return json as T;
   }
@@ -127,7 +148,12 @@ export class MlflowClient {
 
   async getExperimentByName(name: string): Promise<Experiment | null> {
     try {
-      const r = await this.request<{ experiment: Experiment }>('GET', '/api/2.0/mlflow/experiments/get-by-name', undefined, { experiment_name: name });
+      const r = await this.request<{ experiment: Experiment }>(
+        'GET',
+        '/api/2.0/mlflow/experiments/get-by-name',
+        undefined,
+        { experiment_name: name },
+      );
       return r.experiment;
     } catch (e) {
       if (e instanceof MlflowError && e.errorCode === 'RESOURCE_DOES_NOT_EXIST') return null;
@@ -136,7 +162,10 @@ export class MlflowClient {
   }
 
   async createExperiment(name: string, tags: KeyValue[] = []): Promise<string> {
-    const r = await this.request<{ experiment_id: string }>('POST', '/api/2.0/mlflow/experiments/create', { name, tags });
+    const r = await this.request<{ experiment_id: string }>('POST', '/api/2.0/mlflow/experiments/create', {
+      name,
+      tags,
+    });
     return r.experiment_id;
   }
 
@@ -155,7 +184,12 @@ export class MlflowClient {
     }
   }
 
-  async createRun(experimentId: string, runName: string, tags: KeyValue[], startTime = Date.now()): Promise<Run> {
+  async createRun(
+    experimentId: string,
+    runName: string,
+    tags: KeyValue[],
+    startTime = Date.now(),
+  ): Promise<Run> {
     const r = await this.request<{ run: Run }>('POST', '/api/2.0/mlflow/runs/create', {
       experiment_id: experimentId,
       run_name: runName,
@@ -167,7 +201,9 @@ export class MlflowClient {
 
   async getRun(runId: string): Promise<Run | null> {
     try {
-      const r = await this.request<{ run: Run }>('GET', '/api/2.0/mlflow/runs/get', undefined, { run_id: runId });
+      const r = await this.request<{ run: Run }>('GET', '/api/2.0/mlflow/runs/get', undefined, {
+        run_id: runId,
+      });
       return r.run;
     } catch (e) {
       if (e instanceof MlflowError && e.errorCode === 'RESOURCE_DOES_NOT_EXIST') return null;
@@ -180,13 +216,17 @@ export class MlflowClient {
     const runs: Run[] = [];
     let pageToken: string | undefined;
     do {
-      const r = await this.request<{ runs?: Run[]; next_page_token?: string }>('POST', '/api/2.0/mlflow/runs/search', {
-        experiment_ids: experimentIds,
-        filter,
-        run_view_type: 'ACTIVE_ONLY',
-        max_results: 1000,
-        page_token: pageToken,
-      });
+      const r = await this.request<{ runs?: Run[]; next_page_token?: string }>(
+        'POST',
+        '/api/2.0/mlflow/runs/search',
+        {
+          experiment_ids: experimentIds,
+          filter,
+          run_view_type: 'ACTIVE_ONLY',
+          max_results: 1000,
+          page_token: pageToken,
+        },
+      );
       runs.push(...(r.runs ?? []));
       pageToken = r.next_page_token || undefined;
     } while (pageToken);
@@ -199,7 +239,10 @@ export class MlflowClient {
   }
 
   /** runs/log-batch, split to the server's per-request limits; metrics go in the order given. */
-  async logBatch(runId: string, batch: { metrics?: MlflowMetric[]; params?: KeyValue[]; tags?: KeyValue[] }): Promise<void> {
+  async logBatch(
+    runId: string,
+    batch: { metrics?: MlflowMetric[]; params?: KeyValue[]; tags?: KeyValue[] },
+  ): Promise<void> {
     const metrics = batch.metrics ?? [];
     const params = batch.params ?? [];
     const tags = batch.tags ?? [];
@@ -210,7 +253,12 @@ export class MlflowClient {
       const p = params.slice(pi, pi + LOG_BATCH_LIMITS.params);
       const t = tags.slice(ti, ti + LOG_BATCH_LIMITS.tags);
       const m = metrics.slice(mi, mi + LOG_BATCH_LIMITS.metrics - p.length - t.length);
-      await this.request('POST', '/api/2.0/mlflow/runs/log-batch', { run_id: runId, metrics: m, params: p, tags: t });
+      await this.request('POST', '/api/2.0/mlflow/runs/log-batch', {
+        run_id: runId,
+        metrics: m,
+        params: p,
+        tags: t,
+      });
       mi += m.length;
       pi += p.length;
       ti += t.length;
@@ -227,7 +275,12 @@ export class MlflowClient {
     do {
       const query: Record<string, string> = { run_id: runId, metric_key: key, max_results: '25000' };
       if (pageToken) query.page_token = pageToken;
-      const r = await this.request<{ metrics?: MlflowMetric[]; next_page_token?: string }>('GET', '/api/2.0/mlflow/metrics/get-history', undefined, query);
+      const r = await this.request<{ metrics?: MlflowMetric[]; next_page_token?: string }>(
+        'GET',
+        '/api/2.0/mlflow/metrics/get-history',
+        undefined,
+        query,
+      );
       out.push(...(r.metrics ?? []));
       pageToken = r.next_page_token || undefined;
     } while (pageToken);
@@ -237,7 +290,12 @@ export class MlflowClient {
   async listArtifacts(runId: string, artifactPath = ''): Promise<FileInfo[]> {
     const query: Record<string, string> = { run_id: runId };
     if (artifactPath) query.path = artifactPath;
-    const r = await this.request<{ files?: FileInfo[] }>('GET', '/api/2.0/mlflow/artifacts/list', undefined, query);
+    const r = await this.request<{ files?: FileInfo[] }>(
+      'GET',
+      '/api/2.0/mlflow/artifacts/list',
+      undefined,
+      query,
+    );
     return r.files ?? [];
   }
 
@@ -250,7 +308,10 @@ export class MlflowClient {
     const root = run.artifact_uri;
     if (root.startsWith('mlflow-artifacts:')) {
       const rel = root.replace(/^mlflow-artifacts:\/*/, '').replace(/^[^/]*:\d+\//, '');
-      const encoded = [...rel.split('/'), ...artifactPath.split('/')].filter(Boolean).map(encodeURIComponent).join('/');
+      const encoded = [...rel.split('/'), ...artifactPath.split('/')]
+        .filter(Boolean)
+        .map(encodeURIComponent)
+        .join('/');
       await this.request('PUT', `/api/2.0/mlflow-artifacts/artifacts/${encoded}`, data);
       return true;
     }

@@ -14,7 +14,15 @@ import * as path from 'node:path';
 import { CellStore, readJsonFile, writeJsonAtomic, type CellStatus } from '../run-store';
 import { settingsOf } from '../grid';
 import type { CellConfig } from '../schema';
-import { MAX_PARAM_LENGTH, MlflowClient, mlflowKey, type KeyValue, type MlflowMetric, type Run, type RunStatus } from './client';
+import {
+  MAX_PARAM_LENGTH,
+  MlflowClient,
+  mlflowKey,
+  type KeyValue,
+  type MlflowMetric,
+  type Run,
+  type RunStatus,
+} from './client';
 
 export const CELL_ID_TAG = 'sbir.cell_id';
 
@@ -86,12 +94,14 @@ const EPOCH_KEYS = ['trainLoss', 'mAP@all', 'P@200'] as const;
 export function metricPoints(cell: CellStore): MlflowMetric[] {
   const points: MlflowMetric[] = [];
   const push = (key: string, value: unknown, step: number, time?: string | null): void => {
-    if (typeof value === 'number' && Number.isFinite(value)) points.push({ key: mlflowKey(key), value, step, timestamp: ms(time) });
+    if (typeof value === 'number' && Number.isFinite(value))
+      points.push({ key: mlflowKey(key), value, step, timestamp: ms(time) });
   };
   let lastStep = 0;
   for (const line of cell.readMetrics()) {
     const keys = line.kind === 'step' ? STEP_KEYS : line.kind === 'epoch' ? EPOCH_KEYS : [];
-    for (const key of keys) push(key, (line as unknown as Record<string, unknown>)[key], line.step, line.time);
+    for (const key of keys)
+      push(key, (line as unknown as Record<string, unknown>)[key], line.step, line.time);
     if (line.kind === 'epoch') push('epoch', line.epoch, line.step, line.time);
     lastStep = Math.max(lastStep, line.step);
   }
@@ -100,9 +110,11 @@ export function metricPoints(cell: CellStore): MlflowMetric[] {
     const status = cell.readStatus();
     const step = Math.max(lastStep, status?.step ?? 0);
     const time = status?.finishedAt ?? status?.updatedAt;
-    for (const key of ['mAP@all', 'P@200', 'mAP@200', 'evalSeconds', 'trainSeconds']) push(`final.${key}`, evalResult[key], step, time);
+    for (const key of ['mAP@all', 'P@200', 'mAP@200', 'evalSeconds', 'trainSeconds'])
+      push(`final.${key}`, evalResult[key], step, time);
     const hamming = evalResult.hamming as Record<string, unknown> | null | undefined;
-    if (hamming) for (const key of ['mAP@all', 'P@200']) push(`final.hamming.${key}`, hamming[key], step, time);
+    if (hamming)
+      for (const key of ['mAP@all', 'P@200']) push(`final.hamming.${key}`, hamming[key], step, time);
     const stats = evalResult.distanceStats as Record<string, unknown> | null | undefined;
     if (stats) push('final.fractionSeparated', stats.fractionSeparated, step, time);
   }
@@ -111,10 +123,18 @@ export function metricPoints(cell: CellStore): MlflowMetric[] {
 
 /** Files of a cell mirrored as artifacts (paths relative to the cell folder). */
 export function artifactFiles(cell: CellStore): string[] {
-  const files = ['config.json', 'status.json', 'eval.json', 'retrieval.json', 'embeddings.json'].filter((f) => fs.existsSync(cell.file(f)));
+  const files = ['config.json', 'status.json', 'eval.json', 'retrieval.json', 'embeddings.json'].filter((f) =>
+    fs.existsSync(cell.file(f)),
+  );
   const thumbs = cell.file('retrieval');
   if (fs.existsSync(thumbs)) {
-    files.push(...fs.readdirSync(thumbs).filter((f) => f.endsWith('.png')).sort().map((f) => `retrieval/${f}`));
+    files.push(
+      ...fs
+        .readdirSync(thumbs)
+        .filter((f) => f.endsWith('.png'))
+        .sort()
+        .map((f) => `retrieval/${f}`),
+    );
   }
   return files;
 }
@@ -133,14 +153,20 @@ export class MlflowMirror {
 
   private async experiment(): Promise<string> {
     if (!this.experimentId) {
-      const tags = this.tags.experimentFile ? [{ key: 'sbir.experiment_file', value: this.tags.experimentFile }] : [];
+      const tags = this.tags.experimentFile
+        ? [{ key: 'sbir.experiment_file', value: this.tags.experimentFile }]
+        : [];
       this.experimentId = await this.client.ensureExperiment(this.experimentName, tags);
     }
     return this.experimentId;
   }
 
   /** The cell's run: cached id, else found by tag, else created. */
-  private async findOrCreateRun(cell: CellStore, config: CellConfig, status: CellStatus | null): Promise<{ run: Run; created: boolean }> {
+  private async findOrCreateRun(
+    cell: CellStore,
+    config: CellConfig,
+    status: CellStatus | null,
+  ): Promise<{ run: Run; created: boolean }> {
     const experimentId = await this.experiment();
     const record = readJsonFile<MirrorRecord>(cell.file('mlflow.json'));
     if (record && record.trackingUri === this.trackingUri && record.experimentId === experimentId) {
@@ -157,12 +183,24 @@ export class MlflowMirror {
       { key: CELL_ID_TAG, value: config.cellId },
       { key: 'sbir.experiment', value: config.experiment },
       { key: 'sbir.run_store', value: cell.dir },
-      ...Object.entries(config.axes).map(([k, v]) => ({ key: mlflowKey(`sbir.axis.${k}`), value: String(v) })),
+      ...Object.entries(config.axes).map(([k, v]) => ({
+        key: mlflowKey(`sbir.axis.${k}`),
+        value: String(v),
+      })),
     ];
-    if (this.tags.gitSha) tags.push({ key: 'sbir.git_sha', value: this.tags.gitSha }, { key: 'mlflow.source.git.commit', value: this.tags.gitSha });
+    if (this.tags.gitSha)
+      tags.push(
+        { key: 'sbir.git_sha', value: this.tags.gitSha },
+        { key: 'mlflow.source.git.commit', value: this.tags.gitSha },
+      );
     const label = Object.values(config.axes).join('-');
     const startTime = ms(status?.startedAt ?? status?.createdAt);
-    const run = await this.client.createRun(experimentId, label ? `${label}-${config.cellId.slice(0, 6)}` : config.cellId, tags, startTime);
+    const run = await this.client.createRun(
+      experimentId,
+      label ? `${label}-${config.cellId.slice(0, 6)}` : config.cellId,
+      tags,
+      startTime,
+    );
     return { run, created: true };
   }
 
@@ -173,7 +211,8 @@ export class MlflowMirror {
     const status = cell.readStatus();
     const { run, created } = await this.findOrCreateRun(cell, config, status);
     const runId = run.info.run_id;
-    if (opts.mayWriteStatus && status && status.mlflowRunId !== runId) cell.updateStatus({ mlflowRunId: runId });
+    if (opts.mayWriteStatus && status && status.mlflowRunId !== runId)
+      cell.updateStatus({ mlflowRunId: runId });
 
     const have = new Set((run.data.params ?? []).map((p) => p.key));
     const params = flattenParams(config).filter((p) => !have.has(p.key));
@@ -181,15 +220,22 @@ export class MlflowMirror {
     const latest = new Map<string, number>();
     for (const m of run.data.metrics ?? []) latest.set(m.key, m.step);
     const metrics = metricPoints(cell).filter((p) => p.step > (latest.get(p.key) ?? -Infinity));
-    const errorTag: KeyValue[] = status?.error ? [{ key: 'sbir.error', value: status.error.slice(0, 5000) }] : [];
-    if (params.length || metrics.length || errorTag.length) await this.client.logBatch(runId, { params, metrics, tags: errorTag });
+    const errorTag: KeyValue[] = status?.error
+      ? [{ key: 'sbir.error', value: status.error.slice(0, 5000) }]
+      : [];
+    if (params.length || metrics.length || errorTag.length)
+      await this.client.logBatch(runId, { params, metrics, tags: errorTag });
 
     const artifacts = await this.syncArtifacts(cell, run);
 
     const want = runStatusOf(status?.state ?? 'queued');
     if (run.info.status !== want) {
       const terminal = want === 'FINISHED' || want === 'FAILED' || want === 'KILLED';
-      await this.client.setTerminated(runId, want, terminal ? ms(status?.finishedAt ?? status?.updatedAt) : undefined);
+      await this.client.setTerminated(
+        runId,
+        want,
+        terminal ? ms(status?.finishedAt ?? status?.updatedAt) : undefined,
+      );
     }
 
     const syncedSteps: Record<string, number> = Object.fromEntries(latest);
@@ -201,14 +247,23 @@ export class MlflowMirror {
       lastSyncAt: new Date().toISOString(),
       syncedSteps,
     } satisfies MirrorRecord);
-    return { cellId: config.cellId, runId, created, params: params.length, metrics: metrics.length, artifacts, status: want };
+    return {
+      cellId: config.cellId,
+      runId,
+      created,
+      params: params.length,
+      metrics: metrics.length,
+      artifacts,
+      status: want,
+    };
   }
 
   private async syncArtifacts(cell: CellStore, run: Run): Promise<string[]> {
     const files = artifactFiles(cell);
     const remote = new Map<string, number | undefined>();
     const dirs = new Set(['', ...files.filter((f) => f.includes('/')).map((f) => path.dirname(f))]);
-    for (const dir of dirs) for (const f of await this.client.listArtifacts(run.info.run_id, dir)) remote.set(f.path, f.file_size);
+    for (const dir of dirs)
+      for (const f of await this.client.listArtifacts(run.info.run_id, dir)) remote.set(f.path, f.file_size);
     const sent: string[] = [];
     for (const file of files) {
       const data = fs.readFileSync(cell.file(file));
