@@ -252,6 +252,8 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
   const runs = new RunStore(opts.runsDir, exp.name);
   const selected = selectCells(exp, opts.only);
   const planned = planCells(runs, selected, opts.retryFailed ?? false);
+  for (const p of planned)
+    if (p.status?.unreadable) write(messages.unreadableStatus(p.config.cellId, p.status.unreadable));
   const todo = planned.filter((p) => RUNNABLE.has(p.plan));
   const noData = planned.filter((p) => p.plan === 'skip-no-data');
   const cores = availableCores();

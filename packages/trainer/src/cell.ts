@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { openDataset, type ImageBatch, type ShardDataset } from '@sbir/data';
+import { DataError, openDataset, type ImageBatch, type ShardDataset } from '@sbir/data';
 import { createTrainer, type LossConfig, type OptimizerConfig, type SbirTrainer } from '@sbir/model';
 import { finalEvaluation, quickEvaluation } from './evaluate';
 import type { Callback, CellOutcome, CellStartInfo, StartMode } from './protocol';
@@ -225,6 +225,7 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
       cell.reset(); // fresh start or retry: nothing of an earlier attempt survives
     else startResume(cell);
     const ds = openDataset(config.dataset.dir);
+    await ds.verify(); // a corrupt shard fails the cell before it trains on it (once per process)
     if (ds.manifest.split.protocol !== config.dataset.split) {
       throw new CellFailure(
         `${config.dataset.dir} was prepared with the ${ds.manifest.split.protocol} split; the config asks for dataset.split ${config.dataset.split}`,
@@ -420,9 +421,10 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
     emit('onCellEnd', out);
     return out;
   } catch (e) {
-    const reason =
-      e instanceof CellFailure ? e.message : `${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`;
-    if (!(e instanceof CellFailure)) process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    // bad data is the cell's reason, on one line; anything else is a bug worth its stack in the log
+    const clean = e instanceof CellFailure || e instanceof DataError;
+    const reason = clean ? (e as Error).message : `${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`;
+    if (!clean) process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
     cell.updateStatus({
       state: 'failed',
       step: state.step,

@@ -81,6 +81,8 @@ export const messages = {
   unknownOnlyAxis: (axis: string, axes: string[]) =>
     `--only ${axis}=...: unknown axis "${axis}" (axes: ${axes.join(', ') || 'none'})`,
   noCellsMatch: (filters: string[]) => `--only ${filters.join(' ')}: no cell matches`,
+  unreadableStatus: (cellId: string, why: string) =>
+    `cell ${cellId}: ${why}; its state is unknown, so it resumes from its last good checkpoint (the grid goes on)`,
   datasetMissing: (dir: string, name: string) =>
     `dataset "${name}": ${dir} has no manifest.json; prepare it first (npx nx run data:prepare -- --dataset ${name} --root <raw data> --out ${dir}) or pass --data-root`,
 };
