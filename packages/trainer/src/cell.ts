@@ -423,7 +423,9 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
   } catch (e) {
     // bad data is the cell's reason, on one line; anything else is a bug worth its stack in the log
     const clean = e instanceof CellFailure || e instanceof DataError;
-    const reason = clean ? (e as Error).message : `${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`;
+    const reason = clean
+      ? (e as Error).message
+      : `${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`;
     if (!clean) process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
     cell.updateStatus({
       state: 'failed',

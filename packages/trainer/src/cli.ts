@@ -6,6 +6,8 @@
  *   tsx packages/trainer/src/cli.ts experiment-name --experiment <name or path>
  * Through Nx: `npx nx run trainer:ablation -- --experiment demo`, `npx nx run trainer:sync -- --experiment demo`.
  */
+import * as fs from 'node:fs';
+import { exitWithError } from '@sbir/data';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { BackendName } from '@sbir/model';
@@ -19,6 +21,30 @@ const BACKENDS = ['auto', 'tensorflow', 'tensorflow-gpu', 'cpu'] as const satisf
 function positiveInt(name: string, v: number | undefined): number | undefined {
   if (v !== undefined && !(Number.isInteger(v) && v > 0))
     throw new ConfigError(`${name}: expected a positive integer, got ${v}`);
+  return v;
+}
+
+/** --runs-dir: a folder, or a path where one can be made (not a file). */
+function runsDirOption(v: string): string {
+  const st = fs.statSync(v, { throwIfNoEntry: false });
+  if (st && !st.isDirectory())
+    throw new ConfigError(`--runs-dir ${v}: not a directory (the run store root is a folder)`);
+  return v;
+}
+
+/** An MLflow tracking server is an http(s) URL; empty = no mirroring. */
+function trackingUriOption(name: string, v: string): string {
+  if (v === '') return v;
+  let url: URL | null = null;
+  try {
+    url = new URL(v);
+  } catch {
+    // reported below
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw new ConfigError(
+      `${name} ${v}: expected an http(s) URL of an MLflow server, e.g. http://127.0.0.1:5000`,
+    );
   return v;
 }
 
@@ -37,11 +63,17 @@ async function main(): Promise<number> {
     .option('runs-dir', {
       type: 'string',
       default: process.env.SBIR_RUNS_DIR ?? 'runs',
+      coerce: runsDirOption,
       describe: 'run store root (env SBIR_RUNS_DIR)',
     })
     .option('tracking-uri', {
       type: 'string',
+      coerce: (v: string) => trackingUriOption('--tracking-uri', v),
       describe: 'MLflow server (default: env MLFLOW_TRACKING_URI; empty string = no mirroring)',
+    })
+    .middleware(() => {
+      if (process.env.MLFLOW_TRACKING_URI)
+        trackingUriOption('MLFLOW_TRACKING_URI', process.env.MLFLOW_TRACKING_URI);
     })
     .command(
       'ablation',
@@ -123,20 +155,16 @@ async function main(): Promise<number> {
     .strict()
     .help()
     .fail((msg, err) => {
-      throw err ?? new ConfigError(msg.replace(/\s*\n\s*/g, ' '));
+      // yargs wraps what an option's coerce throws (a ConfigError) in its own error: usage either way
+      if (err && err.name !== 'YError') throw err;
+      throw new ConfigError((err?.message ?? msg).replace(/\s*\n\s*/g, ' '));
     })
     .parseAsync();
   return exitCode;
 }
 
+// One line on stderr; exit 2 for usage/config/input errors, 1 for runtime failures (@sbir/data EXIT).
 main().then(
   (code) => process.exit(code),
-  (e: unknown) => {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`error: ${e.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-    process.exit(1);
-  },
+  (e: unknown) => exitWithError(e),
 );

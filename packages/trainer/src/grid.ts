@@ -93,6 +93,10 @@ export function resolveExperimentFile(nameOrPath: string, cwd = process.cwd()): 
         path.resolve(REPO_ROOT, 'experiments', `${nameOrPath}.yaml`),
       ];
   const found = candidates.find((c) => fs.existsSync(c));
+  if (found && !fs.statSync(found).isFile())
+    throw new ConfigError(
+      `${displayPath(found, cwd)}: not a file (--experiment takes a name or a yaml file)`,
+    );
   if (!found) {
     const known = listExperiments(cwd);
     throw new ConfigError(
@@ -124,11 +128,21 @@ export function displayPath(file: string, cwd = process.cwd()): string {
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(file);
 }
 
+/** Alias expansions allowed in an experiment file (the yaml package's default, stated). */
+const YAML_MAX_ALIASES = 100;
+
 /** Reads, validates and expands one experiment file. Throws ConfigError (one line, naming the path). */
 export function loadExperiment(nameOrPath: string, opts: LoadOptions = {}): Experiment {
   const file = resolveExperimentFile(nameOrPath);
   const shown = displayPath(file);
-  const text = fs.readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(
+      `${shown}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
   const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
@@ -136,7 +150,16 @@ export function loadExperiment(nameOrPath: string, opts: LoadOptions = {}): Expe
     const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(`${shown}${pos ? `:${pos.line}:${pos.col}` : ''}: ${message}`);
   }
-  return expandExperiment(doc.toJS() as unknown, shown, opts);
+  let raw: unknown;
+  try {
+    // aliases expand at most YAML_MAX_ALIASES times: an entity-expansion ("billion laughs") file stops here
+    raw = doc.toJS({ maxAliasCount: YAML_MAX_ALIASES });
+  } catch (e) {
+    throw new ConfigError(
+      `${shown}: ${(e as Error).message.split('\n')[0]} (at most ${YAML_MAX_ALIASES} alias expansions)`,
+    );
+  }
+  return expandExperiment(raw, shown, opts);
 }
 
 /** Validates a parsed experiment document and expands its grid. `file` is used in messages only. */
