@@ -40,6 +40,7 @@ import { buildTable, type AblationTable } from './table/build';
 import { paperUnmatchedMarkdown, toCsv, toHtmlDocument, toLatex, toMarkdown } from './table/assemble';
 import { metricsFor, normalize, type NormalizedExperiment, type Observation } from './table/normalize';
 import { safeSegment } from './util/html';
+import { mdCode, mdParagraph, mdText, shellWord } from './util/markdown';
 import { writeInside } from './util/paths';
 
 export interface BuildOptions {
@@ -266,9 +267,9 @@ async function writeExperimentOutputs(
     write(dir, `${base}.svg`, svg, files);
     if (opts.png !== false) write(dir, `${base}.png`, await svgToPng(svg), files);
     figureLines.push(
-      `### ${c.title}`,
+      `### ${mdText(c.title)}`,
       '',
-      `![${c.title}](charts/${c.name}.${opts.png !== false ? 'png' : 'svg'})`,
+      `![${mdText(c.title)}](charts/${encodeURIComponent(c.name)}.${opts.png !== false ? 'png' : 'svg'})`,
       '',
     );
   }
@@ -286,7 +287,7 @@ async function writeExperimentOutputs(
       write(dir, `${base}.svg`, svg, files);
       if (opts.png !== false) write(dir, `${base}.png`, await svgToPng(svg, 1.5), files);
       figureLines.push(
-        `### Retrieval examples: ${label}`,
+        `### Retrieval examples: ${mdText(label)}`,
         '',
         `![retrieval examples](retrieval/${c.cellId}.${opts.png !== false ? 'png' : 'svg'})`,
         '',
@@ -298,14 +299,14 @@ async function writeExperimentOutputs(
     {},
   );
   const report = [
-    `# ${t.experimentName}: report`,
+    `# ${mdText(t.experimentName)}: report`,
     '',
-    view.norm.description ?? '',
+    mdParagraph(view.norm.description ?? ''),
     '',
-    `Built from \`${displayPath(view.exp.dir)}\` (experiment updated ${view.exp.meta.updatedAt ?? 'unknown'}): ` +
+    `Built from ${mdCode(displayPath(view.exp.dir))} (experiment updated ${mdText(view.exp.meta.updatedAt ?? 'unknown')}): ` +
       `${view.exp.cells.length} cells, ${Object.entries(counts)
-        .map(([k, v]) => `${v} ${k}`)
-        .join(', ')}. Regenerate with \`npx nx run report:build -- --experiment ${view.exp.id}\`.`,
+        .map(([k, v]) => `${v} ${mdText(k)}`)
+        .join(', ')}. Regenerate with ${mdCode(`npx nx run report:build -- --experiment ${shellWord(view.exp.id)}`)}.`,
     '',
     md.replace(/^### /, '## '),
     extra ? extra.replace(/^### /, '## ') : '',
