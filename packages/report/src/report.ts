@@ -3,7 +3,6 @@
  * assemble each format, build the chart specs, render them, and write the static dashboard. Everything
  * but this file and the readers is a pure function.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import {
@@ -41,6 +40,8 @@ import { buildTable, type AblationTable } from './table/build';
 import { paperUnmatchedMarkdown, toCsv, toHtmlDocument, toLatex, toMarkdown } from './table/assemble';
 import { metricsFor, normalize, type NormalizedExperiment, type Observation } from './table/normalize';
 import { safeSegment } from './util/html';
+import { mdCode, mdParagraph, mdText, shellWord } from './util/markdown';
+import { writeInside } from './util/paths';
 
 export interface BuildOptions {
   runsDir: string;
@@ -77,12 +78,9 @@ export interface BuildResult {
 export const defaultOut = (experiment?: string): string =>
   experiment ? path.join('reports', experiment) : 'reports';
 
-function write(file: string, content: string | Buffer, files: string[]): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, file);
-  files.push(file);
+/** Writes `file` (relative to, and confined to, the output folder `root`) and records it. */
+function write(root: string, file: string, content: string | Buffer, files: string[]): void {
+  files.push(writeInside(root, file, content));
 }
 
 export function referenceNote(ref: PaperReference | undefined, file: string): string | undefined {
@@ -255,23 +253,23 @@ async function writeExperimentOutputs(
   const t = view.table;
   const md = toMarkdown(t);
   const extra = paperUnmatchedMarkdown(t);
-  write(path.join(dir, 'ablation.md'), md + (extra ? `\n${extra}` : ''), files);
-  write(path.join(dir, 'ablation.tex'), toLatex(t), files);
-  write(path.join(dir, 'ablation.csv'), toCsv(t), files);
-  write(path.join(dir, 'ablation.html'), toHtmlDocument(t), files);
+  write(dir, 'ablation.md', md + (extra ? `\n${extra}` : ''), files);
+  write(dir, 'ablation.tex', toLatex(t), files);
+  write(dir, 'ablation.csv', toCsv(t), files);
+  write(dir, 'ablation.html', toHtmlDocument(t), files);
 
   const charts = experimentCharts(view);
   const figureLines: string[] = [];
   for (const c of charts) {
     const base = path.join(dir, 'charts', c.name);
-    write(`${base}.vl.json`, `${JSON.stringify(c.spec, null, 1)}\n`, files);
+    write(dir, `${base}.vl.json`, `${JSON.stringify(c.spec, null, 1)}\n`, files);
     const svg = await renderSvg(c.spec);
-    write(`${base}.svg`, svg, files);
-    if (opts.png !== false) write(`${base}.png`, await svgToPng(svg), files);
+    write(dir, `${base}.svg`, svg, files);
+    if (opts.png !== false) write(dir, `${base}.png`, await svgToPng(svg), files);
     figureLines.push(
-      `### ${c.title}`,
+      `### ${mdText(c.title)}`,
       '',
-      `![${c.title}](charts/${c.name}.${opts.png !== false ? 'png' : 'svg'})`,
+      `![${mdText(c.title)}](charts/${encodeURIComponent(c.name)}.${opts.png !== false ? 'png' : 'svg'})`,
       '',
     );
   }
@@ -286,10 +284,10 @@ async function writeExperimentOutputs(
         k: Math.min(10, r.k ?? 10),
       });
       const base = path.join(dir, 'retrieval', c.cellId);
-      write(`${base}.svg`, svg, files);
-      if (opts.png !== false) write(`${base}.png`, await svgToPng(svg, 1.5), files);
+      write(dir, `${base}.svg`, svg, files);
+      if (opts.png !== false) write(dir, `${base}.png`, await svgToPng(svg, 1.5), files);
       figureLines.push(
-        `### Retrieval examples: ${label}`,
+        `### Retrieval examples: ${mdText(label)}`,
         '',
         `![retrieval examples](retrieval/${c.cellId}.${opts.png !== false ? 'png' : 'svg'})`,
         '',
@@ -301,14 +299,14 @@ async function writeExperimentOutputs(
     {},
   );
   const report = [
-    `# ${t.experimentName}: report`,
+    `# ${mdText(t.experimentName)}: report`,
     '',
-    view.norm.description ?? '',
+    mdParagraph(view.norm.description ?? ''),
     '',
-    `Built from \`${displayPath(view.exp.dir)}\` (experiment updated ${view.exp.meta.updatedAt ?? 'unknown'}): ` +
+    `Built from ${mdCode(displayPath(view.exp.dir))} (experiment updated ${mdText(view.exp.meta.updatedAt ?? 'unknown')}): ` +
       `${view.exp.cells.length} cells, ${Object.entries(counts)
-        .map(([k, v]) => `${v} ${k}`)
-        .join(', ')}. Regenerate with \`npx nx run report:build -- --experiment ${view.exp.id}\`.`,
+        .map(([k, v]) => `${v} ${mdText(k)}`)
+        .join(', ')}. Regenerate with ${mdCode(`npx nx run report:build -- --experiment ${shellWord(view.exp.id)}`)}.`,
     '',
     md.replace(/^### /, '## '),
     extra ? extra.replace(/^### /, '## ') : '',
@@ -325,7 +323,7 @@ async function writeExperimentOutputs(
     '',
     ...figureLines,
   ].join('\n');
-  write(path.join(dir, 'report.md'), report, files);
+  write(dir, 'report.md', report, files);
   return charts;
 }
 

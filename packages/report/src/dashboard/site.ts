@@ -29,6 +29,7 @@ import {
 } from '../charts/data';
 import { pca } from '../pca';
 import { resolveCellFile } from '../retrieval';
+import { copyInside, writeInside } from '../util/paths';
 import { readEmbeddings, readRetrieval, type CellRecord } from '../store/read';
 import type { Retrieval } from '../store/schema';
 import { toHtmlTable, TABLE_CSS } from '../table/assemble';
@@ -396,14 +397,12 @@ function copyRetrievalImages(
 ): (rel: string | null | undefined) => string | undefined {
   const done = new Map<string, string>();
   return (rel) => {
-    const src = resolveCellFile(c.dir, rel);
-    if (!src || !fs.existsSync(src)) return undefined;
+    const src = resolveCellFile(c.dir, rel); // regular files inside the cell folder only
+    if (!src) return undefined;
     const hit = done.get(src);
     if (hit) return hit;
     const relPath = path.relative(c.dir, src).split(path.sep).join('/');
-    const dest = path.join(destDir, c.cellId, relPath);
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    fs.copyFileSync(src, dest);
+    copyInside(destDir, src, path.join(c.cellId, relPath));
     const url = `${c.cellId}/${relPath.split('/').map(encodeURIComponent).join('/')}`;
     done.set(src, url);
     return url;
@@ -673,29 +672,24 @@ export function experimentSpecs(v: ExperimentView): Record<string, TopLevelSpec>
     : {};
 }
 
-function writeFile(file: string, content: string | Buffer): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, content);
-}
-
 export async function writeDashboard(
   dir: string,
   views: ExperimentView[],
   opts: DashboardOptions = {},
 ): Promise<void> {
-  fs.mkdirSync(path.join(dir, 'assets'), { recursive: true });
+  fs.mkdirSync(dir, { recursive: true });
   for (const [name, [pkg, file]] of Object.entries(ASSET_SOURCES))
-    fs.copyFileSync(browserBuild(pkg, file), path.join(dir, 'assets', name));
+    copyInside(dir, browserBuild(pkg, file), path.join('assets', name));
   const css = fs.readFileSync(path.join(assetsDir(), 'style.css'), 'utf8');
-  writeFile(path.join(dir, 'assets', 'style.css'), `${css}\n/* ablation table */${TABLE_CSS}`);
-  fs.copyFileSync(path.join(assetsDir(), 'app.js'), path.join(dir, 'assets', 'app.js'));
-  writeFile(path.join(dir, 'index.html'), indexPage(views, opts));
+  writeInside(dir, path.join('assets', 'style.css'), `${css}\n/* ablation table */${TABLE_CSS}`);
+  copyInside(dir, path.join(assetsDir(), 'app.js'), path.join('assets', 'app.js'));
+  writeInside(dir, 'index.html', indexPage(views, opts));
   for (const v of views) {
     const ed = path.join(dir, 'e', expSlug(v.exp.id));
     fs.rmSync(path.join(ed, 'r'), { recursive: true, force: true });
-    writeFile(path.join(ed, 'index.html'), experimentPage(v, opts, experimentSpecs(v)));
-    writeFile(path.join(ed, 'compare.html'), comparePage(v, opts));
+    writeInside(dir, path.join(ed, 'index.html'), experimentPage(v, opts, experimentSpecs(v)));
+    writeInside(dir, path.join(ed, 'compare.html'), comparePage(v, opts));
     for (const c of v.exp.cells)
-      writeFile(path.join(ed, 'r', `${c.cellId}.html`), runPage(v, c, opts, path.join(ed, 'r')));
+      writeInside(dir, path.join(ed, 'r', `${c.cellId}.html`), runPage(v, c, opts, path.join(ed, 'r')));
   }
 }

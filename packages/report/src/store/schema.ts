@@ -9,17 +9,27 @@ const num = z.number();
 const optNum = z.number().nullable().optional();
 const optStr = z.string().nullable().optional();
 
+/** Cell folder names: the first 12 hex digits of the cell's config hash (packages/trainer README). */
+export const CELL_ID = /^[0-9a-f]{12}$/;
+/** Experiment names, as the trainer's experiment schema allows them (they name a folder). */
+export const EXPERIMENT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+
 export const AxisValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
 export const ExperimentMetaSchema = z
   .object({
     formatVersion: z.number().optional(),
-    name: z.string(),
+    name: z
+      .string()
+      .regex(EXPERIMENT_NAME, 'expected an experiment name (lower-case letters, digits, "-" or "_")'),
     file: optStr,
     description: optStr,
     configSha256: optStr,
     axes: z.record(z.array(AxisValueSchema)).optional().default({}),
-    cells: z.array(z.string()).optional().default([]),
+    cells: z
+      .array(z.string().regex(CELL_ID, 'expected a cell id (12 lower-case hex characters)'))
+      .optional()
+      .default([]),
     createdAt: optStr,
     updatedAt: optStr,
   })
@@ -29,7 +39,11 @@ export const CellConfigSchema = z
   .object({
     formatVersion: z.number().optional(),
     experiment: optStr,
-    cellId: optStr,
+    cellId: z
+      .string()
+      .regex(CELL_ID, 'expected a cell id (12 lower-case hex characters)')
+      .nullable()
+      .optional(),
     name: optStr,
     axes: z.record(AxisValueSchema),
     dataset: z.object({ name: z.string().optional() }).passthrough().optional(),

@@ -3,6 +3,7 @@
  * share one layout, so the four formats always carry the same numbers.
  */
 import { html, raw, type SafeHtml } from '../util/html';
+import { mdText } from '../util/markdown';
 import type { AblationTable, StatCell, TableColumn, TableRow } from './build';
 import { cellText, deltaText, fmt, paperTableRef, paperText } from './format';
 import { displayAxis, displayValue } from './normalize';
@@ -73,12 +74,8 @@ const pEq = (p: string): string => (p.startsWith('<') ? `p${p}` : `p=${p}`);
 
 // ---------------------------------------------------------------- Markdown
 
-const mdEscape = (s: string): string =>
-  s
-    .replace(/\\/g, '\\\\')
-    .replace(/\|/g, '\\|')
-    .replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;'))
-    .replace(/\n/g, ' ');
+/** Every string in a Markdown table, title or note (store strings above all) goes through here. */
+const mdEscape = (s: string): string => mdText(s);
 
 export function toMarkdown(t: AblationTable): string {
   const groups = layout(t);
@@ -115,7 +112,7 @@ export function toMarkdown(t: AblationTable): string {
       }
       if (g.paper) {
         const ref = paperTableRef(c.paper);
-        cells.push(c.paper ? `${paperText(c.paper)}${ref ? ` [${ref}]` : ''}` : '');
+        cells.push(c.paper ? `${paperText(c.paper)}${ref ? ` [${mdEscape(ref)}]` : ''}` : '');
       }
     }
     cells.push(mdEscape(statusText(r)));
@@ -153,9 +150,14 @@ const TEX_ESCAPES: Record<string, string> = {
   Δ: '$\\Delta$',
   '±': '$\\pm$',
   '−': '-',
+  // a blank line inside \caption or a cell ends the paragraph and breaks the table
+  '\n': ' ',
+  '\r': ' ',
 };
 
-export const texEscape = (s: string): string => s.replace(/[\\&%$#_{}~^<>Δ±−]/g, (c) => TEX_ESCAPES[c]);
+/** Text for LaTeX: every special character written as text, so no store string can run a command. */
+export const texEscape = (s: string): string =>
+  s.replace(/[\\&%$#_{}~^<>Δ±−\n\r]/g, (c) => TEX_ESCAPES[c]);
 
 export function toLatex(t: AblationTable): string {
   const groups = layout(t);
@@ -238,8 +240,18 @@ export function toLatex(t: AblationTable): string {
 
 // ---------------------------------------------------------------- CSV (tidy: one line per row × dataset × metric)
 
+/** A number as this writer prints it (also -Infinity), or a `;`-joined list of them (seeds, values). */
+const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?Infinity$/;
+const isNumeric = (s: string): boolean => s.split(';').every((part) => NUMBER.test(part));
+
+/**
+ * One CSV field. A text that a spreadsheet would run as a formula (it starts with =, +, -, @, tab or
+ * CR; OWASP "CSV injection") gets a leading single quote and is quoted; numbers, negative ones
+ * included, are left as numbers.
+ */
 export const csvField = (v: unknown): string => {
   const s = v === null || v === undefined ? '' : String(v);
+  if (/^[=+\-@\t\r]/.test(s) && !isNumeric(s)) return `"'${s.replace(/"/g, '""')}"`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
 
