@@ -34,6 +34,24 @@ export interface CellStatus {
   /** Backend the cell trained on (initBackend's answer) and the repository commit. */
   backend?: string | null;
   gitSha?: string | null;
+  /** Cells run by the Slurm executor: the array task and its last known Slurm state. */
+  slurm?: SlurmCellInfo | null;
+}
+
+/** status.json `slurm` (README "Running on a Slurm cluster"). */
+export interface SlurmCellInfo {
+  /** `<array job id>_<task index>`, as squeue/scancel/sacct name it. */
+  jobId: string;
+  arrayJobId: string;
+  arrayTaskId: number;
+  /** Slurm's job state (PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT, NODE_FAIL, PREEMPTED, ...). */
+  state: string;
+  reason: string | null;
+  node: string | null;
+  /** Slurm requeues of this task ($SLURM_RESTART_COUNT). */
+  restarts?: number;
+  /** The submission folder under runs/<experiment>/.slurm/. */
+  submission: string;
 }
 
 export interface StepLine {
