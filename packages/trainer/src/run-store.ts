@@ -267,10 +267,14 @@ export class CellStore {
     return path.join(this.dir, 'checkpoints', which);
   }
 
-  /** Removes everything the cell produced except config.json (a failed cell retried from scratch). */
+  /**
+   * Removes everything the cell produced except config.json (a failed cell retried from scratch). The
+   * cell claim (claim.json, claim.takeover/) survives: the cell is reset under it.
+   */
   reset(): void {
+    const keep = new Set(['config.json', 'status.json', 'mlflow.json', 'claim.json', 'claim.takeover']);
     for (const name of fs.existsSync(this.dir) ? fs.readdirSync(this.dir) : []) {
-      if (name === 'config.json' || name === 'status.json' || name === 'mlflow.json') continue;
+      if (keep.has(name)) continue;
       fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });
     }
   }

@@ -401,7 +401,8 @@ class CellTracker {
     const epochs = metrics.filter((m) => m.kind === 'epoch');
     const seen = this.epochsSeen.get(id) ?? 0;
     for (const line of epochs.slice(seen)) {
-      if (line.kind === 'epoch') this.ctx.view.cellEpoch(id, line, epochsOf(p.config, status.totalSteps ?? 0));
+      if (line.kind === 'epoch')
+        this.ctx.view.cellEpoch(id, line, epochsOf(p.config, status.totalSteps ?? 0));
     }
     if (epochs.length > seen) this.ctx.mirror?.request(p.store);
     this.epochsSeen.set(id, epochs.length);
