@@ -3,18 +3,24 @@
  * prepare missing datasets, and run the cells in a bounded pool of worker processes while mirroring
  * the run store to MLflow. The sweeper (grid.ts) is separate from this launcher, as in Hydra.
  */
-import { fork, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { axesLabel, displayPath, loadExperiment, REPO_ROOT, type Experiment } from './grid';
+import { RUNNABLE, type ExecutionResult, type Executor, type Plan, type PlannedCell } from './executor';
+import { LocalExecutor } from './local-executor';
 import { ConfigError, messages } from './messages';
 import { MlflowMirror } from './mlflow/mirror';
-import type { CellOutcome, ParentMessage, StartMode, WorkerMessage } from './protocol';
+import type { CellOutcome } from './protocol';
 import { createProgressView } from './progress';
-import { CellStore, planCell, readJsonFile, RunStore, type CellPlan, type CellStatus } from './run-store';
-import type { CellConfig } from './schema';
+import { CellStore, planCell, readJsonFile, RunStore, type CellStatus } from './run-store';
+import type { CellConfig, ExecutorName } from './schema';
+import { findOnPath } from './slurm/commands';
+import { SlurmExecutor, slurmProbe } from './slurm/executor';
 import { duration, fmt, formatTable, meanStd } from './table';
+
+export type { Plan, PlannedCell } from './executor';
+export { availableCores, workerLayout, WORKER_ENTRY } from './local-executor';
 
 export interface AblationOptions {
   experiment: string;
@@ -31,48 +37,20 @@ export interface AblationOptions {
   threads?: number;
   /** MLflow server; default $MLFLOW_TRACKING_URI; null/empty = no mirroring. */
   trackingUri?: string | null;
+  /** `--executor`: wins over the yaml's `executor.name` (default local). */
+  executor?: ExecutorName;
+  /** Slurm: print the job id and return instead of following the array. */
+  detach?: boolean;
+  /** Slurm: let Slurm requeue preempted / node-lost tasks (also `executor.requeue`). */
+  requeue?: boolean;
   /** Output (default: stdout); progress bars only when `tty`. */
   write?: (line: string) => void;
   tty?: boolean;
 }
 
-/** A cell's plan: from its status (run-store planCell), or `skip-no-data` when its dataset is absent. */
-export type Plan = CellPlan | 'skip-no-data';
-
-export interface PlannedCell {
-  config: CellConfig;
-  store: CellStore;
-  status: CellStatus | null;
-  plan: Plan;
-}
-
 /** A dataset is there (manifest.json) or can be made (`dataset.prepare`). */
 function hasData(cfg: CellConfig): boolean {
   return Boolean(cfg.dataset.prepare) || fs.existsSync(path.join(cfg.dataset.dir, 'manifest.json'));
-}
-
-const RUNNABLE = new Set<Plan>(['run', 'resume', 'retry']);
-
-export const WORKER_ENTRY = path.join(__dirname, 'worker.ts');
-
-/** Cores this process may use (cgroup-aware on Node 20). */
-export function availableCores(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
-
-/**
- * Workers x threads <= cores. On small machines one worker per two cores measured best (see README
- * "Worker model"); never more workers than cells.
- */
-export function workerLayout(
-  cells: number,
-  cores: number,
-  workers?: number,
-  threads?: number,
-): { workers: number; threads: number } {
-  const w = Math.max(1, Math.min(cells || 1, workers ?? Math.max(1, Math.floor(cores / 2)), cores));
-  const t = Math.max(1, threads ?? Math.floor(cores / w));
-  return { workers: w, threads: t };
 }
 
 /** `--only` filters: hex strings are cell id prefixes (any may match), `axis=value` must all match. */
@@ -231,18 +209,27 @@ class LiveMirror {
   }
 }
 
-interface WorkerSlot {
-  index: number;
-  child: ChildProcess;
-  job: PlannedCell | null;
-  ready: boolean;
-  log: fs.WriteStream;
-}
-
 export interface AblationResult {
   exitCode: number;
   experiment: Experiment;
   outcomes: CellOutcome[];
+}
+
+/** The executor of this run: `--executor`, else the yaml's `executor.name`, else local. */
+export function chooseExecutor(opts: AblationOptions, exp: Experiment): Executor {
+  const name = opts.executor ?? exp.executor?.name ?? 'local';
+  if (name === 'slurm') {
+    const settings = exp.executor ?? { name: 'slurm', sbatchArgs: [], setup: [], requeue: false };
+    return new SlurmExecutor({
+      settings,
+      file: exp.file,
+      detach: opts.detach,
+      requeue: opts.requeue || settings.requeue,
+    });
+  }
+  // Cells of a Slurm submission are claimed by Slurm tasks; ask squeue about them when it is here.
+  const probe = findOnPath('squeue') ? slurmProbe() : {};
+  return new LocalExecutor({ workers: opts.workers, threads: opts.threads, probe });
 }
 
 /** Runs the grid. Resolves with the process exit code (0 = every cell finished or failed cleanly). */
@@ -256,19 +243,18 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     if (p.status?.unreadable) write(messages.unreadableStatus(p.config.cellId, p.status.unreadable));
   const todo = planned.filter((p) => RUNNABLE.has(p.plan));
   const noData = planned.filter((p) => p.plan === 'skip-no-data');
-  const cores = availableCores();
-  const layout = workerLayout(todo.length, cores, opts.workers, opts.threads);
+  const executor = chooseExecutor(opts, exp);
 
   if (opts.dryRun) {
     write(
       `experiment ${exp.name} (${exp.file}): ${exp.cells.length} cells, ${selected.length} selected, ${todo.length} to run`,
     );
     write(gridTable(exp, planned));
-    write(
-      `workers ${layout.workers} x ${layout.threads} TensorFlow threads (${cores} cores); runs dir ${runs.dir}`,
-    );
+    write(`${executor.name} executor: ${executor.describe(todo.length)}; runs dir ${runs.dir}`);
     return { exitCode: 0, experiment: exp, outcomes: [] };
   }
+  // Before anything is written: an executor that cannot run says so in one line.
+  if (executor instanceof SlurmExecutor) executor.preflight();
 
   if (noData.length > 0) {
     const dirs = [...new Set(noData.map((p) => p.config.dataset.dir))];
@@ -278,25 +264,10 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
       `skipping ${noData.length} cell(s) whose dataset is not prepared: ${dirs.join(', ')} (see --data-root)`,
     );
   }
-  // Config first (Hydra writes the resolved config into the run dir before the task runs).
-  runs.writeMeta(exp);
-  // Every cell of the grid gets its config.json and a queued status (readers see the whole grid);
-  // cells about to run get their config refreshed (dataset.dir may differ); others are never touched.
-  const byId = new Map(planned.map((p) => [p.config.cellId, p]));
-  for (const config of exp.cells) {
-    const p = byId.get(config.cellId);
-    const store = p?.store ?? runs.cell(config.cellId);
-    const current = store.readConfig();
-    if (!current || (p && RUNNABLE.has(p.plan) && JSON.stringify(current) !== JSON.stringify(config)))
-      store.writeConfig(config);
-    if (!store.readStatus()) {
-      const status = store.updateStatus({ state: 'queued' });
-      if (p) p.status = status;
-    }
-  }
+  writeGridFiles(runs, exp, planned);
   write(
     `experiment ${exp.name}: ${selected.length} cells (${todo.length} to run, ${planned.length - todo.length} skipped); ` +
-      `${layout.workers} worker(s) x ${layout.threads} thread(s); results in ${displayPath(runs.dir)}`,
+      `${executor.describe(todo.length)}; results in ${displayPath(runs.dir)}`,
   );
   if (todo.length > 0)
     await ensureDatasets(
@@ -316,164 +287,21 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
   if (mirror) write(`mlflow: mirroring to ${trackingUri} (experiment "${exp.name}")`);
 
   const view = createProgressView(todo.length, opts.tty ?? false, write);
-  const outcomes: CellOutcome[] = [];
-  const labels = new Map(planned.map((p) => [p.config.cellId, axesLabel(p.config.axes)]));
-  const epochsOf = new Map<string, number>();
-  const queue = [...todo];
-  const slots: WorkerSlot[] = [];
-  let stopping: NodeJS.Signals | null = null;
-  let fatal: string | null = null;
-  let crashed = 0;
-  let backendWarned = false;
-
-  const logDir = path.join(runs.dir, '.logs');
-  fs.mkdirSync(logDir, { recursive: true });
-
-  const finished = new Promise<void>((resolveAll) => {
-    const maybeDone = (): void => {
-      if (
-        slots.every(
-          (s) =>
-            s.child.exitCode !== null ||
-            s.child.signalCode !== null ||
-            (!s.job && (stopping || fatal || queue.length === 0)),
-        )
-      ) {
-        for (const s of slots) if (s.child.connected) s.child.send({ type: 'exit' } satisfies ParentMessage);
-        resolveAll();
-      }
-    };
-
-    const dispatch = (slot: WorkerSlot): void => {
-      if (!slot.ready || slot.job) return;
-      const next = stopping || fatal ? undefined : queue.shift();
-      if (!next) return maybeDone();
-      slot.job = next;
-      const mode: StartMode = next.plan === 'resume' ? 'resume' : next.plan === 'retry' ? 'retry' : 'run';
-      slot.log.write(
-        `\n== ${new Date().toISOString()} cell ${next.config.cellId} ${labels.get(next.config.cellId)} (${mode})\n`,
-      );
-      slot.child.send({ type: 'run', cellDir: next.store.dir, mode } satisfies ParentMessage);
-    };
-
-    const spawn = (index: number): void => {
-      const log = fs.createWriteStream(path.join(logDir, `worker-${index}.log`), { flags: 'a' });
-      const child = fork(WORKER_ENTRY, [], {
-        execArgv: ['--import', 'tsx'],
-        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-        env: {
-          ...process.env,
-          SBIR_BACKEND: opts.backend ?? process.env.SBIR_BACKEND ?? 'auto',
-          TF_NUM_INTRAOP_THREADS: String(layout.threads),
-          TF_NUM_INTEROP_THREADS: '1',
-          OMP_NUM_THREADS: String(layout.threads),
-          TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2',
-          SBIR_GIT_SHA: sha ?? '',
-        },
-      });
-      const slot: WorkerSlot = { index, child, job: null, ready: false, log };
-      slots.push(slot);
-      child.stdout?.pipe(log, { end: false });
-      child.stderr?.pipe(log, { end: false });
-      child.on('message', (raw: unknown) => {
-        const msg = raw as WorkerMessage;
-        switch (msg.type) {
-          case 'ready':
-            slot.ready = true;
-            slot.log.write(
-              `worker ${index}: pid ${msg.pid}, backend ${msg.backend}, ${msg.threads} thread(s)\n`,
-            );
-            if (msg.warning && !backendWarned) {
-              backendWarned = true;
-              view.log(msg.warning);
-            }
-            dispatch(slot);
-            break;
-          case 'start':
-            epochsOf.set(msg.info.cellId, msg.info.epochs);
-            view.cellStarted(msg.info, labels.get(msg.info.cellId) ?? '');
-            if (slot.job) mirror?.request(slot.job.store);
-            break;
-          case 'progress':
-            view.cellProgress(msg.progress);
-            break;
-          case 'epoch':
-            view.cellEpoch(msg.cellId, msg.line, epochsOf.get(msg.cellId) ?? 0);
-            if (slot.job) mirror?.request(slot.job.store);
-            break;
-          case 'phase':
-            view.cellPhase(msg.cellId, msg.phase);
-            break;
-          case 'done': {
-            outcomes.push(msg.outcome);
-            view.cellDone(msg.outcome, labels.get(msg.outcome.cellId) ?? '');
-            if (slot.job) mirror?.request(slot.job.store, true);
-            slot.job = null;
-            dispatch(slot);
-            break;
-          }
-          case 'fatal':
-            fatal = msg.error;
-            view.log(
-              `worker ${index}: ${msg.error.split('\n')[0]} (log: ${displayPath(path.join(logDir, `worker-${index}.log`))})`,
-            );
-            slot.log.write(`${msg.error}\n`);
-            break;
-        }
-      });
-      child.on('exit', (code, signal) => {
-        const job = slot.job;
-        if (job) {
-          // Died mid-cell without reporting: leave it resumable from its last checkpoint.
-          crashed++;
-          const why = signal ? `signal ${signal}` : `exit code ${code}`;
-          const error = `worker process ended (${why}) during the cell; rerun resumes from the last checkpoint (log: ${displayPath(path.join(logDir, `worker-${index}.log`))})`;
-          const status = job.store.readStatus();
-          if (status?.state === 'running' || status?.state === 'queued')
-            job.store.updateStatus({ state: 'interrupted', error });
-          const outcome: CellOutcome = {
-            cellId: job.config.cellId,
-            state: 'interrupted',
-            error,
-            step: status?.step ?? 0,
-            'mAP@all': null,
-            'P@200': null,
-            trainSeconds: 0,
-          };
-          outcomes.push(outcome);
-          view.cellDone(outcome, labels.get(job.config.cellId) ?? '');
-          mirror?.request(job.store, true);
-          slot.job = null;
-          // Replace the worker and go on with the grid (unless we are stopping).
-          if (!stopping && !fatal && queue.length > 0) spawn(slots.length);
-        }
-        maybeDone();
-      });
-    };
-
-    for (let i = 0; i < layout.workers; i++) spawn(i);
-    if (queue.length === 0) maybeDone();
-  });
-
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      // Second signal: do not wait for checkpoints.
-      for (const s of slots) s.child.kill('SIGKILL');
-      return;
-    }
-    stopping = signal;
-    view.log(
-      `${signal}: stopping; running cells checkpoint and are marked interrupted (again to kill at once)`,
-    );
-    for (const s of slots) if (s.child.exitCode === null) s.child.kill(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  let result: ExecutionResult;
   try {
-    await finished;
+    result = await executor.run({
+      exp,
+      runs,
+      todo,
+      retryFailed: opts.retryFailed ?? false,
+      labels: new Map(planned.map((p) => [p.config.cellId, axesLabel(p.config.axes)])),
+      view,
+      mirror,
+      backend: opts.backend ?? process.env.SBIR_BACKEND ?? 'auto',
+      gitSha: sha,
+      write,
+    });
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     view.stop();
   }
   if (mirror) {
@@ -484,30 +312,56 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
       );
     }
   }
+  if (result.detached && !result.stopping) return { exitCode: 0, experiment: exp, outcomes: [] };
   runs.writeMeta(exp);
   write('');
   write(summaryTable(exp, planCells(runs, selected, false)));
   write(
-    `\nresults: ${displayPath(runs.dir)}/<cell-id>/ (eval.json, metrics.jsonl, retrieval/); worker logs: ${displayPath(logDir)}`,
+    `\nresults: ${displayPath(runs.dir)}/<cell-id>/ (eval.json, metrics.jsonl, retrieval/); ${result.logs}`,
   );
-  if (!fatal && !stopping && queue.length > 0) {
-    fatal = `worker processes exited before running ${queue.length} cell(s); see ${displayPath(logDir)}`;
-  }
-  let exitCode = 0;
-  if (fatal) {
-    write(`error: ${String(fatal).split('\n')[0]}`);
-    exitCode = 1;
-  } else if (stopping) {
-    write(`interrupted by ${stopping}; rerun the same command to resume`);
-    exitCode = stopping === 'SIGINT' ? 130 : 143;
-  } else if (crashed > 0) {
-    write(`${crashed} cell(s) lost their worker; rerun the same command to resume them`);
-    exitCode = 1;
-  }
-  const failed = outcomes.filter((o) => o.state === 'failed');
+  const exitCode = exitCodeOf(result, write);
+  const failed = result.outcomes.filter((o) => o.state === 'failed');
   if (failed.length > 0)
     write(`${failed.length} cell(s) failed (see status.json "error"); retry them with --retry-failed`);
-  return { exitCode, experiment: exp, outcomes };
+  return { exitCode, experiment: exp, outcomes: result.outcomes };
+}
+
+/**
+ * Config first (Hydra writes the resolved config into the run dir before the task runs): every cell
+ * of the grid gets its config.json and a queued status (readers see the whole grid); cells about to
+ * run get their config refreshed (dataset.dir may differ); others are never touched.
+ */
+function writeGridFiles(runs: RunStore, exp: Experiment, planned: PlannedCell[]): void {
+  runs.writeMeta(exp);
+  const byId = new Map(planned.map((p) => [p.config.cellId, p]));
+  for (const config of exp.cells) {
+    const p = byId.get(config.cellId);
+    const store = p?.store ?? runs.cell(config.cellId);
+    const current = store.readConfig();
+    if (!current || (p && RUNNABLE.has(p.plan) && JSON.stringify(current) !== JSON.stringify(config)))
+      store.writeConfig(config);
+    if (!store.readStatus()) {
+      const status = store.updateStatus({ state: 'queued' });
+      if (p) p.status = status;
+    }
+  }
+}
+
+/** 1: executor failure or lost cells; 130/143: interrupted; 0: every cell finished or failed. */
+function exitCodeOf(result: ExecutionResult, write: (line: string) => void): number {
+  if (result.fatal) {
+    write(`error: ${String(result.fatal).split('\n')[0]}`);
+    return 1;
+  }
+  if (result.stopping) {
+    write(`interrupted by ${result.stopping}; rerun the same command to resume`);
+    return result.stopping === 'SIGINT' ? 130 : 143;
+  }
+  if (result.lost > 0) {
+    write(result.lostLine ?? `${result.lost} cell(s) were lost; rerun the same command to resume them`);
+    return 1;
+  }
+  return 0;
 }
 
 /** mAP@all / P@200 per cell, then mean ± std over seeds for each other axis combination. */

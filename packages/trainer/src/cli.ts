@@ -14,6 +14,8 @@ import type { BackendName } from '@sbir/model';
 import { runAblation } from './ablation';
 import { listExperiments, loadExperiment } from './grid';
 import { ConfigError } from './messages';
+import { EXECUTORS } from './schema';
+import { experimentStatus } from './status';
 import { syncExperiment } from './sync';
 
 const BACKENDS = ['auto', 'tensorflow', 'tensorflow-gpu', 'cpu'] as const satisfies readonly BackendName[];
@@ -111,6 +113,21 @@ async function main(): Promise<number> {
           .option('data-root', {
             type: 'string',
             describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
+          })
+          .option('executor', {
+            choices: EXECUTORS,
+            describe:
+              'where cells run: local worker processes, or one Slurm job array (default: the yaml executor.name, else local)',
+          })
+          .option('detach', {
+            type: 'boolean',
+            default: false,
+            describe: 'slurm: print the job id and return instead of following the array',
+          })
+          .option('requeue', {
+            type: 'boolean',
+            default: false,
+            describe: 'slurm: let Slurm requeue preempted or node-lost tasks (they resume)',
           }),
       async (argv) => {
         const result = await runAblation({
@@ -124,6 +141,9 @@ async function main(): Promise<number> {
           workers: positiveInt('--workers', argv.workers),
           threads: positiveInt('--threads', argv.threads),
           trackingUri: argv['tracking-uri'],
+          executor: argv.executor,
+          detach: argv.detach,
+          requeue: argv.requeue,
           tty: Boolean(process.stdout.isTTY) && !process.env.CI,
         });
         exitCode = result.exitCode;
@@ -144,6 +164,22 @@ async function main(): Promise<number> {
       },
     )
     .command(
+      'status',
+      'cell states of an experiment, with the Slurm job/task id and its live state',
+      (y) =>
+        y.option('data-root', {
+          type: 'string',
+          describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
+        }),
+      (argv) => {
+        exitCode = experimentStatus({
+          experiment: argv.experiment,
+          runsDir: argv['runs-dir'],
+          dataRoot: argv['data-root'],
+        });
+      },
+    )
+    .command(
       'experiment-name',
       'print the name (runs/ folder) of an experiment file',
       (y) => y,
@@ -151,7 +187,7 @@ async function main(): Promise<number> {
         process.stdout.write(`${loadExperiment(argv.experiment).name}\n`);
       },
     )
-    .demandCommand(1, 'give a command: ablation, sync or experiment-name')
+    .demandCommand(1, 'give a command: ablation, status, sync or experiment-name')
     .strict()
     .help()
     .fail((msg, err) => {

@@ -17,7 +17,9 @@ import {
   type AxisValue,
   type CellConfig,
   type CellSettings,
+  type ExecutorSettings,
   type ExperimentFile,
+  ExecutorSchema,
 } from './schema';
 import { ConfigError, formatPath, issueMessage } from './messages';
 
@@ -31,6 +33,8 @@ export interface Experiment {
   /** Axis name -> values in grid order (named overrides by name). */
   axes: Record<string, AxisValue[]>;
   cells: CellConfig[];
+  /** The file's `executor:` block (where cells run), if any. */
+  executor?: ExecutorSettings;
 }
 
 export interface LoadOptions {
@@ -204,9 +208,10 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
     name: exp.name,
     description: exp.description,
     file,
-    configSha256: sha256(canonicalJson(exp)),
+    configSha256: sha256(canonicalJson(omit(exp, ['executor']))),
     axes,
     cells,
+    ...(exp.executor ? { executor: exp.executor } : {}),
   };
 }
 
@@ -415,5 +420,6 @@ function resolveCell(
 }
 
 function fileKnownKeys(p: (string | number)[]): string[] | null {
+  if (p.length === 1 && p[0] === 'executor') return Object.keys(ExecutorSchema.shape);
   return p.length === 0 ? Object.keys(ExperimentFileSchema.shape) : null;
 }

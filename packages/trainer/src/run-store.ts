@@ -35,6 +35,8 @@ export interface CellStatus {
   /** Backend the cell trained on (initBackend's answer) and the repository commit. */
   backend?: string | null;
   gitSha?: string | null;
+  /** Cells run by the Slurm executor: the array task and its last known Slurm state. */
+  slurm?: SlurmCellInfo | null;
   /** One entry per checkpoint found corrupt at a resume, with what the cell did instead. */
   checkpointFaults?: CheckpointFaultRecord[];
   /** Unreadable lines skipped in metrics.jsonl at resumes (cumulative; valid lines are always kept). */
@@ -54,6 +56,22 @@ export interface CheckpointFaultRecord {
   problem: string;
   /** What the cell did: the checkpoint it resumed from, or a restart from step 0. */
   action: string;
+}
+
+/** status.json `slurm` (README "Running on a Slurm cluster"). */
+export interface SlurmCellInfo {
+  /** `<array job id>_<task index>`, as squeue/scancel/sacct name it. */
+  jobId: string;
+  arrayJobId: string;
+  arrayTaskId: number;
+  /** Slurm's job state (PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT, NODE_FAIL, PREEMPTED, ...). */
+  state: string;
+  reason: string | null;
+  node: string | null;
+  /** Slurm requeues of this task ($SLURM_RESTART_COUNT). */
+  restarts?: number;
+  /** The submission folder under runs/<experiment>/.slurm/. */
+  submission: string;
 }
 
 export interface StepLine {
@@ -345,6 +363,7 @@ export class CellStore {
       if (!fs.existsSync(dir)) continue;
       for (const name of fs.readdirSync(dir)) {
         if (!/\.tmp-\d+/.test(name) && !/^\.best\.old-\d+$/.test(name)) continue;
+        if (name.startsWith('claim.')) continue; // claim.ts's own temp files belong to live contenders
         fs.rmSync(path.join(dir, name), { recursive: true, force: true });
         removed.push(sub ? `${sub}/${name}` : name);
       }
@@ -352,10 +371,14 @@ export class CellStore {
     return removed;
   }
 
-  /** Removes everything the cell produced except config.json (a failed cell retried from scratch). */
+  /**
+   * Removes everything the cell produced except config.json (a failed cell retried from scratch). The
+   * cell claim (claim.json, claim.takeover/) survives: the cell is reset under it.
+   */
   reset(): void {
+    const keep = new Set(['config.json', 'status.json', 'mlflow.json', 'claim.json', 'claim.takeover']);
     for (const name of fs.existsSync(this.dir) ? fs.readdirSync(this.dir) : []) {
-      if (name === 'config.json' || name === 'status.json' || name === 'mlflow.json') continue;
+      if (keep.has(name)) continue;
       fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });
     }
   }

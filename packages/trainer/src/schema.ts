@@ -220,6 +220,50 @@ export interface CellConfig extends CellSettings {
   axes: Record<string, AxisValue>;
 }
 
+/** Where the cells run (README "Running on a Slurm cluster"); `--executor` wins over `name`. */
+export const EXECUTORS = ['local', 'slurm'] as const;
+export type ExecutorName = (typeof EXECUTORS)[number];
+const slurmWord = z
+  .string()
+  .min(1)
+  .regex(/^[^\s]+$/, 'expected one word without spaces');
+export const ExecutorSchema = z
+  .object({
+    name: z.enum(EXECUTORS).default('local'),
+    /** sbatch options (each becomes one argv element, never a shell string). */
+    partition: slurmWord.optional(),
+    /** Time limit per task in Slurm's format (`2-00:00:00`, `90`, `1:30:00`). */
+    time: z
+      .string()
+      .regex(/^(\d+-)?\d+(:\d+){0,2}$/, 'expected a Slurm time limit such as 90, 1:30:00 or 2-00:00:00')
+      .optional(),
+    cpusPerTask: positiveInt.optional(),
+    mem: z
+      .string()
+      .regex(/^\d+[KMGT]?$/, 'expected a Slurm memory size such as 16G')
+      .optional(),
+    /** e.g. `gpu:1`; a GPU request makes the tasks train with `--backend tensorflow-gpu`. */
+    gres: slurmWord.optional(),
+    /** At most this many tasks of the array at once (`--array=0-N%P`). */
+    arrayParallelism: positiveInt.optional(),
+    account: slurmWord.optional(),
+    qos: slurmWord.optional(),
+    /** Extra sbatch options, one `--name=value` each. */
+    sbatchArgs: z
+      .array(
+        z.string().regex(/^--[a-z][a-z-]*(=.*)?$/, 'expected one sbatch option such as --constraint=a100'),
+      )
+      .default([]),
+    /** Shell lines the job script runs before the cell (`module load ...`); one line each. */
+    setup: z.array(z.string().regex(/^[^\n\r]*$/, 'expected one line')).default([]),
+    /** Let Slurm requeue a preempted or node-lost task (the requeued task resumes the cell). */
+    requeue: z.boolean().default(false),
+    /** The node binary on the compute nodes (default: the one running the ablation). */
+    node: z.string().min(1).optional(),
+  })
+  .strict();
+export type ExecutorSettings = z.infer<typeof ExecutorSchema>;
+
 const fragment = z.record(z.unknown());
 
 export const ExperimentFileSchema = z
@@ -242,6 +286,8 @@ export const ExperimentFileSchema = z
      * names to config fragments merged onto the base.
      */
     grid: z.record(z.unknown()).default({}),
+    /** Where the cells run; not part of any cell id or of configSha256. */
+    executor: ExecutorSchema.optional(),
   })
   .strict();
 

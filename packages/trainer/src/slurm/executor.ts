@@ -1,0 +1,446 @@
+/**
+ * The Slurm executor: the runnable cells become ONE job array; each task runs slurm/task.ts, which
+ * trains its cell with the same code as a local worker. Slurm schedules; this process submits,
+ * follows (per-cell state from the run store, Slurm states from squeue/scontrol/sacct) and, on the
+ * next run or follow, reconciles cells whose task vanished (cancelled, timed out, node lost) to
+ * `interrupted` with Slurm's reason, so that a rerun resubmits exactly the unfinished cells.
+ */
+import * as os from 'node:os';
+import { acquireClaim, newToken, type Claim, type ClaimProbe, type ClaimRecord } from '../claim';
+import {
+  claimCell,
+  type ExecutionContext,
+  type ExecutionResult,
+  type Executor,
+  type PlannedCell,
+} from '../executor';
+import { displayPath } from '../grid';
+import type { CellOutcome, StartMode } from '../protocol';
+import { nowIso, readJsonFile, type CellStatus, type CellStore, type MetricLine } from '../run-store';
+import type { ExecutorSettings } from '../schema';
+import {
+  finalState,
+  isActiveState,
+  parseJobId,
+  queueStates,
+  requireSlurmCommands,
+  sbatchArgv,
+  sbatchFailure,
+  slurmCommand,
+  SlurmError,
+  oneLine,
+  type TaskState,
+} from './commands';
+import { jobScript, newSubmissionId, SubmissionFolder } from './submission';
+
+export interface SlurmExecutorOptions {
+  settings: ExecutorSettings;
+  /** The experiment file, for messages naming `executor.<setting>`. */
+  file: string;
+  detach?: boolean;
+  /** --requeue (or executor.requeue). */
+  requeue?: boolean;
+  pollMs?: number;
+}
+
+/** A claim probe that asks squeue (once per `ttlMs`) whether a Slurm owner's task is still queued. */
+export function slurmProbe(ttlMs = 1000): ClaimProbe {
+  let cache: { at: number; ids: Map<string, TaskState> | null; asked: string } | null = null;
+  return {
+    isSlurmTaskActive(rec: ClaimRecord): boolean | null {
+      if (!rec.slurmJobId) return null;
+      const job = rec.slurmJobId.split('_')[0]!;
+      if (!cache || Date.now() - cache.at > ttlMs || cache.asked !== job) {
+        cache = { at: Date.now(), ids: queueStates([job]), asked: job };
+      }
+      if (!cache.ids) return null;
+      const t = cache.ids.get(rec.slurmJobId);
+      return t ? isActiveState(t.state) : false;
+    },
+  };
+}
+
+/** The backend tasks train with: `--backend` as given, tensorflow-gpu for `auto` when a GPU is asked for. */
+export function taskBackend(backend: string, s: ExecutorSettings): string {
+  return backend === 'auto' && /(^|,)gpu(:|$|,)/.test(s.gres ?? '') ? 'tensorflow-gpu' : backend;
+}
+
+const FINAL_CELL_STATES = new Set(['finished', 'failed', 'interrupted']);
+
+/**
+ * Cells whose Slurm task is gone while the run store still says queued/running (SIGKILL after
+ * KillWait, node failure, cancelled while pending): marked `interrupted` with Slurm's state and
+ * reason, under the cell's claim. Returns the number reconciled. Needs squeue to answer.
+ */
+export function reconcileSlurmCells(cells: CellStore[], probe: ClaimProbe, log: (l: string) => void): number {
+  let n = 0;
+  for (const store of cells) {
+    const status = store.readStatus();
+    const slurm = status?.slurm;
+    if (!status || !slurm || (FINAL_CELL_STATES.has(status.state) && !isActiveState(slurm.state))) continue;
+    const queue = queueStates([slurm.arrayJobId]);
+    if (!queue) return n; // Slurm cannot be asked: leave everything as it is
+    const live = queue.get(slurm.jobId);
+    if (live && isActiveState(live.state)) continue;
+    const got = acquireClaim(store.dir, { kind: 'ablation', pid: process.pid, host: os.hostname() }, probe);
+    if ('heldBy' in got) continue; // its task (or another process) still owns it
+    try {
+      const now = store.readStatus()!;
+      const last = finalState(slurm.jobId);
+      const state = last?.state ?? 'UNKNOWN';
+      const reasonText = `Slurm task ${slurm.jobId} ended ${state}${last?.reason ? ` (${last.reason})` : ''}`;
+      const patch: Partial<CellStatus> = { slurm: { ...slurm, state, reason: last?.reason ?? reasonText } };
+      if (now.state === 'running' || now.state === 'queued') {
+        if (now.state === 'queued' && state === 'COMPLETED') continue; // the task found nothing to do
+        patch.state = now.state === 'running' || (now.step ?? 0) > 0 ? 'interrupted' : 'queued';
+        patch.error = `${reasonText} before the cell ended; rerun resumes from the last checkpoint`;
+        log(`${store.cellId}: ${patch.error}`);
+        n++;
+      }
+      store.updateStatus(patch);
+    } finally {
+      got.claim.release();
+    }
+  }
+  return n;
+}
+
+export class SlurmExecutor implements Executor {
+  readonly name = 'slurm' as const;
+
+  constructor(private readonly opts: SlurmExecutorOptions) {}
+
+  /** Before anything is written: the Slurm commands must be there. */
+  preflight(): void {
+    requireSlurmCommands();
+  }
+
+  describe(todo: number): string {
+    const s = this.opts.settings;
+    const parts = [
+      `Slurm job array of ${todo} task(s)`,
+      s.partition ? `partition ${s.partition}` : 'default partition',
+      `${s.cpusPerTask ?? 1} CPU(s) per task`,
+      ...(s.gres ? [`gres ${s.gres}`] : []),
+      ...(s.arrayParallelism ? [`at most ${s.arrayParallelism} at once`] : []),
+    ];
+    return parts.join(', ');
+  }
+
+  async run(ctx: ExecutionContext): Promise<ExecutionResult> {
+    const probe = slurmProbe();
+    reconcileSlurmCells(
+      ctx.todo.map((p) => p.store),
+      probe,
+      (l) => ctx.view.log(l),
+    );
+    const submission = newSubmissionId();
+    const token = newToken();
+    const claimed: { cell: PlannedCell; claim: Claim }[] = [];
+    const following = new Set<string>();
+    for (const p of ctx.todo) {
+      const got = claimCell(
+        p,
+        { kind: 'slurm', pid: process.pid, host: os.hostname(), submission, slurmJobId: null },
+        ctx.retryFailed,
+        probe,
+        token, // one token for the whole submission: each task recognises its cell's claim by it
+      );
+      if ('cell' in got) {
+        claimed.push(got);
+        continue;
+      }
+      const job = p.store.readStatus()?.slurm;
+      ctx.view.log(`${p.config.cellId} ${ctx.labels.get(p.config.cellId)}: not submitted (${got.skipped})`);
+      if (job && /Slurm/.test(got.skipped)) following.add(job.arrayJobId);
+    }
+    let jobId: string | null = null;
+    const folder = new SubmissionFolder(ctx.runs.dir, submission);
+    if (claimed.length > 0) {
+      jobId = this.submit(ctx, folder, token, claimed);
+      following.add(jobId);
+      if (this.opts.detach) {
+        ctx.write(
+          `submitted Slurm job ${jobId}: ${claimed.length} task(s) (${displayPath(folder.dir)}); ` +
+            `follow with: npx nx run trainer:status -- --experiment ${ctx.exp.name}`,
+        );
+        return {
+          outcomes: [],
+          fatal: null,
+          stopping: null,
+          lost: 0,
+          detached: true,
+          logs: this.logsLine(folder),
+        };
+      }
+      ctx.write(`submitted Slurm job ${jobId}: ${claimed.length} task(s); following it (Ctrl-C detaches)`);
+    }
+    return this.follow(ctx, [...following], probe, folder);
+  }
+
+  private logsLine(folder: SubmissionFolder): string {
+    return `Slurm task output: ${displayPath(folder.dir)}/task-<index>.out`;
+  }
+
+  /**
+   * Writes the submission folder, submits the array held, records each cell's job/task id in its
+   * claim and status.json, then releases the job. Any failure releases the claims and writes nothing
+   * into the cells.
+   */
+  private submit(
+    ctx: ExecutionContext,
+    folder: SubmissionFolder,
+    token: string,
+    claimed: { cell: PlannedCell; claim: Claim }[],
+  ): string {
+    const s = this.opts.settings;
+    const backend = taskBackend(ctx.backend, s);
+    const modeOf = (p: PlannedCell): StartMode =>
+      p.plan === 'resume' ? 'resume' : p.plan === 'retry' ? 'retry' : 'run';
+    folder.writeTasks({
+      formatVersion: 1,
+      experiment: ctx.exp.name,
+      submission: folder.id,
+      token,
+      backend,
+      createdAt: nowIso(),
+      cells: claimed.map((c, index) => ({
+        index,
+        cellId: c.cell.config.cellId,
+        mode: modeOf(c.cell),
+        axes: ctx.labels.get(c.cell.config.cellId) ?? '',
+      })),
+    });
+    folder.writeScript(
+      jobScript({
+        experiment: ctx.exp.name,
+        submission: folder.id,
+        setup: s.setup,
+        node: s.node ?? process.execPath,
+        tasksFile: folder.file('tasks.json'),
+        gitSha: ctx.gitSha,
+      }),
+    );
+    const argv = sbatchArgv(s, {
+      jobName: `sbir-${ctx.exp.name}`,
+      tasks: claimed.length,
+      outputPattern: folder.file('task-%a.out'),
+      chdir: folder.dir,
+      script: folder.file('job.sh'),
+      requeue: this.opts.requeue ?? s.requeue,
+    });
+    folder.writeSbatch(argv);
+    const fail = (e: Error): never => {
+      for (const c of claimed) c.claim.release();
+      folder.writeError(e.message);
+      throw e;
+    };
+    const r = slurmCommand('sbatch', argv, 60_000);
+    const jobId = r.code === 0 ? parseJobId(r.stdout) : null;
+    if (!jobId)
+      return fail(
+        r.code === 0
+          ? new SlurmError(`sbatch printed no job id: ${r.stdout.trim()}`)
+          : sbatchFailure(r.stderr, s, this.opts.file),
+      );
+    folder.writeJob({ jobId, submittedAt: nowIso(), tasks: claimed.length });
+    claimed.forEach(({ cell, claim }, index) => {
+      const taskId = `${jobId}_${index}`;
+      claim.update({ slurmJobId: taskId });
+      cell.store.updateStatus({
+        slurm: {
+          jobId: taskId,
+          arrayJobId: jobId,
+          arrayTaskId: index,
+          state: 'PENDING',
+          reason: null,
+          node: null,
+          restarts: 0,
+          submission: folder.id,
+        },
+      });
+    });
+    const rel = slurmCommand('scontrol', ['release', jobId]);
+    if (rel.code !== 0) {
+      slurmCommand('scancel', [jobId]);
+      return fail(new SlurmError(`scontrol release ${jobId} failed (job cancelled): ${oneLine(rel.stderr)}`));
+    }
+    return jobId;
+  }
+
+  /** Follows the array(s) until no task is left in the queue; Ctrl-C detaches (the jobs go on). */
+  private async follow(
+    ctx: ExecutionContext,
+    jobIds: string[],
+    probe: ClaimProbe,
+    folder: SubmissionFolder,
+  ): Promise<ExecutionResult> {
+    const watched = ctx.todo.filter((p) => {
+      const j = p.store.readStatus()?.slurm?.arrayJobId;
+      return j !== undefined && jobIds.includes(j);
+    });
+    const tracker = new CellTracker(ctx);
+    let stopping: NodeJS.Signals | null = null;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      stopping = signal;
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const pollMs = this.opts.pollMs ?? (Number(process.env.SBIR_SLURM_POLL_MS) || 2000);
+    let lost = 0;
+    let unanswered = 0;
+    try {
+      for (;;) {
+        const queue = queueStates(jobIds);
+        unanswered = queue ? 0 : unanswered + 1;
+        if (unanswered >= 30)
+          throw new SlurmError(
+            `squeue did not answer ${unanswered} times in a row; the job(s) ${jobIds.join(', ')} may still run (trainer status)`,
+          );
+        for (const p of watched) tracker.update(p, queue);
+        if (queue && [...queue.values()].every((t) => !isActiveState(t.state))) break;
+        if (stopping) break;
+        await new Promise((r) => setTimeout(r, pollMs));
+        if (stopping) break;
+      }
+      if (!stopping) {
+        lost = reconcileSlurmCells(
+          watched.map((p) => p.store),
+          probe,
+          (l) => ctx.view.log(l),
+        );
+        for (const p of watched) tracker.finish(p);
+      }
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    if (stopping) {
+      ctx.write(
+        `${stopping}: detached; Slurm job(s) ${jobIds.join(', ')} keep running (trainer status shows them)`,
+      );
+      return {
+        outcomes: tracker.outcomes,
+        fatal: null,
+        stopping,
+        lost: 0,
+        detached: true,
+        logs: this.logsLine(folder),
+      };
+    }
+    const interrupted = tracker.outcomes.filter((o) => o.state === 'interrupted').length;
+    return {
+      outcomes: tracker.outcomes,
+      fatal: null,
+      stopping: null,
+      lost: interrupted,
+      lostLine: `${interrupted} cell(s) interrupted by Slurm${lost ? ` (${lost} without a checkpoint of their own end)` : ''}; rerun the same command to resubmit and resume them`,
+      logs: this.logsLine(folder),
+    };
+  }
+}
+
+/** Epochs of a cell for the progress display (the config says it, or steps / stepsPerEpoch). */
+function epochsOf(config: PlannedCell['config'], totalSteps: number): number {
+  if (config.train.epochs) return config.train.epochs;
+  const per = config.train.stepsPerEpoch;
+  return per ? Math.ceil(totalSteps / per) : 0;
+}
+
+/** Turns run store changes of followed cells into progress-view events. */
+class CellTracker {
+  readonly outcomes: CellOutcome[] = [];
+  private readonly started = new Set<string>();
+  private readonly done = new Set<string>();
+  private readonly epochsSeen = new Map<string, number>();
+  private readonly slurmState = new Map<string, string>();
+
+  constructor(private readonly ctx: ExecutionContext) {}
+
+  update(p: PlannedCell, queue: Map<string, TaskState> | null): void {
+    const id = p.config.cellId;
+    if (this.done.has(id)) return;
+    const status = p.store.readStatus();
+    if (!status) return;
+    const label = this.ctx.labels.get(id) ?? '';
+    const task = status.slurm ? queue?.get(status.slurm.jobId) : undefined;
+    const sstate = task ? `${task.state}${task.reason ? ` (${task.reason})` : ''}` : null;
+    if (sstate && this.slurmState.get(id) !== sstate && !this.started.has(id)) {
+      this.ctx.view.log(`${id} ${label}: Slurm ${status.slurm!.jobId} ${sstate}`);
+    }
+    if (sstate) this.slurmState.set(id, sstate);
+    const metrics = p.store.readMetrics();
+    if (status.state === 'running' && !this.started.has(id)) {
+      this.started.add(id);
+      const resumes = status.resumes ?? [];
+      const resumed = resumes.length && resumes[resumes.length - 1]!.attempt === status.attempt;
+      this.ctx.view.cellStarted(
+        {
+          cellId: id,
+          step: status.step,
+          epoch: status.epoch,
+          totalSteps: status.totalSteps ?? 0,
+          epochs: epochsOf(p.config, status.totalSteps ?? 0),
+          stepsPerEpoch: p.config.train.stepsPerEpoch ?? 0,
+          resumedFrom: resumed ? resumes[resumes.length - 1]!.fromStep : null,
+        },
+        `${label} [Slurm ${status.slurm?.jobId ?? '?'} on ${status.slurm?.node ?? '?'}]`,
+      );
+      this.ctx.mirror?.request(p.store);
+    }
+    if (this.started.has(id)) this.progress(p, status, metrics);
+    if (
+      FINAL_CELL_STATES.has(status.state) &&
+      (!task || !isActiveState(task.state) || status.state !== 'interrupted')
+    )
+      this.finishWith(p, status);
+  }
+
+  private progress(p: PlannedCell, status: CellStatus, metrics: MetricLine[]): void {
+    const id = p.config.cellId;
+    const epochs = metrics.filter((m) => m.kind === 'epoch');
+    const seen = this.epochsSeen.get(id) ?? 0;
+    for (const line of epochs.slice(seen)) {
+      if (line.kind === 'epoch')
+        this.ctx.view.cellEpoch(id, line, epochsOf(p.config, status.totalSteps ?? 0));
+    }
+    if (epochs.length > seen) this.ctx.mirror?.request(p.store);
+    this.epochsSeen.set(id, epochs.length);
+    const last = [...metrics].reverse().find((m) => m.kind === 'step');
+    if (last && last.kind === 'step')
+      this.ctx.view.cellProgress({
+        cellId: id,
+        step: last.step,
+        totalSteps: status.totalSteps ?? last.step,
+        epoch: last.epoch,
+        loss: last.loss,
+        imagesPerSec: last.imagesPerSec,
+      });
+  }
+
+  /** After the array left the queue: every watched cell gets its outcome. */
+  finish(p: PlannedCell): void {
+    const status = p.store.readStatus();
+    if (status) this.finishWith(p, status);
+  }
+
+  private finishWith(p: PlannedCell, status: CellStatus): void {
+    const id = p.config.cellId;
+    if (this.done.has(id) || !FINAL_CELL_STATES.has(status.state)) return;
+    this.done.add(id);
+    const e =
+      status.state === 'finished' ? readJsonFile<Record<string, number>>(p.store.file('eval.json')) : null;
+    const outcome: CellOutcome = {
+      cellId: id,
+      state: status.state,
+      error: status.error,
+      step: status.step,
+      'mAP@all': e?.['mAP@all'] ?? null,
+      'P@200': e?.['P@200'] ?? null,
+      trainSeconds: e?.trainSeconds ?? 0,
+    };
+    this.outcomes.push(outcome);
+    this.ctx.view.cellDone(outcome, this.ctx.labels.get(id) ?? '');
+    this.ctx.mirror?.request(p.store, true);
+  }
+}

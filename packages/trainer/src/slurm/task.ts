@@ -1,0 +1,128 @@
+/**
+ * One Slurm array task: `node --import tsx slurm/task.ts <tasks.json>`, run by the job script the
+ * Slurm executor writes. It trains the cell that tasks.json lists at $SLURM_ARRAY_TASK_ID with the
+ * same code a local worker runs (cell.ts runCell), on the same run store.
+ *
+ * It trains only under the cell's claim: the one its submission took (same token), or a fresh one.
+ * A claim held by another owner means someone else trains the cell: the task exits 0 untouched.
+ * SIGTERM (scancel, time limit, preemption) stops after the current step: checkpoint, `interrupted`
+ * with Slurm's reason. A requeued task resumes from that checkpoint.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { initBackend, type BackendName } from '@sbir/model';
+import { acquireClaim, describeOwner } from '../claim';
+import { runCell } from '../cell';
+import { CellStore, planCell, readJsonFile, type SlurmCellInfo } from '../run-store';
+import { finalState } from './commands';
+import type { SlurmTasksFile } from './submission';
+
+let stopSignal: NodeJS.Signals | null = null;
+let busy = false;
+const onSignal = (signal: NodeJS.Signals): void => {
+  stopSignal ??= signal;
+  if (!busy) process.exit(signal === 'SIGINT' ? 130 : 143);
+};
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
+
+function log(line: string): void {
+  process.stdout.write(
+    `[sbir task ${process.env.SLURM_ARRAY_JOB_ID}_${process.env.SLURM_ARRAY_TASK_ID}] ${line}\n`,
+  );
+}
+
+/** Why the task was stopped, as Slurm tells it (CANCELLED, TIMEOUT, PREEMPTED, ...). */
+function stopReason(taskId: string): { state: string; text: string } {
+  const s = finalState(taskId);
+  const state = s && s.state !== 'RUNNING' ? s.state : 'SIGNALLED';
+  const why = s?.reason ? `, ${s.reason}` : '';
+  return {
+    state,
+    text: `Slurm task ${taskId} stopped (${state}${why}; ${stopSignal} received); rerun resumes from the last checkpoint`,
+  };
+}
+
+async function main(): Promise<number> {
+  const tasksFile = process.argv[2];
+  const index = Number(process.env.SLURM_ARRAY_TASK_ID);
+  if (!tasksFile || !Number.isInteger(index)) {
+    log('usage: task.ts <tasks.json> (in a Slurm array task)');
+    return 2;
+  }
+  const tasks = readJsonFile<SlurmTasksFile>(tasksFile);
+  const entry = tasks?.cells[index];
+  if (!tasks || !entry || !/^[0-9a-f]{12}$/.test(entry.cellId)) {
+    log(`${tasksFile}: no cell at index ${index}`);
+    return 2;
+  }
+  const taskId = `${process.env.SLURM_ARRAY_JOB_ID}_${index}`;
+  const cell = new CellStore(path.join(path.dirname(path.dirname(path.dirname(tasksFile))), entry.cellId));
+  const owner = {
+    kind: 'slurm' as const,
+    pid: process.pid,
+    host: os.hostname(),
+    submission: tasks.submission,
+  };
+  const got = acquireClaim(cell.dir, { ...owner, slurmJobId: taskId }, {}, tasks.token);
+  if ('heldBy' in got) {
+    log(`cell ${entry.cellId} is claimed by ${describeOwner(got.heldBy)}; not training it`);
+    return 0;
+  }
+  const claim = got.claim;
+  claim.update({ ...owner, slurmJobId: taskId }); // the task's own pid and host from now on
+  const status = cell.readStatus();
+  const plan = planCell(status, entry.mode === 'retry');
+  if (plan !== 'run' && plan !== 'resume' && plan !== 'retry' && plan !== 'skip-running') {
+    log(`cell ${entry.cellId} is ${status?.state}; nothing to do`);
+    claim.release();
+    return 0;
+  }
+  const mode = plan === 'run' || plan === 'retry' ? plan : 'resume';
+  const slurm: SlurmCellInfo = {
+    ...(status?.slurm ?? { submission: tasks.submission }),
+    jobId: taskId,
+    arrayJobId: process.env.SLURM_ARRAY_JOB_ID ?? '',
+    arrayTaskId: index,
+    state: 'RUNNING',
+    reason: null,
+    node: process.env.SLURMD_NODENAME ?? os.hostname(),
+    restarts: Number(process.env.SLURM_RESTART_COUNT) || 0,
+    submission: tasks.submission,
+  };
+  cell.updateStatus({ slurm });
+  const threads = Number(process.env.SLURM_CPUS_PER_TASK) || Number(process.env.TF_NUM_INTRAOP_THREADS) || 1;
+  const info = await initBackend(tasks.backend as BackendName, { threads, quiet: true });
+  log(`cell ${entry.cellId} (${mode}) on ${slurm.node}: backend ${info.name}, ${info.threads} thread(s)`);
+  if (info.warning) log(info.warning);
+  claim.startHeartbeat(undefined, () => {
+    log('the cell claim was taken over by another owner; stopping');
+    stopSignal ??= 'SIGTERM';
+  });
+  busy = true;
+  const outcome = await runCell({
+    cellDir: cell.dir,
+    mode,
+    backend: info.name,
+    shouldStop: () => stopSignal !== null,
+  });
+  busy = false;
+  if (outcome.state === 'interrupted') {
+    const why = stopReason(taskId);
+    cell.updateStatus({ error: why.text, slurm: { ...slurm, state: why.state, reason: why.text } });
+    log(why.text);
+  } else {
+    cell.updateStatus({ slurm: { ...slurm, state: 'COMPLETED', reason: null } });
+    log(`cell ${entry.cellId}: ${outcome.state}${outcome.error ? ` (${outcome.error})` : ''}`);
+  }
+  claim.release();
+  return outcome.state === 'interrupted' ? 143 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);
