@@ -24,6 +24,8 @@ export interface AblationOptions {
   only?: string[];
   retryFailed?: boolean;
   dryRun?: boolean;
+  /** Command-line overrides (overrides.ts): `model.width=32`, `grid.seed=0,1,2`. */
+  overrides?: readonly string[];
   backend?: string;
   /** Parallel worker processes (default: see defaultWorkers). */
   workers?: number;
@@ -248,7 +250,7 @@ export interface AblationResult {
 /** Runs the grid. Resolves with the process exit code (0 = every cell finished or failed cleanly). */
 export async function runAblation(opts: AblationOptions): Promise<AblationResult> {
   const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const exp = loadExperiment(opts.experiment, { dataRoot: opts.dataRoot });
+  const exp = loadExperiment(opts.experiment, { dataRoot: opts.dataRoot, overrides: opts.overrides });
   const runs = new RunStore(opts.runsDir, exp.name);
   const selected = selectCells(exp, opts.only);
   const planned = planCells(runs, selected, opts.retryFailed ?? false);
@@ -261,6 +263,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     write(
       `experiment ${exp.name} (${exp.file}): ${exp.cells.length} cells, ${selected.length} selected, ${todo.length} to run`,
     );
+    if (exp.overrides.length) write(`overrides: ${exp.overrides.join(' ')}`);
     write(gridTable(exp, planned));
     write(
       `workers ${layout.workers} x ${layout.threads} TensorFlow threads (${cores} cores); runs dir ${runs.dir}`,
