@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { axesLabel, displayPath, loadExperiment, REPO_ROOT, type Experiment } from './grid';
+import { staleCellIds, writeExperimentMeta } from './experiment-meta';
 import { ConfigError, messages } from './messages';
 import { MlflowMirror } from './mlflow/mirror';
 import type { CellOutcome, ParentMessage, StartMode, WorkerMessage } from './protocol';
@@ -280,7 +281,12 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     );
   }
   // Config first (Hydra writes the resolved config into the run dir before the task runs).
-  runs.writeMeta(exp);
+  writeExperimentMeta(runs, exp);
+  const stale = staleCellIds(runs);
+  if (stale.length > 0)
+    write(
+      `${stale.length} cell folder(s) of an earlier grid are not in the current cell set; the report leaves them out (--include-stale shows them)`,
+    );
   // Every cell of the grid gets its config.json and a queued status (readers see the whole grid);
   // cells about to run get their config refreshed (dataset.dir may differ); others are never touched.
   const byId = new Map(planned.map((p) => [p.config.cellId, p]));
@@ -485,7 +491,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
       );
     }
   }
-  runs.writeMeta(exp);
+  writeExperimentMeta(runs, exp);
   write('');
   write(summaryTable(exp, planCells(runs, selected, false)));
   write(

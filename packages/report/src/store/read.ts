@@ -36,6 +36,8 @@ export interface CellRecord {
   eval?: EvalResult;
   hasEmbeddings: boolean;
   hasRetrieval: boolean;
+  /** Not in experiment.json's current cell set (`cells`): a result of an earlier grid. */
+  stale?: boolean;
 }
 
 export interface ExperimentRecord {
@@ -43,7 +45,15 @@ export interface ExperimentRecord {
   id: string;
   dir: string;
   meta: ExperimentMeta;
+  /** The current cell set, plus the stale cells when they were asked for (`includeStale`). */
   cells: CellRecord[];
+  /** Cell folders not in the current cell set (left out of `cells` unless `includeStale`). */
+  staleCount: number;
+}
+
+export interface ReadOptions {
+  /** Keep cells that are not in experiment.json's current cell set, marked `stale` (default: leave out). */
+  includeStale?: boolean;
 }
 
 export interface RunStore {
@@ -174,7 +184,13 @@ function isDir(p: string): boolean {
   }
 }
 
-function readCell(expId: string, expDir: string, cellId: string, warnings: string[]): CellRecord {
+function readCell(
+  expId: string,
+  expDir: string,
+  cellId: string,
+  warnings: string[],
+  stale = false,
+): CellRecord {
   const dir = path.join(expDir, cellId);
   const config = readJson(path.join(dir, 'config.json'), CellConfigSchema);
   if (config?.formatVersion !== undefined && config.formatVersion !== 1) {
@@ -199,10 +215,16 @@ function readCell(expId: string, expDir: string, cellId: string, warnings: strin
     eval: evalResult,
     hasEmbeddings: fs.existsSync(path.join(dir, 'embeddings.json')),
     hasRetrieval: fs.existsSync(path.join(dir, 'retrieval.json')),
+    stale,
   };
 }
 
-export function readExperiment(runsDir: string, id: string, warnings: string[] = []): ExperimentRecord {
+export function readExperiment(
+  runsDir: string,
+  id: string,
+  warnings: string[] = [],
+  opts: ReadOptions = {},
+): ExperimentRecord {
   const dir = path.join(runsDir, id);
   const metaFile = path.join(dir, 'experiment.json');
   const meta = readJson(metaFile, ExperimentMetaSchema, true);
@@ -222,8 +244,12 @@ export function readExperiment(runsDir: string, id: string, warnings: string[] =
         fs.existsSync(path.join(dir, n, 'config.json')) || fs.existsSync(path.join(dir, n, 'status.json')),
     )
     .sort();
-  const cells = [...listed, ...extra].map((c) => readCell(id, dir, c, warnings));
-  return { id, dir, meta, cells };
+  // Folders beside the current cell set are stale (the yaml or the overrides changed since they ran).
+  const cells = [
+    ...listed.map((c) => readCell(id, dir, c, warnings)),
+    ...(opts.includeStale ? extra.map((c) => readCell(id, dir, c, warnings, true)) : []),
+  ];
+  return { id, dir, meta, cells, staleCount: extra.length };
 }
 
 /** Experiment folder names under `runsDir` (those holding an experiment.json), sorted. */
@@ -236,7 +262,7 @@ export function listExperiments(runsDir: string): string[] {
 }
 
 /** Loads one experiment (by folder name or by its `name`) or, when `experiment` is undefined, all of them. */
-export function loadRunStore(runsDir: string, experiment?: string): RunStore {
+export function loadRunStore(runsDir: string, experiment?: string, opts: ReadOptions = {}): RunStore {
   const abs = path.resolve(runsDir);
   const ids = listExperiments(abs);
   const warnings: string[] = [];
@@ -254,5 +280,5 @@ export function loadRunStore(runsDir: string, experiment?: string): RunStore {
   } else if (!ids.length) {
     throw new ReportInputError(message.noExperiments(displayPath(abs)), abs);
   }
-  return { runsDir: abs, experiments: chosen.map((id) => readExperiment(abs, id, warnings)), warnings };
+  return { runsDir: abs, experiments: chosen.map((id) => readExperiment(abs, id, warnings, opts)), warnings };
 }
