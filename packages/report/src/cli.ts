@@ -25,6 +25,7 @@ interface CommonArgs {
   baseline?: string;
   reference: string;
   png: boolean;
+  includeStale: boolean;
 }
 
 const common = <T>(y: Argv<T>) =>
@@ -56,7 +57,12 @@ const common = <T>(y: Argv<T>) =>
       default: path.join('experiments', 'paper-reference.yaml'),
       describe: "the paper's numbers (optional file)",
     })
-    .option('png', { type: 'boolean', default: true, describe: 'render PNGs beside the SVG charts' });
+    .option('png', { type: 'boolean', default: true, describe: 'render PNGs beside the SVG charts' })
+    .option('include-stale', {
+      type: 'boolean',
+      default: false,
+      describe: "show cells that are not in experiment.json's current cell set (marked stale)",
+    });
 
 async function runBuild(a: CommonArgs): Promise<BuildResult> {
   const t0 = Date.now();
@@ -68,6 +74,7 @@ async function runBuild(a: CommonArgs): Promise<BuildResult> {
     baseline: a.baseline ? parseBaseline(a.baseline) : undefined,
     referenceFile: a.reference,
     png: a.png,
+    includeStale: a.includeStale,
     log: (l) => console.log(l),
   });
   const n = result.experiments.reduce((s, e) => s + e.files.length, 0);

@@ -56,6 +56,8 @@ export interface BuildOptions {
   /** render PNGs next to the SVGs (default true) */
   png?: boolean;
   dashboard?: boolean;
+  /** Show the cells that are not in experiment.json's current cell set, marked (default: leave out). */
+  includeStale?: boolean;
   log?: (line: string) => void;
 }
 
@@ -231,6 +233,16 @@ export function representativeCells(view: ExperimentView, dataset: string): Cell
   return out;
 }
 
+/** The table note on cells outside the current cell set (left out, or shown in their own rows). */
+export function staleNote(exp: ExperimentRecord): string | undefined {
+  const n = exp.staleCount;
+  if (!n) return undefined;
+  const shown = exp.cells.some((c) => c.stale);
+  return shown
+    ? `${n} stale cell(s) (not in the current cell set of experiment.json: an earlier yaml or overrides) are shown in rows marked "cell set = stale-k", one per earlier config; they are not pooled with current cells.`
+    : `${n} stale cell(s) left out: in ${displayPath(exp.dir)} but not in the current cell set of experiment.json (the yaml or the overrides changed since they ran); --include-stale shows them, marked.`;
+}
+
 export function makeView(
   exp: ExperimentRecord,
   outDir: string,
@@ -240,6 +252,8 @@ export function makeView(
   const table = buildTable(norm, { baseline: opts.baseline, reference: opts.reference?.results });
   const note = referenceNote(opts.reference, opts.referenceFile);
   if (note) table.notes.push(note);
+  const stale = staleNote(exp);
+  if (stale) table.notes.push(stale);
   return { exp, norm, table, obs: new Map(norm.observations.map((o) => [o.cellId, o])), outDir };
 }
 
@@ -306,7 +320,9 @@ async function writeExperimentOutputs(
     `Built from ${mdCode(displayPath(view.exp.dir))} (experiment updated ${mdText(view.exp.meta.updatedAt ?? 'unknown')}): ` +
       `${view.exp.cells.length} cells, ${Object.entries(counts)
         .map(([k, v]) => `${v} ${mdText(k)}`)
-        .join(', ')}. Regenerate with ${mdCode(`npx nx run report:build -- --experiment ${shellWord(view.exp.id)}`)}.`,
+        .join(
+          ', ',
+        )}${view.exp.staleCount ? ` (${view.exp.staleCount} stale ${view.exp.cells.some((c) => c.stale) ? 'included, marked' : 'left out'})` : ''}. Regenerate with ${mdCode(`npx nx run report:build -- --experiment ${shellWord(view.exp.id)}`)}.`,
     '',
     md.replace(/^### /, '## '),
     extra ? extra.replace(/^### /, '## ') : '',
@@ -329,7 +345,7 @@ async function writeExperimentOutputs(
 
 export async function buildReport(opts: BuildOptions): Promise<BuildResult> {
   const log = opts.log ?? (() => undefined);
-  const store = loadRunStore(opts.runsDir, opts.experiment);
+  const store = loadRunStore(opts.runsDir, opts.experiment, { includeStale: opts.includeStale });
   const out = path.resolve(opts.out ?? defaultOut(opts.experiment ? store.experiments[0].id : undefined));
   const referenceFile = path.resolve(opts.referenceFile ?? path.join('experiments', 'paper-reference.yaml'));
   const reference = loadPaperReference(referenceFile);

@@ -1,7 +1,7 @@
 #!/usr/bin/env tsx
 /**
  * trainer CLI (README "CLI reference"):
- *   tsx packages/trainer/src/cli.ts ablation [--experiment demo] [--only ...] [--dry-run] ...
+ *   tsx packages/trainer/src/cli.ts ablation [--experiment demo] [--only ...] [--dry-run] [key=value ...]
  *   tsx packages/trainer/src/cli.ts sync --experiment demo
  *   tsx packages/trainer/src/cli.ts experiment-name --experiment <name or path>
  * Through Nx: `npx nx run trainer:ablation -- --experiment demo`, `npx nx run trainer:sync -- --experiment demo`.
@@ -78,10 +78,16 @@ async function main(): Promise<number> {
         trackingUriOption('MLFLOW_TRACKING_URI', process.env.MLFLOW_TRACKING_URI);
     })
     .command(
-      'ablation',
+      'ablation [overrides..]',
       'run the experiment grid (skips finished cells, resumes interrupted ones)',
       (y) =>
         y
+          .positional('overrides', {
+            type: 'string',
+            array: true,
+            describe:
+              "Hydra-style overrides: model.width=32, ~eval.centreHashBits, grid.seed=0,1,2 (sweep axis), quoted 'a,b'",
+          })
           .option('only', {
             type: 'string',
             array: true,
@@ -137,6 +143,7 @@ async function main(): Promise<number> {
           only: argv.only,
           retryFailed: argv['retry-failed'],
           dryRun: argv['dry-run'],
+          overrides: (argv.overrides ?? []).map(String),
           backend: argv.backend,
           workers: positiveInt('--workers', argv.workers),
           threads: positiveInt('--threads', argv.threads),

@@ -218,6 +218,8 @@ export interface CellConfig extends CellSettings {
   cellId: string;
   /** The grid values of this cell (named overrides appear by name). */
   axes: Record<string, AxisValue>;
+  /** The command-line overrides in effect when this config was resolved (as typed; not part of the id). */
+  overrides?: string[];
 }
 
 /** Where the cells run (README "Running on a Slurm cluster"); `--executor` wins over `name`. */
@@ -351,4 +353,18 @@ export function isConfigPath(path: string[]): boolean {
     return path.length === 2 && LOSS_NAMES.some((n) => knownKeysAt(['loss'], n)?.includes(path[1]!));
   const parent = knownKeysAt(path.slice(0, -1));
   return parent !== null && parent.includes(path[path.length - 1]!);
+}
+
+/** True when `path` is a free-form map in the schema (`dataset.prepare`): any key below it is allowed. */
+export function isFreeFormPath(path: string[]): boolean {
+  let s: z.ZodTypeAny = CellConfigSchema;
+  for (const key of path) {
+    s = unwrap(s);
+    if (s instanceof z.ZodRecord) return true;
+    if (!(s instanceof z.ZodObject)) return false;
+    const child = (s.shape as Record<string, z.ZodTypeAny>)[key];
+    if (!child) return false;
+    s = child;
+  }
+  return unwrap(s) instanceof z.ZodRecord;
 }

@@ -330,6 +330,20 @@ function runsTable(v: ExperimentView, opts: DashboardOptions): SafeHtml {
     </div>`;
 }
 
+/** How many cells outside the current cell set were left out (or are shown, marked). */
+function staleLine(v: ExperimentView): SafeHtml | string {
+  const n = v.exp.staleCount ?? 0;
+  if (!n) return '';
+  const shown = v.exp.cells.some((c) => c.stale);
+  return html`<p class="stale-note muted" id="stale-note">
+    ${
+      shown
+        ? `${n} stale cell(s) shown, marked “stale” (not in the current cell set of experiment.json).`
+        : `${n} stale cell(s) left out (not in the current cell set of experiment.json: the yaml or the overrides changed since they ran); rebuild with --include-stale to show them.`
+    }
+  </p>`;
+}
+
 function experimentPage(
   v: ExperimentView,
   opts: DashboardOptions,
@@ -361,7 +375,7 @@ function experimentPage(
         </div>
         <div class="stat"><span class="v">${counts.queued ?? 0}</span><span class="k">queued</span></div>
       </div>
-      ${progressBar(counts, v.exp.cells.length)}
+      ${progressBar(counts, v.exp.cells.length)} ${staleLine(v)}
     </section>
     <section class="panel">
       <div class="panel-head">
@@ -594,6 +608,21 @@ function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destD
 
 // ------------------------------------------------------------------------------------------ compare
 
+/** config.json keys that are bookkeeping, not settings (left out of the config diff). */
+const NOT_SETTINGS = new Set(['formatVersion', 'experiment', 'cellId', 'axes', 'name']);
+
+/** config.json as dotted leaf keys (`train.lr` -> 0.001); lists are shown as JSON. */
+export function flattenConfig(config: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (v: unknown, key: string): void => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) walk(x, key ? `${key}.${k}` : k);
+    } else if (key) out[key] = typeof v === 'string' ? v : JSON.stringify(v);
+  };
+  for (const [k, v] of Object.entries(config ?? {})) if (!NOT_SETTINGS.has(k)) walk(v, k);
+  return out;
+}
+
 function comparePage(v: ExperimentView, opts: DashboardOptions): string {
   const runs = v.exp.cells.map((c) => {
     const o = v.obs.get(c.cellId);
@@ -601,7 +630,9 @@ function comparePage(v: ExperimentView, opts: DashboardOptions): string {
       id: c.cellId,
       label: o?.label ?? c.cellId,
       state: c.status.state,
+      stale: Boolean(c.stale),
       axes: o?.axes ?? {},
+      config: flattenConfig(c.config as Record<string, unknown> | undefined),
       metrics: {
         'mAP@all': c.eval?.['mAP@all'] ?? null,
         'P@200': c.eval?.['P@200'] ?? null,
@@ -640,6 +671,13 @@ function comparePage(v: ExperimentView, opts: DashboardOptions): string {
     <section class="panel">
       <h2>Metrics</h2>
       <div class="table-wrap"><table class="compare" id="compare-table"></table></div>
+    </section>
+    <section class="panel">
+      <div class="panel-head">
+        <h2>Config diff</h2>
+        <span class="muted small" id="config-diff-note"></span>
+      </div>
+      <div class="table-wrap"><table class="compare" id="config-diff"></table></div>
     </section>
     ${Object.keys(specs).map((k) => html`<section class="panel"><div class="chart" data-chart="${k}" data-filter-runs="1"></div></section>`)}`;
   return page({

@@ -38,6 +38,8 @@ export interface CellRecord {
   eval?: EvalResult;
   hasEmbeddings: boolean;
   hasRetrieval: boolean;
+  /** Not in experiment.json's current cell set (`cells`): a result of an earlier grid. */
+  stale?: boolean;
 }
 
 export interface ExperimentRecord {
@@ -45,7 +47,15 @@ export interface ExperimentRecord {
   id: string;
   dir: string;
   meta: ExperimentMeta;
+  /** The current cell set, plus the stale cells when they were asked for (`includeStale`). */
   cells: CellRecord[];
+  /** Cell folders not in the current cell set (left out of `cells` unless `includeStale`). */
+  staleCount: number;
+}
+
+export interface ReadOptions {
+  /** Keep cells that are not in experiment.json's current cell set, marked `stale` (default: leave out). */
+  includeStale?: boolean;
 }
 
 export interface RunStore {
@@ -189,7 +199,13 @@ const exists = (p: string): boolean => {
   }
 };
 
-function readCell(expId: string, expDir: string, cellId: string, warnings: string[]): CellRecord {
+function readCell(
+  expId: string,
+  expDir: string,
+  cellId: string,
+  warnings: string[],
+  stale = false,
+): CellRecord {
   // ids are checked where they are read (experiment.json's schema, the folder filter below); this
   // guard keeps readCell safe for any caller
   if (!CELL_ID.test(cellId))
@@ -222,10 +238,16 @@ function readCell(expId: string, expDir: string, cellId: string, warnings: strin
     eval: evalResult,
     hasEmbeddings: exists(path.join(dir, 'embeddings.json')),
     hasRetrieval: exists(path.join(dir, 'retrieval.json')),
+    stale,
   };
 }
 
-export function readExperiment(runsDir: string, id: string, warnings: string[] = []): ExperimentRecord {
+export function readExperiment(
+  runsDir: string,
+  id: string,
+  warnings: string[] = [],
+  opts: ReadOptions = {},
+): ExperimentRecord {
   const dir = path.join(runsDir, id);
   if (!isRealDir(dir)) throw new ReportInputError(message.notRealDir(displayPath(dir)), dir);
   const metaFile = path.join(dir, 'experiment.json');
@@ -244,8 +266,12 @@ export function readExperiment(runsDir: string, id: string, warnings: string[] =
     .filter((n) => CELL_ID.test(n) && !listed.includes(n) && isRealDir(path.join(dir, n)))
     .filter((n) => exists(path.join(dir, n, 'config.json')) || exists(path.join(dir, n, 'status.json')))
     .sort();
-  const cells = [...listed, ...extra].map((c) => readCell(id, dir, c, warnings));
-  return { id, dir, meta, cells };
+  // Folders beside the current cell set are stale (the yaml or the overrides changed since they ran).
+  const cells = [
+    ...listed.map((c) => readCell(id, dir, c, warnings)),
+    ...(opts.includeStale ? extra.map((c) => readCell(id, dir, c, warnings, true)) : []),
+  ];
+  return { id, dir, meta, cells, staleCount: extra.length };
 }
 
 /** Experiment folder names under `runsDir` (those holding an experiment.json), sorted. */
@@ -273,7 +299,7 @@ function metaName(file: string): string | undefined {
 }
 
 /** Loads one experiment (by folder name or by its `name`) or, when `experiment` is undefined, all of them. */
-export function loadRunStore(runsDir: string, experiment?: string): RunStore {
+export function loadRunStore(runsDir: string, experiment?: string, opts: ReadOptions = {}): RunStore {
   const abs = path.resolve(runsDir);
   const ids = listExperiments(abs);
   const warnings: string[] = [];
@@ -289,5 +315,5 @@ export function loadRunStore(runsDir: string, experiment?: string): RunStore {
   } else if (!ids.length) {
     throw new ReportInputError(message.noExperiments(displayPath(abs)), abs);
   }
-  return { runsDir: abs, experiments: chosen.map((id) => readExperiment(abs, id, warnings)), warnings };
+  return { runsDir: abs, experiments: chosen.map((id) => readExperiment(abs, id, warnings, opts)), warnings };
 }
