@@ -1,8 +1,8 @@
 /**
  * Trains and evaluates one cell inside a worker process. The run store is written as it goes:
  * status.json (running -> finished | failed | interrupted), metrics.jsonl, checkpoints at every epoch
- * end (last, and best by the epoch evaluation's mAP@all), then eval.json, embeddings.json and
- * retrieval.json with thumbnails.
+ * end (last, and best by the epoch evaluation's mAP@all), then embeddings.json, retrieval.json with
+ * thumbnails, and last eval.json with the finished state.
  *
  * Test hooks (environment, documented in the README):
  *   SBIR_FORCE_NAN_AT_STEP=<n>      report the loss of step n as NaN (the cell must fail cleanly)
