@@ -277,7 +277,8 @@ export class CellStore {
   /** Merges `patch` into status.json (creating it as queued) and stamps updatedAt. */
   updateStatus(patch: Partial<CellStatus>): CellStatus {
     const now = nowIso();
-    const { unreadable: _unreadable, ...old } = this.readStatus() ?? emptyStatus(now);
+    const old: CellStatus = { ...(this.readStatus() ?? emptyStatus(now)) };
+    delete old.unreadable; // a marker of the reader, never written
     const next: CellStatus = { ...old, ...patch, updatedAt: now };
     writeJsonAtomic(this.file('status.json'), next);
     return next;

@@ -46,8 +46,10 @@ function cellDirs(runs: string, experiment: string): string[] {
 
 /** eval.json without its timings (which differ between runs of the same computation). */
 function evalResult(cellDir: string): Record<string, unknown> {
-  const { evalSeconds: _e, trainSeconds: _t, ...rest } = readJson(path.join(cellDir, 'eval.json'));
-  return rest;
+  const result = readJson(path.join(cellDir, 'eval.json'));
+  delete result.evalSeconds;
+  delete result.trainSeconds;
+  return result;
 }
 
 /** metrics.jsonl as numbers only (no times or throughput). */
