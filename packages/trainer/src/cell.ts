@@ -221,9 +221,9 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
   });
 
   try {
-    if (opts.mode !== 'resume')
-      cell.reset(); // fresh start or retry: nothing of an earlier attempt survives
-    else startResume(cell);
+    // fresh start or retry: nothing of an earlier attempt survives; a resume drops only the debris
+    if (opts.mode === 'resume') startResume(cell);
+    else cell.reset();
     const ds = openDataset(config.dataset.dir);
     await ds.verify(); // a corrupt shard fails the cell before it trains on it (once per process)
     if (ds.manifest.split.protocol !== config.dataset.split) {
