@@ -218,7 +218,7 @@ export async function main(argv: string[]): Promise<void> {
             }
           }
           process.stdout.write(bad ? `${bad} of ${m.shards.length} shards corrupt (rerun prepare to repair)\n` : `all ${m.shards.length} shard checksums match\n`);
-          if (bad) process.exitCode = 1;
+          if (bad) process.exitCode = EXIT.usage; // the input data is bad (cli-exit.ts)
         }
         if (a['contact-sheet']) {
           const r = await writeContactSheet(a.dir, a['contact-sheet'], { perDomain: a['per-domain'], columns: a.columns, seed: a.seed });

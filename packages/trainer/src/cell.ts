@@ -1,8 +1,8 @@
 /**
  * Trains and evaluates one cell inside a worker process. The run store is written as it goes:
  * status.json (running -> finished | failed | interrupted), metrics.jsonl, checkpoints at every epoch
- * end (last, and best by the epoch evaluation's mAP@all), then eval.json, embeddings.json and
- * retrieval.json with thumbnails.
+ * end (last, and best by the epoch evaluation's mAP@all), then embeddings.json, retrieval.json with
+ * thumbnails, and last eval.json with the finished state.
  *
  * Test hooks (environment, documented in the README):
  *   SBIR_FORCE_NAN_AT_STEP=<n>      report the loss of step n as NaN (the cell must fail cleanly)
@@ -221,9 +221,9 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
   });
 
   try {
-    if (opts.mode !== 'resume')
-      cell.reset(); // fresh start or retry: nothing of an earlier attempt survives
-    else startResume(cell);
+    // fresh start or retry: nothing of an earlier attempt survives; a resume drops only the debris
+    if (opts.mode === 'resume') startResume(cell);
+    else cell.reset();
     const ds = openDataset(config.dataset.dir);
     await ds.verify(); // a corrupt shard fails the cell before it trains on it (once per process)
     if (ds.manifest.split.protocol !== config.dataset.split) {

@@ -73,9 +73,11 @@ async function main(): Promise<number> {
       coerce: (v: string) => trackingUriOption('--tracking-uri', v),
       describe: 'MLflow server (default: env MLFLOW_TRACKING_URI; empty string = no mirroring)',
     })
-    .middleware(() => {
-      if (process.env.MLFLOW_TRACKING_URI)
-        trackingUriOption('MLFLOW_TRACKING_URI', process.env.MLFLOW_TRACKING_URI);
+    .middleware((argv) => {
+      // the environment's server is checked like the option, by the commands that use it
+      const env = process.env.MLFLOW_TRACKING_URI;
+      const uses = argv._[0] === 'ablation' || argv._[0] === 'sync';
+      if (uses && env && argv['tracking-uri'] === undefined) trackingUriOption('MLFLOW_TRACKING_URI', env);
     })
     .command(
       'ablation [overrides..]',

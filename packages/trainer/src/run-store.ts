@@ -296,7 +296,7 @@ export class CellStore {
   updateStatus(patch: Partial<CellStatus>): CellStatus {
     const now = nowIso();
     const old: CellStatus = { ...(this.readStatus() ?? emptyStatus(now)) };
-    delete old.unreadable; // readStatus's note, never written
+    delete old.unreadable; // a marker of the reader, never written
     const next: CellStatus = { ...old, ...patch, updatedAt: now };
     writeJsonAtomic(this.file('status.json'), next);
     return next;

@@ -132,7 +132,7 @@ describe('CLI: one line on stderr, exit 2 for usage/config/input errors', () => 
     expect(r.code).toBe(2);
     oneLineError(
       r.stderr,
-      /big\.yaml: base\.dataset\.prepare\.size: expected a positive integer, got "big"$/,
+      /big\.yaml: base\.dataset\.prepare\.size: expected a positive integer, got "big"\n$/,
     );
   });
 });
