@@ -61,8 +61,7 @@ export function resolveServed(realRoot: string, pathname: string): string | 403 
 }
 
 function listenError(e: NodeJS.ErrnoException, host: string, port: number): Error {
-  if (e.code === 'EADDRINUSE')
-    return new ReportInputError(message.portInUse(host, port), '--port', 'port');
+  if (e.code === 'EADDRINUSE') return new ReportInputError(message.portInUse(host, port), '--port', 'port');
   if (e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL')
     return new ReportInputError(message.listenFailed(host, port, e.code), '--port', 'port');
   return e;
@@ -76,7 +75,9 @@ export function serveStatic(
   try {
     base = fs.realpathSync(path.resolve(root));
   } catch {
-    return Promise.reject(new ReportInputError(message.nothingToServe(displayPath(path.resolve(root))), root));
+    return Promise.reject(
+      new ReportInputError(message.nothingToServe(displayPath(path.resolve(root))), root),
+    );
   }
   const host = opts.host ?? '127.0.0.1';
   const index = opts.index ?? '/dashboard/index.html';

@@ -4,12 +4,13 @@
  *   tsx packages/trainer/src/cli.ts ablation [--experiment demo] [--only ...] [--dry-run] ...
  *   tsx packages/trainer/src/cli.ts sync --experiment demo
  *   tsx packages/trainer/src/cli.ts experiment-name --experiment <name or path>
- * Through Nx: `npx nx run trainer:ablation -- --experiment demo`, `npx nx run trainer:sync -- --experiment demo`.
+ * Through Nx: `npx nx run trainer:ablation -- --experiment demo` (tools/ablation/main.ts: this command,
+ * then the report), `npx nx run trainer:sync -- --experiment demo`.
  */
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { BackendName } from '@sbir/model';
-import { runAblation } from './ablation';
+import { runAblation, type AblationOptions } from './ablation';
 import { listExperiments, loadExperiment } from './grid';
 import { ConfigError } from './messages';
 import { syncExperiment } from './sync';
@@ -22,11 +23,9 @@ function positiveInt(name: string, v: number | undefined): number | undefined {
   return v;
 }
 
-async function main(): Promise<number> {
-  let exitCode = 0;
-  await yargs(hideBin(process.argv))
-    .scriptName('trainer')
-    .usage('$0 <command> [options]')
+/** Options every trainer command takes (also used by the workspace's ablation + report entry). */
+export function trainerOptions<T>(y: Argv<T>) {
+  return y
     .option('experiment', {
       alias: 'e',
       type: 'string',
@@ -42,59 +41,86 @@ async function main(): Promise<number> {
     .option('tracking-uri', {
       type: 'string',
       describe: 'MLflow server (default: env MLFLOW_TRACKING_URI; empty string = no mirroring)',
+    });
+}
+
+/** The options of `ablation` (also used by the workspace's ablation + report entry). */
+export function ablationOptions<T>(y: Argv<T>) {
+  return y
+    .option('only', {
+      type: 'string',
+      array: true,
+      describe: 'cell id prefix or axis=value[,value] (repeatable; axes AND, values OR)',
     })
+    .option('retry-failed', {
+      type: 'boolean',
+      default: false,
+      describe: 'run failed cells again from scratch',
+    })
+    .option('dry-run', {
+      type: 'boolean',
+      default: false,
+      describe: 'print the grid (cell id, axes, state) and exit',
+    })
+    .option('backend', {
+      choices: BACKENDS,
+      default: (process.env.SBIR_BACKEND as BackendName | undefined) ?? 'auto',
+      describe: 'TensorFlow backend',
+    })
+    .option('workers', {
+      type: 'number',
+      describe: 'parallel worker processes (default: cores / 2, at least 1)',
+    })
+    .option('threads', {
+      type: 'number',
+      describe: 'TensorFlow threads per worker (default: cores / workers)',
+    })
+    .option('data-root', {
+      type: 'string',
+      describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
+    });
+}
+
+/** What `trainerOptions` + `ablationOptions` parse to. */
+export interface AblationArgv {
+  experiment: string;
+  'runs-dir': string;
+  'tracking-uri'?: string;
+  only?: string[];
+  'retry-failed': boolean;
+  'dry-run': boolean;
+  backend: BackendName;
+  workers?: number;
+  threads?: number;
+  'data-root'?: string;
+}
+
+/** The parsed command line of `ablation` as runAblation's options. */
+export function ablationRequest(argv: AblationArgv): AblationOptions {
+  return {
+    experiment: argv.experiment,
+    runsDir: argv['runs-dir'],
+    dataRoot: argv['data-root'],
+    only: argv.only,
+    retryFailed: argv['retry-failed'],
+    dryRun: argv['dry-run'],
+    backend: argv.backend,
+    workers: positiveInt('--workers', argv.workers),
+    threads: positiveInt('--threads', argv.threads),
+    trackingUri: argv['tracking-uri'],
+    tty: Boolean(process.stdout.isTTY) && !process.env.CI,
+  };
+}
+
+async function main(): Promise<number> {
+  let exitCode = 0;
+  await trainerOptions(yargs(hideBin(process.argv)).scriptName('trainer').usage('$0 <command> [options]'))
     .command(
       'ablation',
       'run the experiment grid (skips finished cells, resumes interrupted ones)',
-      (y) =>
-        y
-          .option('only', {
-            type: 'string',
-            array: true,
-            describe: 'cell id prefix or axis=value[,value] (repeatable; axes AND, values OR)',
-          })
-          .option('retry-failed', {
-            type: 'boolean',
-            default: false,
-            describe: 'run failed cells again from scratch',
-          })
-          .option('dry-run', {
-            type: 'boolean',
-            default: false,
-            describe: 'print the grid (cell id, axes, state) and exit',
-          })
-          .option('backend', {
-            choices: BACKENDS,
-            default: (process.env.SBIR_BACKEND as BackendName | undefined) ?? 'auto',
-            describe: 'TensorFlow backend',
-          })
-          .option('workers', {
-            type: 'number',
-            describe: 'parallel worker processes (default: cores / 2, at least 1)',
-          })
-          .option('threads', {
-            type: 'number',
-            describe: 'TensorFlow threads per worker (default: cores / workers)',
-          })
-          .option('data-root', {
-            type: 'string',
-            describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
-          }),
+      (y) => ablationOptions(y),
       async (argv) => {
-        const result = await runAblation({
-          experiment: argv.experiment,
-          runsDir: argv['runs-dir'],
-          dataRoot: argv['data-root'],
-          only: argv.only,
-          retryFailed: argv['retry-failed'],
-          dryRun: argv['dry-run'],
-          backend: argv.backend,
-          workers: positiveInt('--workers', argv.workers),
-          threads: positiveInt('--threads', argv.threads),
-          trackingUri: argv['tracking-uri'],
-          tty: Boolean(process.stdout.isTTY) && !process.env.CI,
-        });
-        exitCode = result.exitCode;
+        exitCode = (await runAblation(ablationRequest(argv))).exitCode;
       },
     )
     .command(
@@ -129,14 +155,15 @@ async function main(): Promise<number> {
   return exitCode;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`error: ${e.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-    process.exit(1);
-  },
-);
+if (require.main === module)
+  main().then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      if (e instanceof ConfigError) {
+        process.stderr.write(`error: ${e.message}\n`);
+        process.exit(2);
+      }
+      process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );

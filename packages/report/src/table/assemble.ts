@@ -156,8 +156,7 @@ const TEX_ESCAPES: Record<string, string> = {
 };
 
 /** Text for LaTeX: every special character written as text, so no store string can run a command. */
-export const texEscape = (s: string): string =>
-  s.replace(/[\\&%$#_{}~^<>Δ±−\n\r]/g, (c) => TEX_ESCAPES[c]);
+export const texEscape = (s: string): string => s.replace(/[\\&%$#_{}~^<>Δ±−\n\r]/g, (c) => TEX_ESCAPES[c]);
 
 export function toLatex(t: AblationTable): string {
   const groups = layout(t);

@@ -26,7 +26,12 @@ export function mdText(s: unknown): string {
 export function mdParagraph(s: unknown): string {
   return String(s ?? '')
     .split(/\r\n?|\n/)
-    .map((line) => mdText(line).replace(/^(\s*)(\d*)([#+=.)-])/, (_, sp: string, d: string, m: string) => `${sp}${d}\\${m}`))
+    .map((line) =>
+      mdText(line).replace(
+        /^(\s*)(\d*)([#+=.)-])/,
+        (_, sp: string, d: string, m: string) => `${sp}${d}\\${m}`,
+      ),
+    )
     .join('\n');
 }
 
