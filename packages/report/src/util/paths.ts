@@ -21,23 +21,20 @@ export function isInside(root: string, file: string): boolean {
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
-function realpathOrSelf(p: string): string {
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return path.resolve(p);
-  }
-}
-
-/** The real path of `p`'s nearest existing ancestor (itself when it exists). */
-function nearestRealPath(p: string): string {
+/**
+ * The real path of `p` when it exists; else the real path of its nearest existing ancestor with the
+ * missing part appended (what the path will be once created).
+ */
+function realPathOf(p: string): string {
+  const missing: string[] = [];
   let cur = path.resolve(p);
   for (;;) {
     try {
-      return fs.realpathSync(cur);
+      return path.join(fs.realpathSync(cur), ...missing);
     } catch {
       const up = path.dirname(cur);
-      if (up === cur) return cur;
+      if (up === cur) return path.join(cur, ...missing);
+      missing.unshift(path.basename(cur));
       cur = up;
     }
   }
@@ -52,7 +49,7 @@ export function assertInsideOut(root: string, target: string): string {
   const shown = displayPath(path.resolve(root));
   if (abs === path.resolve(root) || !isInside(root, abs))
     throw new ReportInputError(message.outsideOut(displayPath(abs), shown), abs);
-  if (!isInside(realpathOrSelf(root), nearestRealPath(path.dirname(abs))))
+  if (!isInside(realPathOf(root), realPathOf(path.dirname(abs))))
     throw new ReportInputError(message.outsideOutLink(displayPath(abs), shown), abs);
   return abs;
 }
