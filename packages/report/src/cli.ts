@@ -17,7 +17,8 @@ import { serveStatic } from './serve';
 import { parseBaseline } from './table/build';
 import { displayPath } from './store/read';
 
-interface CommonArgs {
+/** The options of `report build` (also what the workspace's ablation + report entry passes). */
+export interface CommonArgs {
   runsDir: string;
   out?: string;
   experiment?: string;
@@ -64,7 +65,8 @@ const common = <T>(y: Argv<T>) =>
       describe: "show cells that are not in experiment.json's current cell set (marked stale)",
     });
 
-async function runBuild(a: CommonArgs): Promise<BuildResult> {
+/** `report build`: builds and prints where the files went (used by `report build`/`serve` and trainer:ablation). */
+export async function runBuild(a: CommonArgs): Promise<BuildResult> {
   const t0 = Date.now();
   const result = await buildReport({
     runsDir: a.runsDir,

@@ -41,7 +41,7 @@ import { paperUnmatchedMarkdown, toCsv, toHtmlDocument, toLatex, toMarkdown } fr
 import { metricsFor, normalize, type NormalizedExperiment, type Observation } from './table/normalize';
 import { safeSegment } from './util/html';
 import { mdCode, mdParagraph, mdText, shellWord } from './util/markdown';
-import { writeInside } from './util/paths';
+import { confineOutput, writeInside } from './util/paths';
 
 export interface BuildOptions {
   runsDir: string;
@@ -81,7 +81,7 @@ export const defaultOut = (experiment?: string): string =>
   experiment ? path.join('reports', experiment) : 'reports';
 
 /** Writes `file` (relative to, and confined to, the output folder `root`) and records it. */
-function write(root: string, file: string, content: string | Buffer, files: string[]): void {
+function writeFile(root: string, file: string, content: string | Buffer, files: string[]): void {
   files.push(writeInside(root, file, content));
 }
 
@@ -262,24 +262,28 @@ async function writeExperimentOutputs(
   opts: BuildOptions,
   files: string[],
   dashboardDir: string,
+  root: string,
 ): Promise<ChartSet[]> {
   const dir = view.outDir;
+  // every file below is confined to the whole output folder (a link at <out>/<experiment> is caught too)
+  const write = (file: string, content: string | Buffer, list: string[]) =>
+    writeFile(root, path.resolve(dir, file), content, list);
   const t = view.table;
   const md = toMarkdown(t);
   const extra = paperUnmatchedMarkdown(t);
-  write(dir, 'ablation.md', md + (extra ? `\n${extra}` : ''), files);
-  write(dir, 'ablation.tex', toLatex(t), files);
-  write(dir, 'ablation.csv', toCsv(t), files);
-  write(dir, 'ablation.html', toHtmlDocument(t), files);
+  write('ablation.md', md + (extra ? `\n${extra}` : ''), files);
+  write('ablation.tex', toLatex(t), files);
+  write('ablation.csv', toCsv(t), files);
+  write('ablation.html', toHtmlDocument(t), files);
 
   const charts = experimentCharts(view);
   const figureLines: string[] = [];
   for (const c of charts) {
     const base = path.join(dir, 'charts', c.name);
-    write(dir, `${base}.vl.json`, `${JSON.stringify(c.spec, null, 1)}\n`, files);
+    write(`${base}.vl.json`, `${JSON.stringify(c.spec, null, 1)}\n`, files);
     const svg = await renderSvg(c.spec);
-    write(dir, `${base}.svg`, svg, files);
-    if (opts.png !== false) write(dir, `${base}.png`, await svgToPng(svg), files);
+    write(`${base}.svg`, svg, files);
+    if (opts.png !== false) write(`${base}.png`, await svgToPng(svg), files);
     figureLines.push(
       `### ${mdText(c.title)}`,
       '',
@@ -298,8 +302,8 @@ async function writeExperimentOutputs(
         k: Math.min(10, r.k ?? 10),
       });
       const base = path.join(dir, 'retrieval', c.cellId);
-      write(dir, `${base}.svg`, svg, files);
-      if (opts.png !== false) write(dir, `${base}.png`, await svgToPng(svg, 1.5), files);
+      write(`${base}.svg`, svg, files);
+      if (opts.png !== false) write(`${base}.png`, await svgToPng(svg, 1.5), files);
       figureLines.push(
         `### Retrieval examples: ${mdText(label)}`,
         '',
@@ -339,7 +343,7 @@ async function writeExperimentOutputs(
     '',
     ...figureLines,
   ].join('\n');
-  write(dir, 'report.md', report, files);
+  write('report.md', report, files);
   return charts;
 }
 
@@ -361,11 +365,12 @@ export async function buildReport(opts: BuildOptions): Promise<BuildResult> {
   for (const v of views) {
     const files: string[] = [];
     log(`[report] ${v.exp.id}: ${v.exp.cells.length} cells → ${displayPath(v.outDir)}`);
-    await writeExperimentOutputs(v, opts, files, path.join(out, 'dashboard'));
+    await writeExperimentOutputs(v, opts, files, path.join(out, 'dashboard'), out);
     result.experiments.push({ id: v.exp.id, outDir: v.outDir, files });
   }
   if (opts.dashboard !== false) {
     const dash = path.join(out, 'dashboard');
+    confineOutput(out, path.join(dash, 'index.html')); // the dashboard folder itself is no link out
     await writeDashboard(dash, views, {
       mlflowUi: opts.mlflowUi,
       reportDirs: Object.fromEntries(views.map((v) => [v.exp.id, path.relative(dash, v.outDir)])),

@@ -38,26 +38,28 @@ export interface ServeHandle {
 /** Host header values this server answers: loopback names (and the bound host) with its port. */
 export function allowedHosts(host: string, port: number): Set<string> {
   const names = ['127.0.0.1', 'localhost', '[::1]', host.includes(':') ? `[${host}]` : host];
-  return new Set(names.map((n) => `${n}:${port}`.toLowerCase()));
+  // a browser leaves the port out of Host only when it is the default one
+  return new Set(
+    names.flatMap((n) => (port === 80 ? [n, `${n}:80`] : [`${n}:${port}`])).map((n) => n.toLowerCase()),
+  );
 }
 
 /** The file to send for a URL path, or an HTTP status: 403 outside the root (after links), 404 absent. */
 export function resolveServed(realRoot: string, pathname: string): string | 403 | 404 {
   if (pathname.includes('\0')) return 403;
-  let file = path.resolve(realRoot, `.${pathname}`);
-  if (!isInside(realRoot, file)) return 403;
-  let real: string;
-  try {
-    real = fs.realpathSync(file);
-    if (fs.statSync(real).isDirectory()) {
-      file = path.join(real, 'index.html');
-      real = fs.realpathSync(file);
+  const requested = path.resolve(realRoot, `.${pathname}`);
+  if (!isInside(realRoot, requested)) return 403;
+  const real = (p: string): string | 403 | 404 => {
+    try {
+      const r = fs.realpathSync(p);
+      return isInside(realRoot, r) ? r : 403;
+    } catch {
+      return 404;
     }
-  } catch {
-    return 404;
-  }
-  if (!isInside(realRoot, real)) return 403;
-  return fs.statSync(real).isFile() ? real : 404;
+  };
+  let file = real(requested);
+  if (typeof file === 'string' && fs.statSync(file).isDirectory()) file = real(path.join(file, 'index.html'));
+  return typeof file === 'string' && !fs.statSync(file).isFile() ? 404 : file;
 }
 
 function listenError(e: NodeJS.ErrnoException, host: string, port: number): Error {

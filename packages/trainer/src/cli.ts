@@ -1,20 +1,21 @@
 #!/usr/bin/env tsx
 /**
  * trainer CLI (README "CLI reference"):
- *   tsx packages/trainer/src/cli.ts ablation [--experiment demo] [--only ...] [--dry-run] [key=value ...]
+ *   tsx packages/trainer/src/cli.ts ablation [--experiment demo] [--only ...] [--dry-run] ...
  *   tsx packages/trainer/src/cli.ts sync --experiment demo
  *   tsx packages/trainer/src/cli.ts experiment-name --experiment <name or path>
- * Through Nx: `npx nx run trainer:ablation -- --experiment demo`, `npx nx run trainer:sync -- --experiment demo`.
+ * Through Nx: `npx nx run trainer:ablation -- --experiment demo` (tools/ablation/main.ts: this command,
+ * then the report), `npx nx run trainer:sync -- --experiment demo`.
  */
 import * as fs from 'node:fs';
 import { exitWithError } from '@sbir/data';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { BackendName } from '@sbir/model';
-import { runAblation } from './ablation';
+import { runAblation, type AblationOptions } from './ablation';
 import { listExperiments, loadExperiment } from './grid';
 import { ConfigError } from './messages';
-import { EXECUTORS } from './schema';
+import { EXECUTORS, type ExecutorName } from './schema';
 import { experimentStatus } from './status';
 import { syncExperiment } from './sync';
 
@@ -50,11 +51,9 @@ function trackingUriOption(name: string, v: string): string {
   return v;
 }
 
-async function main(): Promise<number> {
-  let exitCode = 0;
-  await yargs(hideBin(process.argv))
-    .scriptName('trainer')
-    .usage('$0 <command> [options]')
+/** Options every trainer command takes (also used by the workspace's ablation + report entry). */
+export function trainerOptions<T>(y: Argv<T>) {
+  return y
     .option('experiment', {
       alias: 'e',
       type: 'string',
@@ -76,86 +75,117 @@ async function main(): Promise<number> {
     .middleware((argv) => {
       // the environment's server is checked like the option, by the commands that use it
       const env = process.env.MLFLOW_TRACKING_URI;
-      const uses = argv._[0] === 'ablation' || argv._[0] === 'sync';
+      const uses = argv._[0] === 'ablation' || argv._[0] === 'sync' || argv._[0] === undefined;
       if (uses && env && argv['tracking-uri'] === undefined) trackingUriOption('MLFLOW_TRACKING_URI', env);
+    });
+}
+
+/** The options of `ablation` (also used by the workspace's ablation + report entry). */
+export function ablationOptions<T>(y: Argv<T>) {
+  return y
+    .option('only', {
+      type: 'string',
+      array: true,
+      describe: 'cell id prefix or axis=value[,value] (repeatable; axes AND, values OR)',
     })
+    .option('retry-failed', {
+      type: 'boolean',
+      default: false,
+      describe: 'run failed cells again from scratch',
+    })
+    .option('dry-run', {
+      type: 'boolean',
+      default: false,
+      describe: 'print the grid (cell id, axes, state) and exit',
+    })
+    .option('backend', {
+      choices: BACKENDS,
+      default: (process.env.SBIR_BACKEND as BackendName | undefined) ?? 'auto',
+      describe: 'TensorFlow backend',
+    })
+    .option('workers', {
+      type: 'number',
+      describe: 'parallel worker processes (default: cores / 2, at least 1)',
+    })
+    .option('threads', {
+      type: 'number',
+      describe: 'TensorFlow threads per worker (default: cores / workers)',
+    })
+    .option('data-root', {
+      type: 'string',
+      describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
+    })
+    .option('executor', {
+      choices: EXECUTORS,
+      describe:
+        'where cells run: local worker processes, or one Slurm job array (default: the yaml executor.name, else local)',
+    })
+    .option('detach', {
+      type: 'boolean',
+      default: false,
+      describe: 'slurm: print the job id and return instead of following the array',
+    })
+    .option('requeue', {
+      type: 'boolean',
+      default: false,
+      describe: 'slurm: let Slurm requeue preempted or node-lost tasks (they resume)',
+    });
+}
+
+export const OVERRIDES_HELP =
+  "Hydra-style overrides: model.width=32, ~eval.centreHashBits, grid.seed=0,1,2 (sweep axis), quoted 'a,b'";
+
+/** What `trainerOptions` + `ablationOptions` parse to. */
+export interface AblationArgv {
+  experiment: string;
+  'runs-dir': string;
+  'tracking-uri'?: string;
+  only?: string[];
+  'retry-failed': boolean;
+  'dry-run': boolean;
+  backend: BackendName;
+  workers?: number;
+  threads?: number;
+  'data-root'?: string;
+  executor?: ExecutorName;
+  detach: boolean;
+  requeue: boolean;
+}
+
+/** The parsed command line of `ablation` (and its positional `key=value` overrides) as runAblation's options. */
+export function ablationRequest(
+  argv: AblationArgv,
+  overrides: readonly (string | number)[] = [],
+): AblationOptions {
+  return {
+    experiment: argv.experiment,
+    runsDir: argv['runs-dir'],
+    dataRoot: argv['data-root'],
+    only: argv.only,
+    retryFailed: argv['retry-failed'],
+    dryRun: argv['dry-run'],
+    overrides: overrides.map(String),
+    backend: argv.backend,
+    workers: positiveInt('--workers', argv.workers),
+    threads: positiveInt('--threads', argv.threads),
+    trackingUri: argv['tracking-uri'],
+    executor: argv.executor,
+    detach: argv.detach,
+    requeue: argv.requeue,
+    tty: Boolean(process.stdout.isTTY) && !process.env.CI,
+  };
+}
+
+async function main(): Promise<number> {
+  let exitCode = 0;
+  await trainerOptions(yargs(hideBin(process.argv)).scriptName('trainer').usage('$0 <command> [options]'))
     .command(
       'ablation [overrides..]',
       'run the experiment grid (skips finished cells, resumes interrupted ones)',
       (y) =>
-        y
-          .positional('overrides', {
-            type: 'string',
-            array: true,
-            describe:
-              "Hydra-style overrides: model.width=32, ~eval.centreHashBits, grid.seed=0,1,2 (sweep axis), quoted 'a,b'",
-          })
-          .option('only', {
-            type: 'string',
-            array: true,
-            describe: 'cell id prefix or axis=value[,value] (repeatable; axes AND, values OR)',
-          })
-          .option('retry-failed', {
-            type: 'boolean',
-            default: false,
-            describe: 'run failed cells again from scratch',
-          })
-          .option('dry-run', {
-            type: 'boolean',
-            default: false,
-            describe: 'print the grid (cell id, axes, state) and exit',
-          })
-          .option('backend', {
-            choices: BACKENDS,
-            default: (process.env.SBIR_BACKEND as BackendName | undefined) ?? 'auto',
-            describe: 'TensorFlow backend',
-          })
-          .option('workers', {
-            type: 'number',
-            describe: 'parallel worker processes (default: cores / 2, at least 1)',
-          })
-          .option('threads', {
-            type: 'number',
-            describe: 'TensorFlow threads per worker (default: cores / workers)',
-          })
-          .option('data-root', {
-            type: 'string',
-            describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
-          })
-          .option('executor', {
-            choices: EXECUTORS,
-            describe:
-              'where cells run: local worker processes, or one Slurm job array (default: the yaml executor.name, else local)',
-          })
-          .option('detach', {
-            type: 'boolean',
-            default: false,
-            describe: 'slurm: print the job id and return instead of following the array',
-          })
-          .option('requeue', {
-            type: 'boolean',
-            default: false,
-            describe: 'slurm: let Slurm requeue preempted or node-lost tasks (they resume)',
-          }),
+        ablationOptions(y).positional('overrides', { type: 'string', array: true, describe: OVERRIDES_HELP }),
       async (argv) => {
-        const result = await runAblation({
-          experiment: argv.experiment,
-          runsDir: argv['runs-dir'],
-          dataRoot: argv['data-root'],
-          only: argv.only,
-          retryFailed: argv['retry-failed'],
-          dryRun: argv['dry-run'],
-          overrides: (argv.overrides ?? []).map(String),
-          backend: argv.backend,
-          workers: positiveInt('--workers', argv.workers),
-          threads: positiveInt('--threads', argv.threads),
-          trackingUri: argv['tracking-uri'],
-          executor: argv.executor,
-          detach: argv.detach,
-          requeue: argv.requeue,
-          tty: Boolean(process.stdout.isTTY) && !process.env.CI,
-        });
-        exitCode = result.exitCode;
+        exitCode = (await runAblation(ablationRequest(argv, argv.overrides ?? []))).exitCode;
       },
     )
     .command(
@@ -209,7 +239,8 @@ async function main(): Promise<number> {
 }
 
 // One line on stderr; exit 2 for usage/config/input errors, 1 for runtime failures (@sbir/data EXIT).
-main().then(
-  (code) => process.exit(code),
-  (e: unknown) => exitWithError(e),
-);
+if (require.main === module)
+  main().then(
+    (code) => process.exit(code),
+    (e: unknown) => exitWithError(e),
+  );

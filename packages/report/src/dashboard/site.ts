@@ -29,7 +29,7 @@ import {
 } from '../charts/data';
 import { pca } from '../pca';
 import { resolveCellFile } from '../retrieval';
-import { copyInside, writeInside } from '../util/paths';
+import { assertInsideOut, copyInside, writeInside } from '../util/paths';
 import { readEmbeddings, readRetrieval, type CellRecord } from '../store/read';
 import type { Retrieval } from '../store/schema';
 import { toHtmlTable, TABLE_CSS } from '../table/assemble';
@@ -724,7 +724,7 @@ export async function writeDashboard(
   writeInside(dir, 'index.html', indexPage(views, opts));
   for (const v of views) {
     const ed = path.join(dir, 'e', expSlug(v.exp.id));
-    fs.rmSync(path.join(ed, 'r'), { recursive: true, force: true });
+    fs.rmSync(assertInsideOut(dir, path.join(ed, 'r')), { recursive: true, force: true });
     writeInside(dir, path.join(ed, 'index.html'), experimentPage(v, opts, experimentSpecs(v)));
     writeInside(dir, path.join(ed, 'compare.html'), comparePage(v, opts));
     for (const c of v.exp.cells)

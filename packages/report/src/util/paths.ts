@@ -21,29 +21,44 @@ export function isInside(root: string, file: string): boolean {
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
-function realpathOrSelf(p: string): string {
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return path.resolve(p);
+/**
+ * The real path of `p` when it exists; else the real path of its nearest existing ancestor with the
+ * missing part appended (what the path will be once created).
+ */
+function realPathOf(p: string): string {
+  const missing: string[] = [];
+  let cur = path.resolve(p);
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync(cur), ...missing);
+    } catch {
+      const up = path.dirname(cur);
+      if (up === cur) return path.join(cur, ...missing);
+      missing.unshift(path.basename(cur));
+      cur = up;
+    }
   }
 }
 
 /**
- * The absolute path of `file` (absolute, or relative to `root`), after checking that it stays below
- * `root`; creates its folder and checks that the folder's real path stays below the real `root` too.
+ * Checks that `target` (absolute, or relative to `root`) stays below `root`, lexically and through
+ * any symbolic link already on its path; creates nothing. Returns the absolute path.
  */
-export function confineOutput(root: string, file: string): string {
-  const abs = path.resolve(root, file);
+export function assertInsideOut(root: string, target: string): string {
+  const abs = path.resolve(root, target);
+  const shown = displayPath(path.resolve(root));
   if (abs === path.resolve(root) || !isInside(root, abs))
-    throw new ReportInputError(message.outsideOut(displayPath(abs), displayPath(path.resolve(root))), abs);
-  fs.mkdirSync(path.dirname(abs), { recursive: true });
-  if (!isInside(realpathOrSelf(root), fs.realpathSync(path.dirname(abs))))
-    throw new ReportInputError(
-      message.outsideOutLink(displayPath(abs), displayPath(path.resolve(root))),
-      abs,
-    );
+    throw new ReportInputError(message.outsideOut(displayPath(abs), shown), abs);
+  if (!isInside(realPathOf(root), realPathOf(path.dirname(abs))))
+    throw new ReportInputError(message.outsideOutLink(displayPath(abs), shown), abs);
   return abs;
+}
+
+/** `assertInsideOut`, then creates the file's folder (and checks again: the folder is real now). */
+export function confineOutput(root: string, file: string): string {
+  const abs = assertInsideOut(root, file);
+  fs.mkdirSync(path.dirname(abs), { recursive: true });
+  return assertInsideOut(root, abs);
 }
 
 /**
