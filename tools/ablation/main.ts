@@ -34,7 +34,7 @@ function cli(argv: string[]) {
       type: 'string',
       describe: 'report folder (default: reports/<experiment>)',
     })
-    .strict()
+    .strictOptions() // key=value overrides are positional; unknown --options are still errors
     .help()
     .fail((msg, err) => {
       throw err ?? new ConfigError(msg.replace(/\s*\n\s*/g, ' '));
