@@ -161,7 +161,7 @@ withCluster(
     const cells = cellsOf(runs, 'grid');
     const cut = statusOf(victim);
     expect(cut.state).toBe('interrupted');
-    expect(cut.error).toMatch(new RegExp(`^Slurm task ${job.jobId} stopped \\(CANCELLED`));
+    expect(cut.error).toMatch(new RegExp(`^Slurm task ${job.jobId} ended CANCELLED`));
     expect(cut.slurm!.state).toBe('CANCELLED');
     for (const c of cells.slice(1))
       expect(statusOf(c)).toMatchObject({ state: 'finished', slurm: { state: 'COMPLETED' } });

@@ -156,6 +156,28 @@ export function isActiveState(state: string): boolean {
   return ACTIVE.has(state);
 }
 
+/** Job states Slurm reports once a task has ended for good (squeue/scontrol/sacct spelling). */
+const ENDED = new Set([
+  'COMPLETED',
+  'CANCELLED',
+  'FAILED',
+  'TIMEOUT',
+  'NODE_FAIL',
+  'PREEMPTED',
+  'OUT_OF_MEMORY',
+  'BOOT_FAIL',
+  'DEADLINE',
+]);
+
+export function isEndedState(state: string): boolean {
+  return ENDED.has(state);
+}
+
+/** The `error` of a cell whose task Slurm stopped. */
+export function stoppedText(taskId: string, state: string, reason: string | null): string {
+  return `Slurm task ${taskId} ended ${state}${reason ? ` (${reason})` : ''}; rerun resumes from the last checkpoint`;
+}
+
 /** squeue lines `%i|%T|%r|%N` (one per array task with -r) -> task states by id. */
 export function parseSqueue(stdout: string): Map<string, TaskState> {
   const out = new Map<string, TaskState>();

@@ -14,7 +14,7 @@ import { initBackend, type BackendName } from '@sbir/model';
 import { acquireClaim, describeOwner } from '../claim';
 import { runCell } from '../cell';
 import { CellStore, planCell, readJsonFile, type SlurmCellInfo } from '../run-store';
-import { finalState } from './commands';
+import { finalState, isEndedState, stoppedText } from './commands';
 import type { SlurmTasksFile } from './submission';
 
 let stopSignal: NodeJS.Signals | null = null;
@@ -32,15 +32,15 @@ function log(line: string): void {
   );
 }
 
-/** Why the task was stopped, as Slurm tells it (CANCELLED, TIMEOUT, PREEMPTED, ...). */
+/**
+ * Why the task was stopped, as far as Slurm says it yet: an ended state (CANCELLED, TIMEOUT,
+ * PREEMPTED, ...) or SIGNALLED while the controller still shows it running/completing; the next
+ * follow or run replaces SIGNALLED by the final state (reconcileSlurmCells).
+ */
 function stopReason(taskId: string): { state: string; text: string } {
   const s = finalState(taskId);
-  const state = s && s.state !== 'RUNNING' ? s.state : 'SIGNALLED';
-  const why = s?.reason ? `, ${s.reason}` : '';
-  return {
-    state,
-    text: `Slurm task ${taskId} stopped (${state}${why}; ${stopSignal} received); rerun resumes from the last checkpoint`,
-  };
+  const state = s && isEndedState(s.state) ? s.state : 'SIGNALLED';
+  return { state, text: stoppedText(taskId, state, s?.reason ?? `${stopSignal} received`) };
 }
 
 async function main(): Promise<number> {
