@@ -241,8 +241,8 @@ withCluster(
       { cwd: REPO_ROOT, encoding: 'utf8', env: childEnv() },
     );
     expect(rep.status).toBe(0);
-    expect(fs.readFileSync(path.join(out, 'dashboard', 'index.html'), 'utf8')).toContain(
-      resumed.slurm!.jobId,
-    );
+    // the dashboard's runs table shows each cell's Slurm task and state
+    const runsTable = fs.readFileSync(path.join(out, 'dashboard', 'e', 'grid', 'index.html'), 'utf8');
+    expect(runsTable).toContain(`Slurm ${resumed.slurm!.jobId} COMPLETED on node`);
   },
 );
