@@ -48,6 +48,7 @@ test('sbatch argv: one element per option, held array with its throttle, the scr
     '--job-name=sbir-x',
     '--array=0-7%3',
     '--output=/r/task-%a.out',
+    '--open-mode=append',
     '--chdir=/r',
     '--export=ALL',
     '--requeue',

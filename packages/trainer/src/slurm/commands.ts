@@ -84,6 +84,7 @@ export function sbatchArgv(
     `--job-name=${o.jobName}`,
     `--array=${array}`,
     `--output=${o.outputPattern}`,
+    '--open-mode=append', // a requeued task adds to its output instead of replacing it
     `--chdir=${o.chdir}`,
     '--export=ALL',
     o.requeue ? '--requeue' : '--no-requeue',
