@@ -66,7 +66,7 @@ describe('experiment schema errors name the file and the path', () => {
       'unknown top-level key',
       'losses:',
       'lossez: {}\nlosses:',
-      'experiments/demo.yaml: lossez: unknown key "lossez" (known: name, description, base, losses, grid)',
+      'experiments/demo.yaml: lossez: unknown key "lossez" (known: name, description, base, losses, grid, executor)',
     ],
     [
       'unknown loss option',

@@ -268,6 +268,7 @@ function runsTable(v: ExperimentView, opts: DashboardOptions): SafeHtml {
       o?.dataset,
       ...Object.values(o?.rowAxes ?? {}),
       c.status.error ?? '',
+      c.status.slurm?.jobId ?? '',
     ]
       .join(' ')
       .toLowerCase();
@@ -280,7 +281,7 @@ function runsTable(v: ExperimentView, opts: DashboardOptions): SafeHtml {
       <td data-sort="${label}" class="run-name">
         <a href="r/${c.cellId}.html">${label}</a>
         <div class="id">
-          ${c.cellId}${ml ? html` · <a href="${ml}" target="_blank" rel="noopener">MLflow ↗</a>` : ''}
+          ${c.cellId}${ml ? html` · <a href="${ml}" target="_blank" rel="noopener">MLflow ↗</a>` : ''}${slurmText(c) ? html` · <span class="slurm" title="Slurm job/task and state">${slurmText(c)}</span>` : ''}
         </div>
         ${c.status.error ? html`<div class="err" title="${c.status.error}">${c.status.error}</div>` : ''}
       </td>
@@ -487,6 +488,13 @@ export function runSpecs(c: CellRecord, label: string): Record<string, TopLevelS
   return specs;
 }
 
+/** `Slurm 12_3 RUNNING on node1` for cells the Slurm executor ran (status.json `slurm`), else undefined. */
+function slurmText(c: CellRecord): string | undefined {
+  const s = c.status.slurm;
+  if (!s?.jobId) return undefined;
+  return `Slurm ${s.jobId}${s.state ? ` ${s.state}` : ''}${s.node ? ` on ${s.node}` : ''}`;
+}
+
 function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destDir: string): string {
   const o = v.obs.get(c.cellId);
   const label = o?.label ?? c.cellId;
@@ -498,6 +506,7 @@ function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destD
   const info: [string, string | number | null | undefined][] = [
     ['cell id', c.cellId],
     ['attempt', st.attempt],
+    ['Slurm task', slurmText(c)],
     ['host', st.host],
     ['pid', st.pid],
     ['started', st.startedAt],

@@ -73,6 +73,13 @@ export const CellStatusSchema = z
     epoch: optNum,
     totalSteps: optNum,
     mlflowRunId: optStr,
+    /** Cells run by the Slurm executor: the array task and its last known Slurm state. */
+    slurm: z
+      .object({ jobId: optStr, state: optStr, reason: optStr, node: optStr })
+      .passthrough()
+      .nullable()
+      .optional()
+      .catch(undefined),
   })
   .passthrough();
 

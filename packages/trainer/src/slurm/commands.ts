@@ -84,6 +84,7 @@ export function sbatchArgv(
     `--job-name=${o.jobName}`,
     `--array=${array}`,
     `--output=${o.outputPattern}`,
+    '--open-mode=append', // a requeued task adds to its output instead of replacing it
     `--chdir=${o.chdir}`,
     '--export=ALL',
     o.requeue ? '--requeue' : '--no-requeue',
@@ -154,6 +155,28 @@ const ACTIVE = new Set([
 
 export function isActiveState(state: string): boolean {
   return ACTIVE.has(state);
+}
+
+/** Job states Slurm reports once a task has ended for good (squeue/scontrol/sacct spelling). */
+const ENDED = new Set([
+  'COMPLETED',
+  'CANCELLED',
+  'FAILED',
+  'TIMEOUT',
+  'NODE_FAIL',
+  'PREEMPTED',
+  'OUT_OF_MEMORY',
+  'BOOT_FAIL',
+  'DEADLINE',
+]);
+
+export function isEndedState(state: string): boolean {
+  return ENDED.has(state);
+}
+
+/** The `error` of a cell whose task Slurm stopped. */
+export function stoppedText(taskId: string, state: string, reason: string | null): string {
+  return `Slurm task ${taskId} ended ${state}${reason ? ` (${reason})` : ''}; rerun resumes from the last checkpoint`;
 }
 
 /** squeue lines `%i|%T|%r|%N` (one per array task with -r) -> task states by id. */

@@ -16,11 +16,20 @@ import {
 } from '../executor';
 import { displayPath } from '../grid';
 import type { CellOutcome, StartMode } from '../protocol';
-import { nowIso, readJsonFile, type CellStatus, type CellStore, type MetricLine } from '../run-store';
+import {
+  nowIso,
+  readJsonFile,
+  type CellStatus,
+  type CellStore,
+  type MetricLine,
+  type SlurmCellInfo,
+} from '../run-store';
 import type { ExecutorSettings } from '../schema';
 import {
   finalState,
   isActiveState,
+  isEndedState,
+  stoppedText,
   parseJobId,
   queueStates,
   requireSlurmCommands,
@@ -77,7 +86,7 @@ export function reconcileSlurmCells(cells: CellStore[], probe: ClaimProbe, log: 
   for (const store of cells) {
     const status = store.readStatus();
     const slurm = status?.slurm;
-    if (!status || !slurm || (FINAL_CELL_STATES.has(status.state) && !isActiveState(slurm.state))) continue;
+    if (!status || !slurm || isEndedState(slurm.state)) continue;
     const queue = queueStates([slurm.arrayJobId]);
     if (!queue) return n; // Slurm cannot be asked: leave everything as it is
     const live = queue.get(slurm.jobId);
@@ -85,24 +94,32 @@ export function reconcileSlurmCells(cells: CellStore[], probe: ClaimProbe, log: 
     const got = acquireClaim(store.dir, { kind: 'ablation', pid: process.pid, host: os.hostname() }, probe);
     if ('heldBy' in got) continue; // its task (or another process) still owns it
     try {
-      const now = store.readStatus()!;
-      const last = finalState(slurm.jobId);
-      const state = last?.state ?? 'UNKNOWN';
-      const reasonText = `Slurm task ${slurm.jobId} ended ${state}${last?.reason ? ` (${last.reason})` : ''}`;
-      const patch: Partial<CellStatus> = { slurm: { ...slurm, state, reason: last?.reason ?? reasonText } };
-      if (now.state === 'running' || now.state === 'queued') {
-        if (now.state === 'queued' && state === 'COMPLETED') continue; // the task found nothing to do
-        patch.state = now.state === 'running' || (now.step ?? 0) > 0 ? 'interrupted' : 'queued';
-        patch.error = `${reasonText} before the cell ended; rerun resumes from the last checkpoint`;
-        log(`${store.cellId}: ${patch.error}`);
-        n++;
-      }
-      store.updateStatus(patch);
+      if (reconcileOne(store, slurm, log)) n++;
     } finally {
       got.claim.release();
     }
   }
   return n;
+}
+
+/** Under the cell's claim: Slurm's final word on a task that left the queue. True when it was lost. */
+function reconcileOne(store: CellStore, slurm: SlurmCellInfo, log: (l: string) => void): boolean {
+  const now = store.readStatus()!;
+  const last = finalState(slurm.jobId);
+  const state = last?.state && isEndedState(last.state) ? last.state : 'UNKNOWN';
+  const patch: Partial<CellStatus> = { slurm: { ...slurm, state, reason: last?.reason ?? null } };
+  let lost = false;
+  if (now.state === 'running' || (now.state === 'queued' && state !== 'COMPLETED')) {
+    // the task died without recording its end (SIGKILL, lost node) or never started (cancelled pending)
+    patch.state = now.state === 'running' || now.step > 0 ? 'interrupted' : 'queued';
+    patch.error = stoppedText(slurm.jobId, state, last?.reason ?? null);
+    log(`${store.cellId}: ${patch.error}`);
+    lost = true;
+  } else if (now.state === 'interrupted') {
+    patch.error = stoppedText(slurm.jobId, state, last?.reason ?? null);
+  }
+  store.updateStatus(patch);
+  return lost;
 }
 
 export class SlurmExecutor implements Executor {

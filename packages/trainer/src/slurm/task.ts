@@ -11,10 +11,11 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend, type BackendName } from '@sbir/model';
-import { acquireClaim, describeOwner } from '../claim';
+import { acquireClaim, describeOwner, type Claim } from '../claim';
 import { runCell } from '../cell';
+import type { StartMode } from '../protocol';
 import { CellStore, planCell, readJsonFile, type SlurmCellInfo } from '../run-store';
-import { finalState } from './commands';
+import { finalState, isEndedState, stoppedText } from './commands';
 import type { SlurmTasksFile } from './submission';
 
 let stopSignal: NodeJS.Signals | null = null;
@@ -32,24 +33,28 @@ function log(line: string): void {
   );
 }
 
-/** Why the task was stopped, as Slurm tells it (CANCELLED, TIMEOUT, PREEMPTED, ...). */
-function stopReason(taskId: string): { state: string; text: string } {
+/**
+ * Why the task was stopped, as far as Slurm says it yet: an ended state (CANCELLED, TIMEOUT,
+ * PREEMPTED, ...) or SIGNALLED while the controller still shows it running/completing; the next
+ * follow or run replaces SIGNALLED by the final state (reconcileSlurmCells).
+ */
+function stopReason(taskId: string): { state: string; reason: string | null; text: string } {
   const s = finalState(taskId);
-  const state = s && s.state !== 'RUNNING' ? s.state : 'SIGNALLED';
-  const why = s?.reason ? `, ${s.reason}` : '';
-  return {
-    state,
-    text: `Slurm task ${taskId} stopped (${state}${why}; ${stopSignal} received); rerun resumes from the last checkpoint`,
-  };
+  const state = s && isEndedState(s.state) ? s.state : 'SIGNALLED';
+  const reason = s?.reason ?? `${stopSignal} received`;
+  return { state, reason, text: stoppedText(taskId, state, reason) };
 }
 
-async function main(): Promise<number> {
-  const tasksFile = process.argv[2];
-  const index = Number(process.env.SLURM_ARRAY_TASK_ID);
-  if (!tasksFile || !Number.isInteger(index)) {
-    log('usage: task.ts <tasks.json> (in a Slurm array task)');
-    return 2;
-  }
+interface TaskCell {
+  cell: CellStore;
+  claim: Claim;
+  mode: StartMode;
+  slurm: SlurmCellInfo;
+  tasks: SlurmTasksFile;
+}
+
+/** The cell of this array task, under its claim; a number (exit code) when there is nothing to train. */
+function claimTaskCell(tasksFile: string, index: number): TaskCell | number {
   const tasks = readJsonFile<SlurmTasksFile>(tasksFile);
   const entry = tasks?.cells[index];
   if (!tasks || !entry || !/^[0-9a-f]{12}$/.test(entry.cellId)) {
@@ -57,6 +62,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const taskId = `${process.env.SLURM_ARRAY_JOB_ID}_${index}`;
+  // tasks.json lives in runs/<experiment>/.slurm/<submission>/: the cell is a sibling of .slurm
   const cell = new CellStore(path.join(path.dirname(path.dirname(path.dirname(tasksFile))), entry.cellId));
   const owner = {
     kind: 'slurm' as const,
@@ -69,18 +75,17 @@ async function main(): Promise<number> {
     log(`cell ${entry.cellId} is claimed by ${describeOwner(got.heldBy)}; not training it`);
     return 0;
   }
-  const claim = got.claim;
-  claim.update({ ...owner, slurmJobId: taskId }); // the task's own pid and host from now on
+  got.claim.update({ ...owner, slurmJobId: taskId }); // the task's own pid and host from now on
   const status = cell.readStatus();
   const plan = planCell(status, entry.mode === 'retry');
-  if (plan !== 'run' && plan !== 'resume' && plan !== 'retry' && plan !== 'skip-running') {
+  if (plan === 'skip-finished' || plan === 'skip-failed') {
     log(`cell ${entry.cellId} is ${status?.state}; nothing to do`);
-    claim.release();
+    got.claim.release();
     return 0;
   }
-  const mode = plan === 'run' || plan === 'retry' ? plan : 'resume';
+  // a claim of our own on a "running" cell: an earlier run of this task (requeue) or a dead owner
+  const mode: StartMode = plan === 'run' || plan === 'retry' ? plan : 'resume';
   const slurm: SlurmCellInfo = {
-    ...(status?.slurm ?? { submission: tasks.submission }),
     jobId: taskId,
     arrayJobId: process.env.SLURM_ARRAY_JOB_ID ?? '',
     arrayTaskId: index,
@@ -90,10 +95,15 @@ async function main(): Promise<number> {
     restarts: Number(process.env.SLURM_RESTART_COUNT) || 0,
     submission: tasks.submission,
   };
+  return { cell, claim: got.claim, mode, slurm, tasks };
+}
+
+async function train(t: TaskCell): Promise<number> {
+  const { cell, claim, slurm } = t;
   cell.updateStatus({ slurm });
   const threads = Number(process.env.SLURM_CPUS_PER_TASK) || Number(process.env.TF_NUM_INTRAOP_THREADS) || 1;
-  const info = await initBackend(tasks.backend as BackendName, { threads, quiet: true });
-  log(`cell ${entry.cellId} (${mode}) on ${slurm.node}: backend ${info.name}, ${info.threads} thread(s)`);
+  const info = await initBackend(t.tasks.backend as BackendName, { threads, quiet: true });
+  log(`cell ${cell.cellId} (${t.mode}) on ${slurm.node}: backend ${info.name}, ${info.threads} thread(s)`);
   if (info.warning) log(info.warning);
   claim.startHeartbeat(undefined, () => {
     log('the cell claim was taken over by another owner; stopping');
@@ -102,21 +112,37 @@ async function main(): Promise<number> {
   busy = true;
   const outcome = await runCell({
     cellDir: cell.dir,
-    mode,
+    mode: t.mode,
     backend: info.name,
     shouldStop: () => stopSignal !== null,
   });
   busy = false;
+  if (!claim.held()) return 143; // someone else owns the cell now: leave its status alone
   if (outcome.state === 'interrupted') {
-    const why = stopReason(taskId);
-    cell.updateStatus({ error: why.text, slurm: { ...slurm, state: why.state, reason: why.text } });
+    const why = stopReason(slurm.jobId);
+    cell.updateStatus({ error: why.text, slurm: { ...slurm, state: why.state, reason: why.reason } });
     log(why.text);
-  } else {
-    cell.updateStatus({ slurm: { ...slurm, state: 'COMPLETED', reason: null } });
-    log(`cell ${entry.cellId}: ${outcome.state}${outcome.error ? ` (${outcome.error})` : ''}`);
+    return 143;
   }
-  claim.release();
-  return outcome.state === 'interrupted' ? 143 : 0;
+  cell.updateStatus({ slurm: { ...slurm, state: 'COMPLETED', reason: null } });
+  log(`cell ${cell.cellId}: ${outcome.state}${outcome.error ? ` (${outcome.error})` : ''}`);
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const tasksFile = process.argv[2];
+  const index = Number(process.env.SLURM_ARRAY_TASK_ID);
+  if (!tasksFile || !Number.isInteger(index)) {
+    log('usage: task.ts <tasks.json> (in a Slurm array task)');
+    return 2;
+  }
+  const t = claimTaskCell(path.resolve(tasksFile), index);
+  if (typeof t === 'number') return t;
+  try {
+    return await train(t);
+  } finally {
+    t.claim.release();
+  }
 }
 
 main().then(
