@@ -3,12 +3,13 @@
  * prepare missing datasets, and run the cells in a bounded pool of worker processes while mirroring
  * the run store to MLflow. The sweeper (grid.ts) is separate from this launcher, as in Hydra.
  */
-import { fork, execFileSync, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { axesLabel, displayPath, loadExperiment, REPO_ROOT, type Experiment } from './grid';
 import { staleCellIds, writeExperimentMeta } from './experiment-meta';
+import { gitLineage } from './lineage';
 import { ConfigError, messages } from './messages';
 import { MlflowMirror } from './mlflow/mirror';
 import type { CellOutcome, ParentMessage, StartMode, WorkerMessage } from './protocol';
@@ -137,16 +138,6 @@ export function gridTable(exp: Experiment, planned: PlannedCell[]): string {
     ];
   });
   return formatTable(['cell', ...axes, 'state', 'steps'], rows);
-}
-
-function gitSha(): string | null {
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    return null;
-  }
 }
 
 /** Prepares the datasets the cells need (only emoji-like sources with `dataset.prepare`). */
@@ -312,7 +303,8 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     );
 
   const trackingUri = opts.trackingUri === undefined ? process.env.MLFLOW_TRACKING_URI : opts.trackingUri;
-  const sha = gitSha();
+  const git = gitLineage(REPO_ROOT);
+  const sha = git.commit;
   const mirror = trackingUri
     ? new LiveMirror(
         new MlflowMirror(trackingUri, exp.name, { gitSha: sha, experimentFile: exp.file }),
@@ -376,6 +368,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
           OMP_NUM_THREADS: String(layout.threads),
           TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2',
           SBIR_GIT_SHA: sha ?? '',
+          SBIR_GIT_DIRTY: git.dirty === null ? '' : git.dirty ? '1' : '0',
         },
       });
       const slot: WorkerSlot = { index, child, job: null, ready: false, log };

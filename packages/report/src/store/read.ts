@@ -13,6 +13,7 @@ import {
   EmbeddingsSchema,
   EvalSchema,
   ExperimentMetaSchema,
+  LineageSchema,
   MetricLineSchema,
   RetrievalSchema,
   type CellConfig,
@@ -20,6 +21,7 @@ import {
   type Embeddings,
   type EvalResult,
   type ExperimentMeta,
+  type Lineage,
   type MetricLine,
   type Retrieval,
 } from './schema';
@@ -34,6 +36,8 @@ export interface CellRecord {
   status: CellStatus;
   metrics: MetricLine[];
   eval?: EvalResult;
+  /** lineage.json: git commit + dirty flag, dataset digest, backend, host (absent in older stores). */
+  lineage?: Lineage;
   hasEmbeddings: boolean;
   hasRetrieval: boolean;
   /** Not in experiment.json's current cell set (`cells`): a result of an earlier grid. */
@@ -213,6 +217,7 @@ function readCell(
     status,
     metrics: readMetrics(path.join(dir, 'metrics.jsonl')),
     eval: evalResult,
+    lineage: readJson(path.join(dir, 'lineage.json'), LineageSchema),
     hasEmbeddings: fs.existsSync(path.join(dir, 'embeddings.json')),
     hasRetrieval: fs.existsSync(path.join(dir, 'retrieval.json')),
     stale,
