@@ -3,13 +3,13 @@
  * prepare missing datasets, and run the cells in a bounded pool of worker processes while mirroring
  * the run store to MLflow. The sweeper (grid.ts) is separate from this launcher, as in Hydra.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { axesLabel, displayPath, loadExperiment, REPO_ROOT, type Experiment } from './grid';
 import { RUNNABLE, type ExecutionResult, type Executor, type Plan, type PlannedCell } from './executor';
 import { LocalExecutor } from './local-executor';
 import { staleCellIds, writeExperimentMeta } from './experiment-meta';
+import { gitLineage } from './lineage';
 import { ConfigError, messages } from './messages';
 import { MlflowMirror } from './mlflow/mirror';
 import type { CellOutcome } from './protocol';
@@ -115,16 +115,6 @@ export function gridTable(exp: Experiment, planned: PlannedCell[]): string {
     ];
   });
   return formatTable(['cell', ...axes, 'state', 'steps'], rows);
-}
-
-function gitSha(): string | null {
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    return null;
-  }
 }
 
 /** Prepares the datasets the cells need (only emoji-like sources with `dataset.prepare`). */
@@ -285,7 +275,8 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     );
 
   const trackingUri = opts.trackingUri === undefined ? process.env.MLFLOW_TRACKING_URI : opts.trackingUri;
-  const sha = gitSha();
+  const git = gitLineage(REPO_ROOT);
+  const sha = git.commit;
   const mirror = trackingUri
     ? new LiveMirror(
         new MlflowMirror(trackingUri, exp.name, { gitSha: sha, experimentFile: exp.file }),
@@ -308,6 +299,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
       mirror,
       backend: opts.backend ?? process.env.SBIR_BACKEND ?? 'auto',
       gitSha: sha,
+      gitDirty: git.dirty,
       write,
     });
   } finally {

@@ -295,6 +295,22 @@
           st.appendChild(el('td', null, r.state));
         });
         tb.appendChild(st);
+        // lineage (lineage.json): always shown, so a comparison across commits or datasets is visible
+        var lineageKeys = [];
+        chosen.forEach(function (r) {
+          Object.keys(r.lineage || {}).forEach(function (k) {
+            if (lineageKeys.indexOf(k) < 0) lineageKeys.push(k);
+          });
+        });
+        lineageKeys.forEach(function (k) {
+          var tr = el('tr', { class: 'lineage', 'data-lineage': k });
+          tr.appendChild(el('td', null, k));
+          chosen.forEach(function (r) {
+            var v = (r.lineage || {})[k];
+            tr.appendChild(el('td', null, v === undefined ? '' : v));
+          });
+          tb.appendChild(tr);
+        });
         var axes = [];
         chosen.forEach(function (r) {
           Object.keys(r.axes || {}).forEach(function (k) {

@@ -16,6 +16,7 @@ import {
   mapByCellSpec,
   pcaSpec,
   prCurveSpec,
+  quickTitle,
   trainingCurvesSpec,
 } from '../charts/specs';
 import {
@@ -495,6 +496,76 @@ function slurmText(c: CellRecord): string | undefined {
   return `Slurm ${s.jobId}${s.state ? ` ${s.state}` : ''}${s.node ? ` on ${s.node}` : ''}`;
 }
 
+/** ", n = 200 / 1500" for an epoch line that says how many queries / gallery rows it used. */
+function subsetText(line: object): string {
+  const m = line as { nQueries?: unknown; nGallery?: unknown };
+  return typeof m.nQueries === 'number' && typeof m.nGallery === 'number'
+    ? `, n = ${m.nQueries} / ${m.nGallery}`
+    : '';
+}
+
+/** lineage.json as label -> text (short forms), for the run page and the compare view. */
+export function lineageRows(c: CellRecord): [string, string][] {
+  const l = c.lineage;
+  if (!l) return [];
+  const d = l.dataset;
+  const rows: [string, string | null | undefined][] = [
+    [
+      'git commit',
+      l.git?.commit ? `${l.git.commit.slice(0, 12)}${l.git.dirty ? ' (dirty tree)' : ''}` : undefined,
+    ],
+    [
+      'dataset',
+      d
+        ? [d.name, d.split, d.size ? `${d.size}px` : '', d.rows ? `${d.rows} rows` : '']
+            .filter(Boolean)
+            .join(' · ')
+        : undefined,
+    ],
+    ['dataset digest', d?.digest ? d.digest.slice(0, 23) : undefined],
+    [
+      'backend',
+      l.backend?.name
+        ? `${l.backend.name}${l.backend.tfVersion ? ` (TensorFlow ${l.backend.tfVersion})` : ''}${l.backend.tfjsVersion ? `, tfjs ${l.backend.tfjsVersion}` : ''}`
+        : undefined,
+    ],
+    [
+      'host',
+      l.host?.name
+        ? `${l.host.name}${l.host.cpu ? ` · ${l.host.cpu}` : ''}${l.host.cores ? ` · ${l.host.cores} cores` : ''}`
+        : undefined,
+    ],
+  ];
+  return rows.filter((r): r is [string, string] => typeof r[1] === 'string' && r[1] !== '');
+}
+
+function lineagePanel(c: CellRecord): SafeHtml | string {
+  const rows = lineageRows(c);
+  if (!rows.length) return '';
+  const earlier = c.lineage?.previous?.length ?? 0;
+  return html`<section class="panel" id="lineage">
+    <h2>Lineage</h2>
+    <table class="kv">
+      ${rows.map(
+        ([k, val]) =>
+          html`<tr>
+            <th>${k}</th>
+            <td data-lineage="${k}">${val}</td>
+          </tr>`,
+      )}
+      ${
+        c.lineage?.dataset?.digest
+          ? html`<tr>
+              <th>full digest</th>
+              <td class="small"><code>${c.lineage.dataset.digest}</code></td>
+            </tr>`
+          : ''
+      }
+    </table>
+    ${earlier ? html`<p class="small muted">${earlier} earlier attempt(s) ran on other code or another host (lineage.json "previous").</p>` : ''}
+  </section>`;
+}
+
 function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destDir: string): string {
   const o = v.obs.get(c.cellId);
   const label = o?.label ?? c.cellId;
@@ -554,8 +625,8 @@ function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destD
             </div>`
           : latest
             ? html`<div class="stats">
-                ${metricCard('mAP@all', latest['mAP@all'], 3, `epoch ${latest.epoch}, not final`)}
-                ${metricCard('P@200', latest['P@200'], 3, `epoch ${latest.epoch}, not final`)}
+                ${metricCard(quickTitle('mAP@all'), latest['mAP@all'], 3, `epoch ${latest.epoch}${subsetText(latest)}, not final`)}
+                ${metricCard(quickTitle('P@200'), latest['P@200'], 3, `epoch ${latest.epoch}${subsetText(latest)}, not final`)}
               </div>`
             : ''
       }
@@ -599,7 +670,8 @@ function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destD
         <h2>Config</h2>
         <pre class="config">${JSON.stringify(c.config ?? {}, null, 2)}</pre>
       </section>
-    </div>`;
+    </div>
+    ${lineagePanel(c)}`;
   return page({
     title: label,
     root: '../../../',
@@ -642,6 +714,7 @@ function comparePage(v: ExperimentView, opts: DashboardOptions): string {
       stale: Boolean(c.stale),
       axes: o?.axes ?? {},
       config: flattenConfig(c.config as Record<string, unknown> | undefined),
+      lineage: Object.fromEntries(lineageRows(c)),
       metrics: {
         'mAP@all': c.eval?.['mAP@all'] ?? null,
         'P@200': c.eval?.['P@200'] ?? null,

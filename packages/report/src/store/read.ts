@@ -15,6 +15,7 @@ import {
   EmbeddingsSchema,
   EvalSchema,
   ExperimentMetaSchema,
+  LineageSchema,
   MetricLineSchema,
   RetrievalSchema,
   type CellConfig,
@@ -22,6 +23,7 @@ import {
   type Embeddings,
   type EvalResult,
   type ExperimentMeta,
+  type Lineage,
   type MetricLine,
   type Retrieval,
 } from './schema';
@@ -36,6 +38,8 @@ export interface CellRecord {
   status: CellStatus;
   metrics: MetricLine[];
   eval?: EvalResult;
+  /** lineage.json: git commit + dirty flag, dataset digest, backend, host (absent in older stores). */
+  lineage?: Lineage;
   hasEmbeddings: boolean;
   hasRetrieval: boolean;
   /** Not in experiment.json's current cell set (`cells`): a result of an earlier grid. */
@@ -236,6 +240,7 @@ function readCell(
     status,
     metrics: readMetrics(path.join(dir, 'metrics.jsonl')),
     eval: evalResult,
+    lineage: readJson(path.join(dir, 'lineage.json'), LineageSchema),
     hasEmbeddings: exists(path.join(dir, 'embeddings.json')),
     hasRetrieval: exists(path.join(dir, 'retrieval.json')),
     stale,

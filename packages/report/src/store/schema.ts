@@ -83,6 +83,33 @@ export const CellStatusSchema = z
   })
   .passthrough();
 
+/** lineage.json (trainer README): what produced the cell. Every field optional; unknown ones kept. */
+export const LineageSchema = z
+  .object({
+    time: optStr,
+    attempt: optNum,
+    git: z.object({ commit: optStr, dirty: z.boolean().nullable().optional() }).passthrough().optional(),
+    dataset: z
+      .object({
+        name: optStr,
+        split: optStr,
+        digest: optStr,
+        size: optNum,
+        classes: optNum,
+        rows: optNum,
+        dir: optStr,
+      })
+      .passthrough()
+      .optional(),
+    backend: z.object({ name: optStr, tfVersion: optStr, tfjsVersion: optStr }).passthrough().optional(),
+    host: z
+      .object({ name: optStr, platform: optStr, arch: optStr, cpu: optStr, cores: optNum, node: optStr })
+      .passthrough()
+      .optional(),
+    previous: z.array(z.object({}).passthrough()).optional(),
+  })
+  .passthrough();
+
 export const MetricLineSchema = z
   .object({
     kind: z.string(),
@@ -198,6 +225,7 @@ export type ExperimentMeta = z.infer<typeof ExperimentMetaSchema>;
 export type CellConfig = z.infer<typeof CellConfigSchema>;
 export type CellStatus = z.infer<typeof CellStatusSchema>;
 export type MetricLine = z.infer<typeof MetricLineSchema>;
+export type Lineage = z.infer<typeof LineageSchema>;
 export type EvalResult = z.infer<typeof EvalSchema>;
 export type Embeddings = z.infer<typeof EmbeddingsSchema>;
 export type Retrieval = z.infer<typeof RetrievalSchema>;
