@@ -3,12 +3,11 @@ import { escapeHtml, html, jsonForScript, raw, safeSegment } from '../src/util/h
 describe('escape-by-default HTML', () => {
   it('escapes interpolated values but not nested templates or raw()', () => {
     const name = '<script>alert("x")</script>&\'';
-    const out = html`<td title="${name}">${name}</td>
-      ${html`<b>${'<i>'}</b>`}${raw('<br>')}`.value;
+    const out = html`<td title="${name}">${name}</td>${html`<b>${'<i>'}</b>`}${raw('<br>')}`.value;
     expect(out).toBe(
       '<td title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;</td><b>&lt;i&gt;</b><br>',
     );
-    expect(html`${['<a>', html`<b></b>`]}${null}${undefined}${false}${0}`.value).toBe('&lt;a&gt;<b>0');
+    expect(html`${['<a>', html`<b>`]}${null}${undefined}${false}${0}`.value).toBe('&lt;a&gt;<b>0');
     expect(escapeHtml(undefined)).toBe('');
   });
 

@@ -381,14 +381,7 @@ export function toHtmlTable(t: AblationTable): SafeHtml {
   });
   const sub = groups.map(
     (g) =>
-      html`${g.ours ? html`<th class="num">${g.col.metric}${g.delta ? html`<div class="sub">Δ vs baseline (p)</div>` : ''}</th>` : ''}${
-        g.paper
-          ? html`<th class="num paper">
-              ${g.col.metric}
-              <div class="sub">paper</div>
-            </th>`
-          : ''
-      }`,
+      html`${g.ours ? html`<th class="num">${g.col.metric}${g.delta ? html`<div class="sub">Δ vs baseline (p)</div>` : ''}</th>` : ''}${g.paper ? html`<th class="num paper">${g.col.metric}<div class="sub">paper</div></th>` : ''}`,
   );
   const body = t.rows.map((r) => {
     const cells = groups.map((g) => {
@@ -402,26 +395,14 @@ export function toHtmlTable(t: AblationTable): SafeHtml {
         : r.isBaseline
           ? html`<div class="delta muted">baseline</div>`
           : d.delta
-            ? html`<div class="delta ${dir}${sig ? ' sig' : ''}">
-                ${d.delta} <span class="p">${pEq(d.p)}</span>
-              </div>`
+            ? html`<div class="delta ${dir}${sig ? ' sig' : ''}">${d.delta} <span class="p">${pEq(d.p)}</span></div>`
             : html`<div class="delta muted">${d.p}</div>`;
       const oursCell = g.ours
-        ? html`<td
-            class="num${c.best ? ' best' : ''}"
-            title="${c.seeds.map((s, i) => `seed ${s}: ${fmt(c.values[i], 4)}`).join('\n')}"
-          >
-            ${x.mean ? html`<span class="mean">${x.mean}</span>${x.std ? html`<span class="pm"> ± ${x.std}</span>` : ''}<sup class="n">n=${x.n}</sup>` : html`<span class="muted">—</span>`}${deltaLine}
-          </td>`
+        ? html`<td class="num${c.best ? ' best' : ''}" title="${c.seeds.map((s, i) => `seed ${s}: ${fmt(c.values[i], 4)}`).join('\n')}">${x.mean ? html`<span class="mean">${x.mean}</span>${x.std ? html`<span class="pm"> ± ${x.std}</span>` : ''}<sup class="n">n=${x.n}</sup>` : html`<span class="muted">—</span>`}${deltaLine}</td>`
         : '';
       const ref = paperTableRef(c.paper);
       const paperCell = g.paper
-        ? html`<td
-            class="num paper"
-            title="${[ref, c.paper?.method, c.paper?.backbone, c.paper?.source].filter(Boolean).join(' · ')}"
-          >
-            ${paperText(c.paper)}${ref ? html`<sup class="ref">${ref.replace(/^Table\s*/i, 'T')}</sup>` : ''}
-          </td>`
+        ? html`<td class="num paper" title="${[ref, c.paper?.method, c.paper?.backbone, c.paper?.source].filter(Boolean).join(' · ')}">${paperText(c.paper)}${ref ? html`<sup class="ref">${ref.replace(/^Table\s*/i, 'T')}</sup>` : ''}</td>`
         : '';
       return html`${oursCell}${paperCell}`;
     });
@@ -429,32 +410,15 @@ export function toHtmlTable(t: AblationTable): SafeHtml {
       (a) => html`<th scope="row" class="axis">${displayValue(a, r.axes[a])}</th>`,
     );
     const c = r.counts;
-    const status = html`<td class="runs" title="${statusText(r)}">
-      ${c.finished}
-      ✓${c.failed ? html`<br /><span class="bad">${c.failed} failed</span>` : ''}${c.running ? html`<br /><span class="warn">${c.running} running</span>` : ''}${c.queued ? html`<br /><span class="muted">${c.queued} queued</span>` : ''}
-    </td>`;
-    return html`<tr class="${r.isBaseline ? 'baseline' : ''}">
-      ${axisCells}${cells}${status}
-    </tr>`;
+    const status = html`<td class="runs" title="${statusText(r)}">${c.finished} ✓${c.failed ? html`<br><span class="bad">${c.failed} failed</span>` : ''}${c.running ? html`<br><span class="warn">${c.running} running</span>` : ''}${c.queued ? html`<br><span class="muted">${c.queued} queued</span>` : ''}</td>`;
+    return html`<tr class="${r.isBaseline ? 'baseline' : ''}">${axisCells}${cells}${status}</tr>`;
   });
   return html`<table class="ablation">
-      <thead>
-        <tr>
-          ${t.rowAxes.map(() => html`<th></th>`)}${top}
-          <th></th>
-        </tr>
-        <tr>
-          ${t.rowAxes.map((a) => html`<th class="axis">${displayAxis(a)}</th>`)}${sub}
-          <th>Runs</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${body.map((b) => html` ${b}`)}
-      </tbody>
-    </table>
-    <ul class="table-notes">
-      ${tableNotes(t).map((l) => html`<li>${l}</li>`)}
-    </ul>`;
+<thead><tr>${t.rowAxes.map(() => html`<th></th>`)}${top}<th></th></tr>
+<tr>${t.rowAxes.map((a) => html`<th class="axis">${displayAxis(a)}</th>`)}${sub}<th>Runs</th></tr></thead>
+<tbody>${body.map((b) => html`\n${b}`)}
+</tbody></table>
+<ul class="table-notes">${tableNotes(t).map((l) => html`<li>${l}</li>`)}</ul>`;
 }
 
 export const TABLE_CSS = `
@@ -489,19 +453,13 @@ ul.table-notes{font-size:12px;color:#4b5563;margin:6px 0 0;padding-left:18px}
 
 export function toHtmlDocument(t: AblationTable): string {
   return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <title>Ablation: ${t.experimentName}</title>
-        <style>
-          body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#111827;margin:32px;}h1{font-size:20px}${raw(TABLE_CSS)}
-        </style>
-      </head>
-      <body>
-        <h1>Ablation: ${t.experimentName}</h1>
-        ${toHtmlTable(t)}
-      </body>
-    </html> `.value;
+<html lang="en"><head><meta charset="utf-8"><title>Ablation: ${t.experimentName}</title>
+<style>body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#111827;margin:32px;}h1{font-size:20px}${raw(TABLE_CSS)}</style>
+</head><body>
+<h1>Ablation: ${t.experimentName}</h1>
+${toHtmlTable(t)}
+</body></html>
+`.value;
 }
 
 /** The reference results that match no row, as a Markdown list (other methods of the paper). */
