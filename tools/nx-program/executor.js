@@ -31,7 +31,7 @@ function runProgram(root, entry, args) {
 }
 
 module.exports = async function program(options, context) {
-  const args = (options.__unparsed__ ?? []).map(String);
+  const args = [...(options.args ?? []), ...(options.__unparsed__ ?? [])].map(String);
   const code = await runProgram(context.root, options.entry, args);
   return { success: code === 0 };
 };

@@ -523,6 +523,31 @@ describe('the trainer:ablation Nx target is a program, not a shell string', () =
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
+  it('the program executor (also report:build, report:serve, trainer:sync) hands argv over without a shell', async () => {
+    const dir = tmpDir('sbir-target-');
+    const marker = path.join(dir, 'INJECTED');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const program = require(path.join(ROOT, 'tools', 'nx-program', 'executor.js')) as (
+      o: { entry: string; args?: string[]; __unparsed__?: string[] },
+      c: { root: string },
+    ) => Promise<{ success: boolean }>;
+    const res = await program(
+      {
+        entry: 'packages/report/src/cli.ts',
+        args: ['build'],
+        __unparsed__: [
+          '--runs-dir',
+          path.join(dir, `$(touch ${marker})`),
+          '--experiment',
+          `x;touch ${marker}`,
+        ],
+      },
+      { root: ROOT },
+    );
+    expect(res.success).toBe(false); // the runs dir of that literal name does not exist
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
   it("--help is the entry's own help (train, then report) and exits 0", () => {
     const r = spawnSync(TSX, [path.join(ROOT, 'tools', 'ablation', 'main.ts'), '--help'], {
       cwd: ROOT,
