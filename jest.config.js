@@ -6,7 +6,14 @@ const swc = [
 const moduleNameMapper = {
   '^@sbir/(data|model|trainer|report)$': '<rootDir>/packages/$1/src/index.ts',
 };
-const base = { testEnvironment: 'node', transform: { '^.+\\.ts$': swc }, moduleNameMapper };
+// testTimeout: the default 5 s is too tight for tests that prepare a tiny dataset when the 2-core machine
+// is busy; a hung test still fails (the tests that train set their own, longer limits).
+const base = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': swc },
+  moduleNameMapper,
+  testTimeout: 30_000,
+};
 
 module.exports = {
   projects: [

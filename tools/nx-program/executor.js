@@ -8,12 +8,13 @@
 const { spawn } = require('node:child_process');
 const path = require('node:path');
 
-function runProgram(root, entry, args) {
+function runProgram(root, entry, args, env) {
   const tsx = require.resolve('tsx/cli', { paths: [root] });
   const child = spawn(process.execPath, [tsx, path.resolve(root, entry), ...args], {
     cwd: root,
     stdio: 'inherit',
     shell: false,
+    env: { ...process.env, ...env },
   });
   const forward = (signal) => () => child.kill(signal);
   const onTerm = forward('SIGTERM');
@@ -32,6 +33,6 @@ function runProgram(root, entry, args) {
 
 module.exports = async function program(options, context) {
   const args = [...(options.args ?? []), ...(options.__unparsed__ ?? [])].map(String);
-  const code = await runProgram(context.root, options.entry, args);
+  const code = await runProgram(context.root, options.entry, args, options.env ?? {});
   return { success: code === 0 };
 };
