@@ -108,7 +108,9 @@ export const ModelSchema = z
      * changes only the domain input: 'sigmoid' (the authors' se_module.py, default) or 'relu' (Hu et
      * al.'s SE, as Cadene's pretrained SE-ResNeXt).
      */
-    attnActivation: z.enum(HIDDEN_ACTIVATIONS as [HiddenActivation, ...HiddenActivation[]]).default('sigmoid'),
+    attnActivation: z
+      .enum(HIDDEN_ACTIVATIONS as [HiddenActivation, ...HiddenActivation[]])
+      .default('sigmoid'),
   })
   .strict();
 
