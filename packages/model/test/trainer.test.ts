@@ -124,10 +124,10 @@ describe('trainer', () => {
     const names: string[] = manifest.tensors.map((t: { name: string }) => t.name);
     expect(names).toEqual(
       expect.arrayContaining([
-        'model/backbone.stem.conv.weight',
-        'model/backbone.stem.bn.running_mean',
+        'model/backbone.conv1.weight',
+        'model/backbone.bn1.running_mean',
         'loss/loss.centres',
-        'optim/m/model/backbone.stem.conv.weight',
+        'optim/m/model/backbone.conv1.weight',
         'optim/v/loss/loss.centres',
       ]),
     );
@@ -156,7 +156,7 @@ describe('trainer', () => {
   it('reports configuration errors naming the field', () => {
     expect(() =>
       createTrainer(baseConfig({ model: { ...baseConfig().model, backbone: 'resnet9' } })),
-    ).toThrow('unknown backbone "resnet9" (known: resnet-tiny, resnet18, resnet34, resnet50)');
+    ).toThrow('unknown backbone "resnet9" (known: resnet-tiny, resnet18, resnet34, resnet50, se_resnext101_32x4d, se_resnext50_32x4d)');
     expect(() => createTrainer(baseConfig({ loss: { name: 'focal' as never } }))).toThrow(
       /unknown loss "focal"/,
     );
