@@ -41,8 +41,37 @@ export {
 export type { LossName, LossConfig, LossContext, LossEnv, MetricLoss } from './losses';
 export { Optimizer, learningRate, OPTIMIZER_NAMES, SCHEDULE_NAMES } from './optim';
 export type { OptimizerConfig, OptimizerName, ScheduleName, ParamGroup } from './optim';
-export { prepareInput, sampleAugmentBoxes, IMAGENET_MEAN, IMAGENET_STD } from './augment';
-export type { AugmentOptions, ImageBatchLike } from './augment';
+export {
+  prepareInput,
+  sampleAugmentBoxes,
+  sampleAuthorsDraws,
+  pixelCentreBoxes,
+  rotationTransforms,
+  authorsTestRegions,
+  pipelineDefaults,
+  resolveInputPipeline,
+  PIPELINE_NAMES,
+  NORMALIZATIONS,
+  CHANNEL_ORDERS,
+  ROTATE_INTERPOLATIONS,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+} from './augment';
+export type {
+  AugmentOptions,
+  ImageBatchLike,
+  DomainBatchLike,
+  InputPipeline,
+  InputPipelineConfig,
+  AuthorsPipeline,
+  CropFlipPipeline,
+  NoAugmentPipeline,
+  PipelineName,
+  Normalization,
+  ChannelOrder,
+  RotateInterpolation,
+  AuthorsDraws,
+} from './augment';
 export { createTrainer } from './trainer';
 export type {
   SbirTrainer,
