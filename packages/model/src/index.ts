@@ -89,13 +89,22 @@ export {
   hammingMeanAveragePrecision,
   evaluateRetrieval,
   relevantRanks,
+  normalizeRows,
+  defaultRetrievalDistance,
+  RETRIEVAL_DISTANCES,
 } from './metrics';
-export type { MetricOptions, RetrievalSet, RetrievalResult, RankingSummary } from './metrics';
+export type {
+  MetricOptions,
+  RetrievalSet,
+  RetrievalResult,
+  RankingSummary,
+  RetrievalDistance,
+} from './metrics';
 export { distanceStatistics } from './stats';
 export type { DistanceStats, DistanceStatsOptions, ClassDistanceStats } from './stats';
 export { batchNorm, relu, conv2d, dense, matMul2d, spatialMean, detach, ResourceVariable } from './ops';
 export type { BatchNormVars, BatchNormOptions } from './ops';
-export { trainCentreHash } from './hashing';
+export { trainCentreHash, flipMeanFeatures } from './hashing';
 export type { CentreHash, CentreHashOptions } from './hashing';
 export { measureTrainRate, measureMatmul } from './doctor';
 export type { TrainRate, TrainRateOptions, MatmulRate } from './doctor';
