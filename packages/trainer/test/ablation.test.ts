@@ -185,6 +185,21 @@ test('SIGKILL mid-cell: the rerun resumes from the last checkpoint and leaves fi
     fs.readFileSync(path.join(victim, 'metrics.jsonl'), 'utf8').split('\n').slice(0, kept.length),
   ).toEqual(kept);
   expect(fs.existsSync(path.join(victim, 'eval.json'))).toBe(true);
+  // training after the resume is bit-identical (weights, optimiser, data position and the augmentation
+  // RNG of the `authors` pipeline restored): the losses logged past the checkpoint before the kill
+  // come out again, to the last bit
+  const stepLosses = (lines: string[]): Map<number, number> =>
+    new Map(
+      lines
+        .map((l) => JSON.parse(l) as { kind: string; step: number; loss: number })
+        .filter((m) => m.kind === 'step' && m.step > ckptNow)
+        .map((m) => [m.step, m.loss]),
+    );
+  const lostRun = stepLosses(linesBefore);
+  const rerunLines = fs.readFileSync(path.join(victim, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean);
+  expect(lostRun.size).toBeGreaterThan(0);
+  const resumed = stepLosses(rerunLines);
+  for (const [step, loss] of lostRun) expect([step, resumed.get(step)]).toEqual([step, loss]);
   // the finished cell: same files, same bytes, same mtimes
   expect(snapshot(done)).toEqual(before);
 });
