@@ -379,7 +379,12 @@ function resolveCell(
   const result = CellConfigSchema.safeParse(cfg);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const lossName = isPlainObject(cfg.loss) ? String(cfg.loss.name) : undefined;
+  // the variant of a discriminated union (loss, train.augment) is the `name` of the value at that path
+  const variantAt = (p: (string | number)[]): string | undefined => {
+    let v: unknown = cfg;
+    for (const key of p) v = isPlainObject(v) ? v[String(key)] : undefined;
+    return typeof v === 'string' ? v : isPlainObject(v) && typeof v.name === 'string' ? v.name : undefined;
+  };
   let issuePath = issue.path;
   if (issue.code === z.ZodIssueCode.unrecognized_keys) issuePath = [...issue.path, issue.keys[0]!];
   const where = lookupProvenance(prov, issuePath);
@@ -387,7 +392,7 @@ function resolveCell(
   const missing = issue.code === z.ZodIssueCode.invalid_type && issue.received === 'undefined';
   const inCell = missing && Object.keys(cellAxes).length > 0 ? ` (cell ${axesLabel(cellAxes)})` : '';
   throw new ConfigError(
-    `${file}: ${where}: ${issueMessage(issue, cfg, where, (p) => knownKeysAt(p, lossName))}${inCell}`,
+    `${file}: ${where}: ${issueMessage(issue, cfg, where, (p) => knownKeysAt(p, variantAt(p)))}${inCell}`,
   );
 }
 

@@ -345,10 +345,10 @@ function unwrap(schema: z.ZodTypeAny): z.ZodTypeAny {
 
 /**
  * The keys an object schema accepts at `path` of the cell config (for "unknown key" messages and for
- * checking scalar axis paths). For the loss, `lossName` picks the variant. Returns null when `path` is
- * not an object in the schema.
+ * checking scalar axis paths). For a discriminated union (the loss, train.augment), `variant` (its
+ * `name`) picks the option. Returns null when `path` is not an object in the schema.
  */
-export function knownKeysAt(path: (string | number)[], lossName?: string): string[] | null {
+export function knownKeysAt(path: (string | number)[], variant?: string): string[] | null {
   let s: z.ZodTypeAny = CellConfigSchema;
   for (const key of path) {
     s = unwrap(s);
@@ -362,8 +362,8 @@ export function knownKeysAt(path: (string | number)[], lossName?: string): strin
   }
   s = unwrap(s);
   if (s instanceof z.ZodDiscriminatedUnion) {
-    const variant = lossName !== undefined ? s.optionsMap.get(lossName) : undefined;
-    return variant ? Object.keys(variant.shape) : ['name'];
+    const option = variant !== undefined ? s.optionsMap.get(variant) : undefined;
+    return option ? Object.keys(option.shape) : ['name'];
   }
   return s instanceof z.ZodObject ? Object.keys(s.shape) : null;
 }
