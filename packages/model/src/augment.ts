@@ -505,8 +505,8 @@ export function prepareInput(
 ): tf.Tensor4D {
   checkBatch(batch);
   return tf.tidy(() => {
-    const raw = tf.tensor4d(Int32Array.from(batch.images), [batch.n, batch.height, batch.width, 3], 'int32');
-    const x = tf.cast(raw, 'float32') as tf.Tensor4D;
+    // uint8 -> float32 on the JS side: exact, and about 5x faster than Int32Array.from + a Cast kernel
+    const x = tf.tensor4d(new Float32Array(batch.images), [batch.n, batch.height, batch.width, 3]);
     const shaped =
       pipeline.name === 'authors'
         ? authorsInput(x, batch.domains, size, pipeline, rng)
