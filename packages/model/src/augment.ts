@@ -336,7 +336,14 @@ export function rotateImages(
     const [n, h, w] = x.shape;
     if (h !== w) throw new Error(`rotateImages: expected square images, got ${h} x ${w}`);
     const t = tf.tensor2d(rotationTransforms(angles, h), [n, 8]);
-    if (!isNativeBackend()) return tf.image.transform(x, t, interp, 'constant', fill);
+    if (!isNativeBackend()) {
+      // tfjs-backend-cpu 4.22's Transform returns after the first image of a batch (the rest keep the
+      // fill value), so one call per image
+      const rows = Array.from({ length: n }, (_, i) =>
+        tf.image.transform(tf.slice(x, i, 1), tf.slice(t, i, 1), interp, 'constant', fill),
+      );
+      return rows.length === 1 ? rows[0] : tf.concat(rows, 0);
+    }
     const attrs = [
       attr.type('dtype'),
       attr.string('interpolation', interp.toUpperCase()),

@@ -71,6 +71,26 @@ describe.each(['tensorflow', 'cpu'])('rotation on the %s backend', (backend) => 
       for (let x = 0; x < s; x++) expect(out[y * s + x]).toBeCloseTo(data[x * s + (s - 1 - y)], 4);
   });
 
+  it('rotates every image of a batch by its own angle', () => {
+    const s = 12;
+    const data = Float32Array.from({ length: 3 * s * s }, (_, k) => (k * 37) % 251);
+    const angles = Float32Array.of(17, -71, 90);
+    const batch = tf.tidy(() =>
+      rotateImages(tf.tensor4d(data, [3, s, s, 1]), angles, 'bilinear', 0).dataSync(),
+    );
+    for (let i = 0; i < 3; i++) {
+      const one = tf.tidy(() =>
+        rotateImages(
+          tf.tensor4d(data.subarray(i * s * s, (i + 1) * s * s), [1, s, s, 1]),
+          angles.subarray(i, i + 1),
+          'bilinear',
+          0,
+        ).dataSync(),
+      );
+      expect(Array.from(batch.subarray(i * s * s, (i + 1) * s * s))).toEqual(Array.from(one));
+    }
+  });
+
   it('moves a blob by the rotation about the image centre and fills the corners', () => {
     const s = 41;
     const c = (s - 1) / 2;
