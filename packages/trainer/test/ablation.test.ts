@@ -236,12 +236,12 @@ test('SIGTERM checkpoints the running cell, marks it interrupted and exits non-z
   });
 });
 
-test('eval.centreHashBits: post-hoc codes from the loss centres (MEMS) or the photo class means (softmax), Hamming mAP in eval.json', async () => {
+test('eval.centreHashBits: post-hoc codes from the loss centres (MEMS, CosFace) or the photo class means (softmax), from flip-mean features, angular for CosFace; Hamming mAP in eval.json', async () => {
   const dir = path.join(root, 'hash');
   fs.mkdirSync(dir);
   const file = writeTinyExperiment(dir, {
     name: 'hash',
-    grid: '  loss: [softmax, mems]',
+    grid: '  loss: [softmax, mems, cosface]',
     epochs: 1,
     dataDir,
     eval: 'centreHashBits: 16, centreHashSteps: 200',
@@ -261,12 +261,27 @@ test('eval.centreHashBits: post-hoc codes from the loss centres (MEMS) or the ph
     lossStart: number;
     lossEnd: number;
   }
-  for (const [loss, prototypes] of [
-    ['softmax', 'photo-class-means'],
-    ['mems', 'loss-centres'],
+  for (const [loss, prototypes, distance] of [
+    ['softmax', 'photo-class-means', 'euclidean'],
+    ['mems', 'loss-centres', 'euclidean'],
+    ['cosface', 'loss-centres', 'angular'],
   ] as const) {
-    const ev = readJson<{ 'mAP@all': number; hamming: Hamming | null }>(path.join(cells[loss]!, 'eval.json'));
-    expect(ev.hamming).toMatchObject({ bits: 16, codes: 'centre-hash', prototypes, classes: 4, steps: 200 });
+    const ev = readJson<{ 'mAP@all': number; hamming: Hamming | null; distance: string }>(
+      path.join(cells[loss]!, 'eval.json'),
+    );
+    expect(ev.distance).toBe(distance);
+    expect(
+      readJson<{ eval: { distance: string } }>(path.join(cells[loss]!, 'config.json')).eval.distance,
+    ).toBe(distance);
+    expect(readJson<{ distance: string }>(path.join(cells[loss]!, 'retrieval.json')).distance).toBe(distance);
+    expect(ev.hamming).toMatchObject({
+      bits: 16,
+      codes: 'centre-hash',
+      prototypes,
+      classes: 4,
+      steps: 200,
+      features: 'flip-mean',
+    });
     const h = ev.hamming!;
     // 4 classes: chance mAP is about 1/4; any ranking of the whole gallery has mAP in (0, 1].
     expect(h['mAP@all']).toBeGreaterThan(0);
