@@ -182,8 +182,11 @@ function cellsOf(from: string | RegExp, to: string): ReturnType<typeof loadExper
 }
 
 describe('train.augment and eval.distance: written out resolved in config.json', () => {
-  const { photoChannels: _, ...authors } = pipelineDefaults('authors');
-  const { photoChannels: __, ...cropFlip } = pipelineDefaults('crop-flip');
+  // photoChannels is dataset.photoChannels in the yaml, not a train.augment parameter
+  const withoutChannels = (name: 'authors' | 'crop-flip'): object =>
+    Object.fromEntries(Object.entries(pipelineDefaults(name)).filter(([k]) => k !== 'photoChannels'));
+  const authors = withoutChannels('authors');
+  const cropFlip = withoutChannels('crop-flip');
 
   test.each<[string, string, string, object]>([
     ['omitted: the authors pipeline', 'lr: 0.001 }', 'lr: 0.001, balanceDomains: true }', authors],
