@@ -228,7 +228,11 @@ describe('training transforms of `authors`, per domain', () => {
     eraseProb: 0,
   } as Partial<InputPipeline>;
 
-  it('sketch rows turn grayscale, photo rows keep their colours; both flip', () => {
+  it.each([
+    ['interleaved', domains],
+    ['sketches first (as balanced batches)', Uint8Array.of(0, 0, 0, 1, 1, 1)],
+  ])('sketch rows turn grayscale, photo rows keep their colours; both flip (%s)', (_layout, domains) => {
+    const batch = { images: img, n: domains.length, height: s, width: s, domains };
     for (const flipProb of [0, 1]) {
       const p = authors({ ...identity, flipProb } as Partial<InputPipeline>);
       const out = tf.tidy(() => prepareInput(batch, s, p, new Rng(1)).dataSync());
