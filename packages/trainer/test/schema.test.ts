@@ -131,6 +131,18 @@ describe('experiment schema errors name the file and the path', () => {
       'experiments/demo.yaml: base.train.augment.rotateDegrees: unknown key "rotateDegrees" (known: name, cropScale, cropRatio, flipProb, normalize)',
     ],
     [
+      'unknown pipeline',
+      'lr: 0.001 }',
+      'lr: 0.001, augment: rotate }',
+      'experiments/demo.yaml: base.train.augment.name: unknown augment "rotate" (known: authors, crop-flip, none)',
+    ],
+    [
+      'pipeline parameters without a name',
+      'lr: 0.001 }',
+      'lr: 0.001, augment: { eraseProb: 0.5 } }',
+      'experiments/demo.yaml: base.train.augment.name: missing (one of: authors, crop-flip, none)',
+    ],
+    [
       'unknown retrieval distance',
       'lr: 0.001 }',
       'lr: 0.001 }\n  eval: { distance: cosine }',
