@@ -9,10 +9,16 @@
  *   loss = mean over k != l of z_k . z_l
  * Adam, lr 1e-3 decayed linearly to 0 (updated every 100 steps), 10,000 steps, as the authors.
  *
+ * With `distance: 'angular'` (tester.py with --test_distance angular) the centres are L2-normalised
+ * before the fit (train_mapping) and `encode` L2-normalises every feature before coding
+ * (HashTester.vectors). The features to code are, in tester.py, the mean of each image's features and
+ * its flip's (HashTester.vectors: `real_value_vec.mean(dim=-1)`, then normalised): `flipMeanFeatures`.
+ *
  * An alternative to the code head trained with the network (`ModelConfig.hashBits`); not used by the
  * trainer unless the caller asks for it.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { RetrievalDistance, normalizeRows } from './metrics';
 import { detach } from './ops';
 import { Optimizer } from './optim';
 import { Rng } from './rng';
@@ -21,6 +27,16 @@ export interface CentreHashOptions {
   steps?: number;
   lr?: number;
   seed?: number;
+  /** 'angular': centres and coded features L2-normalised (default 'euclidean': as given). */
+  distance?: RetrievalDistance;
+}
+
+/** Mean of the features of the images and of their flips (what tester.py hashes); `flipped` absent: the features. */
+export function flipMeanFeatures(features: Float32Array, flipped?: Float32Array): Float32Array {
+  if (!flipped) return features;
+  if (flipped.length !== features.length)
+    throw new Error(`flipped: length ${flipped.length} differs from features' ${features.length}`);
+  return Float32Array.from(features, (v, i) => (v + flipped[i]) / 2);
 }
 
 export interface CentreHash {
@@ -46,6 +62,8 @@ export function trainCentreHash(
   if (centres.length !== numClasses * dim)
     throw new Error(`centres: length ${centres.length} is not numClasses * dim = ${numClasses} * ${dim}`);
   if (numClasses < 2) throw new Error('trainCentreHash needs at least two classes');
+  const angular = opts.distance === 'angular';
+  const fitted = angular ? normalizeRows(centres, dim) : centres;
   const steps = opts.steps ?? 10000;
   const lr0 = opts.lr ?? 1e-3;
   const rng = new Rng(opts.seed ?? 0);
@@ -55,7 +73,7 @@ export function trainCentreHash(
     tf.variable(tf.tensor1d(rng.uniformArray(bits, bound))),
   ]);
   let u = tf.keep(tf.tensor2d(rng.normalArray(bits), [bits, 1]));
-  const mu = tf.tensor2d(centres, [numClasses, dim]);
+  const mu = tf.tensor2d(fitted, [numClasses, dim]);
   const opt = new Optimizer(
     { name: 'adam', lr: lr0, totalSteps: Math.max(steps, 1) },
     [
@@ -127,11 +145,12 @@ export function trainCentreHash(
         if (features.length % dim !== 0)
           throw new Error(`features: length ${features.length} is not a multiple of dim ${dim}`);
         const n = features.length / dim;
+        const x = angular ? normalizeRows(features, dim) : features;
         const out = new Uint8Array(n * bits);
         for (let i = 0; i < n; i++) {
           for (let j = 0; j < bits; j++) {
             let s = bArr[j];
-            for (let d = 0; d < dim; d++) s += features[i * dim + d] * wArr[d * bits + j];
+            for (let d = 0; d < dim; d++) s += x[i * dim + d] * wArr[d * bits + j];
             out[i * bits + j] = s > 0 ? 1 : 0;
           }
         }

@@ -66,8 +66,37 @@ export {
 export type { LossName, LossConfig, LossContext, LossEnv, MetricLoss } from './losses';
 export { Optimizer, learningRate, OPTIMIZER_NAMES, SCHEDULE_NAMES } from './optim';
 export type { OptimizerConfig, OptimizerName, ScheduleName, ParamGroup } from './optim';
-export { prepareInput, sampleAugmentBoxes, IMAGENET_MEAN, IMAGENET_STD } from './augment';
-export type { AugmentOptions, ImageBatchLike } from './augment';
+export {
+  prepareInput,
+  sampleAugmentBoxes,
+  sampleAuthorsDraws,
+  pixelCentreBoxes,
+  rotationTransforms,
+  authorsTestRegions,
+  pipelineDefaults,
+  resolveInputPipeline,
+  PIPELINE_NAMES,
+  NORMALIZATIONS,
+  CHANNEL_ORDERS,
+  ROTATE_INTERPOLATIONS,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+} from './augment';
+export type {
+  AugmentOptions,
+  ImageBatchLike,
+  DomainBatchLike,
+  InputPipeline,
+  InputPipelineConfig,
+  AuthorsPipeline,
+  CropFlipPipeline,
+  NoAugmentPipeline,
+  PipelineName,
+  Normalization,
+  ChannelOrder,
+  RotateInterpolation,
+  AuthorsDraws,
+} from './augment';
 export { createTrainer } from './trainer';
 export type {
   SbirTrainer,
@@ -85,8 +114,17 @@ export {
   hammingMeanAveragePrecision,
   evaluateRetrieval,
   relevantRanks,
+  normalizeRows,
+  defaultRetrievalDistance,
+  RETRIEVAL_DISTANCES,
 } from './metrics';
-export type { MetricOptions, RetrievalSet, RetrievalResult, RankingSummary } from './metrics';
+export type {
+  MetricOptions,
+  RetrievalSet,
+  RetrievalResult,
+  RankingSummary,
+  RetrievalDistance,
+} from './metrics';
 export { distanceStatistics } from './stats';
 export type { DistanceStats, DistanceStatsOptions, ClassDistanceStats } from './stats';
 export { batchNorm, relu, dense, matMul2d, spatialMean, detach, ResourceVariable } from './ops';
@@ -95,7 +133,7 @@ export type { ConvOptions, MaxPoolOptions } from './conv';
 export { fromTorchLayout, transpose } from './import/layout';
 export type { LayoutArray } from './import/layout';
 export type { BatchNormVars, BatchNormOptions } from './ops';
-export { trainCentreHash } from './hashing';
+export { trainCentreHash, flipMeanFeatures } from './hashing';
 export type { CentreHash, CentreHashOptions } from './hashing';
 export { measureTrainRate, measureMatmul } from './doctor';
 export type { TrainRate, TrainRateOptions, MatmulRate } from './doctor';

@@ -19,7 +19,36 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+export type RetrievalDistance = 'euclidean' | 'angular';
+export const RETRIEVAL_DISTANCES: readonly RetrievalDistance[] = ['euclidean', 'angular'];
+
+/**
+ * The authors' `--test_distance` for a loss: `angular` for the cosine-margin losses (their README runs
+ * CosFace with --test_distance angular; ArcFace is of the same kind), `euclidean` for the others.
+ */
+export function defaultRetrievalDistance(lossName: string): RetrievalDistance {
+  return lossName === 'cosface' || lossName === 'arcface' ? 'angular' : 'euclidean';
+}
+
+/** Rows divided by their L2 norm (at least 1e-12, as torch.nn.functional.normalize). */
+export function normalizeRows(features: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(features.length);
+  for (let i = 0; i < features.length; i += dim) {
+    let sq = 0;
+    for (let k = 0; k < dim; k++) sq += features[i + k] * features[i + k];
+    const inv = 1 / Math.max(Math.sqrt(sq), 1e-12);
+    for (let k = 0; k < dim; k++) out[i + k] = features[i + k] * inv;
+  }
+  return out;
+}
+
 export interface MetricOptions {
+  /**
+   * `euclidean` (default): squared Euclidean distance. `angular`: rows L2-normalised first, so the
+   * ranking is that of the angle acos(cos(q, g)) (|q - g|^2 = 2 - 2 cos on unit vectors; the minimum
+   * over flip combinations is kept by the monotone map), as tester.py with --test_distance angular.
+   */
+  distance?: RetrievalDistance;
   /** Cut-off for P@K and mAP@K. Default 200. */
   k?: number;
   /** Queries per block; default: as many as fit 16M distances (64 MB). */
@@ -389,7 +418,11 @@ export function evaluateRetrieval(
   dim: number,
   opts: MetricOptions & { bits?: number } = {},
 ): RetrievalResult {
-  const side = (s: RetrievalSet): Side => ({ variants: s.flipped ? [s.features, s.flipped] : [s.features] });
+  const prepare = (f: Float32Array): Float32Array =>
+    opts.distance === 'angular' ? normalizeRows(f, dim) : f;
+  const side = (s: RetrievalSet): Side => ({
+    variants: (s.flipped ? [s.features, s.flipped] : [s.features]).map(prepare),
+  });
   const main = rankAll(side(query), side(gallery), query.labels, gallery.labels, dim, opts);
   const result: RetrievalResult = { ...main, nQueries: query.labels.length, nGallery: gallery.labels.length };
   if (query.codes && gallery.codes) {

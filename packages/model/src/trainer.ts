@@ -5,7 +5,13 @@
  * of live tensors is the same after every step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { AugmentOptions, ImageBatchLike, prepareInput } from './augment';
+import {
+  ImageBatchLike,
+  InputPipeline,
+  InputPipelineConfig,
+  prepareInput,
+  resolveInputPipeline,
+} from './augment';
 import { LossConfig, MetricLoss, createHashObjective, createLoss } from './losses';
 import { ModelConfig, SbirNet } from './model';
 import { Optimizer, OptimizerConfig, learningRate, validateOptimizerConfig } from './optim';
@@ -18,8 +24,12 @@ export interface TrainerConfig {
   loss: LossConfig;
   optimizer: OptimizerConfig;
   seed: number;
-  /** Augmentation parameters used when trainStep is called with { augment: true }. */
-  augment?: AugmentOptions;
+  /**
+   * Input pipeline (augment.ts): training transforms in trainStep with { augment: true }, its
+   * test-time transforms in trainStep without augmentation and in embed. Default: `authors`
+   * (datasets/Dataset.py). The trainer's `config` holds it resolved, every parameter written out.
+   */
+  input?: InputPipelineConfig | InputPipeline;
   /** Weight of the code head's objective (only with model.hashBits). Default 1. */
   hashWeight?: number;
 }
@@ -82,6 +92,7 @@ class Trainer implements SbirTrainer {
   private readonly lossStore = new ParamStore();
   private readonly optimizer: Optimizer;
   private readonly augRng: Rng;
+  private readonly pipeline: InputPipeline;
   private readonly hashObjective: ((h: tf.Tensor2D, y: tf.Tensor1D) => tf.Scalar) | null = null;
   /** engine variable name -> optimiser key ('model/<name>' or 'loss/<name>'). */
   private readonly keyOf = new Map<string, string>();
@@ -92,7 +103,8 @@ class Trainer implements SbirTrainer {
     validateOptimizerConfig(cfg.optimizer);
     if (!Number.isInteger(cfg.seed))
       throw new Error(`seed: expected an integer, got ${JSON.stringify(cfg.seed)}`);
-    this.config = cfg;
+    this.pipeline = resolveInputPipeline(cfg.input ?? { name: 'authors' });
+    this.config = { ...cfg, input: this.pipeline };
     const rng = new Rng(cfg.seed);
     this.model = new SbirNet(cfg.model, rng.fork());
     const lossRng = rng.fork();
@@ -165,11 +177,7 @@ class Trainer implements SbirTrainer {
     const hashWeight = this.config.hashWeight ?? 1;
     let loss = NaN;
     tf.tidy(() => {
-      const x = prepareInput(
-        batch,
-        size,
-        opts.augment ? { rng: this.augRng, options: this.config.augment } : undefined,
-      );
+      const x = prepareInput(batch, size, this.pipeline, opts.augment ? this.augRng : undefined);
       const domain = tf.tensor1d(Float32Array.from(batch.domains));
       const labels = tf.tensor1d(batch.labels, 'int32');
       const { value, grads } = tf.variableGrads(() => {
@@ -209,7 +217,7 @@ class Trainer implements SbirTrainer {
       return res;
     }
     tf.tidy(() => {
-      let x = prepareInput(batch, this.config.model.inputSize);
+      let x = prepareInput(batch, this.config.model.inputSize, this.pipeline);
       let domain = tf.tensor1d(Float32Array.from(batch.domains));
       if (opts.flip) {
         x = tf.concat([x, tf.reverse(x, 2)], 0);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { trainCentreHash } from '../src/hashing';
+import { flipMeanFeatures, trainCentreHash } from '../src/hashing';
 import { Rng } from '../src/rng';
 import { useNativeBackend } from './helpers';
 
@@ -31,5 +31,40 @@ describe('post-hoc centre hashing (authors)', () => {
       for (let d = 0; d < dim; d++) s += f[d] * h.weight[d * bits + j];
       expect(codes[j]).toBe(s > 0 ? 1 : 0);
     }
+  });
+
+  it('angular (tester.py): centres normalised for the fit, features normalised and flip-averaged for the codes', () => {
+    const [k, dim, bits] = [6, 8, 12];
+    const rng = new Rng(8);
+    const unit = Float32Array.from({ length: k * dim }, () => rng.normal());
+    for (let i = 0; i < k; i++) {
+      const row = unit.subarray(i * dim, (i + 1) * dim);
+      const norm = Math.hypot(...row);
+      row.forEach((v, d) => (row[d] = v / norm));
+    }
+    // the same directions with norms 0.5 .. 3: under angular the fit must not see the norms
+    const scaled = Float32Array.from(unit, (v, i) => v * (0.5 + Math.floor(i / dim) * 0.5));
+    const opts = { steps: 50, lr: 1e-2, seed: 3 };
+    const a = trainCentreHash(scaled, k, dim, bits, { ...opts, distance: 'angular' });
+    const e = trainCentreHash(unit, k, dim, bits, opts);
+    Array.from(a.weight).forEach((w, i) => expect(w).toBeCloseTo(e.weight[i], 3)); // float32 rounding of the norms, through 50 Adam steps
+    const scaledEuclid = trainCentreHash(scaled, k, dim, bits, opts);
+    expect(Array.from(scaledEuclid.weight)).not.toEqual(Array.from(e.weight));
+
+    // codes of the flip-mean feature, normalised: sign(W (m / |m|) + b) with m = (f + f_flip) / 2
+    const n = 5;
+    const f = Float32Array.from({ length: n * dim }, () => rng.normal());
+    const ff = Float32Array.from({ length: n * dim }, () => rng.normal());
+    const codes = a.encode(flipMeanFeatures(f, ff));
+    for (let i = 0; i < n; i++) {
+      const m = Array.from({ length: dim }, (_, d) => (f[i * dim + d] + ff[i * dim + d]) / 2);
+      const norm = Math.hypot(...m);
+      for (let j = 0; j < bits; j++) {
+        let s = a.bias[j];
+        for (let d = 0; d < dim; d++) s += (m[d] / norm) * a.weight[d * bits + j];
+        expect(codes[i * bits + j]).toBe(s > 0 ? 1 : 0);
+      }
+    }
+    expect(flipMeanFeatures(f)).toBe(f); // no flip test: the features as they are
   });
 });

@@ -203,3 +203,45 @@ describe('retrieval metrics vs brute force (random integer data with ties)', () 
     );
   });
 });
+
+describe('angular distance (tester.py --test_distance angular)', () => {
+  it('ranks by acos of the cosine similarity, min over the flip combinations', () => {
+    const rnd = lcg(21);
+    const [nq, ng, dim] = [12, 40, 6];
+    // continuous features with very different norms, so that angular and Euclidean rankings differ
+    const feats = (n: number): Float32Array =>
+      Float32Array.from(
+        { length: n * dim },
+        (_, i) => (rnd() * 2 - 1) * (1 + 9 * ((Math.floor(i / dim) * 7) % 5)),
+      );
+    const [q, qf, g, gf] = [feats(nq), feats(nq), feats(ng), feats(ng)];
+    const ql = Int32Array.from({ length: nq }, (_, i) => i % 3);
+    const gl = Int32Array.from({ length: ng }, (_, j) => j % 3);
+    const angle = (a: Float32Array, i: number, b: Float32Array, j: number): number => {
+      let dot = 0;
+      let na = 0;
+      let nb = 0;
+      for (let c = 0; c < dim; c++) {
+        dot += a[i * dim + c] * b[j * dim + c];
+        na += a[i * dim + c] ** 2;
+        nb += b[j * dim + c] ** 2;
+      }
+      return Math.acos(Math.min(1, Math.max(-1, dot / Math.sqrt(na * nb))));
+    };
+    let ap = 0;
+    for (let i = 0; i < nq; i++) {
+      const dist = Array.from({ length: ng }, (_, j) =>
+        Math.min(angle(q, i, g, j), angle(q, i, gf, j), angle(qf, i, g, j), angle(qf, i, gf, j)),
+      );
+      ap += refRanking(dist, ql[i], gl, 200).ap;
+    }
+    const sets = [
+      { features: q, flipped: qf, labels: ql },
+      { features: g, flipped: gf, labels: gl },
+    ] as const;
+    const angular = evaluateRetrieval(sets[0], sets[1], dim, { distance: 'angular' });
+    const euclidean = evaluateRetrieval(sets[0], sets[1], dim);
+    expect(angular.mapAll).toBeCloseTo(ap / nq, 6);
+    expect(Math.abs(euclidean.mapAll - angular.mapAll)).toBeGreaterThan(1e-3);
+  });
+});

@@ -79,7 +79,9 @@ describe('trainer', () => {
   });
 
   it('embed returns features, flipped features and 0/1 codes', () => {
-    const tr = createTrainer(baseConfig());
+    // `authors` test sketches: resize to int(1.1 * 32) = 35 and centre-crop 32, 2 px left, 1 px right
+    // (torchvision's rounding): a flip of that crop is not the crop of the flip. 1.125: 36, 2 + 2.
+    const tr = createTrainer(baseConfig({ input: { name: 'authors', testSketchScale: 1.125 } }));
     const batch = syntheticBatch(5, 32, 4, 2);
     const e = tr.embed(batch, { flip: true });
     expect(e.dim).toBe(16);
@@ -107,6 +109,32 @@ describe('trainer', () => {
     );
     expect([empty.embedding.length, empty.flipped?.length, empty.code?.length]).toEqual([0, 0, 0]);
     tr.dispose();
+  });
+
+  it('resumes bit-identically with the authors pipeline: the augmentation RNG is in the checkpoint', async () => {
+    const ck = path.join(tmp(), 'last');
+    const cfg = baseConfig({
+      input: { name: 'authors' },
+      model: { ...baseConfig().model, hashBits: undefined },
+    });
+    const batches = [5, 6, 7].map((s) => syntheticBatch(8, 32, 4, s));
+    const a = createTrainer(cfg);
+    a.trainStep(batches[0], { augment: true });
+    await a.saveCheckpoint(ck);
+    const la = [1, 2].map((i) => a.trainStep(batches[i], { augment: true }).loss);
+    const b = createTrainer(cfg);
+    await b.loadCheckpoint(ck);
+    expect([1, 2].map((i) => b.trainStep(batches[i], { augment: true }).loss)).toEqual(la);
+    expect(Array.from(b.lossCentres() ?? [])).toEqual(Array.from(a.lossCentres() ?? []));
+    // the same checkpoint without the RNG state: other crops, angles and erasings, other losses
+    const manifest = path.join(ck, 'tensors.json');
+    const json = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+    delete json.meta.augRng;
+    fs.writeFileSync(manifest, JSON.stringify(json));
+    const c = createTrainer(cfg);
+    await c.loadCheckpoint(ck);
+    expect(c.trainStep(batches[1], { augment: true }).loss).not.toBe(la[0]);
+    [a, b, c].forEach((t) => t.dispose());
   });
 
   it('saves and restores a checkpoint atomically; training resumes identically', async () => {

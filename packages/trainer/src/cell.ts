@@ -13,7 +13,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { DataError, openDataset, type ImageBatch, type ShardDataset } from '@sbir/data';
-import { createTrainer, type LossConfig, type OptimizerConfig, type SbirTrainer } from '@sbir/model';
+import {
+  createTrainer,
+  type InputPipelineConfig,
+  type LossConfig,
+  type OptimizerConfig,
+  type SbirTrainer,
+} from '@sbir/model';
 import { finalEvaluation, quickEvaluation } from './evaluate';
 import type { Callback, CellOutcome, CellStartInfo, StartMode } from './protocol';
 import {
@@ -183,6 +189,11 @@ function resumeRecords(
   return out;
 }
 
+/** The model's input pipeline of a cell: train.augment with the dataset's photo channel order. */
+export function inputPipelineOf(config: CellConfig): InputPipelineConfig {
+  return { ...(config.train.augment as InputPipelineConfig), photoChannels: config.dataset.photoChannels };
+}
+
 export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
   const cell = new CellStore(opts.cellDir);
   const config = cell.readConfig();
@@ -244,6 +255,7 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
         totalSteps: schedule.totalSteps,
       } as OptimizerConfig,
       seed: config.seed,
+      input: inputPipelineOf(config),
     });
 
     let resumedFrom: number | null = null;
@@ -336,7 +348,7 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
     let stopped = false;
     if (state.step < schedule.totalSteps) {
       for await (const { batch, pass, index } of trainBatches(ds, config, state.pass, state.batchInPass)) {
-        const result = trainer.trainStep(batch, { augment: config.train.augment });
+        const result = trainer.trainStep(batch, { augment: true }); // the pipeline's training transforms
         state.step = trainer.step;
         state.pass = pass;
         state.batchInPass = index;

@@ -4,11 +4,21 @@
  * - `quickEvaluation` (every epoch): at most eval.epochQueries / eval.epochGallery rows, no flip test;
  * - `finalEvaluation`: everything, flip test as the authors' tester.py, and the run store outputs
  *   eval.json, embeddings.json (a sample) and retrieval.json with PNG thumbnails.
+ * Both rank with eval.distance (tester.py --test_distance): `angular` L2-normalises the features first.
  */
 import * as path from 'node:path';
 import sharp from 'sharp';
 import type { ShardDataset, Subset } from '@sbir/data';
-import { distanceStatistics, evaluateRetrieval, trainCentreHash, type SbirTrainer } from '@sbir/model';
+import {
+  defaultRetrievalDistance,
+  distanceStatistics,
+  evaluateRetrieval,
+  flipMeanFeatures,
+  normalizeRows,
+  trainCentreHash,
+  type RetrievalDistance,
+  type SbirTrainer,
+} from '@sbir/model';
 import { CellStore, writeFileAtomic, writeJsonAtomic } from './run-store';
 import type { CellConfig } from './schema';
 
@@ -122,7 +132,7 @@ export async function quickEvaluation(
     { features: q.embedding, labels: q.labels },
     { features: g.embedding, labels: g.labels },
     q.dim,
-    { k: K },
+    { k: K, distance: distanceOf(cfg) },
   );
   return {
     mapAll: m.mapAll,
@@ -133,32 +143,45 @@ export async function quickEvaluation(
   };
 }
 
+/** The cell's retrieval distance, resolved by the schema (older configs without it: the loss's default). */
+function distanceOf(cfg: CellConfig): RetrievalDistance {
+  return cfg.eval.distance ?? defaultRetrievalDistance(cfg.loss.name);
+}
+
 /**
- * The `topK` nearest gallery rows of query `qi` with their Euclidean distances (min over the flip
- * combinations when flipped features are given), ties by gallery index, as @sbir/model's metrics rank.
- * Only for the handful of queries shown in retrieval.json.
+ * The `topK` nearest gallery rows of query `qi` with their distances (min over the flip combinations
+ * when flipped features are given), ties by gallery index, as @sbir/model's metrics rank: Euclidean,
+ * or with `angular` the angle in radians between the L2-normalised features (tester.py: acos of the
+ * cosine similarity). Only for the handful of queries shown in retrieval.json.
  */
 export function rankedNeighbours(
   q: Embedded,
   g: Embedded,
   qi: number,
   topK: number,
+  distance: RetrievalDistance = 'euclidean',
 ): { index: number; distance: number }[] {
   const dim = q.dim;
-  const qs = [q.embedding, ...(q.flipped ? [q.flipped] : [])];
-  const gs = [g.embedding, ...(g.flipped ? [g.flipped] : [])];
+  const prep = (f: Float32Array): Float32Array => (distance === 'angular' ? normalizeRows(f, dim) : f);
+  const qs = [q.embedding, ...(q.flipped ? [q.flipped] : [])].map((f) =>
+    prep(f.subarray(qi * dim, (qi + 1) * dim)),
+  );
+  const gs = [g.embedding, ...(g.flipped ? [g.flipped] : [])].map(prep);
   const dist = new Float64Array(g.n).fill(Infinity);
   for (const qf of qs) {
     for (const gf of gs) {
       for (let j = 0; j < g.n; j++) {
         let d = 0;
-        for (let k = 0; k < dim; k++) d += (qf[qi * dim + k]! - gf[j * dim + k]!) ** 2;
+        for (let k = 0; k < dim; k++) d += (qf[k]! - gf[j * dim + k]!) ** 2;
         if (d < dist[j]!) dist[j] = d;
       }
     }
   }
   const order = Array.from({ length: g.n }, (_, j) => j).sort((a, b) => dist[a]! - dist[b]! || a - b);
-  return order.slice(0, topK).map((index) => ({ index, distance: Math.sqrt(dist[index]!) }));
+  // unit vectors: |a - b|^2 = 2 - 2 cos, so the angle is acos(1 - d / 2)
+  const reported = (d: number): number =>
+    distance === 'angular' ? Math.acos(Math.min(1, Math.max(-1, 1 - d / 2))) : Math.sqrt(d);
+  return order.slice(0, topK).map((index) => ({ index, distance: reported(dist[index]!) }));
 }
 
 /** Evenly spaced row indices (deterministic): `count` of `n`. */
@@ -195,6 +218,7 @@ export async function finalEvaluation(
   const started = performance.now();
   const bs = cfg.eval.batchSize;
   const flip = cfg.eval.flipTest;
+  const distance = distanceOf(cfg);
   const nQueries = ds.count('query');
   const shown = spread(nQueries, cfg.eval.retrievalQueries);
   const q = await embedSubset(trainer, ds, 'query', { batchSize: bs, flip, keep: new Set(shown) });
@@ -208,14 +232,16 @@ export async function finalEvaluation(
     { features: q.embedding, flipped: q.flipped, labels: q.labels, codes: codes.query },
     { features: g.embedding, flipped: g.flipped, labels: g.labels, codes: codes.gallery },
     q.dim,
-    { k: K, bits: codes.bits },
+    { k: K, bits: codes.bits, distance },
   );
 
-  // Distance statistics (MEMS's intra/inter claim) on queries and gallery together; the model samples
-  // at most eval.statsSample items (seeded) for the exact pairwise statistics.
+  // Distance statistics (MEMS's intra/inter claim) on queries and gallery together, on the features
+  // as ranked (normalised under `angular`); the model samples at most eval.statsSample items (seeded)
+  // for the exact pairwise statistics.
+  const ranked = (f: Float32Array): Float32Array => (distance === 'angular' ? normalizeRows(f, q.dim) : f);
   const feats = new Float32Array((q.n + g.n) * q.dim);
-  feats.set(q.embedding, 0);
-  feats.set(g.embedding, q.n * q.dim);
+  feats.set(ranked(q.embedding), 0);
+  feats.set(ranked(g.embedding), q.n * q.dim);
   const statLabels = new Int32Array(q.n + g.n);
   statLabels.set(q.labels, 0);
   statLabels.set(g.labels, q.n);
@@ -246,6 +272,7 @@ export async function finalEvaluation(
     evalSeconds,
     trainSeconds,
     flipTest: flip,
+    distance,
     pr: m.pr,
     distanceStats: stats,
   };
@@ -276,13 +303,16 @@ interface CentreHashOutcome {
     steps: number;
     lossStart: number;
     lossEnd: number;
+    features: 'flip-mean' | 'original';
   };
   skipped?: string;
 }
 
 /**
  * The authors' post-hoc codes (tester.py): fit a spectral-normalised map to the class prototypes, then
- * code every query and gallery embedding with its sign.
+ * code every query and gallery item with its sign. The coded feature of an item is the mean of its
+ * image's and its flip's features when the flip test ran (HashTester.vectors, `mean(dim=-1)`); under
+ * `angular`, prototypes and coded features are L2-normalised (train_mapping, HashTester.vectors).
  * Prototypes: the loss's class centres where it has them (MEMS, center, CosFace, ArcFace; the authors'
  * case); otherwise the mean embedding per class of the gallery photos, which under the category (DSH)
  * protocol are training photos. Under zero-shot the gallery holds unseen classes, so no prototypes
@@ -297,6 +327,9 @@ function centreHashCodes(
   bits: number,
 ): CentreHashOutcome {
   const dim = q.dim;
+  const distance = distanceOf(cfg);
+  const qFeatures = flipMeanFeatures(q.embedding, q.flipped);
+  const gFeatures = flipMeanFeatures(g.embedding, g.flipped);
   let prototypes = trainer.lossCentres();
   let source: 'loss-centres' | 'photo-class-means' = 'loss-centres';
   let classes = prototypes ? prototypes.length / dim : 0;
@@ -307,15 +340,22 @@ function centreHashCodes(
         skipped: `loss "${cfg.loss.name}" has no class centres and the gallery photos are not training photos (${split.protocol} split), so there are no prototypes for eval.centreHashBits`,
       };
     }
-    ({ means: prototypes, classes } = classMeans(g.embedding, g.labels, g.n, dim));
+    ({ means: prototypes, classes } = classMeans(gFeatures, g.labels, g.n, dim));
     source = 'photo-class-means';
   }
   if (classes < 2) return { skipped: 'fewer than two class prototypes for eval.centreHashBits' };
   const steps = cfg.eval.centreHashSteps ?? 1000;
-  const hash = trainCentreHash(prototypes, classes, dim, bits, { steps, seed: cfg.seed });
+  const hash = trainCentreHash(prototypes, classes, dim, bits, { steps, seed: cfg.seed, distance });
   return {
-    codes: { query: hash.encode(q.embedding), gallery: hash.encode(g.embedding), bits },
-    info: { prototypes: source, classes, steps, lossStart: hash.lossStart, lossEnd: hash.lossEnd },
+    codes: { query: hash.encode(qFeatures), gallery: hash.encode(gFeatures), bits },
+    info: {
+      prototypes: source,
+      classes,
+      steps,
+      lossStart: hash.lossStart,
+      lossEnd: hash.lossEnd,
+      features: q.flipped && g.flipped ? 'flip-mean' : 'original',
+    },
   };
 }
 
@@ -352,7 +392,10 @@ async function writeRetrieval(
   shown: number[],
 ): Promise<void> {
   const topK = cfg.eval.retrievalTopK;
-  const ranked = shown.filter((qi) => qi < q.n).map((qi) => ({ qi, hits: rankedNeighbours(q, g, qi, topK) }));
+  const distance = distanceOf(cfg);
+  const ranked = shown
+    .filter((qi) => qi < q.n)
+    .map((qi) => ({ qi, hits: rankedNeighbours(q, g, qi, topK, distance) }));
   const needed = new Set(ranked.flatMap((r) => r.hits.map((h) => h.index)));
   // Second pass over the gallery for the few images shown (the gallery is not kept in memory).
   const images = new Map<number, Uint8Array>();
@@ -387,5 +430,5 @@ async function writeRetrieval(
     }
     queries.push({ id: q.ids[qi]!, category: q.categories[qi]!, image: kept ? qImage : null, results });
   }
-  writeJsonAtomic(cell.file('retrieval.json'), { k: topK, queries });
+  writeJsonAtomic(cell.file('retrieval.json'), { k: topK, distance, queries });
 }

@@ -434,7 +434,12 @@ function resolveCell(
   const result = CellConfigSchema.safeParse(cfg);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const lossName = isPlainObject(cfg.loss) ? String(cfg.loss.name) : undefined;
+  // the variant of a discriminated union (loss, train.augment) is the `name` of the value at that path
+  const variantAt = (p: (string | number)[]): string | undefined => {
+    let v: unknown = cfg;
+    for (const key of p) v = isPlainObject(v) ? v[String(key)] : undefined;
+    return typeof v === 'string' ? v : isPlainObject(v) && typeof v.name === 'string' ? v.name : undefined;
+  };
   let issuePath = issue.path;
   if (issue.code === z.ZodIssueCode.unrecognized_keys) issuePath = [...issue.path, issue.keys[0]!];
   const where = lookupProvenance(prov, issuePath);
@@ -448,7 +453,7 @@ function resolveCell(
     ? where
     : `${file}: ${where}${inside && issue.code === z.ZodIssueCode.custom ? ` (with override ${inside.text})` : ''}`;
   throw new ConfigError(
-    `${at}: ${issueMessage(issue, cfg, where, (p) => knownKeysAt(p, lossName))}${inCell}`,
+    `${at}: ${issueMessage(issue, cfg, where, (p) => knownKeysAt(p, variantAt(p)))}${inCell}`,
   );
 }
 

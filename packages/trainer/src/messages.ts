@@ -20,7 +20,9 @@ export function formatPath(path: (string | number)[], continuation = false): str
 
 function valueAt(input: unknown, path: (string | number)[]): unknown {
   let v: unknown = input;
-  for (const key of path) {
+  for (const [i, key] of path.entries()) {
+    // a union given by its name alone (`loss: mems`, `augment: authors`): that string is its `name`
+    if (typeof v === 'string' && key === 'name' && i === path.length - 1) return v;
     if (v === null || typeof v !== 'object') return undefined;
     v = (v as Record<string | number, unknown>)[key];
   }
@@ -51,8 +53,11 @@ export function issueMessage(
   knownKeys: (path: (string | number)[]) => string[] | null,
 ): string {
   switch (issue.code) {
-    case 'invalid_union_discriminator':
-      return `unknown ${noun(issue.path)} ${show(valueAt(input, issue.path))} (known: ${issue.options.join(', ')})`;
+    case 'invalid_union_discriminator': {
+      const value = valueAt(input, issue.path);
+      if (value === undefined) return `missing (one of: ${issue.options.join(', ')})`;
+      return `unknown ${noun(issue.path)} ${show(value)} (known: ${issue.options.join(', ')})`;
+    }
     case 'invalid_enum_value':
       return `unknown ${noun(issue.path)} ${show(issue.received)} (known: ${issue.options.join(', ')})`;
     case 'unrecognized_keys': {

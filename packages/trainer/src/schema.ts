@@ -12,6 +12,18 @@ import { z } from 'zod';
 import {
   ATTN_TYPES,
   HIDDEN_ACTIVATIONS,
+  CHANNEL_ORDERS,
+  NORMALIZATIONS,
+  PIPELINE_NAMES,
+  RETRIEVAL_DISTANCES,
+  ROTATE_INTERPOLATIONS,
+  defaultRetrievalDistance,
+  pipelineDefaults,
+  resolveInputPipeline,
+  type ChannelOrder,
+  type InputPipelineConfig,
+  type PipelineName,
+  type RetrievalDistance,
   LOSS_NAMES as MODEL_LOSS_NAMES,
   OPTIMIZER_NAMES,
   SCHEDULE_NAMES,
@@ -76,6 +88,65 @@ export const LossSchema = z
     }
   });
 
+/**
+ * Input pipeline (@sbir/model augment.ts): `authors` (Dataset.py), `crop-flip` or `none`, as a name or
+ * `{ name, ...parameters }`; `true` and `false` (the earlier boolean) mean `crop-flip` and `none`.
+ * config.json holds the object with every parameter (defaults from @sbir/model, one source of truth).
+ */
+const ENUM_PARAMS: Record<string, readonly [string, ...string[]]> = {
+  normalize: NORMALIZATIONS as [string, ...string[]],
+  rotateInterpolation: ROTATE_INTERPOLATIONS as [string, ...string[]],
+};
+
+function pipelineSchema(name: PipelineName): z.AnyZodObject {
+  const shape: Record<string, z.ZodTypeAny> = { name: z.literal(name) };
+  for (const [key, dflt] of Object.entries(pipelineDefaults(name))) {
+    if (key === 'name' || key === 'photoChannels') continue; // photoChannels: dataset.photoChannels
+    if (ENUM_PARAMS[key]) shape[key] = z.enum(ENUM_PARAMS[key]!).default(dflt as string);
+    else if (Array.isArray(dflt))
+      shape[key] = z.tuple([z.number(), z.number()]).default(dflt as [number, number]);
+    else shape[key] = z.number().default(dflt as number);
+  }
+  return z.object(shape).strict();
+}
+
+export const AugmentSchema = z
+  .preprocess(
+    (v) =>
+      v === true
+        ? { name: 'crop-flip' }
+        : v === false
+          ? { name: 'none' }
+          : typeof v === 'string'
+            ? { name: v }
+            : v,
+    z
+      .discriminatedUnion(
+        'name',
+        PIPELINE_NAMES.map(pipelineSchema) as unknown as [
+          z.AnyZodObject,
+          z.AnyZodObject,
+          ...z.AnyZodObject[],
+        ],
+      )
+      .superRefine((p, ctx) => {
+        // the model's range checks, reported at the parameter's path
+        try {
+          resolveInputPipeline(p as InputPipelineConfig);
+        } catch (e) {
+          const m = /^augment\.(\w+): (.*)$/.exec((e as Error).message);
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            message: m ? m[2]! : (e as Error).message,
+            path: m ? [m[1]!] : [],
+          });
+        }
+      }),
+  )
+  .default('authors');
+
+export type AugmentSettings = InputPipelineConfig;
+
 export const DatasetSchema = z
   .object({
     /** Short name used in tables and MLflow (emoji, sketchy, tuberlin). */
@@ -89,6 +160,11 @@ export const DatasetSchema = z
     split: z.enum(SPLITS).default('category'),
     /** Options for @sbir/data's prepareDataset, used when `dir` has no manifest yet (emoji only). */
     prepare: z.record(z.unknown()).optional(),
+    /**
+     * Channel order the network sees for photos, in training and evaluation: `bgr` reverses them, as the
+     * authors do for TU-Berlin photos only (Dataset.py PhotoDataset: `flip_channel` if TUBerlin).
+     */
+    photoChannels: z.enum(CHANNEL_ORDERS as [ChannelOrder, ...ChannelOrder[]]).default('rgb'),
   })
   .strict()
   .superRefine((d, ctx) => {
@@ -142,8 +218,8 @@ export const TrainSchema = z
     batchSize: positiveInt,
     /** Half sketches, half photos in every batch (the authors' 22 + 22). */
     balanceDomains: z.boolean().default(true),
-    /** Random flip + crop inside the model's trainStep. */
-    augment: z.boolean().default(true),
+    /** Input pipeline: training transforms in trainStep, test transforms for evaluation (AugmentSchema). */
+    augment: AugmentSchema,
     optimizer: z.enum(OPTIMIZERS).default('adam'),
     lr: finite().positive(),
     weightDecay: finite().nonnegative().default(0),
@@ -201,6 +277,12 @@ export const EvalSchema = z
     centreHashBits: positiveInt.optional(),
     /** Adam steps of that fit (default 1000; the authors run 10,000). */
     centreHashSteps: positiveInt.optional(),
+    /**
+     * Retrieval distance (tester.py --test_distance): `angular` L2-normalises features, and centres and
+     * features for the centre hash. Default per loss (`defaultRetrievalDistance`: cosface and arcface
+     * angular, the rest euclidean), written into config.json resolved.
+     */
+    distance: z.enum(RETRIEVAL_DISTANCES as [RetrievalDistance, ...RetrievalDistance[]]).optional(),
   })
   .strict();
 
@@ -213,7 +295,14 @@ export const CellConfigSchema = z
     eval: EvalSchema.default({}),
     seed: nonNegativeInt.default(0),
   })
-  .strict();
+  .strict()
+  .transform((cell) => ({
+    ...cell,
+    eval: {
+      ...cell.eval,
+      distance: cell.eval.distance ?? defaultRetrievalDistance(cell.loss.name as string),
+    },
+  }));
 
 export type CellSettings = z.infer<typeof CellConfigSchema>;
 export type LossSettings = z.infer<typeof LossSchema>;
@@ -331,10 +420,10 @@ function unwrap(schema: z.ZodTypeAny): z.ZodTypeAny {
 
 /**
  * The keys an object schema accepts at `path` of the cell config (for "unknown key" messages and for
- * checking scalar axis paths). For the loss, `lossName` picks the variant. Returns null when `path` is
- * not an object in the schema.
+ * checking scalar axis paths). For a discriminated union (the loss, train.augment), `variant` (its
+ * `name`) picks the option. Returns null when `path` is not an object in the schema.
  */
-export function knownKeysAt(path: (string | number)[], lossName?: string): string[] | null {
+export function knownKeysAt(path: (string | number)[], variant?: string): string[] | null {
   let s: z.ZodTypeAny = CellConfigSchema;
   for (const key of path) {
     s = unwrap(s);
@@ -348,8 +437,8 @@ export function knownKeysAt(path: (string | number)[], lossName?: string): strin
   }
   s = unwrap(s);
   if (s instanceof z.ZodDiscriminatedUnion) {
-    const variant = lossName !== undefined ? s.optionsMap.get(lossName) : undefined;
-    return variant ? Object.keys(variant.shape) : ['name'];
+    const option = variant !== undefined ? s.optionsMap.get(variant) : undefined;
+    return option ? Object.keys(option.shape) : ['name'];
   }
   return s instanceof z.ZodObject ? Object.keys(s.shape) : null;
 }

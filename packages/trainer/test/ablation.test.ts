@@ -185,6 +185,21 @@ test('SIGKILL mid-cell: the rerun resumes from the last checkpoint and leaves fi
     fs.readFileSync(path.join(victim, 'metrics.jsonl'), 'utf8').split('\n').slice(0, kept.length),
   ).toEqual(kept);
   expect(fs.existsSync(path.join(victim, 'eval.json'))).toBe(true);
+  // training after the resume is bit-identical (weights, optimiser, data position and the augmentation
+  // RNG of the `authors` pipeline restored): the losses logged past the checkpoint before the kill
+  // come out again, to the last bit
+  const stepLosses = (lines: string[]): Map<number, number> =>
+    new Map(
+      lines
+        .map((l) => JSON.parse(l) as { kind: string; step: number; loss: number })
+        .filter((m) => m.kind === 'step' && m.step > ckptNow)
+        .map((m) => [m.step, m.loss]),
+    );
+  const lostRun = stepLosses(linesBefore);
+  const rerunLines = fs.readFileSync(path.join(victim, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean);
+  expect(lostRun.size).toBeGreaterThan(0);
+  const resumed = stepLosses(rerunLines);
+  for (const [step, loss] of lostRun) expect([step, resumed.get(step)]).toEqual([step, loss]);
   // the finished cell: same files, same bytes, same mtimes
   expect(snapshot(done)).toEqual(before);
 });
@@ -221,12 +236,12 @@ test('SIGTERM checkpoints the running cell, marks it interrupted and exits non-z
   });
 });
 
-test('eval.centreHashBits: post-hoc codes from the loss centres (MEMS) or the photo class means (softmax), Hamming mAP in eval.json', async () => {
+test('eval.centreHashBits: post-hoc codes from the loss centres (MEMS, CosFace) or the photo class means (softmax), from flip-mean features, angular for CosFace; Hamming mAP in eval.json', async () => {
   const dir = path.join(root, 'hash');
   fs.mkdirSync(dir);
   const file = writeTinyExperiment(dir, {
     name: 'hash',
-    grid: '  loss: [softmax, mems]',
+    grid: '  loss: [softmax, mems, cosface]',
     epochs: 1,
     dataDir,
     eval: 'centreHashBits: 16, centreHashSteps: 200',
@@ -246,12 +261,27 @@ test('eval.centreHashBits: post-hoc codes from the loss centres (MEMS) or the ph
     lossStart: number;
     lossEnd: number;
   }
-  for (const [loss, prototypes] of [
-    ['softmax', 'photo-class-means'],
-    ['mems', 'loss-centres'],
+  for (const [loss, prototypes, distance] of [
+    ['softmax', 'photo-class-means', 'euclidean'],
+    ['mems', 'loss-centres', 'euclidean'],
+    ['cosface', 'loss-centres', 'angular'],
   ] as const) {
-    const ev = readJson<{ 'mAP@all': number; hamming: Hamming | null }>(path.join(cells[loss]!, 'eval.json'));
-    expect(ev.hamming).toMatchObject({ bits: 16, codes: 'centre-hash', prototypes, classes: 4, steps: 200 });
+    const ev = readJson<{ 'mAP@all': number; hamming: Hamming | null; distance: string }>(
+      path.join(cells[loss]!, 'eval.json'),
+    );
+    expect(ev.distance).toBe(distance);
+    expect(
+      readJson<{ eval: { distance: string } }>(path.join(cells[loss]!, 'config.json')).eval.distance,
+    ).toBe(distance);
+    expect(readJson<{ distance: string }>(path.join(cells[loss]!, 'retrieval.json')).distance).toBe(distance);
+    expect(ev.hamming).toMatchObject({
+      bits: 16,
+      codes: 'centre-hash',
+      prototypes,
+      classes: 4,
+      steps: 200,
+      features: 'flip-mean',
+    });
     const h = ev.hamming!;
     // 4 classes: chance mAP is about 1/4; any ranking of the whole gallery has mAP in (0, 1].
     expect(h['mAP@all']).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 /** Pure helpers of the final evaluation, against values written out by hand. */
-import { classMeans, spread } from '../src/evaluate';
+import { classMeans, rankedNeighbours, spread, type Embedded } from '../src/evaluate';
 
 describe('classMeans (prototypes for the post-hoc codes when the loss has no centres)', () => {
   it('averages the rows of each label, in order of first appearance', () => {
@@ -22,5 +22,33 @@ describe('spread (queries shown in retrieval.json)', () => {
     expect(spread(10, 3)).toEqual([1, 5, 8]);
     expect(spread(2, 5)).toEqual([0, 1]);
     expect(spread(0, 4)).toEqual([]);
+  });
+});
+
+describe('rankedNeighbours (retrieval.json)', () => {
+  const emb = (embedding: number[], flipped?: number[]): Embedded => ({
+    n: embedding.length / 2,
+    dim: 2,
+    embedding: Float32Array.from(embedding),
+    flipped: flipped ? Float32Array.from(flipped) : undefined,
+    labels: new Int32Array(embedding.length / 2),
+    domains: new Uint8Array(embedding.length / 2),
+    ids: [],
+    categories: [],
+    kept: new Map(),
+  });
+
+  it('euclidean: distances, min over flips; angular: the angle, blind to the norms', () => {
+    const q = emb([1, 0], [0, 1]);
+    // gallery: far along the query (10, 0), near but at 45 degrees (1, 1), at 90 degrees (0, 0.5)
+    const g = emb([10, 0, 1, 1, 0, 0.5]);
+    const eu = rankedNeighbours(q, g, 0, 3);
+    expect(eu.map((h) => h.index)).toEqual([2, 1, 0]); // (0, 0.5) is 0.5 from the flipped query (0, 1)
+    expect(eu[0]!.distance).toBeCloseTo(0.5, 6);
+    expect(eu[2]!.distance).toBeCloseTo(Math.hypot(9, 0), 6);
+    const an = rankedNeighbours(q, g, 0, 3, 'angular');
+    // angles to (1, 0) or its flip (0, 1): 0, pi/4, 0 -> ties by gallery index
+    expect(an.map((h) => h.index)).toEqual([0, 2, 1]);
+    expect(an.map((h) => h.distance)).toEqual([0, 0, expect.closeTo(Math.PI / 4, 6)]);
   });
 });

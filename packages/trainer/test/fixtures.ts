@@ -107,7 +107,15 @@ export async function waitFor<T>(
 ): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    let v: T | undefined | null | false;
+    try {
+      v = fn();
+    } catch (e) {
+      // a file the run has not written yet (experiment.json lists cells before their config.json),
+      // or one caught mid-write: not ready yet
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && !(e instanceof SyntaxError)) throw e;
+      v = undefined;
+    }
     if (v) return v;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));

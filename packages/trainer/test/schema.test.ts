@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { pipelineDefaults } from '@sbir/model';
 import { loadExperiment, listExperiments } from '../src/grid';
 import { ConfigError } from '../src/messages';
 import { REPO_ROOT, tmpDir } from './fixtures';
@@ -118,6 +119,36 @@ describe('experiment schema errors name the file and the path', () => {
     ],
     ['bad name', 'name: demo', 'name: Demo Grid', 'experiments/demo.yaml: name: name must be lower-case'],
     [
+      'model range check on an augmentation parameter',
+      'lr: 0.001 }',
+      'lr: 0.001, augment: { name: authors, eraseProb: 2 } }',
+      'experiments/demo.yaml: base.train.augment.eraseProb: expected a number in [0, 1], got 2',
+    ],
+    [
+      'parameter of another pipeline',
+      'lr: 0.001 }',
+      'lr: 0.001, augment: { name: crop-flip, rotateDegrees: 10 } }',
+      'experiments/demo.yaml: base.train.augment.rotateDegrees: unknown key "rotateDegrees" (known: name, cropScale, cropRatio, flipProb, normalize)',
+    ],
+    [
+      'unknown pipeline',
+      'lr: 0.001 }',
+      'lr: 0.001, augment: rotate }',
+      'experiments/demo.yaml: base.train.augment.name: unknown augment "rotate" (known: authors, crop-flip, none)',
+    ],
+    [
+      'pipeline parameters without a name',
+      'lr: 0.001 }',
+      'lr: 0.001, augment: { eraseProb: 0.5 } }',
+      'experiments/demo.yaml: base.train.augment.name: missing (one of: authors, crop-flip, none)',
+    ],
+    [
+      'unknown retrieval distance',
+      'lr: 0.001 }',
+      'lr: 0.001 }\n  eval: { distance: cosine }',
+      'experiments/demo.yaml: base.eval.distance: ',
+    ],
+    [
       'unknown loss in losses',
       'losses:\n  mems:',
       'losses:\n  memz:',
@@ -145,6 +176,60 @@ describe('experiment schema errors name the file and the path', () => {
     expect(() => loadExperiment('nope')).toThrow(
       /experiments\/nope\.yaml: no such experiment file \(known: .*demo/,
     );
+  });
+});
+
+/** The cells of GOOD with one text substitution. */
+function cellsOf(from: string | RegExp, to: string): ReturnType<typeof loadExperiment>['cells'] {
+  const dir = tmpDir('schema');
+  const file = path.join(dir, 'demo.yaml');
+  const changed = GOOD.replace(from, to);
+  expect(changed).not.toBe(GOOD);
+  fs.writeFileSync(file, changed);
+  try {
+    return loadExperiment(file).cells;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('train.augment and eval.distance: written out resolved in config.json', () => {
+  // photoChannels is dataset.photoChannels in the yaml, not a train.augment parameter
+  const withoutChannels = (name: 'authors' | 'crop-flip'): object =>
+    Object.fromEntries(Object.entries(pipelineDefaults(name)).filter(([k]) => k !== 'photoChannels'));
+  const authors = withoutChannels('authors');
+  const cropFlip = withoutChannels('crop-flip');
+
+  test.each<[string, string, string, object]>([
+    ['omitted: the authors pipeline', 'lr: 0.001 }', 'lr: 0.001, balanceDomains: true }', authors],
+    ['a name', 'lr: 0.001 }', 'lr: 0.001, augment: crop-flip }', cropFlip],
+    ['true (the earlier boolean): crop-flip', 'lr: 0.001 }', 'lr: 0.001, augment: true }', cropFlip],
+    ['false: none', 'lr: 0.001 }', 'lr: 0.001, augment: false }', { name: 'none', normalize: 'imagenet' }],
+    [
+      'a name with parameters',
+      'lr: 0.001 }',
+      'lr: 0.001, augment: { name: authors, eraseProb: 0.5 } }',
+      { ...authors, eraseProb: 0.5 },
+    ],
+  ])('train.augment %s', (_what, from, to, expected) => {
+    for (const cell of cellsOf(from, to)) {
+      expect(cell.train.augment).toEqual(expected);
+      expect(cell.dataset.photoChannels).toBe('rgb');
+    }
+  });
+
+  test('eval.distance defaults per loss (cosface, arcface: angular) unless given', () => {
+    const byLoss = (to: string): Record<string, string | undefined> =>
+      Object.fromEntries(cellsOf('loss: [softmax, mems]', to).map((c) => [c.loss.name, c.eval.distance]));
+    expect(byLoss('loss: [softmax, mems, cosface, arcface, triplet]')).toEqual({
+      softmax: 'euclidean',
+      mems: 'euclidean',
+      cosface: 'angular',
+      arcface: 'angular',
+      triplet: 'euclidean',
+    });
+    const given = cellsOf('lr: 0.001 }', 'lr: 0.001 }\n  eval: { distance: angular }');
+    expect(new Set(given.map((c) => c.eval.distance))).toEqual(new Set(['angular']));
   });
 });
 
