@@ -1,7 +1,7 @@
 /** Measurements shared by `model:doctor` and the benchmark. */
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { AttnType } from './attention';
+import { AttnType } from './blocks/registry';
 import { Rng } from './rng';
 import { createTrainer } from './trainer';
 

@@ -9,8 +9,27 @@ export {
 export type { BackendName, BackendInfo, InitBackendOptions } from './backend';
 export { Rng } from './rng';
 export { ParamStore } from './params';
-export { SEModule, createAttn, ATTN_TYPES } from './attention';
-export type { AttnType, AttnOptions, SEBlockArgs, HiddenActivation } from './attention';
+export {
+  SEModule,
+  createAttn,
+  registerBlock,
+  listBlocks,
+  resolveBlockConfig,
+  ATTN_TYPES,
+  HIDDEN_ACTIVATIONS,
+  DEFAULT_SE_REDUCTION,
+  DEFAULT_HIDDEN_ACTIVATION,
+  DEFAULT_DOMAIN_AWARE_STAGES,
+} from './blocks';
+export type {
+  AttnType,
+  AttentionModule,
+  BlockEntry,
+  BlockOptions,
+  SEBlockArgs,
+  HiddenActivation,
+  ResolvedBlockConfig,
+} from './blocks';
 export {
   registerBackbone,
   createBackbone,
@@ -18,9 +37,15 @@ export {
   getBackboneSpec,
   ResNetBackbone,
 } from './backbones';
-export type { BackboneSpec, BackboneConfig, BlockKind, ForwardContext } from './backbones';
+export type {
+  BackboneSpec,
+  BackboneConfig,
+  UnitKind,
+  ForwardContext,
+  ResolvedBackboneConfig,
+} from './backbones';
 export { SbirNet, validateModelConfig } from './model';
-export type { ModelConfig, ModelOutput } from './model';
+export type { ModelConfig, ModelOutput, ResolvedModelConfig } from './model';
 export {
   LOSS_NAMES,
   createLoss,
@@ -64,7 +89,11 @@ export {
 export type { MetricOptions, RetrievalSet, RetrievalResult, RankingSummary } from './metrics';
 export { distanceStatistics } from './stats';
 export type { DistanceStats, DistanceStatsOptions, ClassDistanceStats } from './stats';
-export { batchNorm, relu, conv2d, dense, matMul2d, spatialMean, detach, ResourceVariable } from './ops';
+export { batchNorm, relu, dense, matMul2d, spatialMean, detach, ResourceVariable } from './ops';
+export { conv2d, maxPool2d, poolOutputSize, hasGroupedConvGradKernel, setGroupedConvGradRoute } from './conv';
+export type { ConvOptions, MaxPoolOptions } from './conv';
+export { fromTorchLayout, transpose } from './import/layout';
+export type { LayoutArray } from './import/layout';
 export type { BatchNormVars, BatchNormOptions } from './ops';
 export { trainCentreHash } from './hashing';
 export type { CentreHash, CentreHashOptions } from './hashing';

@@ -1,8 +1,15 @@
 /** The retrieval network: backbone + embedding head + optional binary-code head. */
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { AttnType, ATTN_TYPES, HiddenActivation } from './attention';
-import { ForwardContext, ResNetBackbone, createBackbone, getBackboneSpec } from './backbones';
+import {
+  ForwardContext,
+  ResNetBackbone,
+  ResolvedBackboneConfig,
+  createBackbone,
+  getBackboneSpec,
+} from './backbones';
+import { listBlocks } from './blocks/registry';
+import { HIDDEN_ACTIVATIONS, HiddenActivation } from './blocks/types';
 import { dense, detach } from './ops';
 import { ParamStore, linearInit } from './params';
 import { Rng } from './rng';
@@ -11,8 +18,8 @@ import { readTensorFile } from './tensorfile';
 export interface ModelConfig {
   /** Registered backbone name (`listBackbones()`). */
   backbone: string;
-  /** Attention block in every residual block. */
-  block: AttnType;
+  /** A registered attention block (`listBlocks()`: none, se, dase) in every residual unit. */
+  block: string;
   /** Base width (stage-1 planes); 0 = the backbone's default. */
   width: number;
   /** Side of the square network input; batches of another size are resized (bilinear). */
@@ -27,7 +34,8 @@ export interface ModelConfig {
   weightsFile?: string;
   /** 1-based stages whose blocks are domain-aware when block = 'dase'. Default [1, 2, 3] (authors). */
   domainAwareStages?: number[];
-  /** Hidden activation of the SE/DASE excitation. Default relu for 'se', sigmoid for 'dase'. */
+  /** Hidden activation of the SE/DASE excitation, the same for both. Default 'sigmoid' (the authors'
+   *  se_module.py); 'relu' is Hu et al.'s SE (and Cadene's pretrained SE-ResNeXt). */
   attnActivation?: HiddenActivation;
   /** Stop the code head's gradient at the embedding (default true): the code head then learns a
    *  map of the embedding without changing it, so the embedding ablation is unaffected. */
@@ -41,8 +49,13 @@ export function validateModelConfig(cfg: ModelConfig): void {
     }
   };
   getBackboneSpec(cfg.backbone);
-  if (!ATTN_TYPES.includes(cfg.block)) {
-    throw new Error(`model.block: unknown block "${String(cfg.block)}" (known: ${ATTN_TYPES.join(', ')})`);
+  if (!listBlocks().includes(cfg.block)) {
+    throw new Error(`model.block: unknown block "${String(cfg.block)}" (known: ${listBlocks().join(', ')})`);
+  }
+  if (cfg.attnActivation !== undefined && !HIDDEN_ACTIVATIONS.includes(cfg.attnActivation)) {
+    throw new Error(
+      `model.attnActivation: unknown activation "${String(cfg.attnActivation)}" (known: ${HIDDEN_ACTIVATIONS.join(', ')})`,
+    );
   }
   if (cfg.width !== 0) posInt(cfg.width, 'width');
   posInt(cfg.inputSize, 'inputSize');
@@ -61,6 +74,18 @@ export function validateModelConfig(cfg: ModelConfig): void {
   if (cfg.weightsFile !== undefined && !fs.existsSync(cfg.weightsFile)) {
     throw new Error(`model.weightsFile: ${cfg.weightsFile} does not exist`);
   }
+}
+
+/** Every effective setting of the network (config.json records it): backbone and block settings
+ *  with defaults filled in, and the heads. */
+export interface ResolvedModelConfig extends Omit<ResolvedBackboneConfig, 'name'> {
+  backbone: string;
+  inputSize: number;
+  embeddingDim: number;
+  hashBits: number | null;
+  hashDetach: boolean;
+  numClasses: number;
+  weightsFile: string | null;
 }
 
 export interface ModelOutput {
@@ -100,6 +125,20 @@ export class SbirNet {
       this.hashB = this.store.addParam('head.hash.bias', h.b);
     }
     if (cfg.weightsFile) this.loadWeights(cfg.weightsFile);
+  }
+
+  getConfig(): ResolvedModelConfig {
+    const { name, ...arch } = this.backbone.getConfig();
+    return {
+      backbone: name,
+      ...arch,
+      inputSize: this.cfg.inputSize,
+      embeddingDim: this.cfg.embeddingDim,
+      hashBits: this.cfg.hashBits ?? null,
+      hashDetach: this.cfg.hashBits ? this.cfg.hashDetach !== false : false,
+      numClasses: this.cfg.numClasses,
+      weightsFile: this.cfg.weightsFile ?? null,
+    };
   }
 
   forward(x: tf.Tensor4D, ctx: ForwardContext): ModelOutput {

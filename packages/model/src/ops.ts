@@ -10,13 +10,13 @@
  * - 2-D products: `MatMul` / `BiasAdd` instead of tfjs' `BatchMatMulV2` route (matMul2d, dense).
  * - Spatial mean: gradient as one `BroadcastTo`.
  * - Optimiser slots as resource variables updated by `ResourceApplyAdam` / `ResourceApplyMomentum`.
- * - conv2d on non-native backends: filter gradient as a dilated convolution.
+ * - Convolution (grouped, PyTorch padding) and max-pooling live in conv.ts.
  * All are checked against the plain-op path in test/blocks.test.ts and test/backend.test.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isNativeBackend } from './backend';
 
-interface OpAttr {
+export interface OpAttr {
   name: string;
   type: number;
   value: unknown;
@@ -64,6 +64,9 @@ export const attr = {
     return { name, type: native().binding.TF_ATTR_STRING, value };
   },
   int(name: string, value: number): OpAttr {
+    return { name, type: native().binding.TF_ATTR_INT, value };
+  },
+  ints(name: string, value: number[]): OpAttr {
     return { name, type: native().binding.TF_ATTR_INT, value };
   },
 };
@@ -397,48 +400,6 @@ export function detach<T extends tf.Tensor>(x: T): T {
     return { value: tf.clone(xi), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
   });
   return f(x) as T;
-}
-
-/**
- * 2-D convolution, NHWC, 'same' padding. Native backend: tf.conv2d (TensorFlow's kernels for the
- * forward pass and both gradients). Other backends: the filter gradient is computed as a dilated
- * convolution of the input with the output gradient (tfjs-backend-cpu's Conv2DBackpropFilter kernel
- * is about 50x slower than its forward convolution).
- */
-export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number): tf.Tensor4D {
-  if (isNativeBackend()) return tf.conv2d(x, w, stride, 'same');
-  const [kh, kw] = w.shape;
-  const f = tf.customGrad((...args: unknown[]) => {
-    const [xi, wi] = args as [tf.Tensor4D, tf.Tensor4D];
-    const save = args[2] as (ts: tf.Tensor[]) => void;
-    save([xi, wi]);
-    return {
-      value: tf.conv2d(xi, wi, stride, 'same'),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const g = dy as tf.Tensor4D;
-        const dx = tf.conv2dTranspose(g, sw, sx.shape, stride, 'same');
-        const [, h, wd] = sx.shape;
-        const [, oh, ow] = g.shape;
-        const padH = Math.max((oh - 1) * stride + kh - h, 0);
-        const padW = Math.max((ow - 1) * stride + kw - wd, 0);
-        const top = Math.floor(padH / 2);
-        const left = Math.floor(padW / 2);
-        const xp = tf.pad(sx, [
-          [0, 0],
-          [top, padH - top],
-          [left, padW - left],
-          [0, 0],
-        ]);
-        const xt = tf.transpose(xp, [3, 1, 2, 0]); // [ci, Hp, Wp, n]
-        const ft = tf.transpose(g, [1, 2, 0, 3]); // [oh, ow, n, co]
-        const full = tf.conv2d(xt, ft, 1, 'valid', 'NHWC', [stride, stride]); // [ci, >=kh, >=kw, co]
-        const dw = tf.transpose(tf.slice(full, [0, 0, 0, 0], [-1, kh, kw, -1]), [1, 2, 0, 3]);
-        return [dx, dw];
-      },
-    };
-  });
-  return f(x, w) as tf.Tensor4D;
 }
 
 /**

@@ -124,10 +124,10 @@ describe('trainer', () => {
     const names: string[] = manifest.tensors.map((t: { name: string }) => t.name);
     expect(names).toEqual(
       expect.arrayContaining([
-        'model/backbone.stem.conv.weight',
-        'model/backbone.stem.bn.running_mean',
+        'model/backbone.conv1.weight',
+        'model/backbone.bn1.running_mean',
         'loss/loss.centres',
-        'optim/m/model/backbone.stem.conv.weight',
+        'optim/m/model/backbone.conv1.weight',
         'optim/v/loss/loss.centres',
       ]),
     );

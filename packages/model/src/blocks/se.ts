@@ -1,40 +1,31 @@
 /**
- * Channel-attention blocks by name (timm's `create_attn` pattern): `none | se | dase`.
+ * Squeeze-and-excitation, optionally domain-aware (one class, as the authors' `SEModule`).
  *
  * SE (Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018):
  *   s = sigmoid(W2 act(W1 avgpool(x) + b1) + b2);  y = x * s       (W1: C -> C/r, W2: C/r -> C)
  * DASE (Lu et al., arXiv 1812.04275; authors' code `models/networks/se_module.py`, `SEModule`):
- *   h = sigmoid(W1 avgpool(x) + b1);  s = sigmoid(W2 [h ; d] + b2);  y = x * s
+ *   h = act(W1 avgpool(x) + b1);  s = sigmoid(W2 [h ; d] + b2);  y = x * s
  *   with d the domain scalar of the sample (sketch 0, photo 1) and W2: C/r + 1 -> C.
- * The authors' module uses a sigmoid as the hidden activation in both modes (`self.activate =
- * nn.Sigmoid()`); here plain SE defaults to ReLU (the original SE) and DASE to sigmoid (the authors);
- * `hiddenActivation` overrides either.
+ * The hidden activation `act` is the authors' sigmoid (`self.activate = nn.Sigmoid()`, used in both
+ * modes) unless `hiddenActivation: 'relu'` asks for Hu et al.'s ReLU, so SE and DASE differ only by the
+ * domain input. Parameters follow Cadene's `se_module.fc1` / `fc2` names (1x1 convs there, [in, out]
+ * matrices here).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ParamStore, linearInit } from './params';
-import { Rng } from './rng';
-import { isNativeBackend } from './backend';
-import { dense, spatialMean, squeezeExcite } from './ops';
+import { isNativeBackend } from '../backend';
+import { dense, spatialMean, squeezeExcite } from '../ops';
+import { ParamStore, linearInit } from '../params';
+import { Rng } from '../rng';
+import { AttentionModule, BlockEntry, BlockOptions, HIDDEN_ACTIVATIONS, HiddenActivation } from './types';
 
-export type AttnType = 'none' | 'se' | 'dase';
-export const ATTN_TYPES: readonly AttnType[] = ['none', 'se', 'dase'];
-export type HiddenActivation = 'relu' | 'sigmoid';
+export const DEFAULT_SE_REDUCTION = 16;
+export const DEFAULT_HIDDEN_ACTIVATION: HiddenActivation = 'sigmoid';
 
-export interface SEBlockArgs {
+export interface SEBlockArgs extends BlockOptions {
   /** Channels of the feature map the block re-weights. */
   channels: number;
-  /** Reduction ratio r (hidden width = max(1, floor(C / r))). Default 16, as SE and the authors. */
-  reduction?: number;
   /** Append the domain scalar to the hidden vector (DASE). Default false. */
   domainAware?: boolean;
-  /** Hidden activation. Default: 'sigmoid' when domainAware (authors), else 'relu' (Hu et al.). */
-  hiddenActivation?: HiddenActivation;
-  /** Where to register parameters; a private store is created when omitted. */
-  store?: ParamStore;
-  /** Parameter name prefix, e.g. `stage1.block0.attn`. */
-  name?: string;
-  /** Initialisation generator (default seed 0). */
-  rng?: Rng;
 }
 
 function assertPositiveInteger(v: unknown, field: string): void {
@@ -43,8 +34,15 @@ function assertPositiveInteger(v: unknown, field: string): void {
   }
 }
 
-/** Squeeze-and-excitation, optionally domain-aware. */
-export class SEModule {
+export function resolveHiddenActivation(v: HiddenActivation | undefined): HiddenActivation {
+  const act = v ?? DEFAULT_HIDDEN_ACTIVATION;
+  if (!HIDDEN_ACTIVATIONS.includes(act)) {
+    throw new Error(`unknown hiddenActivation "${String(act)}" (known: ${HIDDEN_ACTIVATIONS.join(', ')})`);
+  }
+  return act;
+}
+
+export class SEModule implements AttentionModule {
   static readonly className = 'SEModule';
   readonly channels: number;
   readonly reduction: number;
@@ -61,19 +59,15 @@ export class SEModule {
     assertPositiveInteger(args.channels, 'channels');
     if (args.reduction !== undefined) assertPositiveInteger(args.reduction, 'reduction');
     this.channels = args.channels;
-    this.reduction = args.reduction ?? 16;
+    this.reduction = args.reduction ?? DEFAULT_SE_REDUCTION;
     this.hidden = Math.max(1, Math.floor(this.channels / this.reduction));
     this.domainAware = args.domainAware ?? false;
-    this.hiddenActivation = args.hiddenActivation ?? (this.domainAware ? 'sigmoid' : 'relu');
-    if (this.hiddenActivation !== 'relu' && this.hiddenActivation !== 'sigmoid') {
-      throw new Error(`unknown hiddenActivation "${String(this.hiddenActivation)}" (known: relu, sigmoid)`);
-    }
+    this.hiddenActivation = resolveHiddenActivation(args.hiddenActivation);
     this.store = args.store ?? new ParamStore();
     const rng = args.rng ?? new Rng(0);
     const name = args.name ?? 'attn';
     const fc1 = linearInit(rng, this.channels, this.hidden);
-    const in2 = this.hidden + (this.domainAware ? 1 : 0);
-    const fc2 = linearInit(rng, in2, this.channels);
+    const fc2 = linearInit(rng, this.hidden + (this.domainAware ? 1 : 0), this.channels);
     this.w1 = this.store.addParam(`${name}.fc1.weight`, fc1.w);
     this.b1 = this.store.addParam(`${name}.fc1.bias`, fc1.b);
     this.w2 = this.store.addParam(`${name}.fc2.weight`, fc2.w);
@@ -119,31 +113,12 @@ export class SEModule {
   }
 }
 
-export interface AttnOptions extends Omit<SEBlockArgs, 'channels' | 'domainAware'> {
-  /** For 'dase': whether this block is domain-aware (false gives plain SE with the DASE hidden
-   *  activation, as the authors' stage 4). Default true. */
-  domainAware?: boolean;
-}
-
-/**
- * Creates the attention block `type` for a feature map with `channels` channels, or null for
- * 'none' / null (the residual block then skips it).
- */
-export function createAttn(
-  type: AttnType | null | undefined,
-  channels: number,
-  opts: AttnOptions = {},
-): SEModule | null {
-  if (type === null || type === undefined || type === 'none') return null;
-  if (type === 'se') return new SEModule({ ...opts, channels, domainAware: false });
-  if (type === 'dase') {
-    const domainAware = opts.domainAware ?? true;
-    return new SEModule({
-      ...opts,
-      channels,
-      domainAware,
-      hiddenActivation: opts.hiddenActivation ?? 'sigmoid',
-    });
-  }
-  throw new Error(`unknown attention block "${String(type)}" (known: ${ATTN_TYPES.join(', ')})`);
-}
+/** `se`: plain squeeze-excite in every residual unit (no domain input). */
+export const seBlock: BlockEntry = {
+  create: (channels, opts) => new SEModule({ ...opts, channels, domainAware: false }),
+  resolve: (opts) => ({
+    seReduction: opts.reduction ?? DEFAULT_SE_REDUCTION,
+    attnActivation: resolveHiddenActivation(opts.hiddenActivation),
+    domainAwareStages: [],
+  }),
+};
