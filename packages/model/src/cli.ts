@@ -10,7 +10,7 @@ import * as os from 'os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKEND_NAMES, BackendInfo, BackendName, initBackend } from './backend';
-import { ATTN_TYPES, AttnType } from './attention';
+import { listBlocks } from './blocks/registry';
 import { MatmulRate, TrainRate, measureMatmul, measureTrainRate } from './doctor';
 import { ImportManifest, ImportOptions, ImportUsageError, importCheckpoint } from './import/importer';
 import { CheckpointError } from './import/source';
@@ -199,8 +199,8 @@ export async function main(argv: string[]): Promise<void> {
             describe: 'folder to create (model.pretrained)',
           })
           .option('block', {
-            choices: ATTN_TYPES as AttnType[],
-            describe: "the source's attention block (default: se when it has se_module tensors, else none)",
+            choices: listBlocks(),
+            describe: "the source's attention block (default: the backbone's, e.g. se for se_resnext*)",
           })
           .option('key', {
             type: 'string',

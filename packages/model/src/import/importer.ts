@@ -9,7 +9,6 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { AttnType } from '../attention';
 import { createBackbone, getBackboneSpec } from '../backbones';
 import { ParamStore } from '../params';
 import { Rng } from '../rng';
@@ -27,8 +26,9 @@ export interface ImportOptions {
   from: string;
   arch: string;
   out: string;
-  /** Attention block of the source network; default: 'se' when the source has `se_module` tensors. */
-  block?: AttnType;
+  /** Attention block of the source network; default: the backbone's own (`defaultBlock`: se for
+   *  the SE-ResNeXts), else 'se' when the source has `se_module` tensors, else none. */
+  block?: string;
   /** Nested dict to read (`state_dict`, `model`, ...), for training checkpoints. */
   key?: string;
   /** Replace an existing --out folder. */
@@ -41,7 +41,7 @@ export interface ImportManifest {
   version: 1;
   source: { file: string; bytes: number; sha256: string; format: string; notes: string[] };
   arch: string;
-  block: AttnType;
+  block: string;
   mapping: {
     source: string;
     target: string;
@@ -61,7 +61,7 @@ export interface ImportResult {
 }
 
 /** Names and shapes of every backbone tensor of `arch` built with `block` (parameters and buffers). */
-export function backboneTargets(arch: string, block: AttnType): TargetTensor[] {
+export function backboneTargets(arch: string, block: string): TargetTensor[] {
   getBackboneSpec(arch);
   const store = new ParamStore();
   try {
@@ -114,7 +114,7 @@ function buildManifest(
   digest: string,
   ck: SourceCheckpoint,
   arch: string,
-  block: AttnType,
+  block: string,
   m: MappingResult,
 ): ImportManifest {
   return {
@@ -180,8 +180,7 @@ export async function importCheckpoint(opts: ImportOptions): Promise<ImportResul
   progress({ phase: 'read', done: 0, total: 1 });
   const ck = await format.read(from, { key: opts.key });
   progress({ phase: 'read', done: 1, total: 1 });
-  const block: AttnType =
-    opts.block ?? (ck.tensors.some((t) => t.key.includes('se_module.')) ? 'se' : 'none');
+  const block: string = opts.block ?? (ck.tensors.some((t) => t.key.includes('se_module.')) ? 'se' : 'none');
   const targets = backboneTargets(arch, block);
   const m = mapCheckpoint(from, ck, targets, arch, (done, total) => progress({ phase: 'map', done, total }));
   const manifest = buildManifest(from, bytes, digest, ck, arch, block, m);
