@@ -12,6 +12,7 @@ import {
   ATTN_TYPES,
   LOSS_NAMES as MODEL_LOSS_NAMES,
   OPTIMIZER_NAMES,
+  PRETRAINED_INITS,
   SCHEDULE_NAMES,
   listBackbones,
   lossDefaults,
@@ -102,6 +103,11 @@ export const ModelSchema = z
     /** 1-based stages whose blocks are domain-aware with block dase (model default: [1, 2, 3], the authors'). */
     domainAwareStages: z.array(positiveInt).optional(),
     attnActivation: z.enum(['relu', 'sigmoid']).optional(),
+    /** Folder written by `model:import` (published ImageNet weights mapped onto the backbone). */
+    pretrained: z.string().min(1).optional(),
+    /** How tensors the folder does not fill start (model default 'authors': size mismatches keep
+     *  their random init; 'copy-zero-domain' copies the SE fc2 into a DASE fc2 with a zero domain row). */
+    pretrainedInit: z.enum(PRETRAINED_INITS).optional(),
   })
   .strict();
 

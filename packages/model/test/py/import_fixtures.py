@@ -5,6 +5,11 @@ Usage: python3 import_fixtures.py <out-dir> <kind>...
                evil.pth (a pickle GLOBAL posix.system that would create <out-dir>/PWNED), expected.json
   safetensors  model.safetensors (safetensors.numpy), expected-st.json   [needs .venv python]
   h5           keras2.h5 (Keras 2 save_weights layout), keras3.weights.h5, expected-h5.json   [needs h5py]
+  tiny-torch, tiny-st, tiny-h5   a whole backbone: <out-dir>/targets.json lists its tensors (name
+               without `backbone.`, PyTorch shape, Keras shape); values come from numpy's seed-0 generator
+               in that order (also in tiny-values.bin, float32, PyTorch layout), so every interpreter
+               writes the same numbers: tiny.pth, tiny-legacy.pth, tiny-nested.pth ({'model': ...,
+               'optimizer': ...}) / tiny.safetensors / tiny-keras2.h5, tiny-keras3.weights.h5
 Values are drawn from a fixed seed; expected*.json holds every tensor as float32 values after the
 importer's conversions (contiguous, row-major), so the test compares against PyTorch's own reading.
 """
@@ -100,8 +105,84 @@ def h5_fixtures(out):
         json.dump({k: {"shape": list(v.shape), "values": v.reshape(-1).tolist()} for k, v in expected.items()}, f)
 
 
+KERAS_VARS = {"weight": "kernel", "bias": "bias", "running_mean": "moving_mean", "running_var": "moving_variance"}
+
+
+def tiny_values(out):
+    with open(os.path.join(out, "targets.json")) as f:
+        targets = json.load(f)
+    rng = np.random.default_rng(0)
+    vals = collections.OrderedDict()
+    for t in targets:
+        v = rng.standard_normal(t["torchShape"]).astype(np.float32)
+        if t["name"].endswith("running_var"):
+            v = np.abs(v) + 0.5
+        vals[t["name"]] = (v, t)
+    return vals
+
+
+def tiny_torch(out):
+    import torch
+
+    vals = tiny_values(out)
+    sd = collections.OrderedDict((k, torch.from_numpy(v)) for k, (v, _) in vals.items())
+    sd["fc.weight"] = torch.zeros(10, 4)  # a classifier head, as published files have
+    torch.save(sd, os.path.join(out, "tiny.pth"))
+    torch.save(sd, os.path.join(out, "tiny-legacy.pth"), _use_new_zipfile_serialization=False)
+    wrapped = collections.OrderedDict(("module." + k, v) for k, v in sd.items())  # DataParallel names
+    torch.save({"model": wrapped, "optimizer": {"lr": 0.1}}, os.path.join(out, "tiny-nested.pth"))
+    np.concatenate([v.reshape(-1) for v, _ in vals.values()]).tofile(os.path.join(out, "tiny-values.bin"))
+
+
+def tiny_st(out):
+    from safetensors.numpy import save_file
+
+    save_file({k: v for k, (v, _) in tiny_values(out).items()}, os.path.join(out, "tiny.safetensors"))
+
+
+def keras_value(v, t):
+    # PyTorch layout -> Keras: conv OIHW -> HWIO, dense [out, in] -> [in, out]
+    if v.ndim == 4:
+        return np.ascontiguousarray(v.transpose(2, 3, 1, 0))
+    if v.ndim == 2:
+        return np.ascontiguousarray(v.T)
+    return v
+
+
+def tiny_h5(out):
+    import h5py
+
+    layers = collections.OrderedDict()
+    for k, (v, t) in tiny_values(out).items():
+        layer, var = k.rsplit(".", 1)
+        layers.setdefault(layer, []).append((KERAS_VARS[var], keras_value(v, t)))
+    for vars_ in layers.values():  # BatchNorm layers name their scale and shift gamma and beta
+        if any(n == "moving_mean" for n, _ in vars_):
+            vars_[:] = [({"kernel": "gamma", "bias": "beta"}.get(n, n), v) for n, v in vars_]
+    with h5py.File(os.path.join(out, "tiny-keras2.h5"), "w") as f:
+        mw = f.create_group("model_weights")
+        mw.attrs["layer_names"] = [n.encode() for n in layers]
+        for layer, vars_ in layers.items():
+            g = mw.create_group(layer)
+            g.attrs["weight_names"] = [f"{layer}/{n}:0".encode() for n, _ in vars_]
+            for n, v in vars_:
+                g.create_dataset(f"{layer}/{n}:0", data=v)
+    with h5py.File(os.path.join(out, "tiny-keras3.weights.h5"), "w") as f:
+        for layer, vars_ in layers.items():
+            g = f.create_group(f"layers/{layer}/vars")
+            for i, (_, v) in enumerate(vars_):
+                g.create_dataset(str(i), data=v)
+
+
 if __name__ == "__main__":
     out_dir = sys.argv[1]
     os.makedirs(out_dir, exist_ok=True)
     for kind in sys.argv[2:]:
-        {"torch": torch_fixtures, "safetensors": safetensors_fixtures, "h5": h5_fixtures}[kind](out_dir)
+        {
+            "torch": torch_fixtures,
+            "safetensors": safetensors_fixtures,
+            "h5": h5_fixtures,
+            "tiny-torch": tiny_torch,
+            "tiny-st": tiny_st,
+            "tiny-h5": tiny_h5,
+        }[kind](out_dir)
