@@ -60,12 +60,22 @@ export interface ImportResult {
   manifest: ImportManifest;
 }
 
+/** Initial values do not matter when only names and shapes are wanted: zeros, without drawing them. */
+class ZeroRng extends Rng {
+  override normalArray(n: number): Float32Array {
+    return new Float32Array(n);
+  }
+  override uniformArray(n: number): Float32Array {
+    return new Float32Array(n);
+  }
+}
+
 /** Names and shapes of every backbone tensor of `arch` built with `block` (parameters and buffers). */
 export function backboneTargets(arch: string, block: string): TargetTensor[] {
   getBackboneSpec(arch);
   const store = new ParamStore();
   try {
-    createBackbone({ name: arch, attn: block, store, rng: new Rng(0) });
+    createBackbone({ name: arch, attn: block, store, rng: new ZeroRng(0) });
     return [...store.params, ...store.buffers].map(([name, v]) => ({ name, shape: v.shape }));
   } finally {
     store.dispose();

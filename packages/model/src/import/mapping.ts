@@ -69,6 +69,11 @@ function fromKerasLayout(src: LayoutArray, target: number[]): LayoutArray | null
   return null;
 }
 
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
+}
+
 function stripPrefixes(key: string, counts: Record<string, number>): string {
   let k = key;
   for (let changed = true; changed;) {
@@ -126,8 +131,7 @@ export function mapCheckpoint(
           `shape [${t.shape.join(', ')}] does not fit ${target.name} [${target.shape.join(', ')}] of ${arch} (another architecture?)`,
         );
       const src = { shape: t.shape, data: t.read() };
-      if (!src.data.every(Number.isFinite))
-        throw new CheckpointError(file, t.key, 'holds NaN or infinite values');
+      if (!allFinite(src.data)) throw new CheckpointError(file, t.key, 'holds NaN or infinite values');
       const conv = (
         ck.layout === 'keras' ? fromKerasLayout(src, target.shape) : fromTorchLayout(src, target.shape)
       )!;

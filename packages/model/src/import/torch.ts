@@ -109,6 +109,15 @@ function pickStateDict(
   return tensors;
 }
 
+function isContiguous(shape: number[], stride: number[]): boolean {
+  let expect = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (shape[d]! !== 1 && stride[d]! !== expect) return false;
+    expect *= shape[d]!;
+  }
+  return true;
+}
+
 function toSourceTensor(file: string, key: string, t: TensorRef, storage: StorageBytes): SourceTensor {
   const { shape, stride, offset } = t;
   const bad = (detail: string): CheckpointError => new CheckpointError(file, key, detail);
@@ -134,6 +143,13 @@ function toSourceTensor(file: string, key: string, t: TensorRef, storage: Storag
         throw bad(
           `storage ${storage.key} has ${bytes.byteLength} bytes, needs ${storage.numel * ITEM_SIZE[storage.dtype]} (truncated file?)`,
         );
+      if (storage.dtype === 'float32' && isContiguous(shape, stride)) {
+        // the common case: one copy of the bytes (little-endian, as checked on open)
+        const n = numel(shape);
+        const out = new Float32Array(n);
+        new Uint8Array(out.buffer).set(bytes.subarray(offset * 4, (offset + n) * 4));
+        return out;
+      }
       const get = elementReader(storage.dtype, bytes);
       if (!get) throw bad(`unsupported dtype ${storage.dtype}`);
       return gather(get, offset, shape, stride);
@@ -280,7 +296,7 @@ export function readTorchLegacy(file: string, buf: Buffer, opts: ReadOptions = {
     const start = pos + 8;
     const len = meta.numel * ITEM_SIZE[meta.dtype];
     const bytes = buf.subarray(Math.min(start, buf.length), Math.min(start + len, buf.length));
-    storages.set(key, { dtype: meta.dtype, numel: meta.numel, key: `storage ${key}`, bytes: () => bytes });
+    storages.set(key, { dtype: meta.dtype, numel: meta.numel, key, bytes: () => bytes });
     pos = start + len;
   }
   // Views into a root storage: shift their tensors' offsets onto the root.
