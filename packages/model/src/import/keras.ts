@@ -206,7 +206,11 @@ export async function readKerasH5(file: string): Promise<SourceCheckpoint> {
     return { format: 'keras-h5', layout: 'keras', tensors: loaded, notes };
   } catch (err) {
     if (err instanceof CheckpointError) throw err;
-    throw new CheckpointError(file, null, `cannot read HDF5 structure (${(err as Error).message})`);
+    throw new CheckpointError(
+      file,
+      null,
+      `cannot read the HDF5 structure (${(err as Error).message}); truncated or corrupt?`,
+    );
   } finally {
     f.close();
   }
