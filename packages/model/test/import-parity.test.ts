@@ -107,7 +107,7 @@ describe('pretrained SE weights in a DASE network', () => {
       [...skipped, 'head.embed.bias', 'head.embed.weight'].sort(),
     );
     expect(r.notLoaded.find((n) => n.name === skipped[0])!.reason).toMatch(
-      /^DASE fc2 with a domain input row; size mismatch: source \[128, 256\], model \[129, 256\]/,
+      /^DASE fc2 with a domain input row; size mismatch: source \[16, 256\], model \[17, 256\]/,
     );
     expect(net.getConfig().pretrainedLoad).toEqual(r);
     net.dispose();
