@@ -65,8 +65,27 @@ async function main(): Promise<void> {
     .option('gallery', { type: 'number', default: 50000 })
     .option('dim', { type: 'number', default: 512 })
     .option('out', { type: 'string', default: path.join(ROOT, 'bench/results/model.json') })
+    .option('paper-scale', {
+      type: 'boolean',
+      default: true,
+      describe: 'also time se_resnext50_32x4d at 224 px, batch 16 (slow: minutes per engine on 2 cores)',
+    })
+    .option('paper-steps', { type: 'number', default: 2, describe: 'timed steps per paper-scale run' })
+    .option('only-paper-scale', {
+      type: 'boolean',
+      default: false,
+      describe: 'run only the paper-scale comparison and update `paperScale` in an existing --out file',
+    })
     .strict()
     .parseAsync();
+  if (args['only-paper-scale']) {
+    const previous = fs.existsSync(args.out) ? (JSON.parse(fs.readFileSync(args.out, 'utf8')) as object) : {};
+    const paperScale = paperScaleComparison(args.threads, args['paper-steps']);
+    fs.mkdirSync(path.dirname(args.out), { recursive: true });
+    fs.writeFileSync(args.out, JSON.stringify({ ...previous, paperScale }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ paperScale: paperScale.ratios }) + '\n');
+    return;
+  }
   const log = (s: string): void => void process.stderr.write(s + '\n');
   const loadStart = os.loadavg();
   const backend = await initBackend('tensorflow', { threads: args.threads, quiet: true });
@@ -265,6 +284,8 @@ async function main(): Promise<void> {
     await initBackend('tensorflow', { quiet: true });
   }
 
+  const paperScale = args['paper-scale'] ? paperScaleComparison(args.threads, args['paper-steps']) : null;
+
   const result = {
     benchmark: 'model',
     description:
@@ -290,6 +311,7 @@ async function main(): Promise<void> {
     singleThreadCpuTime: singleThread,
     cpuBackend: cpu,
     evaluation,
+    paperScale,
   };
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
   fs.writeFileSync(args.out, JSON.stringify(result, null, 2) + '\n');
@@ -306,6 +328,87 @@ async function main(): Promise<void> {
       cpu: cpu?.imagesPerSec,
     }) + '\n',
   );
+}
+
+/**
+ * The paper's network at the paper's input: SE-ResNeXt-50 32x4d (Cadene's layout, SE with the
+ * authors' sigmoid), 224 px, batch 16, 512-d embedding, softmax over 100 classes, Adam; one process
+ * per run with the same thread count. Ours twice: TensorFlow's default kernels (grouped-convolution
+ * gradients then run group by group, conv.ts) and TF_ENABLE_ONEDNN_OPTS=1 (oneDNN's grouped gradient
+ * kernels). PyTorch NCHW and channels_last, the same network (test/py/reference_nets.py).
+ */
+function paperScaleComparison(threads: number, steps: number): Record<string, unknown> & { ratios: object } {
+  const log = (s: string): void => void process.stderr.write(s + '\n');
+  const env = {
+    TF_NUM_INTRAOP_THREADS: String(threads),
+    TF_NUM_INTEROP_THREADS: '1',
+    OMP_NUM_THREADS: String(threads),
+    MKL_NUM_THREADS: String(threads),
+    TF_CPP_MIN_LOG_LEVEL: '2',
+  };
+  const common = ['--block', 'se', '--batch', '16', '--size', '224', '--seconds', '0'];
+  const cli = path.join(__dirname, '../src/cli.ts');
+  const ours = (extra: NodeJS.ProcessEnv): TrainRate & { groupedGradKernel: boolean } =>
+    runJson(
+      process.execPath,
+      [
+        ...process.execArgv,
+        cli,
+        'train-rate',
+        '--backbone',
+        'se_resnext50_32x4d',
+        ...common,
+        '--warmup',
+        '1',
+        '--min-steps',
+        String(steps),
+        '--embedding-dim',
+        '512',
+        '--classes',
+        '100',
+      ],
+      { ...env, ...extra },
+    );
+  const torch = (channelsLast: boolean): TorchRate => {
+    const targs = [path.join(__dirname, 'torch_bench.py'), '--arch', 'se_resnext50_32x4d', ...common];
+    targs.push('--threads', String(threads), '--warmup', '1', '--steps', String(steps), '--classes', '100');
+    return runJson<TorchRate>(TORCH_PY, channelsLast ? [...targs, '--channels-last'] : targs, env);
+  };
+  const loadStart = os.loadavg();
+  const oursDefault = ours({});
+  log(`paper scale, ours (TF default kernels): ${oursDefault.imagesPerSec.toFixed(2)} img/s`);
+  const oursOneDnn = ours({ TF_ENABLE_ONEDNN_OPTS: '1' });
+  log(`paper scale, ours (TF_ENABLE_ONEDNN_OPTS=1): ${oursOneDnn.imagesPerSec.toFixed(2)} img/s`);
+  const tNchw = torch(false);
+  log(`paper scale, PyTorch NCHW: ${tNchw.imagesPerSec.toFixed(2)} img/s`);
+  const tCl = torch(true);
+  log(`paper scale, PyTorch channels_last: ${tCl.imagesPerSec.toFixed(2)} img/s`);
+  const pick = (r: { imagesPerSec: number; imagesPerCpuSec: number; steps: number; seconds: number }) => ({
+    imagesPerSec: round3(r.imagesPerSec),
+    imagesPerCpuSec: round3(r.imagesPerCpuSec),
+    steps: r.steps,
+    seconds: round1(r.seconds),
+  });
+  const bestOurs = Math.max(oursDefault.imagesPerSec, oursOneDnn.imagesPerSec);
+  const bestTorch = Math.max(tNchw.imagesPerSec, tCl.imagesPerSec);
+  const bestOursCpu = Math.max(oursDefault.imagesPerCpuSec, oursOneDnn.imagesPerCpuSec);
+  const bestTorchCpu = Math.max(tNchw.imagesPerCpuSec, tCl.imagesPerCpuSec);
+  return {
+    description:
+      'se_resnext50_32x4d (Cadene layout, SE sigmoid), 224x224, batch 16, 512-d embedding, softmax over 100 classes, Adam; one warm-up step then the timed steps; same thread count; one run per engine (a step takes tens of seconds on 2 cores)',
+    date: new Date().toISOString(),
+    threads,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    loadAverage: { start: loadStart.map(round1), end: os.loadavg().map(round1) },
+    tfjsNativeDefault: { ...pick(oursDefault), groupedGradKernel: oursDefault.groupedGradKernel },
+    tfjsNativeOneDnn: { ...pick(oursOneDnn), groupedGradKernel: oursOneDnn.groupedGradKernel },
+    pytorch: pick(tNchw),
+    pytorchChannelsLast: pick(tCl),
+    ratios: {
+      imagesPerSec: round3(bestOurs / bestTorch),
+      imagesPerCpuSec: round3(bestOursCpu / bestTorchCpu),
+    },
+  };
 }
 
 main().catch((err: Error) => {

@@ -1,9 +1,13 @@
-"""PyTorch CPU reference for model-bench.ts: the same resnet-tiny (3x3/2 stem conv 32, one basic block
+"""PyTorch CPU reference for model-bench.ts. Default: the same resnet-tiny (3x3/2 stem conv 32, one basic block
 per stage at 32/64/128/256 planes, BatchNorm, optional SE/DASE on the residual branch, global average
 pool, Linear 256->64 embedding, softmax classifier over 80 classes), Adam, random uint8 images
-normalised on the fly. Prints one JSON line. Run with Debian's python3-torch: /usr/bin/python3."""
+normalised on the fly. --arch se_resnext50_32x4d (paper scale): Cadene's SE-ResNeXt-50 as written out in
+test/py/reference_nets.py, Linear 2048->512 embedding, softmax classifier. Prints one JSON line. Run with
+Debian's python3-torch: /usr/bin/python3."""
 import argparse
 import json
+import os
+import sys
 import time
 
 import torch
@@ -12,17 +16,18 @@ import torch.nn.functional as F
 
 
 class SE(nn.Module):
-    def __init__(self, c, r=16, domain_aware=False):
+    def __init__(self, c, r=16, domain_aware=False, act="sigmoid"):
         super().__init__()
         h = max(1, c // r)
         self.domain_aware = domain_aware
+        self.act = torch.sigmoid if act == "sigmoid" else F.relu
         self.fc1 = nn.Linear(c, h)
         self.fc2 = nn.Linear(h + int(domain_aware), c)
 
     def forward(self, x, domain):
         s = x.mean(dim=(2, 3))
         s = self.fc1(s)
-        s = torch.sigmoid(s) if self.domain_aware else F.relu(s)
+        s = self.act(s)  # the same hidden activation for SE and DASE (the authors' sigmoid by default)
         if self.domain_aware:
             s = torch.cat([s, domain.view(-1, 1)], dim=1)
         s = torch.sigmoid(self.fc2(s))
@@ -69,6 +74,21 @@ class TinyResNet(nn.Module):
         return self.embed(x.mean(dim=(2, 3)))
 
 
+class PaperNet(nn.Module):
+    """Cadene's SE-ResNeXt-50 32x4d (reference_nets.SENet) + Linear 2048 -> 512 embedding."""
+
+    def __init__(self, block):
+        super().__init__()
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "py"))
+        from reference_nets import SENet
+
+        self.body = SENet((3, 4, 6, 3), act="sigmoid", dase_stages=(1, 2, 3) if block == "dase" else ())
+        self.embed = nn.Linear(2048, 512)
+
+    def forward(self, x, domain):
+        return self.embed(self.body.features(x, domain))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -79,16 +99,21 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--block", default="none", choices=["none", "se", "dase"])
     ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--arch", default="resnet-tiny", choices=["resnet-tiny", "se_resnext50_32x4d"])
+    ap.add_argument("--classes", type=int, default=80)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net = TinyResNet(a.block)
-    clf = nn.Linear(64, 80)
+    if a.arch == "resnet-tiny":
+        net, emb = TinyResNet(a.block), 64
+    else:
+        net, emb = PaperNet(a.block), 512
+    clf = nn.Linear(emb, a.classes)
     params = list(net.parameters()) + list(clf.parameters())
     opt = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-4)
     g = torch.Generator().manual_seed(1)
     images = torch.randint(0, 256, (a.batch, a.size, a.size, 3), dtype=torch.uint8, generator=g)
-    labels = torch.randint(0, 80, (a.batch,), generator=g)
+    labels = torch.randint(0, a.classes, (a.batch,), generator=g)
     domain = (torch.arange(a.batch) % 2).float()
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
@@ -116,7 +141,7 @@ def main():
     dt = time.perf_counter() - t0
     cpu = time.process_time() - c0
     print(json.dumps({"engine": "pytorch", "version": torch.__version__, "threads": torch.get_num_threads(),
-                      "block": a.block, "batch": a.batch, "steps": steps, "seconds": dt, "cpuSeconds": cpu,
+                      "arch": a.arch, "block": a.block, "batch": a.batch, "steps": steps, "seconds": dt, "cpuSeconds": cpu,
                       "channelsLast": a.channels_last, "imagesPerSec": steps * a.batch / dt,
                       "imagesPerCpuSec": steps * a.batch / cpu, "mkldnn": torch.backends.mkldnn.is_available()}))
 

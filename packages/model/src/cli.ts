@@ -14,6 +14,8 @@ import { listBlocks } from './blocks/registry';
 import { MatmulRate, TrainRate, measureMatmul, measureTrainRate } from './doctor';
 import { ImportManifest, ImportOptions, ImportUsageError, importCheckpoint } from './import/importer';
 import { CheckpointError } from './import/source';
+import { listBackbones } from './backbones';
+import { hasGroupedConvGradKernel, setGroupedConvGradRoute } from './conv';
 
 /** A command-line usage error (exit code 2). */
 class UsageError extends Error {}
@@ -172,17 +174,37 @@ export async function main(argv: string[]): Promise<void> {
       false,
       (y) =>
         y
-          .option('block', { choices: ['none', 'se', 'dase'] as const, default: 'none' as const })
+          .option('backbone', { choices: listBackbones(), default: 'resnet-tiny' })
+          .option('block', { choices: listBlocks(), default: 'none' })
           .option('batch', { type: 'number', default: 64 })
           .option('size', { type: 'number', default: 64 })
-          .option('seconds', { type: 'number', default: 4 }),
+          .option('seconds', { type: 'number', default: 4 })
+          .option('warmup', { type: 'number', default: 3 })
+          .option('min-steps', { type: 'number', default: 3 })
+          .option('embedding-dim', { type: 'number', default: 64 })
+          .option('classes', { type: 'number', default: 80 })
+          .option('grouped-grad', {
+            choices: ['auto', 'kernel', 'per-group'] as const,
+            default: 'auto' as const,
+            describe: 'route of grouped-convolution gradients (conv.ts)',
+          }),
       async (a) => {
         // Threads come from the environment (TF_NUM_INTRAOP_THREADS), as in a trainer worker.
         await initBackend('tensorflow', { quiet: true });
+        setGroupedConvGradRoute(a.groupedGrad);
+        const rate = measureTrainRate({
+          backbone: a.backbone,
+          block: a.block,
+          batch: a.batch,
+          size: a.size,
+          seconds: a.seconds,
+          warmup: a.warmup,
+          minSteps: a.minSteps,
+          embeddingDim: a.embeddingDim,
+          numClasses: a.classes,
+        });
         process.stdout.write(
-          JSON.stringify(
-            measureTrainRate({ block: a.block, batch: a.batch, size: a.size, seconds: a.seconds, warmup: 3 }),
-          ) + '\n',
+          JSON.stringify({ ...rate, groupedGradKernel: hasGroupedConvGradKernel() }) + '\n',
         );
       },
     )

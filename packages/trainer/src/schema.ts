@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import {
   ATTN_TYPES,
+  HIDDEN_ACTIVATIONS,
   LOSS_NAMES as MODEL_LOSS_NAMES,
   OPTIMIZER_NAMES,
   PRETRAINED_INITS,
@@ -18,6 +19,7 @@ import {
   lossDefaults,
   resolveLossOptions,
   type AttnType,
+  type HiddenActivation,
   type LossName,
   type OptimizerName,
   type ScheduleName,
@@ -102,7 +104,14 @@ export const ModelSchema = z
     weightsFile: z.string().optional(),
     /** 1-based stages whose blocks are domain-aware with block dase (model default: [1, 2, 3], the authors'). */
     domainAwareStages: z.array(positiveInt).optional(),
-    attnActivation: z.enum(['relu', 'sigmoid']).optional(),
+    /**
+     * Hidden activation of the SE/DASE excitation, the same for both blocks so that the block axis
+     * changes only the domain input: 'sigmoid' (the authors' se_module.py, default) or 'relu' (Hu et
+     * al.'s SE, as Cadene's pretrained SE-ResNeXt).
+     */
+    attnActivation: z
+      .enum(HIDDEN_ACTIVATIONS as [HiddenActivation, ...HiddenActivation[]])
+      .default('sigmoid'),
     /** Folder written by `model:import` (published ImageNet weights mapped onto the backbone). */
     pretrained: z.string().min(1).optional(),
     /** How tensors the folder does not fill start (model default 'authors': size mismatches keep
