@@ -1,6 +1,9 @@
 /**
  * `npx nx run model:doctor` (tsx packages/model/src/cli.ts doctor): backend, TensorFlow version,
  * threads, a measured training rate and matmul throughput.
+ * `npx nx run model:import -- --from <file> --arch <name> --out <dir>`: checkpoint import
+ * (import/importer.ts). Errors print one line; exit code 2 for usage and input errors (a corrupt or
+ * mismatched checkpoint included), 1 for failures while running.
  */
 import { spawnSync } from 'child_process';
 import * as os from 'os';
@@ -8,10 +11,13 @@ import { exitWithError, UsageError } from '@sbir/data';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKEND_NAMES, BackendInfo, BackendName, initBackend } from './backend';
-import { MatmulRate, TrainRate, measureMatmul, measureTrainRate } from './doctor';
-import { listBackbones } from './backbones';
 import { listBlocks } from './blocks/registry';
+import { MatmulRate, TrainRate, measureMatmul, measureTrainRate } from './doctor';
+import { ImportManifest, ImportOptions, importCheckpoint } from './import/importer';
+import { listBackbones } from './backbones';
 import { hasGroupedConvGradKernel, setGroupedConvGradRoute } from './conv';
+
+/** A command-line usage error (exit code 2). */
 
 export interface DoctorReport {
   backend: BackendInfo;
@@ -201,6 +207,43 @@ export async function main(argv: string[]): Promise<void> {
         );
       },
     )
+    .command(
+      'import',
+      'import a published checkpoint (.pth, .safetensors, Keras .h5) as backbone weights',
+      (y) =>
+        y
+          .option('from', { type: 'string', demandOption: true, describe: 'checkpoint file' })
+          .option('arch', { type: 'string', demandOption: true, describe: 'registered backbone to map onto' })
+          .option('out', {
+            type: 'string',
+            demandOption: true,
+            describe: 'folder to create (model.pretrained)',
+          })
+          .option('block', {
+            choices: listBlocks(),
+            describe: "the source's attention block (default: the backbone's, e.g. se for se_resnext*)",
+          })
+          .option('key', {
+            type: 'string',
+            describe: 'nested dict holding the state dict (state_dict, model, ...)',
+          })
+          .option('force', { type: 'boolean', default: false, describe: 'replace an existing --out folder' })
+          .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' }),
+      async (a) => {
+        // Only to build the target's variables (names and shapes); any backend will do.
+        await initBackend('auto', { quiet: true });
+        const { manifest, out } = await importCheckpoint({
+          from: a.from,
+          arch: a.arch,
+          out: a.out,
+          block: a.block,
+          key: a.key,
+          force: a.force,
+          onProgress: a.quiet ? undefined : importProgress(),
+        });
+        process.stdout.write(formatImport(manifest, out) + '\n');
+      },
+    )
     .demandCommand(1)
     .strict()
     .help()
@@ -211,6 +254,51 @@ export async function main(argv: string[]): Promise<void> {
       throw new UsageError(msg);
     })
     .parseAsync();
+}
+
+type ProgressFn = NonNullable<ImportOptions['onProgress']>;
+
+/** Progress on stderr: one line per phase, and a line per 10% of the tensors mapped. */
+function importProgress(): ProgressFn {
+  let lastPhase = '';
+  let lastDecile = -1;
+  return ({ phase, done, total }) => {
+    if (phase !== lastPhase) {
+      lastPhase = phase;
+      lastDecile = -1;
+      const what = { hash: 'hashing (sha256)', read: 'reading', map: 'mapping tensors', write: 'writing' }[
+        phase
+      ];
+      process.stderr.write(`import: ${what}...\n`);
+    }
+    if (phase === 'map' || phase === 'hash') {
+      const decile = Math.floor((10 * done) / Math.max(total, 1));
+      if (decile > lastDecile && total > 0) {
+        lastDecile = decile;
+        const unit = phase === 'map' ? 'tensors' : 'MiB';
+        const f = (v: number): string => (phase === 'map' ? String(v) : (v / 1048576).toFixed(0));
+        process.stderr.write(`import: ${phase} ${f(done)}/${f(total)} ${unit} (${decile * 10}%)\n`);
+      }
+    }
+  };
+}
+
+export function formatImport(m: ImportManifest, out: string): string {
+  const reasons = new Map<string, number>();
+  for (const u of m.unmatched) reasons.set(u.reason, (reasons.get(u.reason) ?? 0) + 1);
+  const lines = [
+    `imported ${m.mapping.length} tensors of ${m.source.file} (${m.source.format}, sha256 ${m.source.sha256}) onto ${m.arch} (block ${m.block}) -> ${out}`,
+    ...m.source.notes.map((n) => `  note: ${n}`),
+    ...[...reasons].map(([r, n]) => `  unmatched: ${n} tensor(s): ${r}`),
+    m.missing.length === 0
+      ? '  every backbone tensor has a source'
+      : `  WARNING: ${m.missing.length} backbone tensor(s) without a source keep their initialisation, e.g. ${m.missing
+          .slice(0, 3)
+          .map((t) => t.target)
+          .join(', ')}`,
+    `  manifest: ${out}/import.json`,
+  ];
+  return lines.join('\n');
 }
 
 if (require.main === module) {

@@ -137,3 +137,16 @@ export { trainCentreHash, flipMeanFeatures } from './hashing';
 export type { CentreHash, CentreHashOptions } from './hashing';
 export { measureTrainRate, measureMatmul } from './doctor';
 export type { TrainRate, TrainRateOptions, MatmulRate } from './doctor';
+export { importCheckpoint, backboneTargets, IMPORT_MANIFEST, ImportUsageError } from './import/importer';
+export type { ImportOptions, ImportManifest, ImportResult } from './import/importer';
+export { CHECKPOINT_FORMATS, detectFormat, readCheckpoint } from './import/formats';
+export type { CheckpointFormat } from './import/formats';
+export { CheckpointError } from './import/source';
+export type { SourceCheckpoint, SourceTensor } from './import/source';
+export {
+  loadPretrained,
+  readPretrainedDir,
+  PRETRAINED_INITS,
+  missingPretrainedMessage,
+} from './import/pretrained';
+export type { PretrainedInit, PretrainedReport } from './import/pretrained';

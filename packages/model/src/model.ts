@@ -14,6 +14,13 @@ import { dense, detach } from './ops';
 import { ParamStore, linearInit } from './params';
 import { Rng } from './rng';
 import { readTensorFile } from './tensorfile';
+import {
+  PRETRAINED_INITS,
+  PretrainedInit,
+  PretrainedReport,
+  loadPretrained,
+  missingPretrainedMessage,
+} from './import/pretrained';
 
 export interface ModelConfig {
   /** Registered backbone name (`listBackbones()`). */
@@ -32,6 +39,11 @@ export interface ModelConfig {
   seReduction?: number;
   /** Local named-tensor file (manifest .json, see tensorfile.ts) with backbone weights to start from. */
   weightsFile?: string;
+  /** Folder written by `model:import` (a published checkpoint mapped onto this backbone). */
+  pretrained?: string;
+  /** What `pretrained` leaves unfilled (import/pretrained.ts): 'authors' (default: size mismatches
+   *  such as the DASE fc2 keep their random init) or 'copy-zero-domain'. */
+  pretrainedInit?: PretrainedInit;
   /** 1-based stages whose blocks are domain-aware when block = 'dase'. Default [1, 2, 3] (authors). */
   domainAwareStages?: number[];
   /** Hidden activation of the SE/DASE excitation, the same for both. Default 'sigmoid' (the authors'
@@ -74,6 +86,14 @@ export function validateModelConfig(cfg: ModelConfig): void {
   if (cfg.weightsFile !== undefined && !fs.existsSync(cfg.weightsFile)) {
     throw new Error(`model.weightsFile: ${cfg.weightsFile} does not exist`);
   }
+  if (cfg.pretrained !== undefined && !fs.existsSync(cfg.pretrained)) {
+    throw new Error(missingPretrainedMessage(cfg.pretrained, cfg.backbone));
+  }
+  if (cfg.pretrainedInit !== undefined && !PRETRAINED_INITS.includes(cfg.pretrainedInit)) {
+    throw new Error(
+      `model.pretrainedInit: unknown "${String(cfg.pretrainedInit)}" (known: ${PRETRAINED_INITS.join(', ')})`,
+    );
+  }
 }
 
 /** Every effective setting of the network (config.json records it): backbone and block settings
@@ -86,6 +106,10 @@ export interface ResolvedModelConfig extends Omit<ResolvedBackboneConfig, 'name'
   hashDetach: boolean;
   numClasses: number;
   weightsFile: string | null;
+  pretrained: string | null;
+  pretrainedInit: PretrainedInit | null;
+  /** What `pretrained` loaded and every tensor it did not, with the reason (null without it). */
+  pretrainedLoad: PretrainedReport | null;
 }
 
 export interface ModelOutput {
@@ -102,6 +126,8 @@ export class SbirNet {
   private readonly embedB: tf.Variable;
   private readonly hashW: tf.Variable | null = null;
   private readonly hashB: tf.Variable | null = null;
+  /** Result of loading `cfg.pretrained` (null without it). */
+  readonly pretrainedReport: PretrainedReport | null = null;
 
   constructor(cfg: ModelConfig, rng: Rng) {
     validateModelConfig(cfg);
@@ -124,6 +150,9 @@ export class SbirNet {
       this.hashW = this.store.addParam('head.hash.weight', h.w);
       this.hashB = this.store.addParam('head.hash.bias', h.b);
     }
+    if (cfg.pretrained) {
+      this.pretrainedReport = loadPretrained(this.store, cfg.pretrained, cfg.backbone, cfg.pretrainedInit);
+    }
     if (cfg.weightsFile) this.loadWeights(cfg.weightsFile);
   }
 
@@ -138,6 +167,9 @@ export class SbirNet {
       hashDetach: this.cfg.hashBits ? this.cfg.hashDetach !== false : false,
       numClasses: this.cfg.numClasses,
       weightsFile: this.cfg.weightsFile ?? null,
+      pretrained: this.cfg.pretrained ?? null,
+      pretrainedInit: this.cfg.pretrained ? (this.cfg.pretrainedInit ?? 'authors') : null,
+      pretrainedLoad: this.pretrainedReport,
     };
   }
 

@@ -26,6 +26,7 @@ import {
   type RetrievalDistance,
   LOSS_NAMES as MODEL_LOSS_NAMES,
   OPTIMIZER_NAMES,
+  PRETRAINED_INITS,
   SCHEDULE_NAMES,
   listBackbones,
   lossDefaults,
@@ -205,6 +206,11 @@ export const ModelSchema = z
     attnActivation: z
       .enum(HIDDEN_ACTIVATIONS as [HiddenActivation, ...HiddenActivation[]])
       .default('sigmoid'),
+    /** Folder written by `model:import` (published ImageNet weights mapped onto the backbone). */
+    pretrained: z.string().min(1).optional(),
+    /** How tensors the folder does not fill start (model default 'authors': size mismatches keep
+     *  their random init; 'copy-zero-domain' copies the SE fc2 into a DASE fc2 with a zero domain row). */
+    pretrainedInit: z.enum(PRETRAINED_INITS).optional(),
   })
   .strict();
 

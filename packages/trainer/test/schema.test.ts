@@ -164,7 +164,7 @@ describe('experiment schema errors name the file and the path', () => {
       '  size:\n    small: { model: { inputSize: 32 } }\n    big: { model: { inputSise: 96 } }\n',
     );
     expect(errorOf('inputSise: 96', 'inputSise: 97', text)).toBe(
-      'experiments/demo.yaml: grid.size.big.model.inputSise: unknown key "inputSise" (known: backbone, block, width, inputSize, embeddingDim, hashBits, seReduction, weightsFile, domainAwareStages, attnActivation)',
+      'experiments/demo.yaml: grid.size.big.model.inputSise: unknown key "inputSise" (known: backbone, block, width, inputSize, embeddingDim, hashBits, seReduction, weightsFile, domainAwareStages, attnActivation, pretrained, pretrainedInit)',
     );
   });
 

@@ -1,0 +1,53 @@
+/** Checkpoint fixtures for the importer tests, written by PyTorch / safetensors / h5py themselves. */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { backboneTargets } from '../src/import/importer';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+export const PY_DIR = path.join(__dirname, 'py');
+/** Debian's python3 with python3-torch, python3-torchvision and python3-h5py (see .ci/run). */
+export const SYSTEM_PYTHON = process.env.SBIR_TORCH_PYTHON ?? '/usr/bin/python3';
+/** The project's venv (scripts/python-venv.sh) with safetensors; SBIR_VENV_PYTHON overrides it. */
+export const VENV_PYTHON = process.env.SBIR_VENV_PYTHON ?? path.join(REPO_ROOT, '.venv', 'bin', 'python');
+export const CLI = path.join(REPO_ROOT, 'packages', 'model', 'src', 'cli.ts');
+
+export function tmpDir(tag: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `sbir-${tag}-`));
+}
+
+export function runPython(python: string, script: string, args: string[]): void {
+  const r = spawnSync(python, [path.join(PY_DIR, script), ...args], { encoding: 'utf8' });
+  if (r.error) throw new Error(`${python}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed:\n${r.stderr}`);
+}
+
+/** Writes targets.json for `arch` (names without `backbone.`, PyTorch and Keras shapes). */
+export function writeTargets(dir: string, arch: string, block = 'none'): { name: string; shape: number[] }[] {
+  const targets = backboneTargets(arch, block);
+  const torchShape = (s: number[]): number[] =>
+    s.length === 4 ? [s[3]!, s[2]!, s[0]!, s[1]!] : s.length === 2 ? [s[1]!, s[0]!] : s;
+  fs.writeFileSync(
+    path.join(dir, 'targets.json'),
+    JSON.stringify(
+      targets.map((t) => ({ name: t.name.slice('backbone.'.length), torchShape: torchShape(t.shape) })),
+    ),
+  );
+  return targets;
+}
+
+/** Runs the model CLI (tsx) in a child process. */
+export function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+  const r = spawnSync(tsx, [CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Files in `dir` (to check that a failed import left nothing behind). */
+export function listDir(dir: string): string[] {
+  return fs.readdirSync(dir).sort();
+}
