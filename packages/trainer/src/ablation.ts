@@ -4,6 +4,7 @@
  * the run store to MLflow. The sweeper (grid.ts) is separate from this launcher, as in Hydra.
  */
 import * as fs from 'node:fs';
+import { missingPretrainedMessage } from '@sbir/model';
 import * as path from 'node:path';
 import { axesLabel, displayPath, loadExperiment, REPO_ROOT, type Experiment } from './grid';
 import { RUNNABLE, type ExecutionResult, type Executor, type Plan, type PlannedCell } from './executor';
@@ -27,6 +28,8 @@ export interface AblationOptions {
   experiment: string;
   runsDir: string;
   dataRoot?: string;
+  /** Replaces `{weightsRoot}` in model.pretrained (default: $SBIR_WEIGHTS_ROOT, else "weights"). */
+  weightsRoot?: string;
   /** `--only`: id prefixes and/or axis=value filters. */
   only?: string[];
   retryFailed?: boolean;
@@ -228,7 +231,11 @@ export function chooseExecutor(opts: AblationOptions, exp: Experiment): Executor
 /** Runs the grid. Resolves with the process exit code (0 = every cell finished or failed cleanly). */
 export async function runAblation(opts: AblationOptions): Promise<AblationResult> {
   const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const exp = loadExperiment(opts.experiment, { dataRoot: opts.dataRoot, overrides: opts.overrides });
+  const exp = loadExperiment(opts.experiment, {
+    dataRoot: opts.dataRoot,
+    weightsRoot: opts.weightsRoot,
+    overrides: opts.overrides,
+  });
   const runs = new RunStore(opts.runsDir, exp.name);
   const selected = selectCells(exp, opts.only);
   const planned = planCells(runs, selected, opts.retryFailed ?? false);
@@ -247,8 +254,14 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     write(`${executor.name} executor: ${executor.describe(todo.length)}; runs dir ${runs.dir}`);
     return { exitCode: 0, experiment: exp, outcomes: [] };
   }
-  // Before anything is written: an executor that cannot run says so in one line.
+  // Before anything is written: an executor that cannot run says so in one line, and so does a
+  // missing import folder of `model.pretrained` (with the import command).
   if (executor instanceof SlurmExecutor) executor.preflight();
+  for (const p of todo) {
+    const dir = p.config.model.pretrained;
+    if (dir !== undefined && !fs.existsSync(dir))
+      throw new ConfigError(missingPretrainedMessage(dir, p.config.model.backbone));
+  }
 
   if (noData.length > 0) {
     const dirs = [...new Set(noData.map((p) => p.config.dataset.dir))];

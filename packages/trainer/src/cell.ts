@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import { DataError, openDataset, type ImageBatch, type ShardDataset } from '@sbir/data';
 import {
   createTrainer,
+  resolveLossOptions,
   type InputPipelineConfig,
   type LossConfig,
   type OptimizerConfig,
@@ -189,6 +190,21 @@ function resumeRecords(
   return out;
 }
 
+/** config.json `resolved`: what the code made of the settings (defaults filled in), for diffs. */
+export function resolvedSettings(
+  trainer: SbirTrainer,
+  config: CellConfig,
+  totalSteps: number,
+): Record<string, unknown> {
+  return {
+    model: trainer.model.getConfig(),
+    loss: { name: config.loss.name, ...resolveLossOptions(config.loss as LossConfig, totalSteps) },
+    input: trainer.config.input,
+    optimizer: { ...trainer.config.optimizer },
+    seed: trainer.config.seed,
+  };
+}
+
 /** The model's input pipeline of a cell: train.augment with the dataset's photo channel order. */
 export function inputPipelineOf(config: CellConfig): InputPipelineConfig {
   return { ...(config.train.augment as InputPipelineConfig), photoChannels: config.dataset.photoChannels };
@@ -257,6 +273,7 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
       seed: config.seed,
       input: inputPipelineOf(config),
     });
+    cell.writeConfig({ ...config, resolved: resolvedSettings(trainer, config, schedule.totalSteps) });
 
     let resumedFrom: number | null = null;
     const integrity: Partial<CellStatus> = {};

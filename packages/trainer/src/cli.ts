@@ -115,6 +115,11 @@ export function ablationOptions<T>(y: Argv<T>) {
       type: 'string',
       describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
     })
+    .option('weights-root', {
+      type: 'string',
+      describe:
+        'replaces {weightsRoot} in model.pretrained: the folder of model:import outputs (default: env SBIR_WEIGHTS_ROOT, else weights)',
+    })
     .option('executor', {
       choices: EXECUTORS,
       describe:
@@ -147,6 +152,7 @@ export interface AblationArgv {
   workers?: number;
   threads?: number;
   'data-root'?: string;
+  'weights-root'?: string;
   executor?: ExecutorName;
   detach: boolean;
   requeue: boolean;
@@ -161,6 +167,7 @@ export function ablationRequest(
     experiment: argv.experiment,
     runsDir: argv['runs-dir'],
     dataRoot: argv['data-root'],
+    weightsRoot: argv['weights-root'],
     only: argv.only,
     retryFailed: argv['retry-failed'],
     dryRun: argv['dry-run'],

@@ -43,6 +43,8 @@ export interface Experiment {
 export interface LoadOptions {
   /** Replaces `{dataRoot}` in dataset.dir (default: $SBIR_DATA_ROOT, else "data"). */
   dataRoot?: string;
+  /** Replaces `{weightsRoot}` in model.pretrained (default: $SBIR_WEIGHTS_ROOT, else "weights"). */
+  weightsRoot?: string;
   /** Command-line overrides (overrides.ts grammar: `model.width=32`, `grid.seed=0,1,2`). */
   overrides?: readonly string[];
 }
@@ -89,7 +91,7 @@ export function omit<T extends object, K extends keyof T>(obj: T, keys: readonly
 
 /** The settings of a cell config: what is hashed and trained, without the bookkeeping fields. */
 export function settingsOf(cell: CellConfig): CellSettings {
-  return omit(cell, ['formatVersion', 'experiment', 'cellId', 'axes', 'overrides']);
+  return omit(cell, ['formatVersion', 'experiment', 'cellId', 'axes', 'overrides', 'resolved']);
 }
 
 /** Resolves `--experiment <name or path>`: a name means experiments/<name>.yaml. */
@@ -194,6 +196,7 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
     return options;
   });
   const dataRoot = opts.dataRoot ?? process.env.SBIR_DATA_ROOT ?? 'data';
+  const weightsRoot = opts.weightsRoot ?? process.env.SBIR_WEIGHTS_ROOT ?? 'weights';
   const cells: CellConfig[] = [];
   const seen = new Map<string, string>();
   for (const combo of product(axisOptions)) {
@@ -209,7 +212,10 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
       );
     }
     seen.set(cellId, label);
+    // Where data and weights live is not part of the cell id (as dataset.dir): substituted after it.
     settings.dataset.dir = settings.dataset.dir.replace(/\{dataRoot\}/g, dataRoot);
+    if (settings.model.pretrained)
+      settings.model.pretrained = settings.model.pretrained.replace(/\{weightsRoot\}/g, weightsRoot);
     const texts = overrides.map((o) => o.text);
     cells.push({
       formatVersion: 1,

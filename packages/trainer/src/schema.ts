@@ -194,10 +194,11 @@ export const ModelSchema = z
     inputSize: positiveInt,
     embeddingDim: positiveInt,
     hashBits: positiveInt.optional(),
-    seReduction: positiveInt.optional(),
+    /** SE/DASE reduction ratio r (se_module.py: 16), written out so config.json shows it. */
+    seReduction: positiveInt.default(16),
     weightsFile: z.string().optional(),
     /** 1-based stages whose blocks are domain-aware with block dase (model default: [1, 2, 3], the authors'). */
-    domainAwareStages: z.array(positiveInt).optional(),
+    domainAwareStages: z.array(positiveInt).default([1, 2, 3]),
     /**
      * Hidden activation of the SE/DASE excitation, the same for both blocks so that the block axis
      * changes only the domain input: 'sigmoid' (the authors' se_module.py, default) or 'relu' (Hu et
@@ -324,6 +325,13 @@ export interface CellConfig extends CellSettings {
   axes: Record<string, AxisValue>;
   /** The command-line overrides in effect when this config was resolved (as typed; not part of the id). */
   overrides?: string[];
+  /**
+   * Every effective setting as the code resolved it when the cell started (README "config.json"):
+   * the network (`SbirNet.getConfig()`: block, hidden activation, domain-aware stages, groups, padding,
+   * BatchNorm, pretrained tensors loaded and left), the loss options, the input pipeline and the
+   * optimiser. Derived from the settings, so not part of the cell id; a diff of two cells shows it.
+   */
+  resolved?: Record<string, unknown>;
 }
 
 /** Where the cells run (README "Running on a Slurm cluster"); `--executor` wins over `name`. */
