@@ -12,7 +12,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { listAdapters } from './adapters/registry';
 import { writeContactSheet } from './contact-sheet';
-import { DataError, errorMessage, oneLine } from './errors';
+import { EXIT, exitWithError, UsageError } from './cli-exit';
+import { oneLine } from './errors';
 import { removeActiveTempFilesSync } from './io';
 import { loadManifest } from './manifest';
 import { DEFAULT_SIZE, prepareDataset } from './prepare';
@@ -93,11 +94,9 @@ function progressReporter(quiet: boolean): { update(p: PrepareProgress): void; s
   };
 }
 
+/** One line on stderr; exit 2 for bad options and input data, 1 for runtime failures (cli-exit.ts). */
 function fail(err: unknown): never {
-  removeActiveTempFilesSync();
-  const msg = err instanceof DataError ? err.message : oneLine(errorMessage(err));
-  process.stderr.write(`error: ${msg}\n`);
-  process.exit(err instanceof DataError && err.code === 'bad-option' ? 2 : 1);
+  exitWithError(err, removeActiveTempFilesSync);
 }
 
 function parseCategories(v: unknown): string[] | undefined {
@@ -111,7 +110,7 @@ export async function main(argv: string[]): Promise<void> {
     process.once(sig, () => {
       removeActiveTempFilesSync();
       process.stderr.write(`\ninterrupted (${sig}); rerun the same command to resume\n`);
-      process.exit(130);
+      process.exit(sig === 'SIGINT' ? EXIT.sigint : EXIT.sigterm);
     });
   }
   await yargs(argv)
@@ -219,7 +218,7 @@ export async function main(argv: string[]): Promise<void> {
             }
           }
           process.stdout.write(bad ? `${bad} of ${m.shards.length} shards corrupt (rerun prepare to repair)\n` : `all ${m.shards.length} shard checksums match\n`);
-          if (bad) process.exitCode = 1;
+          if (bad) process.exitCode = EXIT.usage; // the input data is bad (cli-exit.ts)
         }
         if (a['contact-sheet']) {
           const r = await writeContactSheet(a.dir, a['contact-sheet'], { perDomain: a['per-domain'], columns: a.columns, seed: a.seed });
@@ -230,9 +229,7 @@ export async function main(argv: string[]): Promise<void> {
     .demandCommand(1, 'give a command: prepare or inspect')
     .strict()
     .fail((msg, err) => {
-      if (err) fail(err);
-      process.stderr.write(`error: ${oneLine(msg)} (see --help)\n`);
-      process.exit(2);
+      fail(err ?? new UsageError(`${oneLine(msg)} (see --help)`));
     })
     .help()
     .parseAsync();

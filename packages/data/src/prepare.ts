@@ -244,6 +244,16 @@ function emptyCounts(): Record<SplitName, Record<Domain, number>> {
   return { train: { sketch: 0, photo: 0 }, query: { sketch: 0, photo: 0 }, gallery: { sketch: 0, photo: 0 } };
 }
 
+/**
+ * Checks prepare options without touching the disk (types, ranges, which options the dataset takes):
+ * throws the DataError prepareDataset would. Lets a config be checked when it is loaded.
+ */
+export function checkPrepareOptions(opts: PrepareOptions): void {
+  resolveOptions(opts);
+  const adapter = getAdapter(opts.dataset);
+  adapterOptions(opts, adapter.options, adapter.name);
+}
+
 export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
   const r = resolveOptions(opts);
   const adapter = getAdapter(r.dataset);

@@ -15,8 +15,8 @@ import type { RecordBatch } from 'apache-arrow';
 import { DataError, messages } from './errors';
 import { loadManifest } from './manifest';
 import { randomInt, rngFor, shuffleInPlace } from './rng';
-import { batchColumns, openShard } from './shards';
-import { SUBSETS, type BatchOptions, type Domain, type ImageBatch, type Manifest, type ShardDataset, type Subset } from './types';
+import { batchColumns, openShard, sha256File } from './shards';
+import { SUBSETS, type BatchOptions, type Domain, type ImageBatch, type Manifest, type ShardDataset, type ShardInfo, type Subset } from './types';
 
 export const DEFAULT_SHUFFLE_BUFFER = 1024;
 const OPEN_FILES = 4;
@@ -36,17 +36,72 @@ interface Row {
   category: string;
 }
 
-/** A few open shard files, least recently used closed first. */
+/**
+ * Shards whose sha256 matched their manifest in this process, keyed by path, size, mtime, inode and
+ * the expected digest: each is hashed once per process, and again only if the file changed.
+ */
+const verifiedShards = new Set<string>();
+
+/** Repair command for a prepared folder: prepare again with its options (it verifies and rebuilds). */
+export function repairCommand(dir: string, m: Manifest): string {
+  const args: string[] = ['--dataset', m.dataset, '--size', String(m.size), '--fit', m.fit];
+  const skip = new Set(['dataset', 'size', 'fit', 'strict']);
+  for (const [key, value] of Object.entries(m.options)) {
+    if (skip.has(key)) continue;
+    const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    if (typeof value === 'boolean') args.push(value ? flag : `--no-${flag.slice(2)}`);
+    else if (typeof value === 'string' || typeof value === 'number') args.push(flag, String(value));
+    else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) args.push(flag, value.join(','));
+  }
+  const split = m.split as { protocol: string; photosInTrain?: boolean; splitFile?: { path?: string }; file?: string; source?: string };
+  if (split.photosInTrain === false) args.push('--no-photos-in-train');
+  if (split.splitFile?.path) args.push('--split-file', split.splitFile.path);
+  if (split.protocol === 'zeroshot' && split.file) args.push('--unseen-file', split.file);
+  args.push('--shard-rows', String(m.shardRows), '--batch-rows', String(m.batchRows));
+  if (m.options.strict === true) args.push('--strict');
+  args.push('--out', dir);
+  return `npx nx run data:prepare -- ${args.map(shellQuote).join(' ')}`;
+}
+
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Checks one shard against its manifest sha256 (cached per process); one-line DataError naming it. */
+export async function verifyShard(dir: string, m: Manifest, shard: ShardInfo): Promise<void> {
+  const file = path.join(dir, shard.file);
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(file);
+  } catch {
+    throw new DataError('bad-file', `shard listed in the manifest is missing: ${file}; repair: ${repairCommand(dir, m)}`);
+  }
+  const key = [file, st.size, st.mtimeMs, st.ino, shard.sha256].join('\u0000');
+  if (verifiedShards.has(key)) return;
+  if (st.size !== shard.bytes || (await sha256File(file)) !== shard.sha256) {
+    const what = st.size !== shard.bytes ? `has ${st.size} bytes, the manifest says ${shard.bytes}` : 'does not match its sha256 in the manifest (corrupt)';
+    throw new DataError('bad-file', `shard ${file} ${what}; repair: ${repairCommand(dir, m)}`);
+  }
+  verifiedShards.add(key);
+}
+
+/** A few open shard files, least recently used closed first; each verified before its first read. */
 class ShardCache {
   private readonly open = new Map<string, Promise<Awaited<ReturnType<typeof openShard>>>>();
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly manifest: Manifest,
+  ) {}
 
   async batch(file: string, index: number): Promise<RecordBatch> {
     let p = this.open.get(file);
     if (p) {
       this.open.delete(file);
     } else {
-      p = openShard(path.join(this.dir, file)).catch((err: unknown) => {
+      const info = this.manifest.shards.find((sh) => sh.file === file);
+      const checked = info ? verifyShard(this.dir, this.manifest, info) : Promise.resolve();
+      p = checked.then(() => openShard(path.join(this.dir, file))).catch((err: unknown) => {
+        if (err instanceof DataError) throw err;
         throw new DataError('bad-file', `cannot read shard ${path.join(this.dir, file)}: ${err instanceof Error ? err.message : String(err)}`);
       });
       while (this.open.size >= OPEN_FILES) {
@@ -85,6 +140,11 @@ class Dataset implements ShardDataset {
     readonly dir: string,
     readonly manifest: Manifest,
   ) {}
+
+  /** Verifies every shard's sha256 against the manifest (once per process per unchanged file). */
+  async verify(): Promise<void> {
+    for (const shard of this.manifest.shards) await verifyShard(this.dir, this.manifest, shard);
+  }
 
   count(subset: Subset): number {
     const c = this.manifest.subsetCounts[subset];
@@ -153,7 +213,7 @@ class Dataset implements ShardDataset {
     const buffer = opts.shuffleBuffer ?? DEFAULT_SHUFFLE_BUFFER;
     const seed = opts.seed ?? 0;
     const limit = opts.limit ?? Infinity;
-    const cache = new ShardCache(this.dir);
+    const cache = new ShardCache(this.dir, this.manifest);
     let emitted = 0;
     try {
       if (!opts.balanceDomains) {
@@ -207,7 +267,11 @@ class Dataset implements ShardDataset {
   }
 }
 
-/** Opens a prepared dataset folder: checks the manifest and that every shard file is present. */
+/**
+ * Opens a prepared dataset folder: checks the manifest and that every shard file is present with its
+ * size. Contents are checked against the manifest's sha256 before a shard is first read (see
+ * `verify()` to check them all up front).
+ */
 export function openDataset(dir: string): ShardDataset {
   const abs = path.resolve(dir);
   const manifest = loadManifest(abs);
@@ -217,9 +281,9 @@ export function openDataset(dir: string): ShardDataset {
     try {
       size = fs.statSync(file).size;
     } catch {
-      throw new DataError('bad-file', `shard listed in the manifest is missing: ${file} (rerun prepare)`);
+      throw new DataError('bad-file', `shard listed in the manifest is missing: ${file}; repair: ${repairCommand(abs, manifest)}`);
     }
-    if (size !== s.bytes) throw new DataError('bad-file', `shard ${file} has ${size} bytes, the manifest says ${s.bytes} (rerun prepare to repair)`);
+    if (size !== s.bytes) throw new DataError('bad-file', `shard ${file} has ${size} bytes, the manifest says ${s.bytes}; repair: ${repairCommand(abs, manifest)}`);
   }
   return new Dataset(abs, manifest);
 }

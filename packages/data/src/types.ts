@@ -252,4 +252,6 @@ export interface ShardDataset {
   dir: string;
   count(subset: Subset): number;
   batches(opts: BatchOptions): AsyncIterable<ImageBatch>;
+  /** Checks every shard against its sha256 in the manifest (cached per process); throws DataError. */
+  verify(): Promise<void>;
 }

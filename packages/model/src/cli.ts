@@ -4,6 +4,7 @@
  */
 import { spawnSync } from 'child_process';
 import * as os from 'os';
+import { exitWithError, UsageError } from '@sbir/data';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKEND_NAMES, BackendInfo, BackendName, initBackend } from './backend';
@@ -181,17 +182,14 @@ export async function main(argv: string[]): Promise<void> {
     .strict()
     .help()
     .fail((msg, err, y) => {
-      // Errors from a command print as one line; usage errors show the help first.
+      // Errors from a command print as one line; usage errors show the help first (exit 2).
       if (err) throw err;
       y.showHelp();
-      throw new Error(msg);
+      throw new UsageError(msg);
     })
     .parseAsync();
 }
 
 if (require.main === module) {
-  main(hideBin(process.argv)).catch((err: Error) => {
-    process.stderr.write(`error: ${err.message}\n`);
-    process.exit(1);
-  });
+  main(hideBin(process.argv)).catch((err: unknown) => exitWithError(err));
 }

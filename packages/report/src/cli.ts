@@ -3,19 +3,22 @@
  * report CLI.
  *   build  --experiment <name> [--runs-dir runs] [--out reports/<experiment>] [--mlflow-ui <url>] [--baseline block=se,loss=softmax]
  *   serve  same options plus [--port 8787] [--no-build]: builds, then serves the dashboard on 127.0.0.1
- * Bad input: one line naming the file and field on stderr, exit code 1.
+ * Errors: one line on stderr naming the option, file or field. Exit codes (the project's convention):
+ * 2 = usage, option or input errors (a bad run store file, an unknown experiment, a port in use),
+ * 1 = runtime failures (anything unexpected; the stack is printed only with SBIR_DEBUG=1).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ReportInputError } from './messages';
+import { EXIT, ReportInputError } from './messages';
 import { buildReport, defaultOut, type BuildResult } from './report';
 import { serveStatic } from './serve';
 import { parseBaseline } from './table/build';
 import { displayPath } from './store/read';
 
-interface CommonArgs {
+/** The options of `report build` (also what the workspace's ablation + report entry passes). */
+export interface CommonArgs {
   runsDir: string;
   out?: string;
   experiment?: string;
@@ -23,6 +26,7 @@ interface CommonArgs {
   baseline?: string;
   reference: string;
   png: boolean;
+  includeStale: boolean;
 }
 
 const common = <T>(y: Argv<T>) =>
@@ -54,9 +58,15 @@ const common = <T>(y: Argv<T>) =>
       default: path.join('experiments', 'paper-reference.yaml'),
       describe: "the paper's numbers (optional file)",
     })
-    .option('png', { type: 'boolean', default: true, describe: 'render PNGs beside the SVG charts' });
+    .option('png', { type: 'boolean', default: true, describe: 'render PNGs beside the SVG charts' })
+    .option('include-stale', {
+      type: 'boolean',
+      default: false,
+      describe: "show cells that are not in experiment.json's current cell set (marked stale)",
+    });
 
-async function runBuild(a: CommonArgs): Promise<BuildResult> {
+/** `report build`: builds and prints where the files went (used by `report build`/`serve` and trainer:ablation). */
+export async function runBuild(a: CommonArgs): Promise<BuildResult> {
   const t0 = Date.now();
   const result = await buildReport({
     runsDir: a.runsDir,
@@ -66,6 +76,7 @@ async function runBuild(a: CommonArgs): Promise<BuildResult> {
     baseline: a.baseline ? parseBaseline(a.baseline) : undefined,
     referenceFile: a.reference,
     png: a.png,
+    includeStale: a.includeStale,
     log: (l) => console.log(l),
   });
   const n = result.experiments.reduce((s, e) => s + e.files.length, 0);
@@ -107,10 +118,25 @@ export function storeSignature(runsDir: string): string {
   return parts.join('|');
 }
 
+/** One line for any error; input errors exit 2, the rest 1. */
+export function errorLine(e: unknown): { line: string; code: number } {
+  if (e instanceof ReportInputError) return { line: `error: ${e.message}`, code: EXIT.usage };
+  const text = e instanceof Error ? e.message : String(e);
+  return { line: `error: ${text.split('\n')[0]}`, code: EXIT.runtime };
+}
+
 function fail(e: unknown): never {
-  if (e instanceof ReportInputError) console.error(`error: ${e.message}`);
-  else console.error(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-  process.exit(1);
+  const { line, code } = errorLine(e);
+  console.error(line);
+  if (process.env.SBIR_DEBUG && e instanceof Error && code === EXIT.runtime) console.error(e.stack);
+  process.exit(code);
+}
+
+function portOption(p: unknown): number {
+  const n = Number(p);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new ReportInputError(`--port: expected an integer from 0 to 65535, got ${String(p)}`, '--port');
+  return n;
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -129,7 +155,13 @@ export async function main(argv: string[]): Promise<void> {
       'build (unless --no-build), then serve the dashboard on 127.0.0.1',
       (y) =>
         common(y)
-          .option('port', { alias: 'p', type: 'number', default: 8787, describe: 'port (0 = any free port)' })
+          .option('port', {
+            alias: 'p',
+            type: 'number',
+            default: 8787,
+            coerce: portOption,
+            describe: 'port (0 = any free port)',
+          })
           .option('build', { type: 'boolean', default: true, describe: 'rebuild before serving' })
           .option('watch', {
             type: 'number',
@@ -153,7 +185,7 @@ export async function main(argv: string[]): Promise<void> {
             busy = true;
             last = now;
             runBuild({ ...args, png: false })
-              .catch((e: unknown) => console.error(`error: ${e instanceof Error ? e.message : String(e)}`))
+              .catch((e: unknown) => console.error(errorLine(e).line))
               .finally(() => (busy = false));
           }, args.watch * 1000);
         }
@@ -171,8 +203,8 @@ export async function main(argv: string[]): Promise<void> {
     .strict()
     .fail((msg, err) => {
       if (err) fail(err);
-      console.error(`error: ${msg}`);
-      process.exit(1);
+      console.error(`error: ${msg.replace(/\s*\n\s*/g, ' ')}`);
+      process.exit(EXIT.usage);
     })
     .help()
     .parseAsync();

@@ -3,7 +3,13 @@
  * each function takes the file and field it talks about, so errors read as one line that names both.
  */
 
-/** A problem with the input files; the CLI prints `message` alone and exits non-zero. */
+/**
+ * Exit codes of every CLI of the project: 2 = usage, configuration or input errors (the user can fix
+ * the command line or the files it names), 1 = runtime failures (a bug, a full disk, a crashed worker).
+ */
+export const EXIT = { ok: 0, runtime: 1, usage: 2 } as const;
+
+/** A problem with the input files or options; the CLI prints `message` alone and exits with EXIT.usage. */
 export class ReportInputError extends Error {
   constructor(
     message: string,
@@ -20,6 +26,7 @@ const where = (file: string, field?: string): string => (field ? `${file}: field
 export const message = {
   missingRunsDir: (dir: string) =>
     `${dir}: runs directory not found (pass --runs-dir, or run the trainer first)`,
+  runsDirNotDir: (dir: string) => `${dir}: --runs-dir is not a folder`,
   noExperiments: (dir: string) => `${dir}: no experiments found (no <experiment>/experiment.json)`,
   unknownExperiment: (dir: string, name: string, known: string[]) =>
     `${dir}: experiment "${name}" not found${known.length ? ` (known: ${known.join(', ')})` : ''}`,
@@ -31,6 +38,23 @@ export const message = {
   invalidField: (file: string, field: string, problem: string) => `${where(file, field)}: ${problem}`,
   unsupportedFormat: (file: string, version: unknown) =>
     `${where(file, 'formatVersion')}: unsupported run store format ${JSON.stringify(version)} (this report reads version 1)`,
+  badCellId: (file: string, field: string, got: string) =>
+    `${where(file, field)}: expected a cell id (12 lower-case hex characters), got ${got}`,
+  badExperimentName: (file: string, got: string) =>
+    `${where(file, 'name')}: expected an experiment name (lower-case letters, digits, "-" or "_"), got ${got}`,
+  notRegularFile: (file: string) =>
+    `${file}: not a regular file (symbolic links and devices are not read from a run store)`,
+  notRealDir: (file: string) =>
+    `${file}: a symbolic link or not a folder (run store folders must be real folders)`,
+  outsideOut: (file: string, root: string) => `${file}: refusing to write outside the output folder ${root}`,
+  outsideOutLink: (file: string, root: string) =>
+    `${file}: refusing to write through a symbolic link that leaves the output folder ${root}`,
+  nothingToServe: (dir: string) =>
+    `${dir}: folder to serve not found (build it first: report build, or drop --no-build)`,
+  portInUse: (host: string, port: number) =>
+    `--port ${port}: ${host}:${port} is already in use (pick another --port, or 0 for any free port)`,
+  listenFailed: (host: string, port: number, reason: string) =>
+    `--port ${port}: cannot listen on ${host}:${port} (${reason})`,
   unknownBaselineAxis: (axis: string, axes: string[]) =>
     `--baseline: "${axis}" is not a row axis of the table (row axes: ${axes.join(', ') || 'none'})`,
   badBaselineSpec: (spec: string) =>

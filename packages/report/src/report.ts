@@ -3,7 +3,6 @@
  * assemble each format, build the chart specs, render them, and write the static dashboard. Everything
  * but this file and the readers is a pure function.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import {
@@ -41,6 +40,8 @@ import { buildTable, type AblationTable } from './table/build';
 import { paperUnmatchedMarkdown, toCsv, toHtmlDocument, toLatex, toMarkdown } from './table/assemble';
 import { metricsFor, normalize, type NormalizedExperiment, type Observation } from './table/normalize';
 import { safeSegment } from './util/html';
+import { mdCode, mdParagraph, mdText, shellWord } from './util/markdown';
+import { confineOutput, writeInside } from './util/paths';
 
 export interface BuildOptions {
   runsDir: string;
@@ -55,6 +56,8 @@ export interface BuildOptions {
   /** render PNGs next to the SVGs (default true) */
   png?: boolean;
   dashboard?: boolean;
+  /** Show the cells that are not in experiment.json's current cell set, marked (default: leave out). */
+  includeStale?: boolean;
   log?: (line: string) => void;
 }
 
@@ -77,12 +80,9 @@ export interface BuildResult {
 export const defaultOut = (experiment?: string): string =>
   experiment ? path.join('reports', experiment) : 'reports';
 
-function write(file: string, content: string | Buffer, files: string[]): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, file);
-  files.push(file);
+/** Writes `file` (relative to, and confined to, the output folder `root`) and records it. */
+function writeFile(root: string, file: string, content: string | Buffer, files: string[]): void {
+  files.push(writeInside(root, file, content));
 }
 
 export function referenceNote(ref: PaperReference | undefined, file: string): string | undefined {
@@ -233,6 +233,16 @@ export function representativeCells(view: ExperimentView, dataset: string): Cell
   return out;
 }
 
+/** The table note on cells outside the current cell set (left out, or shown in their own rows). */
+export function staleNote(exp: ExperimentRecord): string | undefined {
+  const n = exp.staleCount;
+  if (!n) return undefined;
+  const shown = exp.cells.some((c) => c.stale);
+  return shown
+    ? `${n} stale cell(s) (not in the current cell set of experiment.json: an earlier yaml or overrides) are shown in rows marked "cell set = stale-k", one per earlier config; they are not pooled with current cells.`
+    : `${n} stale cell(s) left out: in ${displayPath(exp.dir)} but not in the current cell set of experiment.json (the yaml or the overrides changed since they ran); --include-stale shows them, marked.`;
+}
+
 export function makeView(
   exp: ExperimentRecord,
   outDir: string,
@@ -242,6 +252,8 @@ export function makeView(
   const table = buildTable(norm, { baseline: opts.baseline, reference: opts.reference?.results });
   const note = referenceNote(opts.reference, opts.referenceFile);
   if (note) table.notes.push(note);
+  const stale = staleNote(exp);
+  if (stale) table.notes.push(stale);
   return { exp, norm, table, obs: new Map(norm.observations.map((o) => [o.cellId, o])), outDir };
 }
 
@@ -250,15 +262,19 @@ async function writeExperimentOutputs(
   opts: BuildOptions,
   files: string[],
   dashboardDir: string,
+  root: string,
 ): Promise<ChartSet[]> {
   const dir = view.outDir;
+  // every file below is confined to the whole output folder (a link at <out>/<experiment> is caught too)
+  const write = (file: string, content: string | Buffer, list: string[]) =>
+    writeFile(root, path.resolve(dir, file), content, list);
   const t = view.table;
   const md = toMarkdown(t);
   const extra = paperUnmatchedMarkdown(t);
-  write(path.join(dir, 'ablation.md'), md + (extra ? `\n${extra}` : ''), files);
-  write(path.join(dir, 'ablation.tex'), toLatex(t), files);
-  write(path.join(dir, 'ablation.csv'), toCsv(t), files);
-  write(path.join(dir, 'ablation.html'), toHtmlDocument(t), files);
+  write('ablation.md', md + (extra ? `\n${extra}` : ''), files);
+  write('ablation.tex', toLatex(t), files);
+  write('ablation.csv', toCsv(t), files);
+  write('ablation.html', toHtmlDocument(t), files);
 
   const charts = experimentCharts(view);
   const figureLines: string[] = [];
@@ -269,9 +285,9 @@ async function writeExperimentOutputs(
     write(`${base}.svg`, svg, files);
     if (opts.png !== false) write(`${base}.png`, await svgToPng(svg), files);
     figureLines.push(
-      `### ${c.title}`,
+      `### ${mdText(c.title)}`,
       '',
-      `![${c.title}](charts/${c.name}.${opts.png !== false ? 'png' : 'svg'})`,
+      `![${mdText(c.title)}](charts/${encodeURIComponent(c.name)}.${opts.png !== false ? 'png' : 'svg'})`,
       '',
     );
   }
@@ -289,7 +305,7 @@ async function writeExperimentOutputs(
       write(`${base}.svg`, svg, files);
       if (opts.png !== false) write(`${base}.png`, await svgToPng(svg, 1.5), files);
       figureLines.push(
-        `### Retrieval examples: ${label}`,
+        `### Retrieval examples: ${mdText(label)}`,
         '',
         `![retrieval examples](retrieval/${c.cellId}.${opts.png !== false ? 'png' : 'svg'})`,
         '',
@@ -301,14 +317,16 @@ async function writeExperimentOutputs(
     {},
   );
   const report = [
-    `# ${t.experimentName}: report`,
+    `# ${mdText(t.experimentName)}: report`,
     '',
-    view.norm.description ?? '',
+    mdParagraph(view.norm.description ?? ''),
     '',
-    `Built from \`${displayPath(view.exp.dir)}\` (experiment updated ${view.exp.meta.updatedAt ?? 'unknown'}): ` +
+    `Built from ${mdCode(displayPath(view.exp.dir))} (experiment updated ${mdText(view.exp.meta.updatedAt ?? 'unknown')}): ` +
       `${view.exp.cells.length} cells, ${Object.entries(counts)
-        .map(([k, v]) => `${v} ${k}`)
-        .join(', ')}. Regenerate with \`npx nx run report:build -- --experiment ${view.exp.id}\`.`,
+        .map(([k, v]) => `${v} ${mdText(k)}`)
+        .join(
+          ', ',
+        )}${view.exp.staleCount ? ` (${view.exp.staleCount} stale ${view.exp.cells.some((c) => c.stale) ? 'included, marked' : 'left out'})` : ''}. Regenerate with ${mdCode(`npx nx run report:build -- --experiment ${shellWord(view.exp.id)}`)}.`,
     '',
     md.replace(/^### /, '## '),
     extra ? extra.replace(/^### /, '## ') : '',
@@ -325,13 +343,13 @@ async function writeExperimentOutputs(
     '',
     ...figureLines,
   ].join('\n');
-  write(path.join(dir, 'report.md'), report, files);
+  write('report.md', report, files);
   return charts;
 }
 
 export async function buildReport(opts: BuildOptions): Promise<BuildResult> {
   const log = opts.log ?? (() => undefined);
-  const store = loadRunStore(opts.runsDir, opts.experiment);
+  const store = loadRunStore(opts.runsDir, opts.experiment, { includeStale: opts.includeStale });
   const out = path.resolve(opts.out ?? defaultOut(opts.experiment ? store.experiments[0].id : undefined));
   const referenceFile = path.resolve(opts.referenceFile ?? path.join('experiments', 'paper-reference.yaml'));
   const reference = loadPaperReference(referenceFile);
@@ -347,11 +365,12 @@ export async function buildReport(opts: BuildOptions): Promise<BuildResult> {
   for (const v of views) {
     const files: string[] = [];
     log(`[report] ${v.exp.id}: ${v.exp.cells.length} cells → ${displayPath(v.outDir)}`);
-    await writeExperimentOutputs(v, opts, files, path.join(out, 'dashboard'));
+    await writeExperimentOutputs(v, opts, files, path.join(out, 'dashboard'), out);
     result.experiments.push({ id: v.exp.id, outDir: v.outDir, files });
   }
   if (opts.dashboard !== false) {
     const dash = path.join(out, 'dashboard');
+    confineOutput(out, path.join(dash, 'index.html')); // the dashboard folder itself is no link out
     await writeDashboard(dash, views, {
       mlflowUi: opts.mlflowUi,
       reportDirs: Object.fromEntries(views.map((v) => [v.exp.id, path.relative(dash, v.outDir)])),

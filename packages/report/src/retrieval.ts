@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Retrieval } from './store/schema';
 import { escapeHtml } from './util/html';
+import { regularFileInside } from './util/paths';
 
 export interface GridImage {
   /** data: URI or relative URL; undefined draws a placeholder */
@@ -93,12 +94,12 @@ function dataUri(file: string): string | undefined {
   }
 }
 
-/** Resolves a path from retrieval.json against the cell folder, refusing anything that leaves it. */
+/**
+ * Resolves an image path from retrieval.json against the cell folder: only a regular file (no symbolic
+ * link) whose real path stays inside the cell folder, else undefined (drawn as a placeholder).
+ */
 export function resolveCellFile(cellDir: string, rel: string | null | undefined): string | undefined {
-  if (!rel) return undefined;
-  const abs = path.resolve(cellDir, rel);
-  const base = path.resolve(cellDir) + path.sep;
-  return abs.startsWith(base) ? abs : undefined;
+  return regularFileInside(cellDir, rel);
 }
 
 /** Grid rows with the thumbnails inlined (for the standalone SVG/PNG). */

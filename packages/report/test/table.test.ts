@@ -91,11 +91,14 @@ describe('ablation table', () => {
     expect(toMarkdown(t)).toContain(HAMMING_METRIC);
   });
 
-  it('marks the best mean per column', () => {
+  it('marks the best mean per column, and every entry that ties it at the shown precision', () => {
+    const shown = (v: number | null) => (v === null ? '' : v.toFixed(3));
     for (const col of table.columns) {
       const best = table.rows.filter((r) => r.cells[col.key].best).map((r) => r.label);
-      const top = Math.max(...table.rows.map((r) => r.cells[col.key].mean ?? -1));
-      expect(best).toEqual(table.rows.filter((r) => r.cells[col.key].mean === top).map((r) => r.label));
+      const top = shown(Math.max(...table.rows.map((r) => r.cells[col.key].mean ?? -1)));
+      expect(best).toEqual(
+        table.rows.filter((r) => shown(r.cells[col.key].mean) === top).map((r) => r.label),
+      );
     }
     expect(row(table, 'dase', 'mems').cells[columnKey('emoji', 'mAP@all')].best).toBe(true);
   });
@@ -230,42 +233,75 @@ describe('table formats', () => {
     expect(md).toContain('two-sided paired t-test');
   });
 
-  it('LaTeX: booktabs with grouped headers, escaped strings', () => {
+  it('LaTeX: booktabs, datasets stacked, Δ and p in small type under each mean', () => {
     const tex = toLatex(table);
     for (const s of [
       '\\toprule',
       '\\midrule',
       '\\bottomrule',
-      '\\cmidrule(lr){3-6}',
-      '\\multicolumn{4}{c}{emoji}',
-      '\\textbf{0.465} $\\pm$ 0.007$^{2}$',
-      '$+0.037$ {\\scriptsize($p=0.032$)}',
+      '\\begin{tabular}{@{}llrr@{}}',
+      'Block & Loss & mAP@all & P@200 \\\\',
+      '\\multicolumn{4}{@{}l}{\\textit{emoji}} \\\\',
+      '\\multicolumn{4}{@{}l}{\\textit{quickdraw}} \\\\',
+      'DASE & MEMS & \\textbf{0.465} $\\pm$ 0.007$^{2}$',
+      '{\\scriptsize $+0.037$ ($p=0.032$)}',
+      '{\\scriptsize baseline}',
     ])
       expect(tex).toContain(s);
-    expect(tex.match(/\\\\$/gm)?.length).toBe(2 + 6);
+    // 1 header + per dataset: 1 name row + 6 rows x 2 lines
+    expect(tex.match(/\\\\(\[2pt\])?$/gm)?.length).toBe(1 + 2 * (1 + 6 * 2));
+    expect(tex).not.toContain('resizebox');
   });
 
   const pdflatex = ['/usr/bin/pdflatex', '/usr/local/bin/pdflatex'].find((p) => fs.existsSync(p));
-  (pdflatex ? it : it.skip)('LaTeX: compiles with pdflatex and booktabs (skipped without pdflatex)', () => {
-    const dir = tmpDir();
-    const hostile = buildTable(normalize(loadRunStore(runs, 'xss<script>alert(1)').experiments[0]), {
-      baseline: { loss: 'softmax' },
-    });
-    fs.writeFileSync(path.join(dir, 'a.tex'), toLatex(table));
-    fs.writeFileSync(path.join(dir, 'b.tex'), toLatex(hostile));
-    fs.writeFileSync(
-      path.join(dir, 'doc.tex'),
-      '\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[margin=1cm,landscape]{geometry}\n\\begin{document}\n\\input{a.tex}\n\\input{b.tex}\n\\end{document}\n',
-    );
-    const r = spawnSync(pdflatex as string, ['-interaction=nonstopmode', '-halt-on-error', 'doc.tex'], {
-      cwd: dir,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    expect(r.stdout).not.toMatch(/^! /m);
-    expect(r.status).toBe(0);
-    expect(fs.existsSync(path.join(dir, 'doc.pdf'))).toBe(true);
-  });
+  (pdflatex ? it : it.skip)(
+    'LaTeX: compiles in a one- and a two-column article without an overfull box (skipped without pdflatex)',
+    () => {
+      const dir = tmpDir();
+      const exp = loadRunStore(runs, 'ablation').experiments[0];
+      // the widest real case: three metrics (Hamming too) with Δ, two datasets, and paper numbers
+      const refFile = path.join(dir, 'ref.yaml');
+      fs.writeFileSync(
+        refFile,
+        [
+          'results:',
+          '  - { table: 3, dataset: emoji, block: DASE, loss: MEMS, metric: mAP@all, value: 0.861 }',
+          '  - { table: 3, dataset: emoji, block: SE, loss: softmax, metric: "P@200", value: 0.5 }',
+        ].join('\n'),
+      );
+      const wide = buildTable(normalize(exp, metricsFor(exp)), {
+        reference: loadPaperReference(refFile)?.results,
+      });
+      const hostile = buildTable(normalize(loadRunStore(runs, 'xss<script>alert(1)').experiments[0]), {
+        baseline: { loss: 'softmax' },
+      });
+      fs.writeFileSync(path.join(dir, 'a.tex'), toLatex(table));
+      fs.writeFileSync(path.join(dir, 'b.tex'), toLatex(hostile));
+      fs.writeFileSync(path.join(dir, 'c.tex'), toLatex(wide));
+      expect(fs.readFileSync(path.join(dir, 'c.tex'), 'utf8')).not.toContain('resizebox');
+      for (const cls of ['', '[twocolumn]']) {
+        const name = cls ? 'two' : 'one';
+        fs.writeFileSync(
+          path.join(dir, `${name}.tex`),
+          `\\documentclass${cls}{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\nText.\n\\input{a.tex}\n\\input{b.tex}\n\\input{c.tex}\n\\clearpage\n\\end{document}\n`,
+        );
+        const r = spawnSync(
+          pdflatex as string,
+          ['-interaction=nonstopmode', '-halt-on-error', `${name}.tex`],
+          {
+            cwd: dir,
+            encoding: 'utf8',
+            timeout: 60_000,
+          },
+        );
+        expect(r.stdout).not.toMatch(/^! /m);
+        expect(r.status).toBe(0);
+        const log = fs.readFileSync(path.join(dir, `${name}.log`), 'utf8');
+        expect({ cls, overfull: log.match(/Overfull \\hbox.*/g) ?? [] }).toEqual({ cls, overfull: [] });
+        expect(fs.existsSync(path.join(dir, `${name}.pdf`))).toBe(true);
+      }
+    },
+  );
 
   it('CSV: one tidy line per row × dataset × metric, full precision', () => {
     const lines = toCsv(table).trim().split('\n');

@@ -3,12 +3,13 @@
  * prepare missing datasets, and run the cells in a bounded pool of worker processes while mirroring
  * the run store to MLflow. The sweeper (grid.ts) is separate from this launcher, as in Hydra.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { axesLabel, displayPath, loadExperiment, REPO_ROOT, type Experiment } from './grid';
 import { RUNNABLE, type ExecutionResult, type Executor, type Plan, type PlannedCell } from './executor';
 import { LocalExecutor } from './local-executor';
+import { staleCellIds, writeExperimentMeta } from './experiment-meta';
+import { gitLineage } from './lineage';
 import { ConfigError, messages } from './messages';
 import { MlflowMirror } from './mlflow/mirror';
 import type { CellOutcome } from './protocol';
@@ -30,6 +31,8 @@ export interface AblationOptions {
   only?: string[];
   retryFailed?: boolean;
   dryRun?: boolean;
+  /** Command-line overrides (overrides.ts): `model.width=32`, `grid.seed=0,1,2`. */
+  overrides?: readonly string[];
   backend?: string;
   /** Parallel worker processes (default: see defaultWorkers). */
   workers?: number;
@@ -112,16 +115,6 @@ export function gridTable(exp: Experiment, planned: PlannedCell[]): string {
     ];
   });
   return formatTable(['cell', ...axes, 'state', 'steps'], rows);
-}
-
-function gitSha(): string | null {
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
-  } catch {
-    return null;
-  }
 }
 
 /** Prepares the datasets the cells need (only emoji-like sources with `dataset.prepare`). */
@@ -235,10 +228,12 @@ export function chooseExecutor(opts: AblationOptions, exp: Experiment): Executor
 /** Runs the grid. Resolves with the process exit code (0 = every cell finished or failed cleanly). */
 export async function runAblation(opts: AblationOptions): Promise<AblationResult> {
   const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const exp = loadExperiment(opts.experiment, { dataRoot: opts.dataRoot });
+  const exp = loadExperiment(opts.experiment, { dataRoot: opts.dataRoot, overrides: opts.overrides });
   const runs = new RunStore(opts.runsDir, exp.name);
   const selected = selectCells(exp, opts.only);
   const planned = planCells(runs, selected, opts.retryFailed ?? false);
+  for (const p of planned)
+    if (p.status?.unreadable) write(messages.unreadableStatus(p.config.cellId, p.status.unreadable));
   const todo = planned.filter((p) => RUNNABLE.has(p.plan));
   const noData = planned.filter((p) => p.plan === 'skip-no-data');
   const executor = chooseExecutor(opts, exp);
@@ -247,6 +242,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     write(
       `experiment ${exp.name} (${exp.file}): ${exp.cells.length} cells, ${selected.length} selected, ${todo.length} to run`,
     );
+    if (exp.overrides.length) write(`overrides: ${exp.overrides.join(' ')}`);
     write(gridTable(exp, planned));
     write(`${executor.name} executor: ${executor.describe(todo.length)}; runs dir ${runs.dir}`);
     return { exitCode: 0, experiment: exp, outcomes: [] };
@@ -263,6 +259,11 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     );
   }
   writeGridFiles(runs, exp, planned);
+  const stale = staleCellIds(runs);
+  if (stale.length > 0)
+    write(
+      `${stale.length} cell folder(s) of an earlier grid are not in the current cell set; the report leaves them out (--include-stale shows them)`,
+    );
   write(
     `experiment ${exp.name}: ${selected.length} cells (${todo.length} to run, ${planned.length - todo.length} skipped); ` +
       `${executor.describe(todo.length)}; results in ${displayPath(runs.dir)}`,
@@ -274,7 +275,8 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     );
 
   const trackingUri = opts.trackingUri === undefined ? process.env.MLFLOW_TRACKING_URI : opts.trackingUri;
-  const sha = gitSha();
+  const git = gitLineage(REPO_ROOT);
+  const sha = git.commit;
   const mirror = trackingUri
     ? new LiveMirror(
         new MlflowMirror(trackingUri, exp.name, { gitSha: sha, experimentFile: exp.file }),
@@ -297,6 +299,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
       mirror,
       backend: opts.backend ?? process.env.SBIR_BACKEND ?? 'auto',
       gitSha: sha,
+      gitDirty: git.dirty,
       write,
     });
   } finally {
@@ -311,7 +314,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     }
   }
   if (result.detached && !result.stopping) return { exitCode: 0, experiment: exp, outcomes: [] };
-  runs.writeMeta(exp);
+  writeExperimentMeta(runs, exp);
   write('');
   write(summaryTable(exp, planCells(runs, selected, false)));
   write(
@@ -330,7 +333,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
  * run get their config refreshed (dataset.dir may differ); others are never touched.
  */
 function writeGridFiles(runs: RunStore, exp: Experiment, planned: PlannedCell[]): void {
-  runs.writeMeta(exp);
+  writeExperimentMeta(runs, exp);
   const byId = new Map(planned.map((p) => [p.config.cellId, p]));
   for (const config of exp.cells) {
     const p = byId.get(config.cellId);

@@ -1,16 +1,18 @@
 /**
  * Trains and evaluates one cell inside a worker process. The run store is written as it goes:
  * status.json (running -> finished | failed | interrupted), metrics.jsonl, checkpoints at every epoch
- * end (last, and best by the epoch evaluation's mAP@all), then eval.json, embeddings.json and
- * retrieval.json with thumbnails.
+ * end (last, and best by the epoch evaluation's mAP@all), then embeddings.json, retrieval.json with
+ * thumbnails, and last eval.json with the finished state.
  *
  * Test hooks (environment, documented in the README):
  *   SBIR_FORCE_NAN_AT_STEP=<n>      report the loss of step n as NaN (the cell must fail cleanly)
  *   SBIR_FORCE_NAN_CELLS=<filters>  ... only in cells matching these `--only`-style filters
  *   SBIR_STEP_DELAY_MS=<ms>         sleep after every step (to kill a cell mid-way in tests)
+ *   SBIR_FINAL_EVAL_DELAY_MS=<ms>   sleep after the final evaluation, before eval.json (kill tests)
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { openDataset, type ImageBatch, type ShardDataset } from '@sbir/data';
+import { DataError, openDataset, type ImageBatch, type ShardDataset } from '@sbir/data';
 import { createTrainer, type LossConfig, type OptimizerConfig, type SbirTrainer } from '@sbir/model';
 import { finalEvaluation, quickEvaluation } from './evaluate';
 import type { Callback, CellOutcome, CellStartInfo, StartMode } from './protocol';
@@ -20,7 +22,10 @@ import {
   initialTrainerState,
   nowIso,
   restoreCheckpoint,
+  writeJsonAtomic,
+  type CellStatus,
   type EpochLine,
+  type RestoredCheckpoint,
   type TrainerState,
 } from './run-store';
 import type { CellConfig } from './schema';
@@ -130,6 +135,54 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
 }
 
+/**
+ * A resumed cell starts clean: no temp files of the killed attempt, and no eval.json (only a finished
+ * cell has one; a kill between writing it and the state change can leave one behind).
+ */
+function startResume(cell: CellStore): void {
+  const removed = cell.removeStaleTemp();
+  if (removed.length)
+    process.stderr.write(
+      `${cell.dir}: removed ${removed.length} stale temp file(s): ${removed.join(', ')}\n`,
+    );
+  fs.rmSync(cell.file('eval.json'), { force: true });
+}
+
+/**
+ * status.json fields recording what a resume found: corrupt checkpoints (each reported on one line
+ * through `say`, the worker log and the progress view) and unreadable metrics lines.
+ */
+function resumeRecords(
+  previous: CellStatus | null,
+  restored: RestoredCheckpoint,
+  attempt: number,
+  say: (line: string) => void,
+): Partial<CellStatus> {
+  const out: Partial<CellStatus> = {};
+  const action = restored.from
+    ? `resumed from ${restored.from} (step ${restored.state!.step})`
+    : 'restarted from step 0';
+  if (restored.faults.length) {
+    const time = nowIso();
+    out.checkpointFaults = [
+      ...(previous?.checkpointFaults ?? []),
+      ...restored.faults.map((f) => ({ attempt, time, file: f.file, problem: f.problem, action })),
+    ];
+    for (const f of restored.faults) {
+      const line = `corrupt checkpoint: ${f.file}: ${f.problem}; ${action}`;
+      process.stderr.write(`${line}\n`);
+      say(line);
+    }
+  }
+  if (restored.badMetricLines) {
+    out.badMetricLines = (previous?.badMetricLines ?? 0) + restored.badMetricLines;
+    const line = `metrics.jsonl: skipped ${restored.badMetricLines} unreadable line(s), kept every valid one`;
+    process.stderr.write(`${line}\n`);
+    say(line);
+  }
+  return out;
+}
+
 export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
   const cell = new CellStore(opts.cellDir);
   const config = cell.readConfig();
@@ -144,6 +197,7 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
   const forceNanAt = Number(process.env.SBIR_FORCE_NAN_AT_STEP) || 0;
   const nanHere = forceNanAt > 0 && matchesFilters(config, process.env.SBIR_FORCE_NAN_CELLS);
   const stepDelay = Number(process.env.SBIR_STEP_DELAY_MS) || 0;
+  const finalDelay = Number(process.env.SBIR_FINAL_EVAL_DELAY_MS) || 0;
 
   let trainer: SbirTrainer | null = null;
   let state: TrainerState = initialTrainerState();
@@ -167,8 +221,11 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
   });
 
   try {
-    if (opts.mode !== 'resume') cell.reset(); // fresh start or retry: nothing of an earlier attempt survives
+    // fresh start or retry: nothing of an earlier attempt survives; a resume drops only the debris
+    if (opts.mode === 'resume') startResume(cell);
+    else cell.reset();
     const ds = openDataset(config.dataset.dir);
+    await ds.verify(); // a corrupt shard fails the cell before it trains on it (once per process)
     if (ds.manifest.split.protocol !== config.dataset.split) {
       throw new CellFailure(
         `${config.dataset.dir} was prepared with the ${ds.manifest.split.protocol} split; the config asks for dataset.split ${config.dataset.split}`,
@@ -190,19 +247,24 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
     });
 
     let resumedFrom: number | null = null;
+    const integrity: Partial<CellStatus> = {};
+    const notices: string[] = []; // shown once the cell has started (after onCellStart)
     if (opts.mode === 'resume') {
-      const restored = await restoreCheckpoint(trainer, cell, 'last');
-      if (restored) {
-        state = restored;
-        resumedFrom = restored.step;
-      } else {
-        cell.truncateMetrics(0); // died before its first checkpoint: start over
+      const restored = await restoreCheckpoint(trainer, cell); // none usable: start over from step 0
+      if (restored.state) {
+        state = restored.state;
+        resumedFrom = restored.state.step;
       }
+      Object.assign(
+        integrity,
+        resumeRecords(previous, restored, attempt, (line) => notices.push(line)),
+      );
     }
     segmentStart = Date.now();
     const resumes = [...(previous?.resumes ?? [])];
     if (resumedFrom !== null) resumes.push({ attempt, fromStep: resumedFrom, time: nowIso() });
     cell.updateStatus({
+      ...integrity,
       state: 'running',
       attempt,
       pid: process.pid,
@@ -227,6 +289,7 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
       resumedFrom,
     };
     emit('onCellStart', start);
+    for (const line of notices) emit('onPhase', cellId, line);
 
     const checkpoint = async (): Promise<void> => {
       state.trainSeconds = trainSeconds();
@@ -343,6 +406,10 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
     state.trainSeconds = trainSeconds();
     segmentStart = Date.now();
     const final = await finalEvaluation(trainer, ds, config, cell, state.trainSeconds);
+    if (finalDelay) await sleep(finalDelay);
+    // eval.json last, right before the state change: a kill before this point leaves no eval.json
+    // (and a resume removes one left by a kill between the two renames).
+    writeJsonAtomic(cell.file('eval.json'), final.evalJson);
     cell.updateStatus({
       state: 'finished',
       step: state.step,
@@ -354,9 +421,12 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
     emit('onCellEnd', out);
     return out;
   } catch (e) {
-    const reason =
-      e instanceof CellFailure ? e.message : `${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`;
-    if (!(e instanceof CellFailure)) process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    // bad data is the cell's reason, on one line; anything else is a bug worth its stack in the log
+    const clean = e instanceof CellFailure || e instanceof DataError;
+    const reason = clean
+      ? (e as Error).message
+      : `${(e as Error).name}: ${(e as Error).message.split('\n')[0]}`;
+    if (!clean) process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
     cell.updateStatus({
       state: 'failed',
       step: state.step,

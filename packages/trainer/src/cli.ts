@@ -4,16 +4,18 @@
  *   tsx packages/trainer/src/cli.ts ablation [--experiment demo] [--only ...] [--dry-run] ...
  *   tsx packages/trainer/src/cli.ts sync --experiment demo
  *   tsx packages/trainer/src/cli.ts experiment-name --experiment <name or path>
- * Through Nx: `npx nx run trainer:ablation -- --experiment demo`, `npx nx run trainer:sync -- --experiment demo`.
+ * Through Nx: `npx nx run trainer:ablation -- --experiment demo` (tools/ablation/main.ts: this command,
+ * then the report), `npx nx run trainer:sync -- --experiment demo`.
  */
-import yargs from 'yargs';
+import * as fs from 'node:fs';
+import { exitWithError } from '@sbir/data';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { BackendName } from '@sbir/model';
-import { runAblation } from './ablation';
+import { runAblation, type AblationOptions } from './ablation';
 import { listExperiments, loadExperiment } from './grid';
 import { ConfigError } from './messages';
-import { EXECUTORS } from './schema';
-import { SlurmError } from './slurm/commands';
+import { EXECUTORS, type ExecutorName } from './schema';
 import { experimentStatus } from './status';
 import { syncExperiment } from './sync';
 
@@ -25,11 +27,33 @@ function positiveInt(name: string, v: number | undefined): number | undefined {
   return v;
 }
 
-async function main(): Promise<number> {
-  let exitCode = 0;
-  await yargs(hideBin(process.argv))
-    .scriptName('trainer')
-    .usage('$0 <command> [options]')
+/** --runs-dir: a folder, or a path where one can be made (not a file). */
+function runsDirOption(v: string): string {
+  const st = fs.statSync(v, { throwIfNoEntry: false });
+  if (st && !st.isDirectory())
+    throw new ConfigError(`--runs-dir ${v}: not a directory (the run store root is a folder)`);
+  return v;
+}
+
+/** An MLflow tracking server is an http(s) URL; empty = no mirroring. */
+function trackingUriOption(name: string, v: string): string {
+  if (v === '') return v;
+  let url: URL | null = null;
+  try {
+    url = new URL(v);
+  } catch {
+    // reported below
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw new ConfigError(
+      `${name} ${v}: expected an http(s) URL of an MLflow server, e.g. http://127.0.0.1:5000`,
+    );
+  return v;
+}
+
+/** Options every trainer command takes (also used by the workspace's ablation + report entry). */
+export function trainerOptions<T>(y: Argv<T>) {
+  return y
     .option('experiment', {
       alias: 'e',
       type: 'string',
@@ -40,82 +64,128 @@ async function main(): Promise<number> {
     .option('runs-dir', {
       type: 'string',
       default: process.env.SBIR_RUNS_DIR ?? 'runs',
+      coerce: runsDirOption,
       describe: 'run store root (env SBIR_RUNS_DIR)',
     })
     .option('tracking-uri', {
       type: 'string',
+      coerce: (v: string) => trackingUriOption('--tracking-uri', v),
       describe: 'MLflow server (default: env MLFLOW_TRACKING_URI; empty string = no mirroring)',
     })
+    .middleware((argv) => {
+      // the environment's server is checked like the option, by the commands that use it
+      const env = process.env.MLFLOW_TRACKING_URI;
+      const uses = argv._[0] === 'ablation' || argv._[0] === 'sync' || argv._[0] === undefined;
+      if (uses && env && argv['tracking-uri'] === undefined) trackingUriOption('MLFLOW_TRACKING_URI', env);
+    });
+}
+
+/** The options of `ablation` (also used by the workspace's ablation + report entry). */
+export function ablationOptions<T>(y: Argv<T>) {
+  return y
+    .option('only', {
+      type: 'string',
+      array: true,
+      describe: 'cell id prefix or axis=value[,value] (repeatable; axes AND, values OR)',
+    })
+    .option('retry-failed', {
+      type: 'boolean',
+      default: false,
+      describe: 'run failed cells again from scratch',
+    })
+    .option('dry-run', {
+      type: 'boolean',
+      default: false,
+      describe: 'print the grid (cell id, axes, state) and exit',
+    })
+    .option('backend', {
+      choices: BACKENDS,
+      default: (process.env.SBIR_BACKEND as BackendName | undefined) ?? 'auto',
+      describe: 'TensorFlow backend',
+    })
+    .option('workers', {
+      type: 'number',
+      describe: 'parallel worker processes (default: cores / 2, at least 1)',
+    })
+    .option('threads', {
+      type: 'number',
+      describe: 'TensorFlow threads per worker (default: cores / workers)',
+    })
+    .option('data-root', {
+      type: 'string',
+      describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
+    })
+    .option('executor', {
+      choices: EXECUTORS,
+      describe:
+        'where cells run: local worker processes, or one Slurm job array (default: the yaml executor.name, else local)',
+    })
+    .option('detach', {
+      type: 'boolean',
+      default: false,
+      describe: 'slurm: print the job id and return instead of following the array',
+    })
+    .option('requeue', {
+      type: 'boolean',
+      default: false,
+      describe: 'slurm: let Slurm requeue preempted or node-lost tasks (they resume)',
+    });
+}
+
+export const OVERRIDES_HELP =
+  "Hydra-style overrides: model.width=32, ~eval.centreHashBits, grid.seed=0,1,2 (sweep axis), quoted 'a,b'";
+
+/** What `trainerOptions` + `ablationOptions` parse to. */
+export interface AblationArgv {
+  experiment: string;
+  'runs-dir': string;
+  'tracking-uri'?: string;
+  only?: string[];
+  'retry-failed': boolean;
+  'dry-run': boolean;
+  backend: BackendName;
+  workers?: number;
+  threads?: number;
+  'data-root'?: string;
+  executor?: ExecutorName;
+  detach: boolean;
+  requeue: boolean;
+}
+
+/** The parsed command line of `ablation` (and its positional `key=value` overrides) as runAblation's options. */
+export function ablationRequest(
+  argv: AblationArgv,
+  overrides: readonly (string | number)[] = [],
+): AblationOptions {
+  return {
+    experiment: argv.experiment,
+    runsDir: argv['runs-dir'],
+    dataRoot: argv['data-root'],
+    only: argv.only,
+    retryFailed: argv['retry-failed'],
+    dryRun: argv['dry-run'],
+    overrides: overrides.map(String),
+    backend: argv.backend,
+    workers: positiveInt('--workers', argv.workers),
+    threads: positiveInt('--threads', argv.threads),
+    trackingUri: argv['tracking-uri'],
+    executor: argv.executor,
+    detach: argv.detach,
+    requeue: argv.requeue,
+    tty: Boolean(process.stdout.isTTY) && !process.env.CI,
+  };
+}
+
+async function main(): Promise<number> {
+  let exitCode = 0;
+  await trainerOptions(yargs(hideBin(process.argv)).scriptName('trainer').usage('$0 <command> [options]'))
     .command(
-      'ablation',
+      'ablation [overrides..]',
       'run the experiment grid (skips finished cells, resumes interrupted ones)',
       (y) =>
-        y
-          .option('only', {
-            type: 'string',
-            array: true,
-            describe: 'cell id prefix or axis=value[,value] (repeatable; axes AND, values OR)',
-          })
-          .option('retry-failed', {
-            type: 'boolean',
-            default: false,
-            describe: 'run failed cells again from scratch',
-          })
-          .option('dry-run', {
-            type: 'boolean',
-            default: false,
-            describe: 'print the grid (cell id, axes, state) and exit',
-          })
-          .option('backend', {
-            choices: BACKENDS,
-            default: (process.env.SBIR_BACKEND as BackendName | undefined) ?? 'auto',
-            describe: 'TensorFlow backend',
-          })
-          .option('workers', {
-            type: 'number',
-            describe: 'parallel worker processes (default: cores / 2, at least 1)',
-          })
-          .option('threads', {
-            type: 'number',
-            describe: 'TensorFlow threads per worker (default: cores / workers)',
-          })
-          .option('data-root', {
-            type: 'string',
-            describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
-          })
-          .option('executor', {
-            choices: EXECUTORS,
-            describe:
-              'where cells run: local worker processes, or one Slurm job array (default: the yaml executor.name, else local)',
-          })
-          .option('detach', {
-            type: 'boolean',
-            default: false,
-            describe: 'slurm: print the job id and return instead of following the array',
-          })
-          .option('requeue', {
-            type: 'boolean',
-            default: false,
-            describe: 'slurm: let Slurm requeue preempted or node-lost tasks (they resume)',
-          }),
+        ablationOptions(y).positional('overrides', { type: 'string', array: true, describe: OVERRIDES_HELP }),
       async (argv) => {
-        const result = await runAblation({
-          experiment: argv.experiment,
-          runsDir: argv['runs-dir'],
-          dataRoot: argv['data-root'],
-          only: argv.only,
-          retryFailed: argv['retry-failed'],
-          dryRun: argv['dry-run'],
-          backend: argv.backend,
-          workers: positiveInt('--workers', argv.workers),
-          threads: positiveInt('--threads', argv.threads),
-          trackingUri: argv['tracking-uri'],
-          executor: argv.executor,
-          detach: argv.detach,
-          requeue: argv.requeue,
-          tty: Boolean(process.stdout.isTTY) && !process.env.CI,
-        });
-        exitCode = result.exitCode;
+        exitCode = (await runAblation(ablationRequest(argv, argv.overrides ?? []))).exitCode;
       },
     )
     .command(
@@ -160,24 +230,17 @@ async function main(): Promise<number> {
     .strict()
     .help()
     .fail((msg, err) => {
-      throw err ?? new ConfigError(msg.replace(/\s*\n\s*/g, ' '));
+      // yargs wraps what an option's coerce throws (a ConfigError) in its own error: usage either way
+      if (err && err.name !== 'YError') throw err;
+      throw new ConfigError((err?.message ?? msg).replace(/\s*\n\s*/g, ' '));
     })
     .parseAsync();
   return exitCode;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`error: ${e.message}\n`);
-      process.exit(2);
-    }
-    if (e instanceof SlurmError) {
-      process.stderr.write(`error: ${e.message}\n`);
-      process.exit(1);
-    }
-    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-    process.exit(1);
-  },
-);
+// One line on stderr; exit 2 for usage/config/input errors, 1 for runtime failures (@sbir/data EXIT).
+if (require.main === module)
+  main().then(
+    (code) => process.exit(code),
+    (e: unknown) => exitWithError(e),
+  );

@@ -180,14 +180,18 @@ async function png(image: Uint8Array, width: number, height: number): Promise<Bu
     .toBuffer();
 }
 
-/** Runs the full evaluation and writes eval.json, embeddings.json, retrieval.json + retrieval/*.png. */
+/**
+ * Runs the full evaluation, writes embeddings.json, retrieval.json + retrieval/*.png, and returns the
+ * content of eval.json, which the caller writes last, with the state change (eval.json only when
+ * finished).
+ */
 export async function finalEvaluation(
   trainer: SbirTrainer,
   ds: ShardDataset,
   cfg: CellConfig,
   cell: CellStore,
   trainSeconds: number,
-): Promise<{ mapAll: number; pAt200: number }> {
+): Promise<{ mapAll: number; pAt200: number; evalJson: Record<string, unknown> }> {
   const started = performance.now();
   const bs = cfg.eval.batchSize;
   const flip = cfg.eval.flipTest;
@@ -221,7 +225,7 @@ export async function finalEvaluation(
   });
 
   const evalSeconds = (performance.now() - started) / 1000;
-  writeJsonAtomic(cell.file('eval.json'), {
+  const evalJson = {
     'mAP@all': m.mapAll,
     'P@200': m.pAtK,
     'mAP@200': m.mapAtK,
@@ -244,7 +248,7 @@ export async function finalEvaluation(
     flipTest: flip,
     pr: m.pr,
     distanceStats: stats,
-  });
+  };
 
   // embeddings.json: half queries, half gallery, evenly spread (≤ 600 rows in all).
   const half = Math.floor(cfg.eval.embeddingsSample / 2);
@@ -261,7 +265,7 @@ export async function finalEvaluation(
   writeJsonAtomic(cell.file('embeddings.json'), { dim: q.dim, rows });
 
   await writeRetrieval(ds, cfg, cell, q, g, shown);
-  return { mapAll: m.mapAll, pAt200: m.pAtK };
+  return { mapAll: m.mapAll, pAt200: m.pAtK, evalJson };
 }
 
 interface CentreHashOutcome {

@@ -41,6 +41,8 @@ export interface ExecutionContext {
   /** `--backend` as given (auto, tensorflow, tensorflow-gpu, cpu). */
   backend: string;
   gitSha: string | null;
+  /** Uncommitted changes in the work tree (null: not a git checkout); lineage.json `git.dirty`. */
+  gitDirty: boolean | null;
   write: (line: string) => void;
 }
 

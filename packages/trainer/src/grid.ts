@@ -22,6 +22,7 @@ import {
   ExecutorSchema,
 } from './schema';
 import { ConfigError, formatPath, issueMessage } from './messages';
+import { applyGridOverrides, checkValueOverrides, parseOverrides, type Override } from './overrides';
 
 export interface Experiment {
   name: string;
@@ -32,6 +33,8 @@ export interface Experiment {
   configSha256: string;
   /** Axis name -> values in grid order (named overrides by name). */
   axes: Record<string, AxisValue[]>;
+  /** Command-line overrides applied (as typed), in order; [] without any. */
+  overrides: string[];
   cells: CellConfig[];
   /** The file's `executor:` block (where cells run), if any. */
   executor?: ExecutorSettings;
@@ -40,6 +43,8 @@ export interface Experiment {
 export interface LoadOptions {
   /** Replaces `{dataRoot}` in dataset.dir (default: $SBIR_DATA_ROOT, else "data"). */
   dataRoot?: string;
+  /** Command-line overrides (overrides.ts grammar: `model.width=32`, `grid.seed=0,1,2`). */
+  overrides?: readonly string[];
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -84,7 +89,7 @@ export function omit<T extends object, K extends keyof T>(obj: T, keys: readonly
 
 /** The settings of a cell config: what is hashed and trained, without the bookkeeping fields. */
 export function settingsOf(cell: CellConfig): CellSettings {
-  return omit(cell, ['formatVersion', 'experiment', 'cellId', 'axes']);
+  return omit(cell, ['formatVersion', 'experiment', 'cellId', 'axes', 'overrides']);
 }
 
 /** Resolves `--experiment <name or path>`: a name means experiments/<name>.yaml. */
@@ -97,6 +102,10 @@ export function resolveExperimentFile(nameOrPath: string, cwd = process.cwd()): 
         path.resolve(REPO_ROOT, 'experiments', `${nameOrPath}.yaml`),
       ];
   const found = candidates.find((c) => fs.existsSync(c));
+  if (found && !fs.statSync(found).isFile())
+    throw new ConfigError(
+      `${displayPath(found, cwd)}: not a file (--experiment takes a name or a yaml file)`,
+    );
   if (!found) {
     const known = listExperiments(cwd);
     throw new ConfigError(
@@ -128,11 +137,21 @@ export function displayPath(file: string, cwd = process.cwd()): string {
   return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(file);
 }
 
+/** Alias expansions allowed in an experiment file (the yaml package's default, stated). */
+const YAML_MAX_ALIASES = 100;
+
 /** Reads, validates and expands one experiment file. Throws ConfigError (one line, naming the path). */
 export function loadExperiment(nameOrPath: string, opts: LoadOptions = {}): Experiment {
   const file = resolveExperimentFile(nameOrPath);
   const shown = displayPath(file);
-  const text = fs.readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(
+      `${shown}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
   const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
@@ -140,7 +159,16 @@ export function loadExperiment(nameOrPath: string, opts: LoadOptions = {}): Expe
     const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(`${shown}${pos ? `:${pos.line}:${pos.col}` : ''}: ${message}`);
   }
-  return expandExperiment(doc.toJS() as unknown, shown, opts);
+  let raw: unknown;
+  try {
+    // aliases expand at most YAML_MAX_ALIASES times: an entity-expansion ("billion laughs") file stops here
+    raw = doc.toJS({ maxAliasCount: YAML_MAX_ALIASES });
+  } catch (e) {
+    throw new ConfigError(
+      `${shown}: ${(e as Error).message.split('\n')[0]} (at most ${YAML_MAX_ALIASES} alias expansions)`,
+    );
+  }
+  return expandExperiment(raw, shown, opts);
 }
 
 /** Validates a parsed experiment document and expands its grid. `file` is used in messages only. */
@@ -154,7 +182,10 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
       `${file}: ${where}${issueMessage(issue, raw, formatPath(at), (p) => fileKnownKeys(p))}`,
     );
   }
-  const exp = parsed.data;
+  const overrides = parseOverrides(opts.overrides ?? []);
+  const exp = { ...parsed.data, grid: applyGridOverrides(parsed.data.grid, overrides) };
+  checkValueOverrides(exp.grid, overrides);
+  const valueOverrides = overrides.filter((o) => o.path[0] !== 'grid');
   const axisNames = Object.keys(exp.grid);
   const axes: Record<string, AxisValue[]> = {};
   const axisOptions: AxisOption[][] = axisNames.map((axis) => {
@@ -168,7 +199,7 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
   for (const combo of product(axisOptions)) {
     const cellAxes: Record<string, AxisValue> = {};
     combo.forEach((o, i) => (cellAxes[axisNames[i]!] = o.value));
-    const settings = resolveCell(exp, combo, file, cellAxes);
+    const settings = resolveCell(exp, combo, file, cellAxes, valueOverrides);
     const cellId = cellIdOf(settings);
     const label = axesLabel(cellAxes);
     const clash = seen.get(cellId);
@@ -179,14 +210,31 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
     }
     seen.set(cellId, label);
     settings.dataset.dir = settings.dataset.dir.replace(/\{dataRoot\}/g, dataRoot);
-    cells.push({ formatVersion: 1, experiment: exp.name, cellId, axes: cellAxes, ...settings });
+    const texts = overrides.map((o) => o.text);
+    cells.push({
+      formatVersion: 1,
+      experiment: exp.name,
+      cellId,
+      axes: cellAxes,
+      overrides: texts,
+      ...settings,
+    });
   }
   return {
     name: exp.name,
     description: exp.description,
     file,
-    configSha256: sha256(canonicalJson(omit(exp, ['executor']))),
+    // Without overrides the digest is the file's alone (as before overrides existed); the executor
+    // block says where cells run, not what they are.
+    configSha256: sha256(
+      canonicalJson(
+        overrides.length
+          ? { ...omit(exp, ['executor']), overrides: overrides.map((o) => o.text) }
+          : omit(exp, ['executor']),
+      ),
+    ),
     axes,
+    overrides: overrides.map((o) => o.text),
     cells,
     ...(exp.executor ? { executor: exp.executor } : {}),
   };
@@ -371,6 +419,7 @@ function resolveCell(
   combo: AxisOption[],
   file: string,
   cellAxes: Record<string, AxisValue>,
+  overrides: readonly Override[] = [],
 ): CellSettings {
   const prov: Provenance = new Map();
   const cfg: Record<string, unknown> = {};
@@ -380,6 +429,7 @@ function resolveCell(
   cfg.losses = structuredClone(exp.losses);
   recordProvenance(prov, ['losses'], exp.losses, 'losses', false);
   for (const option of combo) option.apply(cfg, prov);
+  for (const o of overrides) applyValueOverride(cfg, o, prov);
   resolveLoss(cfg, prov, file);
   const result = CellConfigSchema.safeParse(cfg);
   if (result.success) return result.data;
@@ -391,9 +441,50 @@ function resolveCell(
   // A value missing from every source may be missing only for some axis values: say which cell.
   const missing = issue.code === z.ZodIssueCode.invalid_type && issue.received === 'undefined';
   const inCell = missing && Object.keys(cellAxes).length > 0 ? ` (cell ${axesLabel(cellAxes)})` : '';
+  // A value from the command line is named by its override alone (the file did not supply it).
+  // A whole-object check (train: epochs xor steps) that an override tripped names that override too.
+  const inside = overrides.find((o) => issuePath.every((k, i) => o.path[i] === String(k)));
+  const at = where.startsWith('override ')
+    ? where
+    : `${file}: ${where}${inside && issue.code === z.ZodIssueCode.custom ? ` (with override ${inside.text})` : ''}`;
   throw new ConfigError(
-    `${file}: ${where}: ${issueMessage(issue, cfg, where, (p) => knownKeysAt(p, lossName))}${inCell}`,
+    `${at}: ${issueMessage(issue, cfg, where, (p) => knownKeysAt(p, lossName))}${inCell}`,
   );
+}
+
+/**
+ * One value override on a merged cell config (after the grid axes: the command line wins). Map values
+ * merge like a named override; a `loss.<option>` override on a loss given by name keeps the name.
+ */
+function applyValueOverride(cfg: Record<string, unknown>, o: Override, prov: Provenance): void {
+  const label = `override ${o.text}`;
+  if (o.path[0] === 'loss' && o.path.length > 1 && typeof cfg.loss === 'string')
+    cfg.loss = { name: cfg.loss };
+  let obj = cfg;
+  for (const key of o.path.slice(0, -1)) {
+    if (!isPlainObject(obj[key])) obj[key] = {};
+    obj = obj[key] as Record<string, unknown>;
+  }
+  const last = o.path[o.path.length - 1]!;
+  const present = obj[last] !== undefined;
+  if (o.op === 'delete' || o.op === 'add') {
+    const from = present ? lookupProvenance(prov, o.path) : '';
+    if (o.op === 'delete' && !present) throw new ConfigError(`${label}: ${o.path.join('.')} is not set`);
+    if (o.op === 'add' && present)
+      throw new ConfigError(
+        `${label}: ${o.path.join('.')} is already set (${from}); use ${o.text.slice(1)} or +${o.text}`,
+      );
+  }
+  clearProvenance(prov, o.path);
+  if (o.op === 'delete') {
+    delete obj[last];
+    return;
+  }
+  const value = o.value as unknown;
+  if (isPlainObject(value) && isPlainObject(obj[last]) && !ATOMIC_PATHS.has(o.path.join('.')))
+    mergeInto(obj[last] as Record<string, unknown>, value, o.path, label, prov);
+  else obj[last] = structuredClone(value);
+  recordProvenance(prov, o.path, value, label, true);
 }
 
 function fileKnownKeys(p: (string | number)[]): string[] | null {

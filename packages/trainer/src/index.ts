@@ -56,3 +56,5 @@ export type { Callback, CellOutcome, CellProgress, CellStartInfo } from './proto
 export { syncExperiment } from './sync';
 export { MlflowClient, MlflowError, mlflowKey } from './mlflow/client';
 export { MlflowMirror, flattenParams, metricPoints, runStatusOf, CELL_ID_TAG } from './mlflow/mirror';
+export { trainerOptions, ablationOptions, ablationRequest } from './cli';
+export type { AblationArgv } from './cli';

@@ -176,6 +176,7 @@ class WorkerPool {
         OMP_NUM_THREADS: String(this.layout.threads),
         TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2',
         SBIR_GIT_SHA: this.ctx.gitSha ?? '',
+        SBIR_GIT_DIRTY: this.ctx.gitDirty === null ? '' : this.ctx.gitDirty ? '1' : '0',
       },
     });
     const slot: WorkerSlot = { index, child, job: null, ready: false, log, logFile };

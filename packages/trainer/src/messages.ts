@@ -1,8 +1,12 @@
 /** User-facing messages in one module (Vega-Lite's log/message.ts): config errors and warnings. */
+import { UsageError } from '@sbir/data';
 import type { ZodIssue } from 'zod';
 
-/** A bad experiment file or option. Its message is one line and names the file and the field. */
-export class ConfigError extends Error {
+/**
+ * A bad experiment file or option. Its message is one line and names the file and the field. A
+ * UsageError of @sbir/data's exit-code convention: the CLI exits 2.
+ */
+export class ConfigError extends UsageError {
   override name = 'ConfigError';
 }
 
@@ -24,6 +28,8 @@ function valueAt(input: unknown, path: (string | number)[]): unknown {
 }
 
 function show(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value))
+    return Number.isNaN(value) ? '.nan' : `${value < 0 ? '-' : ''}.inf`;
   return typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
 }
 
@@ -55,6 +61,7 @@ export function issueMessage(
     }
     case 'invalid_type':
       if (issue.received === 'undefined') return `missing (required ${issue.expected})`;
+      if (issue.received === 'nan') return `expected a finite number, got .nan`;
       return `expected ${issue.expected}, got ${issue.received} ${show(valueAt(input, issue.path))}`;
     case 'invalid_literal':
       return `expected ${show(issue.expected)}, got ${show(valueAt(input, issue.path))}`;
@@ -81,6 +88,8 @@ export const messages = {
   unknownOnlyAxis: (axis: string, axes: string[]) =>
     `--only ${axis}=...: unknown axis "${axis}" (axes: ${axes.join(', ') || 'none'})`,
   noCellsMatch: (filters: string[]) => `--only ${filters.join(' ')}: no cell matches`,
+  unreadableStatus: (cellId: string, why: string) =>
+    `cell ${cellId}: ${why}; its state is unknown, so it resumes from its last good checkpoint (the grid goes on)`,
   datasetMissing: (dir: string, name: string) =>
     `dataset "${name}": ${dir} has no manifest.json; prepare it first (npx nx run data:prepare -- --dataset ${name} --root <raw data> --out ${dir}) or pass --data-root`,
 };

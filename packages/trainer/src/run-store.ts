@@ -4,6 +4,7 @@
  * Checkpoints are dumped and restored in one place (Lightning's checkpoint connector): `dumpCheckpoint`
  * and `restoreCheckpoint`.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -36,6 +37,25 @@ export interface CellStatus {
   gitSha?: string | null;
   /** Cells run by the Slurm executor: the array task and its last known Slurm state. */
   slurm?: SlurmCellInfo | null;
+  /** One entry per checkpoint found corrupt at a resume, with what the cell did instead. */
+  checkpointFaults?: CheckpointFaultRecord[];
+  /** Unreadable lines skipped in metrics.jsonl at resumes (cumulative; valid lines are always kept). */
+  badMetricLines?: number;
+  /**
+   * Set by readStatus (never written) when status.json could not be parsed: the cell's state is
+   * unknown, so it is planned as interrupted (resumable from its checkpoint), and this says why.
+   */
+  unreadable?: string;
+}
+
+export interface CheckpointFaultRecord {
+  attempt: number;
+  time: string;
+  /** The corrupt file (relative to the cell folder), or the checkpoint folder when a file is missing. */
+  file: string;
+  problem: string;
+  /** What the cell did: the checkpoint it resumed from, or a restart from step 0. */
+  action: string;
 }
 
 /** status.json `slurm` (README "Running on a Slurm cluster"). */
@@ -130,6 +150,51 @@ export interface ExperimentMeta {
   updatedAt: string;
 }
 
+function emptyStatus(now: string): CellStatus {
+  return {
+    state: 'queued',
+    attempt: 0,
+    pid: null,
+    host: null,
+    createdAt: now,
+    startedAt: null,
+    updatedAt: now,
+    finishedAt: null,
+    error: null,
+    step: 0,
+    epoch: 0,
+    totalSteps: null,
+    mlflowRunId: null,
+  };
+}
+
+const CELL_STATES = new Set(['queued', 'running', 'finished', 'failed', 'interrupted']);
+
+function isStatusShaped(v: unknown): v is CellStatus {
+  const s = v as Partial<CellStatus> | null;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    !Array.isArray(s) &&
+    CELL_STATES.has(String(s.state)) &&
+    Number.isInteger(s.attempt) &&
+    Number.isInteger(s.step)
+  );
+}
+
+/** A metrics.jsonl line, or null when it is not JSON or not a step/epoch record with a numeric step. */
+function parseMetricLine(line: string): MetricLine | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  const m = v as Partial<MetricLine> | null;
+  if (typeof m !== 'object' || m === null || (m.kind !== 'step' && m.kind !== 'epoch')) return null;
+  return Number.isInteger(m.step) ? (m as MetricLine) : null;
+}
+
 /** One experiment folder: runs/<experiment>/. */
 export class RunStore {
   readonly dir: string;
@@ -150,7 +215,12 @@ export class RunStore {
 
   /** Writes experiment.json (keeps createdAt; lists every cell of the grid, run or not). */
   writeMeta(exp: Experiment): void {
-    const old = this.readMeta();
+    let old: ExperimentMeta | null = null;
+    try {
+      old = this.readMeta();
+    } catch {
+      // unreadable experiment.json: rewritten whole below (only its createdAt is lost)
+    }
     const now = nowIso();
     writeJsonAtomic(this.metaPath, {
       formatVersion: FORMAT_VERSION,
@@ -199,28 +269,34 @@ export class CellStore {
     writeJsonAtomic(this.file('config.json'), config);
   }
 
+  /**
+   * status.json, or null when there is none. A file that does not parse (cut by a crash of another
+   * tool, edited by hand) is this cell's problem only: it reads as an interrupted cell of unknown
+   * progress (resumable from its checkpoint) with `unreadable` saying why.
+   */
   readStatus(): CellStatus | null {
-    return readJsonFile<CellStatus>(this.file('status.json'));
+    try {
+      if (!fs.existsSync(this.file('status.json'))) return null;
+      const status = readJsonFile<CellStatus>(this.file('status.json'));
+      if (isStatusShaped(status)) return status;
+      throw new Error(`${this.file('status.json')}: not a cell status object`);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code) throw e; // I/O errors are not the file's content
+      const now = nowIso();
+      return {
+        ...emptyStatus(now),
+        state: 'interrupted',
+        error: `status.json was unreadable; resumed from the last checkpoint`,
+        unreadable: (e as Error).message.split('\n')[0]!,
+      };
+    }
   }
 
   /** Merges `patch` into status.json (creating it as queued) and stamps updatedAt. */
   updateStatus(patch: Partial<CellStatus>): CellStatus {
     const now = nowIso();
-    const old = this.readStatus() ?? {
-      state: 'queued',
-      attempt: 0,
-      pid: null,
-      host: null,
-      createdAt: now,
-      startedAt: null,
-      updatedAt: now,
-      finishedAt: null,
-      error: null,
-      step: 0,
-      epoch: 0,
-      totalSteps: null,
-      mlflowRunId: null,
-    };
+    const old: CellStatus = { ...(this.readStatus() ?? emptyStatus(now)) };
+    delete old.unreadable; // a marker of the reader, never written
     const next: CellStatus = { ...old, ...patch, updatedAt: now };
     writeJsonAtomic(this.file('status.json'), next);
     return next;
@@ -231,40 +307,69 @@ export class CellStore {
     fs.appendFileSync(this.file('metrics.jsonl'), `${JSON.stringify(line)}\n`);
   }
 
-  /** Complete lines of metrics.jsonl (a last line cut by a crash is ignored). */
+  /** Complete lines of metrics.jsonl (unreadable lines, such as a last line cut by a crash, are skipped). */
   readMetrics(): MetricLine[] {
+    return this.readMetricsCounted().lines;
+  }
+
+  /**
+   * Every valid line of metrics.jsonl, and how many lines were skipped as unreadable (not JSON, or not
+   * a step/epoch record). A bad line in the middle (a disk or editor accident) costs that line only.
+   */
+  readMetricsCounted(): { lines: MetricLine[]; bad: number } {
     let text: string;
     try {
       text = fs.readFileSync(this.file('metrics.jsonl'), 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { lines: [], bad: 0 };
       throw e;
     }
-    const out: MetricLine[] = [];
+    const lines: MetricLine[] = [];
+    let bad = 0;
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
-      try {
-        out.push(JSON.parse(line) as MetricLine);
-      } catch {
-        // only the last line can be cut by a crash; anything after it would have been appended later
-        break;
-      }
+      const parsed = parseMetricLine(line);
+      if (parsed) lines.push(parsed);
+      else bad++;
     }
-    return out;
+    return { lines, bad };
   }
 
-  /** Keeps the lines up to and including `step` (resume: curves must not repeat steps). */
-  truncateMetrics(step: number): number {
-    const lines = this.readMetrics();
+  /**
+   * Keeps the valid lines up to and including `step` (resume: curves must not repeat steps) and drops
+   * unreadable ones; returns how many lines of each kind went.
+   */
+  truncateMetrics(step: number): { removed: number; bad: number } {
+    const { lines, bad } = this.readMetricsCounted();
     const kept = lines.filter((l) => l.step <= step);
-    if (kept.length !== lines.length || fs.existsSync(this.file('metrics.jsonl'))) {
+    if (kept.length !== lines.length || bad > 0 || fs.existsSync(this.file('metrics.jsonl'))) {
       writeFileAtomic(this.file('metrics.jsonl'), kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
     }
-    return lines.length - kept.length;
+    return { removed: lines.length - kept.length, bad };
   }
 
-  checkpointDir(which: 'last' | 'best'): string {
+  checkpointDir(which: CheckpointName): string {
     return path.join(this.dir, 'checkpoints', which);
+  }
+
+  /**
+   * Removes what a killed writer leaves behind: `*.tmp-<pid>` files and folders of atomic writes and
+   * checkpoint swaps (cell folder, checkpoints/, retrieval/), and the half-swapped `.best.old-<pid>`.
+   * Run when the cell (re)starts, by its one owner. Returns the names removed.
+   */
+  removeStaleTemp(): string[] {
+    const removed: string[] = [];
+    for (const sub of ['', 'checkpoints', 'retrieval']) {
+      const dir = path.join(this.dir, sub);
+      if (!fs.existsSync(dir)) continue;
+      for (const name of fs.readdirSync(dir)) {
+        if (!/\.tmp-\d+/.test(name) && !/^\.best\.old-\d+$/.test(name)) continue;
+        if (name.startsWith('claim.')) continue; // claim.ts's own temp files belong to live contenders
+        fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+        removed.push(sub ? `${sub}/${name}` : name);
+      }
+    }
+    return removed;
   }
 
   /**
@@ -319,9 +424,109 @@ export interface Checkpointable {
   loadCheckpoint(dir: string): Promise<void>;
 }
 
+/** Checkpoint folders under checkpoints/: `previous` is the `last` before the current one. */
+export type CheckpointName = 'last' | 'previous' | 'best';
+
+/** In every checkpoint folder: sha256 and size of each other file, written last, checked on load. */
+export const CHECKPOINT_DIGESTS = 'digests.json';
+
+interface CheckpointDigests {
+  format: 'sbir-checkpoint-digests';
+  version: 1;
+  files: Record<string, { bytes: number; sha256: string }>;
+}
+
+/** A checkpoint that does not match its digests (or has none): names the file and the problem. */
+export class CorruptCheckpoint extends Error {
+  override name = 'CorruptCheckpoint';
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+  }
+}
+
+/** sha256 of a file, read in 4 MiB chunks (checkpoints can be hundreds of MB). */
+function sha256FileSync(file: string): string {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1 << 22);
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
 /**
- * Saves model + optimiser (through the model's own atomic saveCheckpoint) and the trainer state into
- * checkpoints/<which>, swapping folders so that a complete checkpoint is always on disk.
+ * Regular files under `dir` (posix paths relative to it, digests.json excluded). Anything else
+ * (a symlink, a device) makes the checkpoint corrupt: a checkpoint is only files we wrote.
+ */
+function checkpointFiles(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const name = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...checkpointFiles(dir, name));
+    else if (e.isFile()) {
+      if (name !== CHECKPOINT_DIGESTS) out.push(name);
+    } else throw new CorruptCheckpoint(path.join(dir, name), 'not a regular file');
+  }
+  return out.sort();
+}
+
+/** Writes digests.json for every file of the checkpoint folder `dir` (read back from disk). */
+export function writeCheckpointDigests(dir: string): void {
+  const files: CheckpointDigests['files'] = {};
+  for (const name of checkpointFiles(dir)) {
+    const file = path.join(dir, name);
+    files[name] = { bytes: fs.statSync(file).size, sha256: sha256FileSync(file) };
+  }
+  writeJsonAtomic(path.join(dir, CHECKPOINT_DIGESTS), {
+    format: 'sbir-checkpoint-digests',
+    version: 1,
+    files,
+  } satisfies CheckpointDigests);
+}
+
+/**
+ * Checks every file of a checkpoint folder against its digests.json; throws CorruptCheckpoint naming
+ * the first file that is missing, extra, of another size or another sha256.
+ */
+export function verifyCheckpoint(dir: string): void {
+  const digestsFile = path.join(dir, CHECKPOINT_DIGESTS);
+  let digests: CheckpointDigests;
+  try {
+    digests = JSON.parse(fs.readFileSync(digestsFile, 'utf8')) as CheckpointDigests;
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new CorruptCheckpoint(
+      digestsFile,
+      missing ? 'missing (no digests to verify against)' : 'unreadable',
+    );
+  }
+  if (digests?.format !== 'sbir-checkpoint-digests' || typeof digests.files !== 'object' || !digests.files)
+    throw new CorruptCheckpoint(digestsFile, 'not a checkpoint digest file');
+  const present = checkpointFiles(dir);
+  for (const name of Object.keys(digests.files).sort()) {
+    if (!present.includes(name)) throw new CorruptCheckpoint(path.join(dir, name), 'missing');
+  }
+  for (const name of present) {
+    const file = path.join(dir, name);
+    const want = digests.files[name];
+    if (!want) throw new CorruptCheckpoint(file, 'not listed in digests.json');
+    const bytes = fs.statSync(file).size;
+    if (bytes !== want.bytes)
+      throw new CorruptCheckpoint(file, `${bytes} bytes, digests.json says ${want.bytes}`);
+    if (sha256FileSync(file) !== want.sha256) throw new CorruptCheckpoint(file, 'sha256 mismatch');
+  }
+}
+
+/**
+ * Saves model + optimiser (through the model's own saveCheckpoint) and the trainer state into
+ * checkpoints/<which> with digests.json, then swaps folders so that a complete checkpoint is always on
+ * disk. For `last`, the one it replaces becomes `previous` (the fallback when `last` is found corrupt).
  */
 export async function dumpCheckpoint(
   model: Checkpointable,
@@ -332,49 +537,94 @@ export async function dumpCheckpoint(
   const target = cell.checkpointDir(which);
   const root = path.dirname(target);
   const tmp = path.join(root, `.${which}.tmp-${process.pid}`);
-  const old = path.join(root, `.${which}.old-${process.pid}`);
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   await model.saveCheckpoint(path.join(tmp, 'model'));
   writeJsonAtomic(path.join(tmp, 'trainer-state.json'), state);
+  writeCheckpointDigests(tmp);
   fsyncDir(tmp);
-  fs.rmSync(old, { recursive: true, force: true });
-  if (fs.existsSync(target)) fs.renameSync(target, old);
+  // last -> previous -> dropped; best -> dropped (rename cannot replace a non-empty folder)
+  const drop = path.join(root, `.${which}.old-${process.pid}`);
+  fs.rmSync(drop, { recursive: true, force: true });
+  if (which === 'last') {
+    const previous = cell.checkpointDir('previous');
+    if (fs.existsSync(target)) {
+      if (fs.existsSync(previous)) fs.renameSync(previous, drop);
+      fs.renameSync(target, previous);
+    }
+  } else if (fs.existsSync(target)) {
+    fs.renameSync(target, drop);
+  }
   fs.renameSync(tmp, target);
   fsyncDir(root);
-  fs.rmSync(old, { recursive: true, force: true });
-}
-
-/** The checkpoint folder to resume from: <which>, or the previous one left by a crash during the swap. */
-export function findCheckpoint(cell: CellStore, which: 'last' | 'best'): string | null {
-  const target = cell.checkpointDir(which);
-  if (fs.existsSync(path.join(target, 'trainer-state.json'))) return target;
-  const root = path.dirname(target);
-  if (!fs.existsSync(root)) return null;
-  const left = fs
-    .readdirSync(root)
-    .filter((n) => n.startsWith(`.${which}.old-`))
-    .map((n) => path.join(root, n))
-    .find((d) => fs.existsSync(path.join(d, 'trainer-state.json')));
-  return left ?? null;
+  fs.rmSync(drop, { recursive: true, force: true });
 }
 
 /**
- * Restores model + optimiser + trainer state from checkpoints/<which>, and truncates metrics.jsonl back
- * to the checkpoint's step. Returns null when the cell has no checkpoint.
+ * Checkpoint folders to resume from, best first: last, one left by a crash during an older swap
+ * (`.last.old-<pid>`), previous, then best (which is never newer than previous).
  */
-export async function restoreCheckpoint(
-  model: Checkpointable,
-  cell: CellStore,
-  which: 'last' | 'best',
-): Promise<TrainerState | null> {
-  const dir = findCheckpoint(cell, which);
-  if (!dir) return null;
-  const state = readJsonFile<TrainerState>(path.join(dir, 'trainer-state.json'));
-  if (!state) return null;
-  await model.loadCheckpoint(path.join(dir, 'model'));
-  cell.truncateMetrics(state.step);
-  return state;
+export function checkpointCandidates(cell: CellStore): string[] {
+  const root = path.join(cell.dir, 'checkpoints');
+  if (!fs.existsSync(root)) return [];
+  const left = fs
+    .readdirSync(root)
+    .filter((n) => n.startsWith('.last.old-'))
+    .sort()
+    .map((n) => path.join(root, n));
+  return [
+    cell.checkpointDir('last'),
+    ...left,
+    cell.checkpointDir('previous'),
+    cell.checkpointDir('best'),
+  ].filter((d) => fs.existsSync(path.join(d, 'trainer-state.json')));
+}
+
+/** The checkpoint folder a resume would try first (null: none). */
+export function findCheckpoint(cell: CellStore): string | null {
+  return checkpointCandidates(cell)[0] ?? null;
+}
+
+export interface CheckpointFault {
+  /** The corrupt file, relative to the cell folder. */
+  file: string;
+  problem: string;
+}
+
+export interface RestoredCheckpoint {
+  /** Trainer state of the checkpoint restored; null = none usable (start from step 0). */
+  state: TrainerState | null;
+  /** The checkpoint folder restored, relative to the cell folder. */
+  from: string | null;
+  /** Corrupt checkpoints met on the way (each was deleted, so that it can never be trained on). */
+  faults: CheckpointFault[];
+  /** Unreadable metrics.jsonl lines dropped while truncating it to the checkpoint's step. */
+  badMetricLines: number;
+}
+
+/**
+ * Restores model + optimiser + trainer state from the newest checkpoint that matches its digests
+ * (last, then previous, then best), and truncates metrics.jsonl back to its step. A corrupt one is
+ * reported and deleted, never loaded; when none is usable the cell starts over from step 0.
+ */
+export async function restoreCheckpoint(model: Checkpointable, cell: CellStore): Promise<RestoredCheckpoint> {
+  const faults: CheckpointFault[] = [];
+  for (const dir of checkpointCandidates(cell)) {
+    try {
+      verifyCheckpoint(dir);
+    } catch (e) {
+      if (!(e instanceof CorruptCheckpoint)) throw e;
+      faults.push({ file: path.relative(cell.dir, e.file), problem: e.problem });
+      fs.rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
+    const state = readJsonFile<TrainerState>(path.join(dir, 'trainer-state.json'))!;
+    await model.loadCheckpoint(path.join(dir, 'model'));
+    const { bad } = cell.truncateMetrics(state.step);
+    return { state, from: path.relative(cell.dir, dir), faults, badMetricLines: bad };
+  }
+  const { bad } = cell.truncateMetrics(0);
+  return { state: null, from: null, faults, badMetricLines: bad };
 }
 
 function fsyncDir(dir: string): void {

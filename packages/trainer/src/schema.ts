@@ -7,6 +7,7 @@
  * - `CellConfigSchema` checks one fully merged cell config, with defaults filled in. Errors from it are
  *   mapped back to the yaml path that supplied the value (see grid.ts, `provenance`).
  */
+import { checkPrepareOptions, type PrepareOptions } from '@sbir/data';
 import { z } from 'zod';
 import {
   ATTN_TYPES,
@@ -30,6 +31,8 @@ export const OPTIMIZERS = OPTIMIZER_NAMES as readonly [OptimizerName, ...Optimiz
 export const SCHEDULES = SCHEDULE_NAMES as readonly [ScheduleName, ...ScheduleName[]];
 export const SPLITS = ['category', 'zeroshot'] as const;
 
+/** Every number of a config is finite: yaml's `.inf` and `.nan` are numbers to yaml, not to us. */
+const finite = () => z.number().finite();
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
@@ -44,7 +47,7 @@ function lossOptionsSchema(name: LossName): z.AnyZodObject {
     if (key === 'annealSteps')
       shape[key] = z.union([z.literal('auto'), nonNegativeInt]).default(dflt as 'auto' | number);
     else if (typeof dflt === 'boolean') shape[key] = z.boolean().default(dflt);
-    else shape[key] = z.number().default(dflt as number);
+    else shape[key] = finite().default(dflt as number);
   }
   return z.object(shape).strict();
 }
@@ -85,7 +88,22 @@ export const DatasetSchema = z
     /** Options for @sbir/data's prepareDataset, used when `dir` has no manifest yet (emoji only). */
     prepare: z.record(z.unknown()).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((d, ctx) => {
+    // checked when the experiment loads, not when the dataset is first needed
+    if (!d.prepare) return;
+    try {
+      checkPrepareOptions({ dataset: d.name, split: d.split, ...d.prepare, out: d.dir } as PrepareOptions);
+    } catch (e) {
+      const m = /^option --([a-z-]+):? (.*)$/.exec((e as Error).message);
+      const key = m?.[1]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: m ? m[2]! : (e as Error).message,
+        path: key ? ['prepare', key] : ['prepare'],
+      });
+    }
+  });
 
 export const ModelSchema = z
   .object({
@@ -118,9 +136,9 @@ export const TrainSchema = z
     /** Random flip + crop inside the model's trainStep. */
     augment: z.boolean().default(true),
     optimizer: z.enum(OPTIMIZERS).default('adam'),
-    lr: z.number().positive(),
-    weightDecay: z.number().nonnegative().default(0),
-    momentum: z.number().min(0).max(1).optional(),
+    lr: finite().positive(),
+    weightDecay: finite().nonnegative().default(0),
+    momentum: finite().min(0).max(1).optional(),
     schedule: z.enum(SCHEDULES).default('constant'),
     shuffleBuffer: positiveInt.optional(),
     /** Extra checkpoints between epoch ends (the last one is what a crashed cell resumes from). */
@@ -200,6 +218,8 @@ export interface CellConfig extends CellSettings {
   cellId: string;
   /** The grid values of this cell (named overrides appear by name). */
   axes: Record<string, AxisValue>;
+  /** The command-line overrides in effect when this config was resolved (as typed; not part of the id). */
+  overrides?: string[];
 }
 
 /** Where the cells run (README "Running on a Slurm cluster"); `--executor` wins over `name`. */
@@ -333,4 +353,18 @@ export function isConfigPath(path: string[]): boolean {
     return path.length === 2 && LOSS_NAMES.some((n) => knownKeysAt(['loss'], n)?.includes(path[1]!));
   const parent = knownKeysAt(path.slice(0, -1));
   return parent !== null && parent.includes(path[path.length - 1]!);
+}
+
+/** True when `path` is a free-form map in the schema (`dataset.prepare`): any key below it is allowed. */
+export function isFreeFormPath(path: string[]): boolean {
+  let s: z.ZodTypeAny = CellConfigSchema;
+  for (const key of path) {
+    s = unwrap(s);
+    if (s instanceof z.ZodRecord) return true;
+    if (!(s instanceof z.ZodObject)) return false;
+    const child = (s.shape as Record<string, z.ZodTypeAny>)[key];
+    if (!child) return false;
+    s = child;
+  }
+  return unwrap(s) instanceof z.ZodRecord;
 }

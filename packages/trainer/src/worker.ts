@@ -6,8 +6,11 @@
  * Signals: SIGINT/SIGTERM (or the parent going away) ask the running cell to stop after its current
  * step; it checkpoints, is marked interrupted, and the worker exits non-zero (130 / 143).
  */
-import { initBackend, type BackendName } from '@sbir/model';
+import * as path from 'node:path';
+import { initBackend, type BackendInfo, type BackendName } from '@sbir/model';
 import { runCell } from './cell';
+import { datasetLineage, gitFromEnv, gitLineage, hostLineage, writeLineage } from './lineage';
+import { CellStore, nowIso } from './run-store';
 import type { CellProgress, ParentMessage, WorkerMessage } from './protocol';
 
 let stopSignal: NodeJS.Signals | null = null;
@@ -44,13 +47,31 @@ function sendProgress(progress: CellProgress): void {
   void send({ type: 'progress', progress });
 }
 
+/** lineage.json of the cell being started: the parent's git state, the dataset's manifest, this process. */
+function recordLineage(cellDir: string, backend: BackendInfo): void {
+  const cell = new CellStore(cellDir);
+  const config = cell.readConfig();
+  if (!config) return;
+  writeLineage(cellDir, {
+    formatVersion: 1,
+    time: nowIso(),
+    attempt: cell.readStatus()?.attempt ?? null,
+    git: gitFromEnv() ?? gitLineage(path.resolve(__dirname, '..', '..', '..')),
+    dataset: datasetLineage(config.dataset),
+    backend: { name: backend.name, tfVersion: backend.tfVersion, tfjsVersion: backend.tfjsVersion },
+    host: hostLineage(),
+  });
+}
+
 async function main(): Promise<void> {
   const backend = (process.env.SBIR_BACKEND ?? 'auto') as BackendName;
   const threads = Number(process.env.TF_NUM_INTRAOP_THREADS) || undefined;
   let backendName: string;
+  let backendInfo: BackendInfo;
   try {
     const info = await initBackend(backend, { threads, quiet: true });
     backendName = info.name;
+    backendInfo = info;
     await send({
       type: 'ready',
       backend: info.name,
@@ -74,7 +95,10 @@ async function main(): Promise<void> {
       shouldStop: () => stopSignal !== null,
       callbacks: [
         {
-          onCellStart: (info) => void send({ type: 'start', info }),
+          onCellStart: (info) => {
+            recordLineage(msg.cellDir, backendInfo);
+            void send({ type: 'start', info });
+          },
           onProgress: sendProgress,
           onEpochEnd: (cellId, line) => void send({ type: 'epoch', cellId, line }),
           onPhase: (cellId, phase) => void send({ type: 'phase', cellId, phase }),

@@ -295,6 +295,22 @@
           st.appendChild(el('td', null, r.state));
         });
         tb.appendChild(st);
+        // lineage (lineage.json): always shown, so a comparison across commits or datasets is visible
+        var lineageKeys = [];
+        chosen.forEach(function (r) {
+          Object.keys(r.lineage || {}).forEach(function (k) {
+            if (lineageKeys.indexOf(k) < 0) lineageKeys.push(k);
+          });
+        });
+        lineageKeys.forEach(function (k) {
+          var tr = el('tr', { class: 'lineage', 'data-lineage': k });
+          tr.appendChild(el('td', null, k));
+          chosen.forEach(function (r) {
+            var v = (r.lineage || {})[k];
+            tr.appendChild(el('td', null, v === undefined ? '' : v));
+          });
+          tb.appendChild(tr);
+        });
         var axes = [];
         chosen.forEach(function (r) {
           Object.keys(r.axes || {}).forEach(function (k) {
@@ -331,11 +347,65 @@
         });
         table.appendChild(tb);
       }
+      drawConfigDiff(chosen);
       var keep = {};
       chosen.forEach(function (r) {
         keep[r.label] = true;
       });
       renderCharts(keep);
+    }
+    // Only the config.json keys whose values differ between the chosen runs.
+    function drawConfigDiff(chosen) {
+      var diff = document.getElementById('config-diff');
+      var note = document.getElementById('config-diff-note');
+      if (!diff) return;
+      diff.textContent = '';
+      if (chosen.length < 2) {
+        note.textContent = 'select two or more runs';
+        return;
+      }
+      var keys = [];
+      chosen.forEach(function (r) {
+        Object.keys(r.config || {}).forEach(function (k) {
+          if (keys.indexOf(k) < 0) keys.push(k);
+        });
+      });
+      keys.sort();
+      var differing = keys.filter(function (k) {
+        var first = (chosen[0].config || {})[k];
+        return chosen.some(function (r) {
+          return (r.config || {})[k] !== first;
+        });
+      });
+      note.textContent =
+        differing.length +
+        ' of ' +
+        keys.length +
+        ' keys differ (config.json; keys with one value are hidden)';
+      var thead = el('thead');
+      var hr = el('tr');
+      hr.appendChild(el('th', null, 'key'));
+      chosen.forEach(function (r) {
+        hr.appendChild(el('th', null, r.label));
+      });
+      thead.appendChild(hr);
+      diff.appendChild(thead);
+      var tb = el('tbody');
+      differing.forEach(function (k) {
+        var tr = el('tr', { 'data-key': k });
+        tr.appendChild(el('td', null, k));
+        chosen.forEach(function (r) {
+          var v = (r.config || {})[k];
+          tr.appendChild(el('td', null, v === undefined ? '(unset)' : v));
+        });
+        tb.appendChild(tr);
+      });
+      if (!differing.length) {
+        var tr = el('tr');
+        tr.appendChild(el('td', { colspan: String(chosen.length + 1) }, 'no differences'));
+        tb.appendChild(tr);
+      }
+      diff.appendChild(tb);
     }
     function applyFilter() {
       var q = (filter.value || '').toLowerCase();

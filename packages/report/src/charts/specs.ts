@@ -162,6 +162,9 @@ export function mapByCellSpec(
 }
 
 /** Training curves: loss per step and the evaluation metrics per epoch, one colour per run. */
+/** Per-epoch metrics come from the quick subset evaluation: named so, never like the final ones. */
+export const quickTitle = (metric: string): string => `quick ${metric} (subset)`;
+
 export function trainingCurvesSpec(
   steps: StepPoint[],
   epochs: EpochPoint[],
@@ -193,7 +196,8 @@ export function trainingCurvesSpec(
     $schema: SCHEMA,
     title: {
       text: opts.title ?? 'Training curves',
-      subtitle: 'training loss per logged step; retrieval metrics on the query set per epoch',
+      subtitle:
+        'training loss per logged step; "quick" = the per-epoch evaluation on a subset (eval.epochQueries / epochGallery), not the final numbers',
     },
     hconcat: [
       {
@@ -215,9 +219,13 @@ export function trainingCurvesSpec(
         mark: { type: 'line' as const, point: true, interpolate: 'monotone' as const },
         encoding: {
           x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: epochAxis },
-          y: { field: 'value', type: 'quantitative' as const, title: m, scale: { zero: false } },
+          y: { field: 'value', type: 'quantitative' as const, title: quickTitle(m), scale: { zero: false } },
           color,
-          tooltip: [{ field: 'run' }, { field: 'epoch' }, { field: 'value', title: m, format: '.4f' }],
+          tooltip: [
+            { field: 'run' },
+            { field: 'epoch' },
+            { field: 'value', title: quickTitle(m), format: '.4f' },
+          ],
         },
       })),
     ],

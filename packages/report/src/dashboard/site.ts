@@ -16,6 +16,7 @@ import {
   mapByCellSpec,
   pcaSpec,
   prCurveSpec,
+  quickTitle,
   trainingCurvesSpec,
 } from '../charts/specs';
 import {
@@ -29,6 +30,7 @@ import {
 } from '../charts/data';
 import { pca } from '../pca';
 import { resolveCellFile } from '../retrieval';
+import { assertInsideOut, copyInside, writeInside } from '../util/paths';
 import { readEmbeddings, readRetrieval, type CellRecord } from '../store/read';
 import type { Retrieval } from '../store/schema';
 import { toHtmlTable, TABLE_CSS } from '../table/assemble';
@@ -330,6 +332,20 @@ function runsTable(v: ExperimentView, opts: DashboardOptions): SafeHtml {
     </div>`;
 }
 
+/** How many cells outside the current cell set were left out (or are shown, marked). */
+function staleLine(v: ExperimentView): SafeHtml | string {
+  const n = v.exp.staleCount ?? 0;
+  if (!n) return '';
+  const shown = v.exp.cells.some((c) => c.stale);
+  return html`<p class="stale-note muted" id="stale-note">
+    ${
+      shown
+        ? `${n} stale cell(s) shown, marked “stale” (not in the current cell set of experiment.json).`
+        : `${n} stale cell(s) left out (not in the current cell set of experiment.json: the yaml or the overrides changed since they ran); rebuild with --include-stale to show them.`
+    }
+  </p>`;
+}
+
 function experimentPage(
   v: ExperimentView,
   opts: DashboardOptions,
@@ -361,7 +377,7 @@ function experimentPage(
         </div>
         <div class="stat"><span class="v">${counts.queued ?? 0}</span><span class="k">queued</span></div>
       </div>
-      ${progressBar(counts, v.exp.cells.length)}
+      ${progressBar(counts, v.exp.cells.length)} ${staleLine(v)}
     </section>
     <section class="panel">
       <div class="panel-head">
@@ -397,14 +413,12 @@ function copyRetrievalImages(
 ): (rel: string | null | undefined) => string | undefined {
   const done = new Map<string, string>();
   return (rel) => {
-    const src = resolveCellFile(c.dir, rel);
-    if (!src || !fs.existsSync(src)) return undefined;
+    const src = resolveCellFile(c.dir, rel); // regular files inside the cell folder only
+    if (!src) return undefined;
     const hit = done.get(src);
     if (hit) return hit;
     const relPath = path.relative(c.dir, src).split(path.sep).join('/');
-    const dest = path.join(destDir, c.cellId, relPath);
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    fs.copyFileSync(src, dest);
+    copyInside(destDir, src, path.join(c.cellId, relPath));
     const url = `${c.cellId}/${relPath.split('/').map(encodeURIComponent).join('/')}`;
     done.set(src, url);
     return url;
@@ -482,6 +496,76 @@ function slurmText(c: CellRecord): string | undefined {
   return `Slurm ${s.jobId}${s.state ? ` ${s.state}` : ''}${s.node ? ` on ${s.node}` : ''}`;
 }
 
+/** ", n = 200 / 1500" for an epoch line that says how many queries / gallery rows it used. */
+function subsetText(line: object): string {
+  const m = line as { nQueries?: unknown; nGallery?: unknown };
+  return typeof m.nQueries === 'number' && typeof m.nGallery === 'number'
+    ? `, n = ${m.nQueries} / ${m.nGallery}`
+    : '';
+}
+
+/** lineage.json as label -> text (short forms), for the run page and the compare view. */
+export function lineageRows(c: CellRecord): [string, string][] {
+  const l = c.lineage;
+  if (!l) return [];
+  const d = l.dataset;
+  const rows: [string, string | null | undefined][] = [
+    [
+      'git commit',
+      l.git?.commit ? `${l.git.commit.slice(0, 12)}${l.git.dirty ? ' (dirty tree)' : ''}` : undefined,
+    ],
+    [
+      'dataset',
+      d
+        ? [d.name, d.split, d.size ? `${d.size}px` : '', d.rows ? `${d.rows} rows` : '']
+            .filter(Boolean)
+            .join(' · ')
+        : undefined,
+    ],
+    ['dataset digest', d?.digest ? d.digest.slice(0, 23) : undefined],
+    [
+      'backend',
+      l.backend?.name
+        ? `${l.backend.name}${l.backend.tfVersion ? ` (TensorFlow ${l.backend.tfVersion})` : ''}${l.backend.tfjsVersion ? `, tfjs ${l.backend.tfjsVersion}` : ''}`
+        : undefined,
+    ],
+    [
+      'host',
+      l.host?.name
+        ? `${l.host.name}${l.host.cpu ? ` · ${l.host.cpu}` : ''}${l.host.cores ? ` · ${l.host.cores} cores` : ''}`
+        : undefined,
+    ],
+  ];
+  return rows.filter((r): r is [string, string] => typeof r[1] === 'string' && r[1] !== '');
+}
+
+function lineagePanel(c: CellRecord): SafeHtml | string {
+  const rows = lineageRows(c);
+  if (!rows.length) return '';
+  const earlier = c.lineage?.previous?.length ?? 0;
+  return html`<section class="panel" id="lineage">
+    <h2>Lineage</h2>
+    <table class="kv">
+      ${rows.map(
+        ([k, val]) =>
+          html`<tr>
+            <th>${k}</th>
+            <td data-lineage="${k}">${val}</td>
+          </tr>`,
+      )}
+      ${
+        c.lineage?.dataset?.digest
+          ? html`<tr>
+              <th>full digest</th>
+              <td class="small"><code>${c.lineage.dataset.digest}</code></td>
+            </tr>`
+          : ''
+      }
+    </table>
+    ${earlier ? html`<p class="small muted">${earlier} earlier attempt(s) ran on other code or another host (lineage.json "previous").</p>` : ''}
+  </section>`;
+}
+
 function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destDir: string): string {
   const o = v.obs.get(c.cellId);
   const label = o?.label ?? c.cellId;
@@ -541,8 +625,8 @@ function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destD
             </div>`
           : latest
             ? html`<div class="stats">
-                ${metricCard('mAP@all', latest['mAP@all'], 3, `epoch ${latest.epoch}, not final`)}
-                ${metricCard('P@200', latest['P@200'], 3, `epoch ${latest.epoch}, not final`)}
+                ${metricCard(quickTitle('mAP@all'), latest['mAP@all'], 3, `epoch ${latest.epoch}${subsetText(latest)}, not final`)}
+                ${metricCard(quickTitle('P@200'), latest['P@200'], 3, `epoch ${latest.epoch}${subsetText(latest)}, not final`)}
               </div>`
             : ''
       }
@@ -586,7 +670,8 @@ function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destD
         <h2>Config</h2>
         <pre class="config">${JSON.stringify(c.config ?? {}, null, 2)}</pre>
       </section>
-    </div>`;
+    </div>
+    ${lineagePanel(c)}`;
   return page({
     title: label,
     root: '../../../',
@@ -604,6 +689,21 @@ function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destD
 
 // ------------------------------------------------------------------------------------------ compare
 
+/** config.json keys that are bookkeeping, not settings (left out of the config diff). */
+const NOT_SETTINGS = new Set(['formatVersion', 'experiment', 'cellId', 'axes', 'name']);
+
+/** config.json as dotted leaf keys (`train.lr` -> 0.001); lists are shown as JSON. */
+export function flattenConfig(config: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (v: unknown, key: string): void => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) walk(x, key ? `${key}.${k}` : k);
+    } else if (key) out[key] = typeof v === 'string' ? v : JSON.stringify(v);
+  };
+  for (const [k, v] of Object.entries(config ?? {})) if (!NOT_SETTINGS.has(k)) walk(v, k);
+  return out;
+}
+
 function comparePage(v: ExperimentView, opts: DashboardOptions): string {
   const runs = v.exp.cells.map((c) => {
     const o = v.obs.get(c.cellId);
@@ -611,7 +711,10 @@ function comparePage(v: ExperimentView, opts: DashboardOptions): string {
       id: c.cellId,
       label: o?.label ?? c.cellId,
       state: c.status.state,
+      stale: Boolean(c.stale),
       axes: o?.axes ?? {},
+      config: flattenConfig(c.config as Record<string, unknown> | undefined),
+      lineage: Object.fromEntries(lineageRows(c)),
       metrics: {
         'mAP@all': c.eval?.['mAP@all'] ?? null,
         'P@200': c.eval?.['P@200'] ?? null,
@@ -651,6 +754,13 @@ function comparePage(v: ExperimentView, opts: DashboardOptions): string {
       <h2>Metrics</h2>
       <div class="table-wrap"><table class="compare" id="compare-table"></table></div>
     </section>
+    <section class="panel">
+      <div class="panel-head">
+        <h2>Config diff</h2>
+        <span class="muted small" id="config-diff-note"></span>
+      </div>
+      <div class="table-wrap"><table class="compare" id="config-diff"></table></div>
+    </section>
     ${Object.keys(specs).map((k) => html`<section class="panel"><div class="chart" data-chart="${k}" data-filter-runs="1"></div></section>`)}`;
   return page({
     title: `Compare · ${v.exp.meta.name}`,
@@ -682,29 +792,24 @@ export function experimentSpecs(v: ExperimentView): Record<string, TopLevelSpec>
     : {};
 }
 
-function writeFile(file: string, content: string | Buffer): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, content);
-}
-
 export async function writeDashboard(
   dir: string,
   views: ExperimentView[],
   opts: DashboardOptions = {},
 ): Promise<void> {
-  fs.mkdirSync(path.join(dir, 'assets'), { recursive: true });
+  fs.mkdirSync(dir, { recursive: true });
   for (const [name, [pkg, file]] of Object.entries(ASSET_SOURCES))
-    fs.copyFileSync(browserBuild(pkg, file), path.join(dir, 'assets', name));
+    copyInside(dir, browserBuild(pkg, file), path.join('assets', name));
   const css = fs.readFileSync(path.join(assetsDir(), 'style.css'), 'utf8');
-  writeFile(path.join(dir, 'assets', 'style.css'), `${css}\n/* ablation table */${TABLE_CSS}`);
-  fs.copyFileSync(path.join(assetsDir(), 'app.js'), path.join(dir, 'assets', 'app.js'));
-  writeFile(path.join(dir, 'index.html'), indexPage(views, opts));
+  writeInside(dir, path.join('assets', 'style.css'), `${css}\n/* ablation table */${TABLE_CSS}`);
+  copyInside(dir, path.join(assetsDir(), 'app.js'), path.join('assets', 'app.js'));
+  writeInside(dir, 'index.html', indexPage(views, opts));
   for (const v of views) {
     const ed = path.join(dir, 'e', expSlug(v.exp.id));
-    fs.rmSync(path.join(ed, 'r'), { recursive: true, force: true });
-    writeFile(path.join(ed, 'index.html'), experimentPage(v, opts, experimentSpecs(v)));
-    writeFile(path.join(ed, 'compare.html'), comparePage(v, opts));
+    fs.rmSync(assertInsideOut(dir, path.join(ed, 'r')), { recursive: true, force: true });
+    writeInside(dir, path.join(ed, 'index.html'), experimentPage(v, opts, experimentSpecs(v)));
+    writeInside(dir, path.join(ed, 'compare.html'), comparePage(v, opts));
     for (const c of v.exp.cells)
-      writeFile(path.join(ed, 'r', `${c.cellId}.html`), runPage(v, c, opts, path.join(ed, 'r')));
+      writeInside(dir, path.join(ed, 'r', `${c.cellId}.html`), runPage(v, c, opts, path.join(ed, 'r')));
   }
 }

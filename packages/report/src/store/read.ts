@@ -7,12 +7,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { z } from 'zod';
 import { ReportInputError, message } from '../messages';
+import { displayPath } from '../util/paths';
 import {
+  CELL_ID,
   CellConfigSchema,
   CellStatusSchema,
   EmbeddingsSchema,
   EvalSchema,
   ExperimentMetaSchema,
+  LineageSchema,
   MetricLineSchema,
   RetrievalSchema,
   type CellConfig,
@@ -20,6 +23,7 @@ import {
   type Embeddings,
   type EvalResult,
   type ExperimentMeta,
+  type Lineage,
   type MetricLine,
   type Retrieval,
 } from './schema';
@@ -34,8 +38,12 @@ export interface CellRecord {
   status: CellStatus;
   metrics: MetricLine[];
   eval?: EvalResult;
+  /** lineage.json: git commit + dirty flag, dataset digest, backend, host (absent in older stores). */
+  lineage?: Lineage;
   hasEmbeddings: boolean;
   hasRetrieval: boolean;
+  /** Not in experiment.json's current cell set (`cells`): a result of an earlier grid. */
+  stale?: boolean;
 }
 
 export interface ExperimentRecord {
@@ -43,7 +51,15 @@ export interface ExperimentRecord {
   id: string;
   dir: string;
   meta: ExperimentMeta;
+  /** The current cell set, plus the stale cells when they were asked for (`includeStale`). */
   cells: CellRecord[];
+  /** Cell folders not in the current cell set (left out of `cells` unless `includeStale`). */
+  staleCount: number;
+}
+
+export interface ReadOptions {
+  /** Keep cells that are not in experiment.json's current cell set, marked `stale` (default: leave out). */
+  includeStale?: boolean;
 }
 
 export interface RunStore {
@@ -52,11 +68,7 @@ export interface RunStore {
   warnings: string[];
 }
 
-/** A path as the user would type it: relative to the working directory when under it. */
-export function displayPath(file: string): string {
-  const rel = path.relative(process.cwd(), file);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
-}
+export { displayPath };
 
 function fieldPath(p: (string | number)[]): string {
   return p.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${k}` : k), '');
@@ -97,10 +109,17 @@ export function parseWith<S extends z.ZodTypeAny>(
   throw new ReportInputError(message.invalidField(displayPath(file), field, problem), file, field);
 }
 
+/**
+ * The text of a store file, undefined when absent. Only regular files are read: a symbolic link in a
+ * downloaded run store could otherwise put any file of this machine into the report.
+ */
 function readText(file: string): string | undefined {
   try {
+    if (!fs.lstatSync(file).isFile())
+      throw new ReportInputError(message.notRegularFile(displayPath(file)), file);
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
+    if (e instanceof ReportInputError) throw e;
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ReportInputError(`${displayPath(file)}: ${(e as Error).message}`, file);
   }
@@ -166,16 +185,40 @@ export function readRetrieval(cell: CellRecord): Retrieval | undefined {
   return readJson(path.join(cell.dir, 'retrieval.json'), RetrievalSchema);
 }
 
-function isDir(p: string): boolean {
+/** A real folder (lstat): experiment and cell folders that are symbolic links are not followed. */
+function isRealDir(p: string): boolean {
   try {
-    return fs.statSync(p).isDirectory();
+    return fs.lstatSync(p).isDirectory();
   } catch {
     return false;
   }
 }
 
-function readCell(expId: string, expDir: string, cellId: string, warnings: string[]): CellRecord {
+const exists = (p: string): boolean => {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+function readCell(
+  expId: string,
+  expDir: string,
+  cellId: string,
+  warnings: string[],
+  stale = false,
+): CellRecord {
+  // ids are checked where they are read (experiment.json's schema, the folder filter below); this
+  // guard keeps readCell safe for any caller
+  if (!CELL_ID.test(cellId))
+    throw new ReportInputError(
+      message.badCellId(displayPath(path.join(expDir, 'experiment.json')), 'cells', JSON.stringify(cellId)),
+      expDir,
+    );
   const dir = path.join(expDir, cellId);
+  if (exists(dir) && !isRealDir(dir)) throw new ReportInputError(message.notRealDir(displayPath(dir)), dir);
   const config = readJson(path.join(dir, 'config.json'), CellConfigSchema);
   if (config?.formatVersion !== undefined && config.formatVersion !== 1) {
     throw new ReportInputError(
@@ -197,13 +240,21 @@ function readCell(expId: string, expDir: string, cellId: string, warnings: strin
     status,
     metrics: readMetrics(path.join(dir, 'metrics.jsonl')),
     eval: evalResult,
-    hasEmbeddings: fs.existsSync(path.join(dir, 'embeddings.json')),
-    hasRetrieval: fs.existsSync(path.join(dir, 'retrieval.json')),
+    lineage: readJson(path.join(dir, 'lineage.json'), LineageSchema),
+    hasEmbeddings: exists(path.join(dir, 'embeddings.json')),
+    hasRetrieval: exists(path.join(dir, 'retrieval.json')),
+    stale,
   };
 }
 
-export function readExperiment(runsDir: string, id: string, warnings: string[] = []): ExperimentRecord {
+export function readExperiment(
+  runsDir: string,
+  id: string,
+  warnings: string[] = [],
+  opts: ReadOptions = {},
+): ExperimentRecord {
   const dir = path.join(runsDir, id);
+  if (!isRealDir(dir)) throw new ReportInputError(message.notRealDir(displayPath(dir)), dir);
   const metaFile = path.join(dir, 'experiment.json');
   const meta = readJson(metaFile, ExperimentMetaSchema, true);
   if (meta.formatVersion !== undefined && meta.formatVersion !== 1) {
@@ -216,27 +267,44 @@ export function readExperiment(runsDir: string, id: string, warnings: string[] =
   const listed = [...meta.cells];
   const extra = fs
     .readdirSync(dir)
-    .filter((n) => !n.startsWith('.') && !listed.includes(n) && isDir(path.join(dir, n)))
-    .filter(
-      (n) =>
-        fs.existsSync(path.join(dir, n, 'config.json')) || fs.existsSync(path.join(dir, n, 'status.json')),
-    )
+    // unlisted cell folders (a grid edited since): only names that are cell ids, only real folders
+    .filter((n) => CELL_ID.test(n) && !listed.includes(n) && isRealDir(path.join(dir, n)))
+    .filter((n) => exists(path.join(dir, n, 'config.json')) || exists(path.join(dir, n, 'status.json')))
     .sort();
-  const cells = [...listed, ...extra].map((c) => readCell(id, dir, c, warnings));
-  return { id, dir, meta, cells };
+  // Folders beside the current cell set are stale (the yaml or the overrides changed since they ran).
+  const cells = [
+    ...listed.map((c) => readCell(id, dir, c, warnings)),
+    ...(opts.includeStale ? extra.map((c) => readCell(id, dir, c, warnings, true)) : []),
+  ];
+  return { id, dir, meta, cells, staleCount: extra.length };
 }
 
 /** Experiment folder names under `runsDir` (those holding an experiment.json), sorted. */
 export function listExperiments(runsDir: string): string[] {
-  if (!isDir(runsDir)) throw new ReportInputError(message.missingRunsDir(displayPath(runsDir)), runsDir);
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(runsDir); // the root itself may be a link (runs -> /data/runs); what is below may not
+  } catch {
+    throw new ReportInputError(message.missingRunsDir(displayPath(runsDir)), runsDir);
+  }
+  if (!st.isDirectory()) throw new ReportInputError(message.runsDirNotDir(displayPath(runsDir)), runsDir);
   return fs
     .readdirSync(runsDir)
-    .filter((n) => !n.startsWith('.') && fs.existsSync(path.join(runsDir, n, 'experiment.json')))
+    .filter((n) => !n.startsWith('.') && exists(path.join(runsDir, n, 'experiment.json')))
     .sort();
 }
 
+/** The `name` of an experiment.json, undefined when it cannot be read (reported when it is loaded). */
+function metaName(file: string): string | undefined {
+  try {
+    return readJson(file, ExperimentMetaSchema)?.name;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Loads one experiment (by folder name or by its `name`) or, when `experiment` is undefined, all of them. */
-export function loadRunStore(runsDir: string, experiment?: string): RunStore {
+export function loadRunStore(runsDir: string, experiment?: string, opts: ReadOptions = {}): RunStore {
   const abs = path.resolve(runsDir);
   const ids = listExperiments(abs);
   const warnings: string[] = [];
@@ -244,9 +312,7 @@ export function loadRunStore(runsDir: string, experiment?: string): RunStore {
   if (experiment !== undefined) {
     chosen = ids.filter((id) => id === experiment);
     if (!chosen.length) {
-      const byName = ids.filter(
-        (id) => readJson(path.join(abs, id, 'experiment.json'), ExperimentMetaSchema)?.name === experiment,
-      );
+      const byName = ids.filter((id) => metaName(path.join(abs, id, 'experiment.json')) === experiment);
       if (!byName.length)
         throw new ReportInputError(message.unknownExperiment(displayPath(abs), experiment, ids), abs);
       chosen = byName;
@@ -254,5 +320,5 @@ export function loadRunStore(runsDir: string, experiment?: string): RunStore {
   } else if (!ids.length) {
     throw new ReportInputError(message.noExperiments(displayPath(abs)), abs);
   }
-  return { runsDir: abs, experiments: chosen.map((id) => readExperiment(abs, id, warnings)), warnings };
+  return { runsDir: abs, experiments: chosen.map((id) => readExperiment(abs, id, warnings, opts)), warnings };
 }

@@ -9,17 +9,27 @@ const num = z.number();
 const optNum = z.number().nullable().optional();
 const optStr = z.string().nullable().optional();
 
+/** Cell folder names: the first 12 hex digits of the cell's config hash (packages/trainer README). */
+export const CELL_ID = /^[0-9a-f]{12}$/;
+/** Experiment names, as the trainer's experiment schema allows them (they name a folder). */
+export const EXPERIMENT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+
 export const AxisValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
 export const ExperimentMetaSchema = z
   .object({
     formatVersion: z.number().optional(),
-    name: z.string(),
+    name: z
+      .string()
+      .regex(EXPERIMENT_NAME, 'expected an experiment name (lower-case letters, digits, "-" or "_")'),
     file: optStr,
     description: optStr,
     configSha256: optStr,
     axes: z.record(z.array(AxisValueSchema)).optional().default({}),
-    cells: z.array(z.string()).optional().default([]),
+    cells: z
+      .array(z.string().regex(CELL_ID, 'expected a cell id (12 lower-case hex characters)'))
+      .optional()
+      .default([]),
     createdAt: optStr,
     updatedAt: optStr,
   })
@@ -29,7 +39,11 @@ export const CellConfigSchema = z
   .object({
     formatVersion: z.number().optional(),
     experiment: optStr,
-    cellId: optStr,
+    cellId: z
+      .string()
+      .regex(CELL_ID, 'expected a cell id (12 lower-case hex characters)')
+      .nullable()
+      .optional(),
     name: optStr,
     axes: z.record(AxisValueSchema),
     dataset: z.object({ name: z.string().optional() }).passthrough().optional(),
@@ -66,6 +80,33 @@ export const CellStatusSchema = z
       .nullable()
       .optional()
       .catch(undefined),
+  })
+  .passthrough();
+
+/** lineage.json (trainer README): what produced the cell. Every field optional; unknown ones kept. */
+export const LineageSchema = z
+  .object({
+    time: optStr,
+    attempt: optNum,
+    git: z.object({ commit: optStr, dirty: z.boolean().nullable().optional() }).passthrough().optional(),
+    dataset: z
+      .object({
+        name: optStr,
+        split: optStr,
+        digest: optStr,
+        size: optNum,
+        classes: optNum,
+        rows: optNum,
+        dir: optStr,
+      })
+      .passthrough()
+      .optional(),
+    backend: z.object({ name: optStr, tfVersion: optStr, tfjsVersion: optStr }).passthrough().optional(),
+    host: z
+      .object({ name: optStr, platform: optStr, arch: optStr, cpu: optStr, cores: optNum, node: optStr })
+      .passthrough()
+      .optional(),
+    previous: z.array(z.object({}).passthrough()).optional(),
   })
   .passthrough();
 
@@ -184,6 +225,7 @@ export type ExperimentMeta = z.infer<typeof ExperimentMetaSchema>;
 export type CellConfig = z.infer<typeof CellConfigSchema>;
 export type CellStatus = z.infer<typeof CellStatusSchema>;
 export type MetricLine = z.infer<typeof MetricLineSchema>;
+export type Lineage = z.infer<typeof LineageSchema>;
 export type EvalResult = z.infer<typeof EvalSchema>;
 export type Embeddings = z.infer<typeof EmbeddingsSchema>;
 export type Retrieval = z.infer<typeof RetrievalSchema>;

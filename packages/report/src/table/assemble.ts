@@ -3,6 +3,7 @@
  * share one layout, so the four formats always carry the same numbers.
  */
 import { html, raw, type SafeHtml } from '../util/html';
+import { mdText } from '../util/markdown';
 import type { AblationTable, StatCell, TableColumn, TableRow } from './build';
 import { cellText, deltaText, fmt, paperTableRef, paperText } from './format';
 import { displayAxis, displayValue } from './normalize';
@@ -73,12 +74,8 @@ const pEq = (p: string): string => (p.startsWith('<') ? `p${p}` : `p=${p}`);
 
 // ---------------------------------------------------------------- Markdown
 
-const mdEscape = (s: string): string =>
-  s
-    .replace(/\\/g, '\\\\')
-    .replace(/\|/g, '\\|')
-    .replace(/[<>]/g, (c) => (c === '<' ? '&lt;' : '&gt;'))
-    .replace(/\n/g, ' ');
+/** Every string in a Markdown table, title or note (store strings above all) goes through here. */
+const mdEscape = (s: string): string => mdText(s);
 
 export function toMarkdown(t: AblationTable): string {
   const groups = layout(t);
@@ -115,7 +112,7 @@ export function toMarkdown(t: AblationTable): string {
       }
       if (g.paper) {
         const ref = paperTableRef(c.paper);
-        cells.push(c.paper ? `${paperText(c.paper)}${ref ? ` [${ref}]` : ''}` : '');
+        cells.push(c.paper ? `${paperText(c.paper)}${ref ? ` [${mdEscape(ref)}]` : ''}` : '');
       }
     }
     cells.push(mdEscape(statusText(r)));
@@ -153,93 +150,155 @@ const TEX_ESCAPES: Record<string, string> = {
   Δ: '$\\Delta$',
   '±': '$\\pm$',
   '−': '-',
+  // a blank line inside \caption or a cell ends the paragraph and breaks the table
+  '\n': ' ',
+  '\r': ' ',
 };
 
-export const texEscape = (s: string): string => s.replace(/[\\&%$#_{}~^<>Δ±−]/g, (c) => TEX_ESCAPES[c]);
+/** Text for LaTeX: every special character written as text, so no store string can run a command. */
+export const texEscape = (s: string): string => s.replace(/[\\&%$#_{}~^<>Δ±−\n\r]/g, (c) => TEX_ESCAPES[c]);
 
+/** Points of a one-column article's \textwidth (LaTeX's default 345 pt) and a two-column one's \columnwidth. */
+export const LATEX_TEXT_WIDTH = 345;
+export const LATEX_COLUMN_WIDTH = 229;
+
+/** Rough width in points of text set in \small (9 pt Computer Modern: ~4.6 pt a character). */
+const smallWidth = (plain: string): number => plain.length * 4.6;
+const scriptWidth = (plain: string): number => plain.length * 3.6;
+
+interface LatexCell {
+  /** the TeX of each line (line 1 = ours; then Δ and paper, \scriptsize) */
+  lines: string[];
+  /** estimated width in points */
+  width: number;
+}
+
+function latexMetricCell(r: TableRow, g: ColumnGroup): LatexCell {
+  const c = r.cells[g.col.key];
+  const x = cellText(c);
+  const mean = c.best && x.mean ? `\\textbf{${x.mean}}` : x.mean;
+  const lines = [x.mean ? `${mean}${x.std ? ` $\\pm$ ${x.std}` : ''}$^{${x.n}}$` : '--'];
+  let width = smallWidth(`${x.mean} ± ${x.std}${x.n}`);
+  if (g.delta) {
+    const d = deltaText(c.delta);
+    const text = r.isBaseline ? 'baseline' : d.delta ? `$${d.delta}$ ($${pEq(d.p)}$)` : texEscape(d.p);
+    lines.push(`{\\scriptsize ${text}}`);
+    width = Math.max(width, scriptWidth(r.isBaseline ? 'baseline' : `${d.delta} (p=${d.p})`));
+  }
+  if (g.paper) {
+    const text = c.paper ? `paper ${paperText(c.paper)}` : '';
+    lines.push(text ? `{\\scriptsize ${text}}` : '');
+    width = Math.max(width, scriptWidth(text));
+  }
+  return { lines, width };
+}
+
+/** A header cell on one or two lines (a nested tabular, so no package beyond booktabs is needed). */
+function headerCell(metric: string): { tex: string; width: number } {
+  const words = metric.split(' ');
+  if (words.length < 2) return { tex: texEscape(metric), width: smallWidth(metric) };
+  const first = words.slice(0, -1).join(' ');
+  const last = words[words.length - 1]!;
+  return {
+    tex: `\\begin{tabular}[b]{@{}r@{}}${texEscape(first)}\\\\${texEscape(last)}\\end{tabular}`,
+    width: smallWidth(first.length > last.length ? first : last),
+  };
+}
+
+/**
+ * The table in booktabs, laid out to fit a paper: datasets stacked (a header row per dataset, so the
+ * column count does not grow with them), one column per metric holding mean ± std with n, and under it
+ * in small type the Δ to the baseline with p, and the paper's number. `table` when it fits a column of a
+ * two-column paper, else `table*` (which spans both, and is a plain table in a one-column paper); only a
+ * table wider than a one-column text width is scaled (\resizebox, needs graphicx).
+ */
 export function toLatex(t: AblationTable): string {
   const groups = layout(t);
-  const spec: string[] = t.rowAxes.map(() => 'l');
-  const top: string[] = t.rowAxes.map(() => '');
-  const sub: string[] = t.rowAxes.map((a) => texEscape(displayAxis(a)));
-  const rules: string[] = [];
-  let colIndex = t.rowAxes.length + 1;
-  // group by dataset for the \multicolumn header
+  const metrics = [...new Set(groups.map((g) => g.col.metric))];
   const datasets = [...new Set(groups.map((g) => g.col.dataset))];
+  const nCols = t.rowAxes.length + metrics.length;
+  const axisHead = t.rowAxes.map((a) => texEscape(displayAxis(a)));
+  const widths = [
+    ...t.rowAxes.map((a) => smallWidth(displayAxis(a))),
+    ...metrics.map((m) => headerCell(m).width),
+  ];
+  const blocks: string[][] = [];
   for (const d of datasets) {
-    const gs = groups.filter((g) => g.col.dataset === d);
-    let width = 0;
-    for (const g of gs) {
-      const m = texEscape(g.col.metric);
-      if (g.ours) {
-        spec.push('r');
-        sub.push(m);
-        width++;
-      }
-      if (g.delta) {
-        spec.push('r');
-        sub.push(`$\\Delta$ ${m}`);
-        width++;
-      }
-      if (g.paper) {
-        spec.push('r');
-        sub.push(`${m} (paper)`);
-        width++;
+    const lines: string[] = [];
+    if (datasets.length > 1 || d !== 'default')
+      lines.push(`\\multicolumn{${nCols}}{@{}l}{\\textit{${texEscape(d)}}} \\\\`);
+    for (const r of t.rows) {
+      const axisCells = t.rowAxes.map((a, i) => {
+        const v = displayValue(a, r.axes[a]);
+        widths[i] = Math.max(widths[i]!, smallWidth(v));
+        return texEscape(v);
+      });
+      const cells = metrics.map((m, k) => {
+        const g = groups.find((x) => x.col.dataset === d && x.col.metric === m);
+        if (!g) return { lines: [''], width: 0 };
+        const cell = latexMetricCell(r, g);
+        widths[t.rowAxes.length + k] = Math.max(widths[t.rowAxes.length + k]!, cell.width);
+        return cell;
+      });
+      const height = Math.max(...cells.map((c) => c.lines.length));
+      for (let line = 0; line < height; line++) {
+        const lead = line === 0 ? axisCells : t.rowAxes.map(() => '');
+        const end = line === height - 1 && height > 1 ? ' \\\\[2pt]' : ' \\\\';
+        lines.push(`${[...lead, ...cells.map((c) => c.lines[line] ?? '')].join(' & ')}${end}`);
       }
     }
-    top.push(`\\multicolumn{${width}}{c}{${texEscape(d)}}`);
-    rules.push(`\\cmidrule(lr){${colIndex}-${colIndex + width - 1}}`);
-    colIndex += width;
+    blocks.push(lines);
   }
-  const body = t.rows.map((r) => {
-    const cells: string[] = t.rowAxes.map((a) => texEscape(displayValue(a, r.axes[a])));
-    for (const g of groups) {
-      const c = r.cells[g.col.key];
-      if (g.ours) {
-        const x = cellText(c);
-        const m = c.best && x.mean ? `\\textbf{${x.mean}}` : x.mean;
-        cells.push(x.mean ? `${m}${x.std ? ` $\\pm$ ${x.std}` : ''}$^{${x.n}}$` : '--');
-      }
-      if (g.delta) {
-        const d = deltaText(c.delta);
-        cells.push(
-          r.isBaseline ? 'baseline' : d.delta ? `$${d.delta}$ {\\scriptsize($${pEq(d.p)}$)}` : texEscape(d.p),
-        );
-      }
-      if (g.paper) cells.push(c.paper ? paperText(c.paper) : '');
-    }
-    return `${cells.join(' & ')} \\\\`;
-  });
+  const tabcolsep = 4;
+  const width = widths.reduce((a, b) => a + b, 0) + 2 * tabcolsep * nCols;
+  const env = width <= LATEX_COLUMN_WIDTH ? 'table' : 'table*';
+  const scale = width > LATEX_TEXT_WIDTH;
+  const tabular = [
+    `\\begin{tabular}{@{}${t.rowAxes.map(() => 'l').join('')}${metrics.map(() => 'r').join('')}@{}}`,
+    '\\toprule',
+    `${[...axisHead, ...metrics.map((m) => headerCell(m).tex)].join(' & ')} \\\\`,
+    '\\midrule',
+    ...blocks.flatMap((b, i) => (i === 0 ? b : ['\\midrule', ...b])),
+    '\\bottomrule',
+    '\\end{tabular}',
+  ];
+  const hasDelta = groups.some((g) => g.delta);
+  const hasPaper = groups.some((g) => g.paper);
   const caption =
-    `Ablation on ${texEscape(t.experimentName)}: mean $\\pm$ sample std over seeds (superscript: n finished seeds); best in bold.` +
-    (t.baseline.found
-      ? ` $\\Delta$: paired difference to ${texEscape(t.baseline.label)}, $p$: two-sided paired $t$-test over seeds.`
-      : '');
+    `Ablation on ${texEscape(t.experimentName)}: mean $\\pm$ sample std over seeds (superscript: n finished seeds); best at the shown precision in bold.` +
+    (hasDelta
+      ? ` Small type: $\\Delta$ = paired difference to ${texEscape(t.baseline.label)}, $p$ = two-sided paired $t$-test over seeds.`
+      : '') +
+    (hasPaper ? ' "paper": the number the paper reports.' : '');
   return [
-    '% generated by @sbir/report from the run store; requires \\usepackage{booktabs}',
-    '\\begin{table}[t]',
+    `% generated by @sbir/report from the run store; requires \\usepackage{booktabs}${scale ? ' and \\usepackage{graphicx}' : ''}`,
+    `% estimated width ${Math.round(width)}pt: ${env}${scale ? ', scaled to \\textwidth' : ''}`,
+    `\\begin{${env}}[t]`,
     '\\centering',
     `\\caption{${caption}}`,
     `\\label{tab:ablation-${t.experiment.replace(/[^A-Za-z0-9-]/g, '-')}}`,
     '\\small',
-    `\\begin{tabular}{${spec.join('')}}`,
-    '\\toprule',
-    `${top.join(' & ')} \\\\`,
-    rules.join(' '),
-    `${sub.join(' & ')} \\\\`,
-    '\\midrule',
-    ...body,
-    '\\bottomrule',
-    '\\end{tabular}',
-    '\\end{table}',
+    `\\setlength{\\tabcolsep}{${tabcolsep}pt}`,
+    ...(scale ? ['\\resizebox{\\textwidth}{!}{%', ...tabular, '}'] : tabular),
+    `\\end{${env}}`,
     '',
   ].join('\n');
 }
 
 // ---------------------------------------------------------------- CSV (tidy: one line per row × dataset × metric)
 
+/** A number as this writer prints it (also -Infinity), or a `;`-joined list of them (seeds, values). */
+const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?Infinity$/;
+const isNumeric = (s: string): boolean => s.split(';').every((part) => NUMBER.test(part));
+
+/**
+ * One CSV field. A text that a spreadsheet would run as a formula (it starts with =, +, -, @, tab or
+ * CR; OWASP "CSV injection") gets a leading single quote and is quoted; numbers, negative ones
+ * included, are left as numbers.
+ */
 export const csvField = (v: unknown): string => {
   const s = v === null || v === undefined ? '' : String(v);
+  if (/^[=+\-@\t\r]/.test(s) && !isNumeric(s)) return `"'${s.replace(/"/g, '""')}"`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
 

@@ -5,6 +5,7 @@
  * two-sided paired t-test over the seeds both rows finished. Paper numbers sit beside ours.
  */
 import { ReportInputError, message } from '../messages';
+import { fmt } from './format';
 import type { PaperResult } from '../store/reference';
 import { mean, pairedTTest, sampleStd } from '../stats';
 import { displayValue, rowKeyOf, type NormalizedExperiment, type Observation } from './normalize';
@@ -307,8 +308,9 @@ export function buildTable(norm: NormalizedExperiment, opts: BuildTableOptions =
   for (const col of columns) {
     const means = rows.map((r) => r.cells[col.key].mean).filter((m): m is number => m !== null);
     if (!means.length) continue;
-    const top = Math.max(...means);
-    for (const r of rows) if (r.cells[col.key].mean === top) r.cells[col.key].best = true;
+    // a tie at the shown precision is a tie: every entry that prints as the best is bold
+    const top = fmt(Math.max(...means));
+    for (const r of rows) if (fmt(r.cells[col.key].mean) === top) r.cells[col.key].best = true;
   }
 
   const paperUnmatched = reference.filter((r) => !usedReference.has(r));

@@ -21,6 +21,43 @@ export function metricsFor(exp: ExperimentRecord): string[] {
   return hamming ? [...DEFAULT_METRICS, HAMMING_METRIC] : [...DEFAULT_METRICS];
 }
 const NON_ROW_AXES = new Set(['dataset', 'seed']);
+/** Row axis added when stale cells are shown: `current`, or `stale-<k>` per distinct earlier config. */
+export const CELL_SET_AXIS = 'cell set';
+
+/** The settings of a cell apart from its seed and dataset: cells of one table row share them. */
+const NOT_ROW_CONFIG = new Set(['seed', 'dataset', 'cellId', 'axes', 'overrides', 'experiment']);
+
+function rowConfigKey(c: CellRecord): string {
+  const rest = Object.fromEntries(
+    Object.entries((c.config ?? {}) as Record<string, unknown>).filter(([k]) => !NOT_ROW_CONFIG.has(k)),
+  );
+  return JSON.stringify(rest, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
+        )
+      : v,
+  );
+}
+
+/**
+ * `current` for cells of the current set; stale cells get `stale-1`, `stale-2`, ... by distinct
+ * settings (seed and dataset aside), so that a seed's slot is never filled by a cell of another config.
+ */
+function cellSetLabels(cells: readonly CellRecord[]): Map<string, string> {
+  const keys = new Map<string, string>();
+  const out = new Map<string, string>();
+  for (const c of cells) {
+    if (!c.stale) {
+      out.set(c.cellId, 'current');
+      continue;
+    }
+    const key = rowConfigKey(c);
+    if (!keys.has(key)) keys.set(key, `stale-${keys.size + 1}`);
+    out.set(c.cellId, keys.get(key)!);
+  }
+  return out;
+}
 const PREFERRED_ORDER: Record<string, string[]> = {
   block: ['none', 'se', 'dase'],
   loss: ['softmax', 'mems'],
@@ -132,11 +169,15 @@ export function normalize(
   const cellAxes = configured.flatMap((c) => Object.keys(c.config?.axes ?? {}));
   const gridAxes = [...new Set([...declaredAxes, ...cellAxes])];
   const others = gridAxes.filter((a) => !NON_ROW_AXES.has(a) && a !== 'block' && a !== 'loss');
-  const rowAxes = ['block', 'loss', ...others];
+  const withStale = configured.some((c) => c.stale);
+  const rowAxes = ['block', 'loss', ...others, ...(withStale ? [CELL_SET_AXIS] : [])];
+  const cellSets = cellSetLabels(configured);
+  const axisValue = (c: CellRecord, a: string): string =>
+    a === CELL_SET_AXIS ? (cellSets.get(c.cellId) ?? 'current') : cellAxisValue(c, a);
 
   const rowAxisValues: Record<string, string[]> = {};
   for (const a of rowAxes) {
-    const seen = [...new Set(configured.map((c) => cellAxisValue(c, a)))];
+    const seen = [...new Set(configured.map((c) => axisValue(c, a)))];
     rowAxisValues[a] = orderValues(a, exp.meta.axes?.[a], seen);
   }
   const datasets = orderValues('dataset', exp.meta.axes?.dataset, [
@@ -150,7 +191,7 @@ export function normalize(
   );
 
   const observations: Observation[] = configured.map((c) => {
-    const values = Object.fromEntries(rowAxes.map((a) => [a, cellAxisValue(c, a)]));
+    const values = Object.fromEntries(rowAxes.map((a) => [a, axisValue(c, a)]));
     const dataset = cellAxisValue(c, 'dataset');
     const seed = cellAxisValue(c, 'seed');
     const finished = c.status.state === 'finished';

@@ -364,7 +364,9 @@ export function ablationFixture(name = 'ablation'): FixtureExperiment {
 export function hostileFixture(): FixtureExperiment {
   const evil = '<script>window.__pwned=1</script>';
   return {
-    name: 'xss<script>alert(1)</script>',
+    // the name must match the trainer's experiment-name rule (the reader rejects others); the folder
+    // name, description, axis values, run names and errors carry the payloads
+    name: 'xss',
     dirName: 'xss<script>alert(1)',
     description: `description with ${evil} & "quotes"`,
     axes: { block: ['se'], loss: ['softmax', '<img src=x onerror="window.__pwned=2">'], seed: [0, 1] },

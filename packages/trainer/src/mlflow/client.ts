@@ -28,15 +28,29 @@ export interface RunInfo {
   artifact_uri: string;
   lifecycle_stage: string;
 }
+/** An MLflow dataset (runs/log-inputs): `digest` identifies its content. */
+export interface DatasetInput {
+  dataset: {
+    name: string;
+    digest: string;
+    source_type: string;
+    source: string;
+    schema?: string;
+    profile?: string;
+  };
+  tags?: KeyValue[];
+}
 export interface Run {
   info: RunInfo;
   data: { metrics?: MlflowMetric[]; params?: KeyValue[]; tags?: KeyValue[] };
+  inputs?: { dataset_inputs?: DatasetInput[] };
 }
 export interface Experiment {
   experiment_id: string;
   name: string;
   artifact_location?: string;
   lifecycle_stage?: string;
+  tags?: KeyValue[];
 }
 export interface FileInfo {
   path: string;
@@ -182,6 +196,19 @@ export class MlflowClient {
       }
       throw e;
     }
+  }
+
+  async setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
+    await this.request('POST', '/api/2.0/mlflow/experiments/set-experiment-tag', {
+      experiment_id: experimentId,
+      key,
+      value,
+    });
+  }
+
+  /** runs/log-inputs: the datasets a run used (MLflow shows them in the run's "Datasets used"). */
+  async logInputs(runId: string, datasets: DatasetInput[]): Promise<void> {
+    await this.request('POST', '/api/2.0/mlflow/runs/log-inputs', { run_id: runId, datasets });
   }
 
   async createRun(

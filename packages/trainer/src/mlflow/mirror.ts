@@ -13,18 +13,27 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CellStore, readJsonFile, writeJsonAtomic, type CellStatus } from '../run-store';
 import { settingsOf } from '../grid';
+import { readLineage } from '../lineage';
 import type { CellConfig } from '../schema';
 import {
   MAX_PARAM_LENGTH,
   MlflowClient,
   mlflowKey,
   type KeyValue,
+  type DatasetInput,
   type MlflowMetric,
   type Run,
   type RunStatus,
 } from './client';
 
 export const CELL_ID_TAG = 'sbir.cell_id';
+/**
+ * MLflow 3's UI opens an experiment by its kind (experiment tag `mlflow.experimentKind`, read by the UI's
+ * experiment page): `custom_model_development` opens it on the runs table; without the tag MLflow 3
+ * may infer a GenAI experiment and open its overview. Set when missing (a kind chosen in the UI stays).
+ */
+export const EXPERIMENT_KIND_TAG = 'mlflow.experimentKind';
+export const EXPERIMENT_KIND = 'custom_model_development';
 
 export interface SyncOptions {
   /** May update status.json's mlflowRunId (false while a worker owns the cell's status). */
@@ -89,6 +98,12 @@ function ms(time: string | undefined | null): number {
 
 const STEP_KEYS = ['loss', 'lr', 'imagesPerSec'] as const;
 const EPOCH_KEYS = ['trainLoss', 'mAP@all', 'P@200'] as const;
+/**
+ * The per-epoch evaluation runs on a subset (eval.epochQueries / epochGallery), so its numbers are not
+ * the final ones: in MLflow they are `quick.mAP_all`, `quick.P_200` beside `final.mAP_all`, ...
+ */
+export const QUICK_PREFIX = 'quick.';
+const QUICK_KEYS = new Set<string>(['mAP@all', 'P@200']);
 
 /** Every metric point the run store holds for a cell, in step order. */
 export function metricPoints(cell: CellStore): MlflowMetric[] {
@@ -100,8 +115,10 @@ export function metricPoints(cell: CellStore): MlflowMetric[] {
   let lastStep = 0;
   for (const line of cell.readMetrics()) {
     const keys = line.kind === 'step' ? STEP_KEYS : line.kind === 'epoch' ? EPOCH_KEYS : [];
-    for (const key of keys)
-      push(key, (line as unknown as Record<string, unknown>)[key], line.step, line.time);
+    for (const key of keys) {
+      const name = line.kind === 'epoch' && QUICK_KEYS.has(key) ? `${QUICK_PREFIX}${key}` : key;
+      push(name, (line as unknown as Record<string, unknown>)[key], line.step, line.time);
+    }
     if (line.kind === 'epoch') push('epoch', line.epoch, line.step, line.time);
     lastStep = Math.max(lastStep, line.step);
   }
@@ -121,11 +138,70 @@ export function metricPoints(cell: CellStore): MlflowMetric[] {
   return points.sort((a, b) => a.step - b.step);
 }
 
+/**
+ * Run tags from the cell's own files (lineage.json, else status.json's gitSha), so that the live mirror
+ * and `trainer sync` send the same ones. `fallbackSha` (the ablation's checkout) covers a cell that
+ * has neither yet.
+ */
+export function lineageTags(
+  cell: CellStore,
+  status: CellStatus | null,
+  fallbackSha?: string | null,
+): KeyValue[] {
+  const lineage = readLineage(cell.dir);
+  const sha = lineage?.git.commit ?? status?.gitSha ?? fallbackSha ?? null;
+  const tags: KeyValue[] = [];
+  const add = (key: string, value: unknown): void => {
+    if (value !== null && value !== undefined && value !== '') tags.push({ key, value: String(value) });
+  };
+  add('mlflow.source.git.commit', sha);
+  add('sbir.git_sha', sha);
+  if (lineage) {
+    add('sbir.git_dirty', lineage.git.dirty);
+    add('sbir.dataset.name', lineage.dataset.name);
+    add('sbir.dataset.digest', lineage.dataset.digest);
+    add('sbir.dataset.split', lineage.dataset.split);
+    add('sbir.backend', lineage.backend.name);
+    add('sbir.backend.tf_version', lineage.backend.tfVersion);
+    add('sbir.backend.tfjs_version', lineage.backend.tfjsVersion);
+    add('sbir.host', lineage.host.name);
+  }
+  return tags;
+}
+
+/** The dataset input of a cell's run, from lineage.json (null before the cell has started). */
+export function datasetInput(cell: CellStore): DatasetInput | null {
+  const d = readLineage(cell.dir)?.dataset;
+  if (!d?.digest) return null;
+  return {
+    dataset: {
+      name: d.name,
+      // MLflow shows up to 8 characters of the digest; the full one is in the profile and sbir.dataset.digest
+      digest: d.digest.replace(/^sha256:/, '').slice(0, 36),
+      source_type: 'local',
+      source: JSON.stringify({ uri: d.dir }),
+      profile: JSON.stringify({
+        digest: d.digest,
+        split: d.split,
+        size: d.size,
+        classes: d.classes,
+        rows: d.rows,
+      }),
+    },
+    tags: [{ key: 'mlflow.data.context', value: 'train' }],
+  };
+}
+
 /** Files of a cell mirrored as artifacts (paths relative to the cell folder). */
 export function artifactFiles(cell: CellStore): string[] {
-  const files = ['config.json', 'status.json', 'eval.json', 'retrieval.json', 'embeddings.json'].filter((f) =>
-    fs.existsSync(cell.file(f)),
-  );
+  const files = [
+    'config.json',
+    'status.json',
+    'lineage.json',
+    'eval.json',
+    'retrieval.json',
+    'embeddings.json',
+  ].filter((f) => fs.existsSync(cell.file(f)));
   const thumbs = cell.file('retrieval');
   if (fs.existsSync(thumbs)) {
     files.push(
@@ -153,10 +229,18 @@ export class MlflowMirror {
 
   private async experiment(): Promise<string> {
     if (!this.experimentId) {
-      const tags = this.tags.experimentFile
-        ? [{ key: 'sbir.experiment_file', value: this.tags.experimentFile }]
-        : [];
-      this.experimentId = await this.client.ensureExperiment(this.experimentName, tags);
+      const tags = [
+        { key: EXPERIMENT_KIND_TAG, value: EXPERIMENT_KIND },
+        ...(this.tags.experimentFile
+          ? [{ key: 'sbir.experiment_file', value: this.tags.experimentFile }]
+          : []),
+      ];
+      const id = await this.client.ensureExperiment(this.experimentName, tags);
+      // An experiment made before this tag existed (or by someone else): give it a kind once.
+      const found = await this.client.getExperimentByName(this.experimentName);
+      if (found && !(found.tags ?? []).some((t) => t.key === EXPERIMENT_KIND_TAG))
+        await this.client.setExperimentTag(id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND);
+      this.experimentId = id;
     }
     return this.experimentId;
   }
@@ -188,11 +272,7 @@ export class MlflowMirror {
         value: String(v),
       })),
     ];
-    if (this.tags.gitSha)
-      tags.push(
-        { key: 'sbir.git_sha', value: this.tags.gitSha },
-        { key: 'mlflow.source.git.commit', value: this.tags.gitSha },
-      );
+    tags.push(...lineageTags(cell, status, this.tags.gitSha));
     const label = Object.values(config.axes).join('-');
     const startTime = ms(status?.startedAt ?? status?.createdAt);
     const run = await this.client.createRun(
@@ -223,8 +303,14 @@ export class MlflowMirror {
     const errorTag: KeyValue[] = status?.error
       ? [{ key: 'sbir.error', value: status.error.slice(0, 5000) }]
       : [];
-    if (params.length || metrics.length || errorTag.length)
-      await this.client.logBatch(runId, { params, metrics, tags: errorTag });
+    // Tags the run lacks or holds another value of (lineage.json is written when the cell starts).
+    const runTags = new Map((run.data.tags ?? []).map((t) => [t.key, t.value]));
+    const tags = [...lineageTags(cell, status, this.tags.gitSha), ...errorTag].filter(
+      (t) => runTags.get(t.key) !== t.value,
+    );
+    if (params.length || metrics.length || tags.length)
+      await this.client.logBatch(runId, { params, metrics, tags });
+    await this.syncDatasetInput(cell, run);
 
     const artifacts = await this.syncArtifacts(cell, run);
 
@@ -256,6 +342,16 @@ export class MlflowMirror {
       artifacts,
       status: want,
     };
+  }
+
+  /** The cell's dataset as an MLflow input (name + manifest digest), logged once per run. */
+  private async syncDatasetInput(cell: CellStore, run: Run): Promise<void> {
+    const input = datasetInput(cell);
+    if (!input) return;
+    const logged = (run.inputs?.dataset_inputs ?? []).some(
+      (d) => d.dataset.name === input.dataset.name && d.dataset.digest === input.dataset.digest,
+    );
+    if (!logged) await this.client.logInputs(run.info.run_id, [input]);
   }
 
   private async syncArtifacts(cell: CellStore, run: Run): Promise<string[]> {

@@ -236,6 +236,7 @@ export class SlurmExecutor implements Executor {
         node: s.node ?? process.execPath,
         tasksFile: folder.file('tasks.json'),
         gitSha: ctx.gitSha,
+        gitDirty: ctx.gitDirty,
       }),
     );
     const argv = sbatchArgv(s, {

@@ -50,6 +50,7 @@ export function jobScript(o: {
   node: string;
   tasksFile: string;
   gitSha: string | null;
+  gitDirty?: boolean | null;
 }): string {
   return [
     '#!/bin/bash',
@@ -61,6 +62,7 @@ export function jobScript(o: {
     'export TF_NUM_INTRAOP_THREADS="${SLURM_CPUS_PER_TASK:-1}" OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}" TF_NUM_INTEROP_THREADS=1',
     'export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"',
     `export SBIR_GIT_SHA=${shellQuote(o.gitSha ?? '')}`,
+    `export SBIR_GIT_DIRTY=${o.gitDirty == null ? "''" : o.gitDirty ? '1' : '0'}`,
     // exec: the task is the job's main process, so Slurm's SIGTERM reaches it directly
     `exec ${shellQuote(o.node)} --import tsx ${shellQuote(TASK_ENTRY)} ${shellQuote(o.tasksFile)}`,
     '',

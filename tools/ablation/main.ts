@@ -1,0 +1,79 @@
+#!/usr/bin/env tsx
+/**
+ * `npx nx run trainer:ablation [-- options]`: runs an experiment grid, then builds its report, in one
+ * process. A program, not a shell string: the arguments reach yargs as an argv array and never a shell
+ * (tools/nx-program runs this file with spawn, no shell). It lives at the workspace level because it
+ * needs @sbir/trainer and @sbir/report, and the trainer must not depend on the report
+ * (docs/CONTRACTS.md). `--dry-run`, `--no-report` and `--help` stop before the report.
+ *
+ * Exit codes: the trainer's (0 done, 1 runtime failure, 2 bad option or config, 130/143 interrupted),
+ * then the report's (2 bad run store input, 1 runtime failure). The report is built only after a run
+ * that exited 0, as before (failed cells are part of a successful run and of its report).
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ConfigError, ablationOptions, ablationRequest, runAblation, trainerOptions } from '@sbir/trainer';
+
+const USAGE =
+  '$0 [options] [key=value ...]\n\n' +
+  'Runs experiments/<experiment>.yaml (default: demo), resuming what is already in the run store,\n' +
+  'then builds reports/<experiment> (tables, charts, dashboard). key=value arguments are Hydra-style\n' +
+  'overrides (model.width=32, grid.seed=0,1,2).';
+
+function cli(argv: string[]) {
+  return ablationOptions(trainerOptions(yargs(argv)))
+    .scriptName('nx run trainer:ablation --')
+    .usage(USAGE)
+    .option('report', {
+      type: 'boolean',
+      default: true,
+      describe: 'build the report after the grid (--no-report: train only)',
+    })
+    .option('out', {
+      alias: 'o',
+      type: 'string',
+      describe: 'report folder (default: reports/<experiment>)',
+    })
+    .strictOptions() // key=value overrides are positional; unknown --options are still errors
+    .help()
+    .fail((msg, err) => {
+      throw err ?? new ConfigError(msg.replace(/\s*\n\s*/g, ' '));
+    });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const args = await cli(argv).parseAsync();
+  const trained = await runAblation(ablationRequest(args, args._));
+  if (args['dry-run'] || !args.report || trained.exitCode !== 0) return trained.exitCode;
+  // loaded only now: --help and --dry-run do not pay for the chart and image libraries
+  const { runBuild } = await import('@sbir/report');
+  await runBuild({
+    runsDir: args['runs-dir'],
+    experiment: trained.experiment.name,
+    out: args.out,
+    // the server the grid mirrored to (none for --tracking-uri ''), as `report build` defaults it
+    mlflowUi: (args['tracking-uri'] ?? process.env.MLFLOW_TRACKING_URI) || undefined,
+    reference: 'experiments/paper-reference.yaml',
+    png: true,
+    includeStale: false,
+  });
+  return 0;
+}
+
+/** One line on stderr and the project's exit code (2 = usage/config/input, 1 = runtime). */
+async function fail(e: unknown): Promise<number> {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`error: ${e.message}\n`);
+    return 2;
+  }
+  const { errorLine } = await import('@sbir/report');
+  const { line, code } = errorLine(e);
+  process.stderr.write(`${line}\n`);
+  if (process.env.SBIR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  return code;
+}
+
+if (require.main === module)
+  main(hideBin(process.argv))
+    .catch(fail)
+    .then((code) => process.exit(code));
