@@ -48,8 +48,14 @@ start_munge() {
   chown munge:munge /run/munge /var/lib/munge /var/log/munge
   # munged refuses to run as root; it runs as the munge user, as the Debian service does.
   runuser -u munge -- /usr/sbin/munged
-  pgrep -u munge -x munged >"$DIR/munged.pid" || true
-  for _ in $(seq 50); do munge_ok && return 0; sleep 0.1; done
+  for _ in $(seq 50); do
+    if munge_ok; then
+      # munged writes its own pid file once it has daemonised; stop uses our copy (we started it)
+      cp /run/munge/munged.pid "$DIR/munged.pid" 2>/dev/null || true
+      return 0
+    fi
+    sleep 0.1
+  done
   die "munged did not answer (see /var/log/munge/munged.log)"
 }
 

@@ -95,14 +95,17 @@ export function staleReason(rec: ClaimRecord, probe: ClaimProbe = {}): string | 
   return age > limit ? `heartbeat ${Math.round(age / 1000)} s old (limit ${limit / 1000} s)` : null;
 }
 
-function writeExclusive(file: string, rec: ClaimRecord): boolean {
+/** True: created; false: claim.json exists; null: the temp file vanished (try again). */
+function writeExclusive(file: string, rec: ClaimRecord): boolean | null {
   const tmp = `${file}.tmp-${rec.token}`;
   fs.writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`);
   try {
     fs.linkSync(tmp, file);
     return true;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code === 'ENOENT') return null;
     throw e;
   } finally {
     fs.rmSync(tmp, { force: true });
@@ -182,8 +185,10 @@ export function acquireClaim(
   const file = path.join(cellDir, CLAIM_FILE);
   const now = nowIso();
   const rec: ClaimRecord = { formatVersion: 1, ...owner, token, claimedAt: now, heartbeatAt: now };
-  for (let tries = 0; tries < 3; tries++) {
-    if (writeExclusive(file, rec)) return { claim: new Claim(cellDir, rec) };
+  for (let tries = 0; tries < 5; tries++) {
+    const created = writeExclusive(file, rec);
+    if (created) return { claim: new Claim(cellDir, rec) };
+    if (created === null) continue;
     const current = readClaim(cellDir);
     if (!current) continue; // released in between: try again
     if (current.token === token) return { claim: new Claim(cellDir, current) };

@@ -24,6 +24,7 @@ export {
 } from './run-store';
 export type {
   CellStatus,
+  SlurmCellInfo,
   CellState,
   MetricLine,
   StepLine,
@@ -31,8 +32,25 @@ export type {
   TrainerState,
   ExperimentMeta,
 } from './run-store';
-export { runAblation, selectCells, planCells, workerLayout, summaryTable, gridTable } from './ablation';
+export {
+  runAblation,
+  selectCells,
+  planCells,
+  workerLayout,
+  summaryTable,
+  gridTable,
+  chooseExecutor,
+} from './ablation';
 export type { AblationOptions, AblationResult } from './ablation';
+export { claimCell } from './executor';
+export type { Executor, ExecutionContext, ExecutionResult, PlannedCell, Plan } from './executor';
+export { LocalExecutor } from './local-executor';
+export { SlurmExecutor, reconcileSlurmCells } from './slurm/executor';
+export { acquireClaim, readClaim, staleReason, CLAIM_FILE } from './claim';
+export type { Claim, ClaimOwner, ClaimRecord, ClaimProbe } from './claim';
+export { experimentStatus } from './status';
+export { ExecutorSchema, EXECUTORS } from './schema';
+export type { ExecutorSettings, ExecutorName } from './schema';
 export { runCell } from './cell';
 export type { Callback, CellOutcome, CellProgress, CellStartInfo } from './protocol';
 export { syncExperiment } from './sync';

@@ -374,12 +374,13 @@ export class CellStore {
 
   /**
    * Removes everything the cell produced except config.json (a failed cell retried from scratch). The
-   * cell claim (claim.json, claim.takeover/) survives: the cell is reset under it.
+   * cell claim (claim.*) survives: the cell is reset under it.
    */
   reset(): void {
-    const keep = new Set(['config.json', 'status.json', 'mlflow.json', 'claim.json', 'claim.takeover']);
+    const keep = new Set(['config.json', 'status.json', 'mlflow.json']);
     for (const name of fs.existsSync(this.dir) ? fs.readdirSync(this.dir) : []) {
-      if (keep.has(name)) continue;
+      // claim.json, claim.takeover/ and the claim.json.tmp-<token> of a process claiming right now
+      if (keep.has(name) || name.startsWith('claim.')) continue;
       fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });
     }
   }

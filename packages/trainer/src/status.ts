@@ -36,7 +36,15 @@ export function experimentStatus(opts: StatusOptions): number {
     counts.set(state, (counts.get(state) ?? 0) + 1);
     const slurm = s?.slurm;
     const live = slurm && queue ? queue.get(slurm.jobId) : undefined;
-    const liveText = !slurm || !queue ? '' : live && isActiveState(live.state) ? live.state : 'not queued';
+    // the live state, when it says more than the recorded one (a recorded RUNNING whose task is gone)
+    const liveText =
+      !slurm || !queue
+        ? ''
+        : live && isActiveState(live.state)
+          ? live.state
+          : isActiveState(slurm.state)
+            ? 'not queued'
+            : '';
     const claim = readClaim(store.dir);
     return [
       config.cellId,

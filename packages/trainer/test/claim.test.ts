@@ -129,7 +129,9 @@ test('two ablations on one experiment split the cells: each trained exactly once
   const args = ['ablation', '--experiment', file, '--runs-dir', runs, '--workers', '1', '--threads', '1'];
   const [a, b] = [startCli(args), startCli(args)];
   const [ra, rb] = await Promise.all([a.done, b.done]);
-  expect([ra.code, rb.code]).toEqual([0, 0]);
+  // (the whole output on failure: which process failed and why)
+  for (const r of [ra, rb])
+    expect({ code: r.code, out: `${r.stdout}${r.stderr}` }).toMatchObject({ code: 0 });
 
   const meta = readJson<{ cells: string[] }>(path.join(runs, 'two', 'experiment.json'));
   expect(meta.cells).toHaveLength(4);

@@ -154,6 +154,7 @@ function writeImportDir(
   fs.mkdirSync(parent, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(abs)}.import-`));
   try {
+    fs.chmodSync(tmp, 0o755); // mkdtemp's 0700 would make the weights private to this user
     writeTensorFile(path.join(tmp, 'tensors.json'), tensors, {
       source: manifest.source.file,
       sha256: manifest.source.sha256,
