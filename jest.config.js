@@ -12,10 +12,10 @@ const base = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper,
-  testTimeout: 30_000,
 };
 
 module.exports = {
+  testTimeout: 30_000,
   projects: [
     ...['data', 'model', 'trainer', 'report'].map((name) => ({
       ...base,
