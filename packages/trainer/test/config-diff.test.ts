@@ -5,7 +5,7 @@
  */
 import { SbirNet, Rng, initBackend } from '@sbir/model';
 import { loadExperiment, settingsOf } from '../src/grid';
-import type { CellConfig } from '../src/schema';
+import type { AxisValue, CellConfig } from '../src/schema';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -20,7 +20,7 @@ function diffPaths(a: unknown, b: unknown, prefix = ''): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
 }
 
-function cellOf(cells: CellConfig[], axes: Record<string, string | number>): CellConfig {
+function cellOf(cells: CellConfig[], axes: Record<string, AxisValue>): CellConfig {
   const found = cells.find((c) => Object.entries(axes).every(([k, v]) => c.axes[k] === v));
   if (!found) throw new Error(`no cell ${JSON.stringify(axes)}`);
   return found;
