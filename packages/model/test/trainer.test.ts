@@ -156,7 +156,9 @@ describe('trainer', () => {
   it('reports configuration errors naming the field', () => {
     expect(() =>
       createTrainer(baseConfig({ model: { ...baseConfig().model, backbone: 'resnet9' } })),
-    ).toThrow('unknown backbone "resnet9" (known: resnet-tiny, resnet18, resnet34, resnet50, se_resnext101_32x4d, se_resnext50_32x4d)');
+    ).toThrow(
+      'unknown backbone "resnet9" (known: resnet-tiny, resnet18, resnet34, resnet50, se_resnext101_32x4d, se_resnext50_32x4d)',
+    );
     expect(() => createTrainer(baseConfig({ loss: { name: 'focal' as never } }))).toThrow(
       /unknown loss "focal"/,
     );
