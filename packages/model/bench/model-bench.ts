@@ -333,9 +333,9 @@ async function main(): Promise<void> {
 /**
  * The paper's network at the paper's input: SE-ResNeXt-50 32x4d (Cadene's layout, SE with the
  * authors' sigmoid), 224 px, batch 16, 512-d embedding, softmax over 100 classes, Adam; one process
- * per run with the same thread count. Ours twice: TensorFlow's default kernels (grouped-convolution
- * gradients then run group by group, conv.ts) and TF_ENABLE_ONEDNN_OPTS=1 (oneDNN's grouped gradient
- * kernels). PyTorch NCHW and channels_last, the same network (test/py/reference_nets.py).
+ * per run with the same thread count. Ours twice: grouped-convolution gradients as one oneDNN kernel
+ * (the default: initBackend sets TF_ENABLE_ONEDNN_OPTS=1) and group by group (what TensorFlow's Eigen
+ * kernels leave, conv.ts). PyTorch NCHW and channels_last, the same network (reference_nets.py).
  */
 function paperScaleComparison(threads: number, steps: number): Record<string, unknown> & { ratios: object } {
   const log = (s: string): void => void process.stderr.write(s + '\n');
@@ -348,7 +348,7 @@ function paperScaleComparison(threads: number, steps: number): Record<string, un
   };
   const common = ['--block', 'se', '--batch', '16', '--size', '224', '--seconds', '0'];
   const cli = path.join(__dirname, '../src/cli.ts');
-  const ours = (extra: NodeJS.ProcessEnv): TrainRate & { groupedGradKernel: boolean } =>
+  const ours = (route: 'auto' | 'per-group'): TrainRate & { groupedGradKernel: boolean } =>
     runJson(
       process.execPath,
       [
@@ -366,8 +366,10 @@ function paperScaleComparison(threads: number, steps: number): Record<string, un
         '512',
         '--classes',
         '100',
+        '--grouped-grad',
+        route,
       ],
-      { ...env, ...extra },
+      env,
     );
   const torch = (channelsLast: boolean): TorchRate => {
     const targs = [path.join(__dirname, 'torch_bench.py'), '--arch', 'se_resnext50_32x4d', ...common];
@@ -375,10 +377,10 @@ function paperScaleComparison(threads: number, steps: number): Record<string, un
     return runJson<TorchRate>(TORCH_PY, channelsLast ? [...targs, '--channels-last'] : targs, env);
   };
   const loadStart = os.loadavg();
-  const oursDefault = ours({});
-  log(`paper scale, ours (TF default kernels): ${oursDefault.imagesPerSec.toFixed(2)} img/s`);
-  const oursOneDnn = ours({ TF_ENABLE_ONEDNN_OPTS: '1' });
-  log(`paper scale, ours (TF_ENABLE_ONEDNN_OPTS=1): ${oursOneDnn.imagesPerSec.toFixed(2)} img/s`);
+  const oursPerGroup = ours('per-group');
+  log(`paper scale, ours (grouped gradients per group): ${oursPerGroup.imagesPerSec.toFixed(2)} img/s`);
+  const oursKernel = ours('auto');
+  log(`paper scale, ours (grouped gradient kernel): ${oursKernel.imagesPerSec.toFixed(2)} img/s`);
   const tNchw = torch(false);
   log(`paper scale, PyTorch NCHW: ${tNchw.imagesPerSec.toFixed(2)} img/s`);
   const tCl = torch(true);
@@ -389,9 +391,9 @@ function paperScaleComparison(threads: number, steps: number): Record<string, un
     steps: r.steps,
     seconds: round1(r.seconds),
   });
-  const bestOurs = Math.max(oursDefault.imagesPerSec, oursOneDnn.imagesPerSec);
+  const bestOurs = Math.max(oursPerGroup.imagesPerSec, oursKernel.imagesPerSec);
   const bestTorch = Math.max(tNchw.imagesPerSec, tCl.imagesPerSec);
-  const bestOursCpu = Math.max(oursDefault.imagesPerCpuSec, oursOneDnn.imagesPerCpuSec);
+  const bestOursCpu = Math.max(oursPerGroup.imagesPerCpuSec, oursKernel.imagesPerCpuSec);
   const bestTorchCpu = Math.max(tNchw.imagesPerCpuSec, tCl.imagesPerCpuSec);
   return {
     description:
@@ -400,8 +402,8 @@ function paperScaleComparison(threads: number, steps: number): Record<string, un
     threads,
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     loadAverage: { start: loadStart.map(round1), end: os.loadavg().map(round1) },
-    tfjsNativeDefault: { ...pick(oursDefault), groupedGradKernel: oursDefault.groupedGradKernel },
-    tfjsNativeOneDnn: { ...pick(oursOneDnn), groupedGradKernel: oursOneDnn.groupedGradKernel },
+    tfjsNativeGroupedKernel: { ...pick(oursKernel), groupedGradKernel: oursKernel.groupedGradKernel },
+    tfjsNativePerGroupGrad: pick(oursPerGroup),
     pytorch: pick(tNchw),
     pytorchChannelsLast: pick(tCl),
     ratios: {

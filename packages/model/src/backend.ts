@@ -102,6 +102,12 @@ function loadNative(kind: NativeKind, opts: InitBackendOptions): void {
     process.env.TF_NUM_INTEROP_THREADS = process.env.TF_NUM_INTEROP_THREADS ?? '1';
     process.env.OMP_NUM_THREADS = String(opts.threads);
   }
+  // oneDNN on explicitly unless the user chose: with the variable unset, TensorFlow 2.18 here (AMD
+  // EPYC) runs grouped-convolution gradients on its Eigen kernels, which refuse them (conv.ts then
+  // falls back to one kernel per group); set to 1, oneDNN runs them, 2.6x faster for a whole
+  // SE-ResNeXt-50 training step (bench/results/model.json, paperScale). Ungrouped kernels measured
+  // the same CPU time either way.
+  process.env.TF_ENABLE_ONEDNN_OPTS = process.env.TF_ENABLE_ONEDNN_OPTS ?? '1';
   // Quiet TensorFlow's C++ INFO lines (oneDNN/cpu-feature banners) unless the user asked for them.
   process.env.TF_CPP_MIN_LOG_LEVEL = process.env.TF_CPP_MIN_LOG_LEVEL ?? '1';
   const id = kind === 'tensorflow' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu';
