@@ -24,6 +24,8 @@ interface CommonArgs {
   reference: string;
   png: boolean;
   includeStale: boolean;
+  /** serve --watch: seconds between checks (0 = off) */
+  watch?: number;
 }
 
 const common = <T>(y: Argv<T>) =>
@@ -73,6 +75,7 @@ async function runBuild(a: CommonArgs): Promise<BuildResult> {
     referenceFile: a.reference,
     png: a.png,
     includeStale: a.includeStale,
+    watch: (a.watch ?? 0) > 0,
     log: (l) => console.log(l),
   });
   const n = result.experiments.reduce((s, e) => s + e.files.length, 0);

@@ -57,6 +57,8 @@ export interface BuildOptions {
   dashboard?: boolean;
   /** Show the cells that are not in experiment.json's current cell set, marked (default: leave out). */
   includeStale?: boolean;
+  /** Pages of the dashboard reload themselves after a rebuild (report:serve --watch). */
+  watch?: boolean;
   log?: (line: string) => void;
 }
 
@@ -370,6 +372,7 @@ export async function buildReport(opts: BuildOptions): Promise<BuildResult> {
     const dash = path.join(out, 'dashboard');
     await writeDashboard(dash, views, {
       mlflowUi: opts.mlflowUi,
+      watch: opts.watch,
       reportDirs: Object.fromEntries(views.map((v) => [v.exp.id, path.relative(dash, v.outDir)])),
     });
     result.dashboard = dash;
