@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { buildReport } from '../src/report';
+import { serveStatic } from '../src/serve';
 import { readJson, runCli, tmpDir, writeTinyExperiment } from '../../trainer/test/fixtures';
 
 jest.setTimeout(600_000);
@@ -143,6 +144,74 @@ test('edit the yaml, rerun, go back by an override: current cells only, stale on
     const values = await page.locator('#config-diff tbody tr td').allTextContents();
     expect(values).toEqual(['train.lr', '0.001', '0.002']);
     expect(await page.locator('#config-diff-note').textContent()).toMatch(/^1 of \d+ keys differ/);
+    // lineage rows beside the metrics: the same commit for both
+    const commit = readJson<{ git: { commit: string } }>(path.join(runs, name, first[0]!, 'lineage.json')).git
+      .commit;
+    const gitRow = await page.locator('#compare-table tr[data-lineage="git commit"] td').allTextContents();
+    expect(gitRow.slice(1).map((t) => t.slice(0, 12))).toEqual([commit.slice(0, 12), commit.slice(0, 12)]);
+
+    // filter expressions on config keys and metrics, besides free text
+    await page.goto(url(all, 'index.html'));
+    const visible = () => page.locator('#runs-table tbody tr:visible').count();
+    expect(await visible()).toBe(4);
+    await page.fill('#filter', 'train.lr<0.0015');
+    expect(await visible()).toBe(2);
+    await page.fill('#filter', 'train.lr>0.0015 seed=1');
+    expect(await visible()).toBe(1);
+    await page.fill('#filter', 'mAP@all>-1 softmax');
+    expect(await visible()).toBe(4);
+    await page.fill('#filter', 'mAP@all>2');
+    expect(await visible()).toBe(0);
+    await page.fill('#filter', 'widht<3');
+    expect(await page.locator('#filter-error').textContent()).toBe('unknown key "widht"');
+
+    // the run page: lineage, links to the cell's files, learning-rate and images/s curves
+    await page.goto(url(all, `r/${first[0]}.html`));
+    expect(await page.locator('#lineage td[data-lineage="git commit"]').textContent()).toContain(
+      commit.slice(0, 12),
+    );
+    expect(await page.locator('#lineage td[data-lineage="dataset"]').textContent()).toContain('emoji');
+    for (const f of ['eval.json', 'metrics.jsonl', 'checkpoints/', 'worker logs']) {
+      const href = await page.locator(`#files a[data-file="${f}"]`).getAttribute('href');
+      expect(fs.existsSync(new URL(href!, page.url()))).toBe(true);
+    }
+    await page.waitForSelector('[data-chart="throughput"] svg, [data-chart="throughput"] canvas');
+
+    // auto-refresh under report:serve --watch: a rebuild reloads the open page
+    await buildReport({
+      runsDir: runs,
+      experiment: name,
+      out: rep,
+      png: false,
+      watch: true,
+      referenceFile: path.join(dir, 'none'),
+    });
+    const server = await serveStatic(rep, { port: 0 });
+    try {
+      await page.goto(
+        `${server.url.replace(/\/dashboard\/index\.html$/, '')}/dashboard/e/${name}/index.html`,
+      );
+      await page.waitForSelector('body[data-auto-refresh="on"]');
+      await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
+      await buildReport({
+        runsDir: runs,
+        experiment: name,
+        out: rep,
+        png: false,
+        watch: true,
+        referenceFile: path.join(dir, 'none'),
+      });
+      await page.waitForFunction(
+        () => (window as unknown as { marker?: number }).marker === undefined,
+        undefined,
+        {
+          timeout: 20_000,
+        },
+      );
+      await page.waitForSelector('body[data-auto-refresh="on"]');
+    } finally {
+      await server.close();
+    }
   } finally {
     await browser.close();
     fs.rmSync(dir, { recursive: true, force: true });
