@@ -243,7 +243,7 @@ export function staleNote(exp: ExperimentRecord): string | undefined {
   if (!n) return undefined;
   const shown = exp.cells.some((c) => c.stale);
   return shown
-    ? `${n} stale cell(s) (not in the current cell set of experiment.json: an earlier yaml or overrides) are shown in rows marked "cell set = stale-k", one per earlier config; they are not pooled with current cells.`
+    ? `${n} stale cell(s) (not in the current cell set of experiment.json: an earlier yaml or overrides) are shown in rows of their own, marked by the earlier cell set that held them ("set k" = entry k of experiment.json's history); they are never pooled with current cells.`
     : `${n} stale cell(s) left out: in ${displayPath(exp.dir)} but not in the current cell set of experiment.json (the yaml or the overrides changed since they ran); --include-stale shows them, marked.`;
 }
 

@@ -755,7 +755,8 @@ export function flattenConfig(config: Record<string, unknown> | undefined): Reco
   const walk = (v: unknown, key: string): void => {
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
       for (const [k, x] of Object.entries(v as Record<string, unknown>)) walk(x, key ? `${key}.${k}` : k);
-    } else if (key) out[key] = typeof v === 'string' ? v : JSON.stringify(v);
+    } else if (key === 'overrides' && Array.isArray(v)) out[key] = v.join(' ') || '(none)';
+    else if (key) out[key] = typeof v === 'string' ? v : JSON.stringify(v);
   };
   for (const [k, v] of Object.entries(config ?? {})) if (!NOT_SETTINGS.has(k)) walk(v, k);
   return out;
