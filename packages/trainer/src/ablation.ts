@@ -271,13 +271,12 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
       `skipping ${noData.length} cell(s) whose dataset is not prepared: ${dirs.join(', ')} (see --data-root)`,
     );
   }
-  // Config first (Hydra writes the resolved config into the run dir before the task runs).
-  writeExperimentMeta(runs, exp);
-  const stale = staleCellIds(runs);
+  const stale = staleCellIds(runs, exp);
   if (stale.length > 0)
     write(
       `${stale.length} cell folder(s) of an earlier grid are not in the current cell set; the report leaves them out (--include-stale shows them)`,
     );
+  // Config first (Hydra writes the resolved config into the run dir before the task runs).
   // Every cell of the grid gets its config.json and a queued status (readers see the whole grid);
   // cells about to run get their config refreshed (dataset.dir may differ); others are never touched.
   const byId = new Map(planned.map((p) => [p.config.cellId, p]));
@@ -292,6 +291,8 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
       if (p) p.status = status;
     }
   }
+  // experiment.json (the current cell set) once every cell of it has its config.json
+  writeExperimentMeta(runs, exp);
   write(
     `experiment ${exp.name}: ${selected.length} cells (${todo.length} to run, ${planned.length - todo.length} skipped); ` +
       `${layout.workers} worker(s) x ${layout.threads} thread(s); results in ${displayPath(runs.dir)}`,
