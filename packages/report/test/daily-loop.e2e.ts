@@ -163,6 +163,19 @@ test('edit the yaml, rerun, go back by an override: current cells only, stale on
     expect(await visible()).toBe(0);
     await page.fill('#filter', 'widht<3');
     expect(await page.locator('#filter-error').textContent()).toBe('unknown key "widht"');
+    await page.fill('#filter', '');
+    // the column chooser: any config key as a column
+    await page.click('#column-chooser summary');
+    await page.check('#column-chooser input[value="train.lr"]');
+    expect(await page.locator('#runs-table th[data-col="train.lr"]').count()).toBe(1);
+    expect((await page.locator('#runs-table td[data-col="train.lr"]').allTextContents()).sort()).toEqual([
+      '0.001',
+      '0.001',
+      '0.002',
+      '0.002',
+    ]);
+    await page.uncheck('#column-chooser input[value="train.lr"]');
+    expect(await page.locator('#runs-table [data-col="train.lr"]').count()).toBe(0);
 
     // the run page: lineage, links to the cell's files, learning-rate and images/s curves
     await page.goto(url(all, `r/${first[0]}.html`));

@@ -139,6 +139,47 @@
     });
   }
 
+  // Extra columns on demand: Hamming mAP and any config key (DATA.values), appended at the right.
+  function setupColumnChooser(table, rows, values, known) {
+    var box = document.querySelector('#column-chooser .cols');
+    if (!box) return;
+    var keys = Object.keys(known)
+      .filter(function (k) {
+        return ['mAP@all', 'P@200', 'state', 'seed'].indexOf(k) < 0;
+      })
+      .sort(function (a, b) {
+        // the metrics first, then config keys
+        var ma = /@/.test(a) ? 0 : 1;
+        var mb = /@/.test(b) ? 0 : 1;
+        return ma - mb || (a < b ? -1 : a > b ? 1 : 0);
+      });
+    var headRow = table.tHead.rows[0];
+    keys.forEach(function (k) {
+      var lab = el('label');
+      var cb = el('input', { type: 'checkbox', value: k });
+      lab.appendChild(cb);
+      lab.appendChild(document.createTextNode(' ' + k));
+      box.appendChild(lab);
+      cb.addEventListener('change', function () {
+        if (cb.checked) {
+          headRow.appendChild(el('th', { 'data-col': k, class: 'extra' }, k));
+          rows.forEach(function (r) {
+            var v = (values[r.getAttribute('data-id')] || {})[k];
+            var text =
+              v === null || v === undefined ? '' : typeof v === 'number' && /@/.test(k) ? fmt(v) : String(v);
+            r.appendChild(
+              el('td', { 'data-col': k, class: typeof v === 'number' ? 'num extra' : 'extra' }, text),
+            );
+          });
+        } else {
+          Array.prototype.forEach.call(table.querySelectorAll('[data-col]'), function (c) {
+            if (c.getAttribute('data-col') === k) c.parentNode.removeChild(c);
+          });
+        }
+      });
+    });
+  }
+
   function setupRunsTable() {
     var table = document.getElementById('runs-table');
     if (!table) return;
@@ -239,6 +280,7 @@
       link.textContent = ids.length ? 'Compare ' + ids.length + ' selected' : 'Compare selected';
       link.setAttribute('href', 'compare.html#runs=' + ids.map(encodeURIComponent).join(','));
     }
+    setupColumnChooser(table, rows, values, known);
     filter.addEventListener('input', apply);
     stateSel.addEventListener('change', apply);
     table.addEventListener('change', function (e) {

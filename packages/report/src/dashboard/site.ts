@@ -323,6 +323,10 @@ function runsTable(v: ExperimentView, opts: DashboardOptions): SafeHtml {
       </select>
       <span id="row-count" class="muted"></span>
       <span id="filter-error" class="err small"></span>
+      <details id="column-chooser" class="column-chooser">
+        <summary>Columns</summary>
+        <div class="cols"></div>
+      </details>
       <div class="spacer"></div>
       <a id="compare-link" class="button disabled" href="compare.html">Compare selected</a>
     </div>
