@@ -27,6 +27,8 @@ export interface CommonArgs {
   reference: string;
   png: boolean;
   includeStale: boolean;
+  /** serve --watch: seconds between checks (0 = off) */
+  watch?: number;
 }
 
 const common = <T>(y: Argv<T>) =>
@@ -77,6 +79,7 @@ export async function runBuild(a: CommonArgs): Promise<BuildResult> {
     referenceFile: a.reference,
     png: a.png,
     includeStale: a.includeStale,
+    watch: (a.watch ?? 0) > 0,
     log: (l) => console.log(l),
   });
   const n = result.experiments.reduce((s, e) => s + e.files.length, 0);

@@ -58,6 +58,8 @@ export interface BuildOptions {
   dashboard?: boolean;
   /** Show the cells that are not in experiment.json's current cell set, marked (default: leave out). */
   includeStale?: boolean;
+  /** Pages of the dashboard reload themselves after a rebuild (report:serve --watch). */
+  watch?: boolean;
   log?: (line: string) => void;
 }
 
@@ -239,7 +241,7 @@ export function staleNote(exp: ExperimentRecord): string | undefined {
   if (!n) return undefined;
   const shown = exp.cells.some((c) => c.stale);
   return shown
-    ? `${n} stale cell(s) (not in the current cell set of experiment.json: an earlier yaml or overrides) are shown in rows marked "cell set = stale-k", one per earlier config; they are not pooled with current cells.`
+    ? `${n} stale cell(s) (not in the current cell set of experiment.json: an earlier yaml or overrides) are shown in rows of their own, marked by the earlier cell set that held them ("set k" = entry k of experiment.json's history); they are never pooled with current cells.`
     : `${n} stale cell(s) left out: in ${displayPath(exp.dir)} but not in the current cell set of experiment.json (the yaml or the overrides changed since they ran); --include-stale shows them, marked.`;
 }
 
@@ -373,6 +375,7 @@ export async function buildReport(opts: BuildOptions): Promise<BuildResult> {
     confineOutput(out, path.join(dash, 'index.html')); // the dashboard folder itself is no link out
     await writeDashboard(dash, views, {
       mlflowUi: opts.mlflowUi,
+      watch: opts.watch,
       reportDirs: Object.fromEntries(views.map((v) => [v.exp.id, path.relative(dash, v.outDir)])),
     });
     result.dashboard = dash;

@@ -68,8 +68,8 @@ describe('chart specs', () => {
     ])
       expect(names).toContain(k);
     expect(names.some((n) => n.startsWith('report:pca-'))).toBe(true);
-    // a running cell has no eval.json yet: curves only
-    expect(names.filter((n) => n.startsWith('running:'))).toEqual(['running:curves']);
+    // a running cell has no eval.json yet: curves (loss, quick metrics; lr and images/s) only
+    expect(names.filter((n) => n.startsWith('running:'))).toEqual(['running:curves', 'running:throughput']);
   });
 
   it('validates against the Vega-Lite JSON schema', () => {

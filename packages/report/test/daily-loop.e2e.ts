@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { buildReport } from '../src/report';
+import { serveStatic } from '../src/serve';
 import { readJson, runCli, tmpDir, writeTinyExperiment } from '../../trainer/test/fixtures';
 
 jest.setTimeout(600_000);
@@ -120,10 +121,9 @@ test('edit the yaml, rerun, go back by an override: current cells only, stale on
   });
   const mdAll = fs.readFileSync(path.join(all, 'ablation.md'), 'utf8');
   const allRows = mdAll.split('\n').filter((l) => l.startsWith('| SE'));
-  expect(allRows.map((l) => l.split('|')[3]!.trim())).toEqual(['current', 'stale-1', 'stale-2']);
-  const n = allRows.map((l) => /\(n=(\d)\)/.exec(l)?.[1]);
-  // current: seed 0 of lr 0.001; stale: seed 1 of lr 0.001 (alone) and both seeds of lr 0.002
-  expect([n[0], [n[1], n[2]].sort()]).toEqual(['1', ['1', '2']]);
+  // current: seed 0 of lr 0.001; set 1 (the first grid): its seed 1; set 2 (the edited yaml): both seeds
+  expect(allRows.map((l) => l.split('|')[3]!.trim())).toEqual(['current', 'set 1', 'set 2']);
+  expect(allRows.map((l) => /\(n=(\d)\)/.exec(l)?.[1])).toEqual(['1', '1', '2']);
 
   if (!executablePath) return;
   const browser: Browser = await chromium.launch({ executablePath, args: ['--headless', '--no-sandbox'] });
@@ -143,6 +143,87 @@ test('edit the yaml, rerun, go back by an override: current cells only, stale on
     const values = await page.locator('#config-diff tbody tr td').allTextContents();
     expect(values).toEqual(['train.lr', '0.001', '0.002']);
     expect(await page.locator('#config-diff-note').textContent()).toMatch(/^1 of \d+ keys differ/);
+    // lineage rows beside the metrics: the same commit for both
+    const commit = readJson<{ git: { commit: string } }>(path.join(runs, name, first[0]!, 'lineage.json')).git
+      .commit;
+    const gitRow = await page.locator('#compare-table tr[data-lineage="git commit"] td').allTextContents();
+    expect(gitRow.slice(1).map((t) => t.slice(0, 12))).toEqual([commit.slice(0, 12), commit.slice(0, 12)]);
+
+    // filter expressions on config keys and metrics, besides free text
+    await page.goto(url(all, 'index.html'));
+    const visible = () => page.locator('#runs-table tbody tr:visible').count();
+    expect(await visible()).toBe(4);
+    await page.fill('#filter', 'train.lr<0.0015');
+    expect(await visible()).toBe(2);
+    await page.fill('#filter', 'train.lr>0.0015 seed=1');
+    expect(await visible()).toBe(1);
+    await page.fill('#filter', 'mAP@all>-1 softmax');
+    expect(await visible()).toBe(4);
+    await page.fill('#filter', 'mAP@all>2');
+    expect(await visible()).toBe(0);
+    await page.fill('#filter', 'widht<3');
+    expect(await page.locator('#filter-error').textContent()).toBe('unknown key "widht"');
+    await page.fill('#filter', '');
+    // the column chooser: any config key as a column
+    await page.click('#column-chooser summary');
+    await page.check('#column-chooser input[value="train.lr"]');
+    expect(await page.locator('#runs-table th[data-col="train.lr"]').count()).toBe(1);
+    expect((await page.locator('#runs-table td[data-col="train.lr"]').allTextContents()).sort()).toEqual([
+      '0.001',
+      '0.001',
+      '0.002',
+      '0.002',
+    ]);
+    await page.uncheck('#column-chooser input[value="train.lr"]');
+    expect(await page.locator('#runs-table [data-col="train.lr"]').count()).toBe(0);
+
+    // the run page: lineage, links to the cell's files, learning-rate and images/s curves
+    await page.goto(url(all, `r/${first[0]}.html`));
+    expect(await page.locator('#lineage td[data-lineage="git commit"]').textContent()).toContain(
+      commit.slice(0, 12),
+    );
+    expect(await page.locator('#lineage td[data-lineage="dataset"]').textContent()).toContain('emoji');
+    for (const f of ['eval.json', 'metrics.jsonl', 'checkpoints/', 'worker logs']) {
+      const href = await page.locator(`#files a[data-file="${f}"]`).getAttribute('href');
+      expect(fs.existsSync(new URL(href!, page.url()))).toBe(true);
+    }
+    await page.waitForSelector('[data-chart="throughput"] svg, [data-chart="throughput"] canvas');
+
+    // auto-refresh under report:serve --watch: a rebuild reloads the open page
+    await buildReport({
+      runsDir: runs,
+      experiment: name,
+      out: rep,
+      png: false,
+      watch: true,
+      referenceFile: path.join(dir, 'none'),
+    });
+    const server = await serveStatic(rep, { port: 0 });
+    try {
+      await page.goto(
+        `${server.url.replace(/\/dashboard\/index\.html$/, '')}/dashboard/e/${name}/index.html`,
+      );
+      await page.waitForSelector('body[data-auto-refresh="on"]');
+      await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
+      await buildReport({
+        runsDir: runs,
+        experiment: name,
+        out: rep,
+        png: false,
+        watch: true,
+        referenceFile: path.join(dir, 'none'),
+      });
+      await page.waitForFunction(
+        () => (window as unknown as { marker?: number }).marker === undefined,
+        undefined,
+        {
+          timeout: 20_000,
+        },
+      );
+      await page.waitForSelector('body[data-auto-refresh="on"]');
+    } finally {
+      await server.close();
+    }
   } finally {
     await browser.close();
     fs.rmSync(dir, { recursive: true, force: true });

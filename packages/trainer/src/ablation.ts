@@ -272,7 +272,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     );
   }
   writeGridFiles(runs, exp, planned);
-  const stale = staleCellIds(runs);
+  const stale = staleCellIds(runs, exp);
   if (stale.length > 0)
     write(
       `${stale.length} cell folder(s) of an earlier grid are not in the current cell set; the report leaves them out (--include-stale shows them)`,
@@ -346,7 +346,6 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
  * run get their config refreshed (dataset.dir may differ); others are never touched.
  */
 function writeGridFiles(runs: RunStore, exp: Experiment, planned: PlannedCell[]): void {
-  writeExperimentMeta(runs, exp);
   const byId = new Map(planned.map((p) => [p.config.cellId, p]));
   for (const config of exp.cells) {
     const p = byId.get(config.cellId);
@@ -359,6 +358,8 @@ function writeGridFiles(runs: RunStore, exp: Experiment, planned: PlannedCell[])
       if (p) p.status = status;
     }
   }
+  // experiment.json (the current cell set) once every cell of it has its config.json
+  writeExperimentMeta(runs, exp);
 }
 
 /** 1: executor failure or lost cells; 130/143: interrupted; 0: every cell finished or failed. */

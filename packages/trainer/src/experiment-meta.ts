@@ -90,8 +90,8 @@ export function writeExperimentMeta(runs: RunStore, exp: Experiment): Experiment
   return meta;
 }
 
-/** Cell folders of the store that are not in the current cell set. */
-export function staleCellIds(runs: RunStore): string[] {
-  const current = new Set(runs.readMeta()?.cells ?? []);
+/** Cell folders of the store that are not in the cell set of `exp` (default: experiment.json's). */
+export function staleCellIds(runs: RunStore, exp?: Experiment): string[] {
+  const current = new Set(exp ? exp.cells.map((c) => c.cellId) : (runs.readMeta()?.cells ?? []));
   return runs.listCellIds().filter((id) => !current.has(id));
 }

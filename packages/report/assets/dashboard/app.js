@@ -139,6 +139,47 @@
     });
   }
 
+  // Extra columns on demand: Hamming mAP and any config key (DATA.values), appended at the right.
+  function setupColumnChooser(table, rows, values, known) {
+    var box = document.querySelector('#column-chooser .cols');
+    if (!box) return;
+    var keys = Object.keys(known)
+      .filter(function (k) {
+        return ['mAP@all', 'P@200', 'state', 'seed'].indexOf(k) < 0;
+      })
+      .sort(function (a, b) {
+        // the metrics first, then config keys
+        var ma = /@/.test(a) ? 0 : 1;
+        var mb = /@/.test(b) ? 0 : 1;
+        return ma - mb || (a < b ? -1 : a > b ? 1 : 0);
+      });
+    var headRow = table.tHead.rows[0];
+    keys.forEach(function (k) {
+      var lab = el('label');
+      var cb = el('input', { type: 'checkbox', value: k });
+      lab.appendChild(cb);
+      lab.appendChild(document.createTextNode(' ' + k));
+      box.appendChild(lab);
+      cb.addEventListener('change', function () {
+        if (cb.checked) {
+          headRow.appendChild(el('th', { 'data-col': k, class: 'extra' }, k));
+          rows.forEach(function (r) {
+            var v = (values[r.getAttribute('data-id')] || {})[k];
+            var text =
+              v === null || v === undefined ? '' : typeof v === 'number' && /@/.test(k) ? fmt(v) : String(v);
+            r.appendChild(
+              el('td', { 'data-col': k, class: typeof v === 'number' ? 'num extra' : 'extra' }, text),
+            );
+          });
+        } else {
+          Array.prototype.forEach.call(table.querySelectorAll('[data-col]'), function (c) {
+            if (c.getAttribute('data-col') === k) c.parentNode.removeChild(c);
+          });
+        }
+      });
+    });
+  }
+
   function setupRunsTable() {
     var table = document.getElementById('runs-table');
     if (!table) return;
@@ -150,16 +191,70 @@
     var all = document.getElementById('pick-all');
     var rows = Array.prototype.slice.call(table.tBodies[0].rows);
 
+    var values = DATA.values || {};
+    var known = {};
+    Object.keys(values).forEach(function (id) {
+      Object.keys(values[id]).forEach(function (k) {
+        known[k] = true;
+      });
+    });
+    // `key<op>value` on a config key or metric (numbers compare as numbers); any other word is free text
+    var EXPR = /^([A-Za-z_@][\w.@-]*)(<=|>=|!=|==|=|<|>)(.+)$/;
+    function parseQuery(text) {
+      var words = [];
+      var exprs = [];
+      var errors = [];
+      text
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .forEach(function (w) {
+          var m = EXPR.exec(w);
+          if (!m) return words.push(w.toLowerCase());
+          if (!known[m[1]]) return errors.push('unknown key "' + m[1] + '"');
+          exprs.push({ key: m[1], op: m[2], value: m[3] });
+        });
+      return { words: words, exprs: exprs, errors: errors };
+    }
+    function test(e, v) {
+      if (v === null || v === undefined) return false;
+      var num = Number(e.value);
+      var both = typeof v === 'number' && !isNaN(num);
+      var a = both ? v : String(v);
+      var b = both ? num : e.value;
+      switch (e.op) {
+        case '<':
+          return a < b;
+        case '<=':
+          return a <= b;
+        case '>':
+          return a > b;
+        case '>=':
+          return a >= b;
+        case '!=':
+          return a !== b;
+        default:
+          return a === b;
+      }
+    }
+    var filterError = document.getElementById('filter-error');
     function apply() {
-      var q = (filter.value || '').toLowerCase().trim().split(/\s+/).filter(Boolean);
+      var query = parseQuery(filter.value || '');
+      var q = query.words;
+      if (filterError) filterError.textContent = query.errors.join('; ');
       var st = stateSel.value;
       var shown = 0;
       rows.forEach(function (r) {
         var hay = r.getAttribute('data-search') || '';
+        var vals = values[r.getAttribute('data-id')] || {};
         var ok =
           (!st || r.getAttribute('data-state') === st) &&
+          query.errors.length === 0 &&
           q.every(function (w) {
             return hay.indexOf(w) >= 0;
+          }) &&
+          query.exprs.every(function (e) {
+            return test(e, vals[e.key]);
           });
         r.hidden = !ok;
         if (ok) shown++;
@@ -185,6 +280,7 @@
       link.textContent = ids.length ? 'Compare ' + ids.length + ' selected' : 'Compare selected';
       link.setAttribute('href', 'compare.html#runs=' + ids.map(encodeURIComponent).join(','));
     }
+    setupColumnChooser(table, rows, values, known);
     filter.addEventListener('input', apply);
     stateSel.addEventListener('change', apply);
     table.addEventListener('change', function (e) {
@@ -427,6 +523,33 @@
     window.addEventListener('hashchange', draw);
     draw();
   }
+
+  // ---------------------------------------------------------------- auto-refresh (report:serve --watch)
+  var SCRIPT = document.currentScript && document.currentScript.src;
+  function setupAutoRefresh() {
+    if (!/^https?:$/.test(location.protocol) || !SCRIPT || !window.fetch) return;
+    var url = SCRIPT.replace(/assets\/app\.js(\?.*)?$/, 'build.json');
+    var first = null;
+    function check() {
+      fetch(url, { cache: 'no-store' })
+        .then(function (r) {
+          return r.ok ? r.json() : null;
+        })
+        .then(function (b) {
+          if (!b || !b.watch) return;
+          if (first === null) {
+            first = b.builtAt;
+            document.body.setAttribute('data-auto-refresh', 'on');
+          } else if (b.builtAt !== first) location.reload();
+          setTimeout(check, 2000);
+        })
+        .catch(function () {
+          setTimeout(check, 5000);
+        });
+    }
+    check();
+  }
+  setupAutoRefresh();
 
   setupRunsTable();
   if (DATA.page === 'compare') setupCompare();

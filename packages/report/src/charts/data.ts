@@ -3,7 +3,16 @@ import type { PcaResult } from '../pca';
 import type { Embeddings, EvalResult, MetricLine } from '../store/schema';
 import type { AblationTable } from '../table/build';
 import { displayValue } from '../table/normalize';
-import type { EpochPoint, HistogramBin, MapPoint, MapSummary, PcaPoint, PrPoint, StepPoint } from './specs';
+import type {
+  EpochPoint,
+  HistogramBin,
+  MapPoint,
+  MapSummary,
+  PcaPoint,
+  PrPoint,
+  SeriesPoint,
+  StepPoint,
+} from './specs';
 
 /** Averages consecutive points into at most `max` buckets (keeps curves light in the dashboard). */
 export function downsample<T extends { step: number; loss: number }>(points: T[], max = 300): T[] {
@@ -83,6 +92,28 @@ export function epochPoints(
       const v = m[n];
       if (typeof v === 'number' && Number.isFinite(v)) out.push({ run, epoch: m.epoch, metric: n, value: v });
     }
+  }
+  return out;
+}
+
+/** Learning rate and images/s per logged step (metrics.jsonl step lines), as one long table. */
+export function throughputPoints(run: string, metrics: MetricLine[], max = 300): SeriesPoint[] {
+  const out: SeriesPoint[] = [];
+  for (const [field, series] of [
+    ['lr', 'learning rate'],
+    ['imagesPerSec', 'images/s'],
+  ] as const) {
+    const pts = metrics
+      .filter(
+        (m) =>
+          m.kind === 'step' &&
+          typeof m.step === 'number' &&
+          typeof m[field] === 'number' &&
+          Number.isFinite(m[field]),
+      )
+      .map((m) => ({ run, series, step: m.step as number, value: m[field] as number }));
+    const every = Math.max(1, Math.ceil(pts.length / max));
+    out.push(...pts.filter((_, i) => i % every === 0 || i === pts.length - 1));
   }
   return out;
 }

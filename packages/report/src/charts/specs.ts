@@ -37,6 +37,14 @@ export interface StepPoint {
   loss: number;
 }
 
+export interface SeriesPoint {
+  run: string;
+  /** 'learning rate' | 'images/s' */
+  series: string;
+  step: number;
+  value: number;
+}
+
 export interface EpochPoint {
   run: string;
   epoch: number;
@@ -162,6 +170,45 @@ export function mapByCellSpec(
 }
 
 /** Training curves: loss per step and the evaluation metrics per epoch, one colour per run. */
+/**
+ * Learning rate and throughput per step, one panel each side by side. Runs share each panel's axes, so
+ * runs compared there are read on one scale.
+ */
+export function throughputSpec(
+  points: SeriesPoint[],
+  opts: { title?: string; width?: number } = {},
+): TopLevelSpec {
+  const runs = [...new Set(points.map((p) => p.run))];
+  const series = ['learning rate', 'images/s'].filter((s) => points.some((p) => p.series === s));
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: opts.title ?? 'Learning rate and throughput',
+      subtitle: 'per logged step (metrics.jsonl)',
+    },
+    hconcat: series.map((s) => ({
+      width: opts.width ?? 300,
+      height: 160,
+      data: { values: points.filter((p) => p.series === s) },
+      mark: { type: 'line' as const, strokeWidth: 1.5 },
+      encoding: {
+        x: { field: 'step', type: 'quantitative' as const, title: 'step' },
+        y: { field: 'value', type: 'quantitative' as const, title: s, scale: { zero: s === 'images/s' } },
+        color: {
+          field: 'run',
+          type: 'nominal' as const,
+          sort: runs,
+          legend:
+            runs.length > 1 ? { title: 'run', orient: 'bottom' as const, columns: 3, labelLimit: 320 } : null,
+        },
+        tooltip: [{ field: 'run' }, { field: 'step' }, { field: 'value', title: s, format: '.4g' }],
+      },
+    })),
+    resolve: { scale: { color: 'shared' } },
+    config: chartConfig,
+  } as TopLevelSpec;
+}
+
 /** Per-epoch metrics come from the quick subset evaluation: named so, never like the final ones. */
 export const quickTitle = (metric: string): string => `quick ${metric} (subset)`;
 

@@ -17,6 +17,7 @@ import {
   pcaSpec,
   prCurveSpec,
   quickTitle,
+  throughputSpec,
   trainingCurvesSpec,
 } from '../charts/specs';
 import {
@@ -27,6 +28,7 @@ import {
   pcaPoints,
   prPoints,
   stepPoints,
+  throughputPoints,
 } from '../charts/data';
 import { pca } from '../pca';
 import { resolveCellFile } from '../retrieval';
@@ -43,6 +45,8 @@ export interface DashboardOptions {
   mlflowUi?: string;
   /** experiment id → path of its paper outputs relative to the dashboard folder */
   reportDirs?: Record<string, string>;
+  /** Served by `report:serve --watch`: open pages poll build.json and reload after a rebuild. */
+  watch?: boolean;
 }
 
 /** Browser builds, found beside each package's main file (its build/ folder). */
@@ -71,9 +75,15 @@ export function safeUrl(u: string | undefined): string | undefined {
   }
 }
 
+/**
+ * MLflow 3.17's UI picks its workflow (GenAI overview or model-training runs) from the `workflowType`
+ * query parameter, else from the browser's last choice (GenAI by default); links ask for model training.
+ */
+export const MLFLOW_WORKFLOW = 'workflowType=machine_learning';
+
 export function mlflowRunUrl(ui: string | undefined, runId: string | null | undefined): string | undefined {
   const base = safeUrl(ui);
-  return base && runId ? `${base}/#/runs/${encodeURIComponent(runId)}` : undefined;
+  return base && runId ? `${base}/#/runs/${encodeURIComponent(runId)}?${MLFLOW_WORKFLOW}` : undefined;
 }
 
 export const expSlug = (id: string): string => safeSegment(id);
@@ -275,7 +285,7 @@ function runsTable(v: ExperimentView, opts: DashboardOptions): SafeHtml {
       <input
         type="search"
         id="filter"
-        placeholder="Filter runs (name, axis value, state, error)…"
+        placeholder="Filter: words, or expressions such as train.lr<0.01 mAP@all>0.05…"
         aria-label="filter runs"
       />
       <select id="state-filter" aria-label="filter by state">
@@ -283,6 +293,11 @@ function runsTable(v: ExperimentView, opts: DashboardOptions): SafeHtml {
         ${states.map((s) => html`<option value="${s}">${s}</option>`)}
       </select>
       <span id="row-count" class="muted"></span>
+      <span id="filter-error" class="err small"></span>
+      <details id="column-chooser" class="column-chooser">
+        <summary>Columns</summary>
+        <div class="cols"></div>
+      </details>
       <div class="spacer"></div>
       <a id="compare-link" class="button disabled" href="compare.html">Compare selected</a>
     </div>
@@ -313,6 +328,28 @@ function staleLine(v: ExperimentView): SafeHtml | string {
         : `${n} stale cell(s) left out (not in the current cell set of experiment.json: the yaml or the overrides changed since they ran); rebuild with --include-stale to show them.`
     }
   </p>`;
+}
+
+/**
+ * Per cell, what the runs filter's expressions (`train.lr<0.01`, `mAP@all>0.05`) compare against: the
+ * flattened config.json and the final metrics of eval.json.
+ */
+export function filterValues(v: ExperimentView): Record<string, Record<string, string | number | null>> {
+  const out: Record<string, Record<string, string | number | null>> = {};
+  for (const c of v.exp.cells) {
+    const values: Record<string, string | number | null> = {
+      ...flattenConfig(c.config as Record<string, unknown>),
+    };
+    for (const [k, x] of Object.entries(values))
+      if (typeof x === 'string' && x !== '' && Number.isFinite(Number(x))) values[k] = Number(x);
+    values.state = c.status.state;
+    values['mAP@all'] = c.eval?.['mAP@all'] ?? null;
+    values['P@200'] = c.eval?.['P@200'] ?? null;
+    values['mAP@200'] = c.eval?.['mAP@200'] ?? null;
+    values['hamming.mAP@all'] = c.eval?.hamming?.['mAP@all'] ?? null;
+    out[c.cellId] = values;
+  }
+  return out;
 }
 
 function experimentPage(
@@ -368,7 +405,7 @@ function experimentPage(
     root: '../../',
     crumbs: [{ label: 'Experiments', href: '../../index.html' }, { label: v.exp.meta.name }],
     body,
-    data: { page: 'experiment', experiment: v.exp.id, specs },
+    data: { page: 'experiment', experiment: v.exp.id, specs, values: filterValues(v) },
     charts: Object.keys(specs).length > 0,
     mlflowUi: opts.mlflowUi,
   });
@@ -422,6 +459,8 @@ export function runSpecs(c: CellRecord, label: string): Record<string, TopLevelS
   const epochs = epochPoints(label, c.metrics);
   if (steps.length || epochs.length)
     specs.curves = trainingCurvesSpec(steps, epochs, { title: 'Training curves', width: 260 });
+  const lr = throughputPoints(label, c.metrics);
+  if (lr.length) specs.throughput = throughputSpec(lr, { width: 360 });
   const pr = prPoints(label, c.eval);
   if (pr.length) specs.pr = prCurveSpec(pr, { title: 'Precision–recall' });
   const bins = histogramBins(label, c.eval);
@@ -492,6 +531,41 @@ export function lineageRows(c: CellRecord): [string, string][] {
     ],
   ];
   return rows.filter((r): r is [string, string] => typeof r[1] === 'string' && r[1] !== '');
+}
+
+/** The cell's run-store files the run page links to (those present), relative to the page. */
+export function cellFileLinks(c: CellRecord, pageDir: string): { label: string; href: string }[] {
+  const rel = (p: string) => path.relative(pageDir, p).split(path.sep).map(encodeURIComponent).join('/');
+  const out: { label: string; href: string }[] = [];
+  for (const [label, name] of [
+    ['eval.json', 'eval.json'],
+    ['metrics.jsonl', 'metrics.jsonl'],
+    ['config.json', 'config.json'],
+    ['status.json', 'status.json'],
+    ['lineage.json', 'lineage.json'],
+    ['checkpoints/', 'checkpoints'],
+  ] as const) {
+    const file = path.join(c.dir, name);
+    if (fs.existsSync(file)) out.push({ label, href: rel(file) + (name === 'checkpoints' ? '/' : '') });
+  }
+  // worker logs hold every cell a worker ran, each under a "== <time> cell <id>" line
+  const logs = path.join(path.dirname(c.dir), '.logs');
+  if (fs.existsSync(logs)) out.push({ label: 'worker logs', href: `${rel(logs)}/` });
+  return out;
+}
+
+function filesPanel(c: CellRecord, pageDir: string): SafeHtml | string {
+  const links = cellFileLinks(c, pageDir);
+  if (!links.length) return '';
+  return html`<section class="panel" id="files">
+    <h2>Files</h2>
+    <p class="muted small">
+      The run store of this cell (open when the dashboard is read from the file system).
+    </p>
+    <div class="chips">
+      ${links.map((l) => html`<a class="chip link" data-file="${l.label}" href="${l.href}">${l.label}</a>`)}
+    </div>
+  </section>`;
 }
 
 function lineagePanel(c: CellRecord): SafeHtml | string {
@@ -587,6 +661,7 @@ function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destD
       }
     </section>
     ${specs.curves ? html`<section class="panel"><div class="chart" data-chart="curves"></div></section>` : html`<section class="panel"><p class="muted">No metrics logged yet.</p></section>`}
+    ${specs.throughput ? html`<section class="panel"><div class="chart" data-chart="throughput"></div></section>` : ''}
     <div class="grid2">
       ${specs.pr ? html`<section class="panel"><div class="chart" data-chart="pr"></div></section>` : ''}
       ${specs.distances ? html`<section class="panel"><div class="chart" data-chart="distances"></div></section>` : ''}
@@ -626,7 +701,7 @@ function runPage(v: ExperimentView, c: CellRecord, opts: DashboardOptions, destD
         <pre class="config">${JSON.stringify(c.config ?? {}, null, 2)}</pre>
       </section>
     </div>
-    ${lineagePanel(c)}`;
+    ${lineagePanel(c)} ${filesPanel(c, destDir)}`;
   return page({
     title: label,
     root: '../../../',
@@ -653,7 +728,8 @@ export function flattenConfig(config: Record<string, unknown> | undefined): Reco
   const walk = (v: unknown, key: string): void => {
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
       for (const [k, x] of Object.entries(v as Record<string, unknown>)) walk(x, key ? `${key}.${k}` : k);
-    } else if (key) out[key] = typeof v === 'string' ? v : JSON.stringify(v);
+    } else if (key === 'overrides' && Array.isArray(v)) out[key] = v.join(' ') || '(none)';
+    else if (key) out[key] = typeof v === 'string' ? v : JSON.stringify(v);
   };
   for (const [k, v] of Object.entries(config ?? {})) if (!NOT_SETTINGS.has(k)) walk(v, k);
   return out;
@@ -684,10 +760,12 @@ function comparePage(v: ExperimentView, opts: DashboardOptions): string {
   const steps = v.exp.cells.flatMap((c) => stepPoints(label(c), c.metrics, 150));
   const epochs = v.exp.cells.flatMap((c) => epochPoints(label(c), c.metrics));
   const pr = v.exp.cells.flatMap((c) => prPoints(label(c), c.eval));
+  const lr = v.exp.cells.flatMap((c) => throughputPoints(label(c), c.metrics, 150));
   const bins = v.exp.cells.flatMap((c) => histogramBins(label(c), c.eval));
   const specs: Record<string, TopLevelSpec> = {};
   if (steps.length || epochs.length)
     specs.curves = trainingCurvesSpec(steps, epochs, { title: 'Training curves', width: 260 });
+  if (lr.length) specs.throughput = throughputSpec(lr, { width: 300 });
   if (pr.length) specs.pr = prCurveSpec(pr, { title: 'Precision–recall' });
   if (bins.length)
     specs.distances = distanceHistogramSpec(bins, { title: 'Intra- vs inter-class distances', width: 200 });
@@ -759,6 +837,12 @@ export async function writeDashboard(
   writeInside(dir, path.join('assets', 'style.css'), `${css}\n/* ablation table */${TABLE_CSS}`);
   copyInside(dir, path.join(assetsDir(), 'app.js'), path.join('assets', 'app.js'));
   writeInside(dir, 'index.html', indexPage(views, opts));
+  // what open pages poll under `report:serve --watch` (a new builtAt = reload)
+  writeInside(
+    dir,
+    'build.json',
+    `${JSON.stringify({ builtAt: new Date().toISOString(), watch: Boolean(opts.watch) })}\n`,
+  );
   for (const v of views) {
     const ed = path.join(dir, 'e', expSlug(v.exp.id));
     fs.rmSync(assertInsideOut(dir, path.join(ed, 'r')), { recursive: true, force: true });

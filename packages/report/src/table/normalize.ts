@@ -41,15 +41,26 @@ function rowConfigKey(c: CellRecord): string {
 }
 
 /**
- * `current` for cells of the current set; stale cells get `stale-1`, `stale-2`, ... by distinct
- * settings (seed and dataset aside), so that a seed's slot is never filled by a cell of another config.
+ * `current` for cells of the current set. A stale cell is labelled by the last earlier cell set that
+ * held it (`set k`: entry k of experiment.json's `history`; within one set the axes tell cells apart),
+ * else, in a store without that history, `stale-1`, `stale-2`, ... by distinct settings (seed and
+ * dataset aside). Either way a seed's slot is never filled by a cell of another config.
  */
-function cellSetLabels(cells: readonly CellRecord[]): Map<string, string> {
+function cellSetLabels(cells: readonly CellRecord[], history: unknown): Map<string, string> {
+  const sets = Array.isArray(history)
+    ? history.map((h) => new Set<string>(Array.isArray(h?.cells) ? (h.cells as string[]) : []))
+    : [];
   const keys = new Map<string, string>();
   const out = new Map<string, string>();
   for (const c of cells) {
     if (!c.stale) {
       out.set(c.cellId, 'current');
+      continue;
+    }
+    let k = sets.length - 1;
+    while (k >= 0 && !sets[k]!.has(c.cellId)) k--;
+    if (k >= 0) {
+      out.set(c.cellId, `set ${k + 1}`);
       continue;
     }
     const key = rowConfigKey(c);
@@ -171,13 +182,18 @@ export function normalize(
   const others = gridAxes.filter((a) => !NON_ROW_AXES.has(a) && a !== 'block' && a !== 'loss');
   const withStale = configured.some((c) => c.stale);
   const rowAxes = ['block', 'loss', ...others, ...(withStale ? [CELL_SET_AXIS] : [])];
-  const cellSets = cellSetLabels(configured);
+  const cellSets = cellSetLabels(configured, (exp.meta as { history?: unknown }).history);
   const axisValue = (c: CellRecord, a: string): string =>
     a === CELL_SET_AXIS ? (cellSets.get(c.cellId) ?? 'current') : cellAxisValue(c, a);
 
   const rowAxisValues: Record<string, string[]> = {};
   for (const a of rowAxes) {
     const seen = [...new Set(configured.map((c) => axisValue(c, a)))];
+    // the current set first, then earlier sets oldest first
+    if (a === CELL_SET_AXIS)
+      seen.sort((x, y) =>
+        x === 'current' ? -1 : y === 'current' ? 1 : x.localeCompare(y, 'en', { numeric: true }),
+      );
     rowAxisValues[a] = orderValues(a, exp.meta.axes?.[a], seen);
   }
   const datasets = orderValues('dataset', exp.meta.axes?.dataset, [

@@ -235,12 +235,15 @@ export class MlflowMirror {
           ? [{ key: 'sbir.experiment_file', value: this.tags.experimentFile }]
           : []),
       ];
-      const id = await this.client.ensureExperiment(this.experimentName, tags);
-      // An experiment made before this tag existed (or by someone else): give it a kind once.
       const found = await this.client.getExperimentByName(this.experimentName);
-      if (found && !(found.tags ?? []).some((t) => t.key === EXPERIMENT_KIND_TAG))
-        await this.client.setExperimentTag(id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND);
-      this.experimentId = id;
+      if (found) {
+        // An experiment made before this tag existed (or by someone else): give it a kind once.
+        if (!(found.tags ?? []).some((t) => t.key === EXPERIMENT_KIND_TAG))
+          await this.client.setExperimentTag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND);
+        this.experimentId = found.experiment_id;
+      } else {
+        this.experimentId = await this.client.ensureExperiment(this.experimentName, tags);
+      }
     }
     return this.experimentId;
   }
