@@ -71,7 +71,12 @@ export function nextHistory(old: ExperimentMetaV1 | null, exp: Experiment, time:
 
 /** Writes runs/<experiment>/experiment.json for the resolved `exp` (keeps createdAt and the history). */
 export function writeExperimentMeta(runs: RunStore, exp: Experiment): ExperimentMetaV1 {
-  const old = runs.readMeta() as ExperimentMetaV1 | null;
+  let old: ExperimentMetaV1 | null = null;
+  try {
+    old = runs.readMeta() as ExperimentMetaV1 | null;
+  } catch {
+    // unreadable experiment.json: rewritten whole below (its history and createdAt are lost)
+  }
   const now = nowIso();
   const meta: ExperimentMetaV1 = {
     formatVersion: 1,

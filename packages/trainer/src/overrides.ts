@@ -78,11 +78,6 @@ export function parseOverrides(texts: readonly string[]): Override[] {
   return out;
 }
 
-/** True when `text` looks like an override rather than another positional word. */
-export function isOverrideText(text: string): boolean {
-  return /^(~|\+\+|\+)?[A-Za-z_][\w.-]*(=|$)/.test(text) && (text.includes('=') || text.startsWith('~'));
-}
-
 // ---------------------------------------------------------------- value grammar
 
 class Scanner {

@@ -9,7 +9,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CellConfig } from './schema';
-import type { Experiment } from './grid';
 
 export const FORMAT_VERSION = 1;
 
@@ -211,28 +210,6 @@ export class RunStore {
 
   readMeta(): ExperimentMeta | null {
     return readJsonFile<ExperimentMeta>(this.metaPath);
-  }
-
-  /** Writes experiment.json (keeps createdAt; lists every cell of the grid, run or not). */
-  writeMeta(exp: Experiment): void {
-    let old: ExperimentMeta | null = null;
-    try {
-      old = this.readMeta();
-    } catch {
-      // unreadable experiment.json: rewritten whole below (only its createdAt is lost)
-    }
-    const now = nowIso();
-    writeJsonAtomic(this.metaPath, {
-      formatVersion: FORMAT_VERSION,
-      name: exp.name,
-      file: exp.file,
-      description: exp.description,
-      configSha256: exp.configSha256,
-      axes: exp.axes,
-      cells: exp.cells.map((c) => c.cellId),
-      createdAt: old?.createdAt ?? now,
-      updatedAt: now,
-    } satisfies ExperimentMeta);
   }
 
   cell(cellId: string): CellStore {

@@ -75,15 +75,9 @@ export function safeUrl(u: string | undefined): string | undefined {
   }
 }
 
-/**
- * MLflow 3.17's UI picks its workflow (GenAI overview or model-training runs) from the `workflowType`
- * query parameter, else from the browser's last choice (GenAI by default); links ask for model training.
- */
-export const MLFLOW_WORKFLOW = 'workflowType=machine_learning';
-
 export function mlflowRunUrl(ui: string | undefined, runId: string | null | undefined): string | undefined {
   const base = safeUrl(ui);
-  return base && runId ? `${base}/#/runs/${encodeURIComponent(runId)}?${MLFLOW_WORKFLOW}` : undefined;
+  return base && runId ? `${base}/#/runs/${encodeURIComponent(runId)}` : undefined;
 }
 
 export const expSlug = (id: string): string => safeSegment(id);
