@@ -56,10 +56,8 @@ export type { Callback, CellOutcome, CellProgress, CellStartInfo } from './proto
 export { syncExperiment } from './sync';
 export { MlflowClient, MlflowError, mlflowKey } from './mlflow/client';
 export { MlflowMirror, flattenParams, metricPoints, runStatusOf, CELL_ID_TAG } from './mlflow/mirror';
-<<<<<<< HEAD
 export { trainerOptions, ablationOptions, ablationRequest } from './cli';
 export type { AblationArgv } from './cli';
-=======
 export { parseOverride, parseOverrides } from './overrides';
 export type { Override, OverrideValue } from './overrides';
 export { writeExperimentMeta, staleCellIds } from './experiment-meta';
@@ -67,4 +65,3 @@ export type { CellSetChange, ExperimentMetaV1 } from './experiment-meta';
 export { readLineage, writeLineage } from './lineage';
 export type { Lineage, DatasetLineage, GitLineage } from './lineage';
 export { lineageTags, datasetInput, EXPERIMENT_KIND, EXPERIMENT_KIND_TAG } from './mlflow/mirror';
->>>>>>> wip/loop
