@@ -135,14 +135,15 @@ test('edit the yaml, rerun, go back by an override: current cells only, stale on
     expect(await page.locator('#stale-note').textContent()).toContain('3 stale cell(s) left out');
     expect(await page.locator('#runs-table tbody tr').count()).toBe(1);
 
-    // compare the current seed-0 cell with the stale one of the edited yaml: only train.lr differs
+    // compare the current seed-0 cell with the stale one of the edited yaml: only the learning rate
+    // differs, as set (train.lr) and as the optimiser resolved it (config.json `resolved`)
     await page.goto(`${url(all, 'compare.html')}#runs=${first[0]},${second[0]}`);
     await page.waitForSelector('#config-diff tbody tr');
     const keys = await page.locator('#config-diff tbody tr td:first-child').allTextContents();
-    expect(keys).toEqual(['train.lr']);
+    expect(keys).toEqual(['resolved.optimizer.lr', 'train.lr']);
     const values = await page.locator('#config-diff tbody tr td').allTextContents();
-    expect(values).toEqual(['train.lr', '0.001', '0.002']);
-    expect(await page.locator('#config-diff-note').textContent()).toMatch(/^1 of \d+ keys differ/);
+    expect(values).toEqual(['resolved.optimizer.lr', '0.001', '0.002', 'train.lr', '0.001', '0.002']);
+    expect(await page.locator('#config-diff-note').textContent()).toMatch(/^2 of \d+ keys differ/);
     // lineage rows beside the metrics: the same commit for both
     const commit = readJson<{ git: { commit: string } }>(path.join(runs, name, first[0]!, 'lineage.json')).git
       .commit;

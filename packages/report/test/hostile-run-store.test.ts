@@ -326,7 +326,7 @@ describe('HTML and Markdown from store strings', () => {
     fs.copyFileSync(path.join(out, 'ablation.tex'), path.join(dir, 'a.tex'));
     fs.writeFileSync(
       path.join(dir, 'doc.tex'),
-      '\\documentclass{article}\\usepackage{booktabs}\\usepackage[margin=1cm,landscape]{geometry}\\begin{document}\\input{a.tex}\\end{document}\n',
+      '\\documentclass{article}\\usepackage{booktabs}\\usepackage{graphicx}\\usepackage[margin=1cm,landscape]{geometry}\\begin{document}\\input{a.tex}\\end{document}\n',
     );
     const r = spawnSync(
       pdflatex as string,
