@@ -144,6 +144,9 @@ describe('resolved config', () => {
       hashDetach: false,
       numClasses: 3,
       weightsFile: null,
+      pretrained: null,
+      pretrainedInit: null,
+      pretrainedLoad: null,
     });
     m.dispose();
     const relu = new SbirNet({ ...small('resnet-tiny', 'se'), attnActivation: 'relu' }, new Rng(0));
