@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { acquireClaim, readClaim, staleReason, CLAIM_FILE, type ClaimRecord } from '../src/claim';
 import { REPO_ROOT, childEnv, readJson, startCli, tmpDir, writeTinyExperiment } from './fixtures';
+import type { CellStatus } from '../src/run-store';
 
 jest.setTimeout(240_000);
 
@@ -97,12 +98,8 @@ test('a task reusing its submission token adopts its own claim, not another one'
   expect('heldBy' in theirs).toBe(true);
 });
 
-interface Status {
-  state: string;
-  attempt: number;
-  totalSteps: number;
-  resumes: unknown[];
-}
+/** status.json as the run store writes it (run-store.ts), with the resumes list always read. */
+type Status = CellStatus & { resumes: NonNullable<CellStatus['resumes']> };
 
 test('two ablations on one experiment split the cells: each trained exactly once, separate logs', async () => {
   const dir = path.join(root, 'two');

@@ -15,6 +15,7 @@ import {
   waitFor,
   writeTinyExperiment,
 } from './fixtures';
+import type { CellStatus } from '../src/run-store';
 
 /** Every worker log of an experiment's run store (`.logs/<host>-<pid>/worker-<n>.log`), concatenated. */
 function workerLogs(expDir: string): string {
@@ -44,16 +45,8 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-interface Status {
-  state: string;
-  attempt: number;
-  step: number;
-  totalSteps: number;
-  error: string | null;
-  resumes?: { attempt: number; fromStep: number }[];
-  checkpointFaults?: { attempt: number; file: string; problem: string; action: string }[];
-  badMetricLines?: number;
-}
+/** status.json as the run store writes it (run-store.ts), with the resumes list always read. */
+type Status = CellStatus & { resumes: NonNullable<CellStatus['resumes']> };
 const statusOf = (cellDir: string): Status => readJson<Status>(path.join(cellDir, 'status.json'));
 
 function cellDirs(runs: string, experiment: string): string[] {

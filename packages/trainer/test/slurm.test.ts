@@ -18,6 +18,7 @@ import {
   waitFor,
   writeTinyExperiment,
 } from './fixtures';
+import type { CellStatus } from '../src/run-store';
 
 jest.setTimeout(600_000);
 
@@ -58,15 +59,8 @@ function prepareData(): void {
 const slurmEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv =>
   childEnv({ SLURM_CONF, ...extra });
 
-interface Status {
-  state: string;
-  attempt: number;
-  step: number;
-  totalSteps: number;
-  error: string | null;
-  resumes: { attempt: number; fromStep: number }[];
-  slurm?: { jobId: string; arrayJobId: string; state: string; node: string | null; submission: string };
-}
+/** status.json as the run store writes it (run-store.ts), with the resumes list always read. */
+type Status = CellStatus & { resumes: NonNullable<CellStatus['resumes']> };
 
 function cellsOf(runs: string, name: string): string[] {
   return readJson<{ cells: string[] }>(path.join(runs, name, 'experiment.json')).cells.map((id) =>
