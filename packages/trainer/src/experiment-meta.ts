@@ -5,6 +5,7 @@
  * are stale: results of an earlier grid, which readers leave out by default.
  */
 import type { Experiment } from './grid';
+import type { SensitivityDesign } from './sensitivity';
 import { nowIso, writeJsonAtomic, type ExperimentMeta, type RunStore } from './run-store';
 
 export interface CellSetChange {
@@ -25,6 +26,8 @@ export interface ExperimentMetaV1 extends ExperimentMeta {
   overrides?: string[];
   /** Extension: every cell set this experiment had, oldest first; the last one is `cells`. */
   history?: CellSetChange[];
+  /** Extension: the sensitivity design (sensitivity.ts), for experiments with a `sensitivity:` block. */
+  sensitivity?: SensitivityDesign;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -88,6 +91,7 @@ export function writeExperimentMeta(runs: RunStore, exp: Experiment): Experiment
     cells: exp.cells.map((c) => c.cellId),
     overrides: [...exp.overrides],
     history: nextHistory(old, exp, now),
+    ...(exp.sensitivity ? { sensitivity: exp.sensitivity } : {}),
     createdAt: old?.createdAt ?? now,
     updatedAt: now,
   };

@@ -20,9 +20,17 @@ import {
   type ExecutorSettings,
   type ExperimentFile,
   ExecutorSchema,
+  SensitivitySchema,
 } from './schema';
 import { ConfigError, formatPath, issueMessage } from './messages';
 import { applyGridOverrides, checkValueOverrides, parseOverrides, type Override } from './overrides';
+import {
+  checkSensitivity,
+  expandSensitivity,
+  NOT_VARIED,
+  type ResolvedCell,
+  type SensitivityDesign,
+} from './sensitivity';
 
 export interface Experiment {
   name: string;
@@ -38,6 +46,8 @@ export interface Experiment {
   cells: CellConfig[];
   /** The file's `executor:` block (where cells run), if any. */
   executor?: ExecutorSettings;
+  /** The `sensitivity:` design, when the file has one (its factors are axes too). */
+  sensitivity?: SensitivityDesign;
 }
 
 export interface LoadOptions {
@@ -197,12 +207,39 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
   });
   const dataRoot = opts.dataRoot ?? process.env.SBIR_DATA_ROOT ?? 'data';
   const weightsRoot = opts.weightsRoot ?? process.env.SBIR_WEIGHTS_ROOT ?? 'weights';
-  const cells: CellConfig[] = [];
-  const seen = new Map<string, string>();
+  const resolved: (ResolvedCell & { combo: AxisOption[] })[] = [];
   for (const combo of product(axisOptions)) {
     const cellAxes: Record<string, AxisValue> = {};
     combo.forEach((o, i) => (cellAxes[axisNames[i]!] = o.value));
-    const settings = resolveCell(exp, combo, file, cellAxes, valueOverrides);
+    resolved.push({
+      combo,
+      axes: cellAxes,
+      settings: resolveCell(exp, combo, file, cellAxes, valueOverrides),
+    });
+  }
+  let sensitivity: SensitivityDesign | undefined;
+  if (exp.sensitivity) {
+    checkSensitivity(exp.sensitivity, axes, file);
+    const study = expandSensitivity(
+      exp.sensitivity,
+      resolved,
+      (cell, extra) => {
+        const { combo } = cell as (typeof resolved)[number];
+        return resolveCell(exp, combo, file, cell.axes, [...valueOverrides, extra]);
+      },
+      file,
+    );
+    sensitivity = study.design;
+    for (const f of study.design.factors) {
+      const values: AxisValue[] = [...f.values];
+      if (resolved.some((c) => c.axes[f.name] === NOT_VARIED)) values.push(NOT_VARIED);
+      axes[f.name] = values;
+    }
+    resolved.push(...study.added.map((c) => ({ ...c, combo: [] })));
+  }
+  const cells: CellConfig[] = [];
+  const seen = new Map<string, string>();
+  for (const { axes: cellAxes, settings } of resolved) {
     const cellId = cellIdOf(settings);
     const label = axesLabel(cellAxes);
     const clash = seen.get(cellId);
@@ -243,6 +280,7 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
     overrides: overrides.map((o) => o.text),
     cells,
     ...(exp.executor ? { executor: exp.executor } : {}),
+    ...(sensitivity ? { sensitivity } : {}),
   };
 }
 
@@ -500,5 +538,6 @@ function applyValueOverride(cfg: Record<string, unknown>, o: Override, prov: Pro
 
 function fileKnownKeys(p: (string | number)[]): string[] | null {
   if (p.length === 1 && p[0] === 'executor') return Object.keys(ExecutorSchema.shape);
+  if (p.length === 1 && p[0] === 'sensitivity') return Object.keys(SensitivitySchema.shape);
   return p.length === 0 ? Object.keys(ExperimentFileSchema.shape) : null;
 }

@@ -380,6 +380,43 @@ export type ExecutorSettings = z.infer<typeof ExecutorSchema>;
 
 const fragment = z.record(z.unknown());
 
+const axisScalar = z.union([z.string(), z.number(), z.boolean()]);
+const axisName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected a name (letters, digits, "_", "-", ".")');
+
+/** The eval.json metrics a sensitivity study may judge its claims by. */
+export const SENSITIVITY_METRICS = ['mAP@all', 'P@200', 'mAP@200'] as const;
+
+/**
+ * `sensitivity:` (issue 15): the grid's cells again with one factor at a time moved off its base value.
+ * A claim is an ordering on one grid axis ("treatment > baseline"); a factor is a config path and the
+ * values it takes. Cells outside a factor's `when` (softmax for the MEMS margin) are not varied.
+ */
+export const SensitivitySchema = z
+  .object({
+    /** The eval.json metric the verdicts use. */
+    metric: z.enum(SENSITIVITY_METRICS).default('mAP@all'),
+    claims: z
+      .array(z.object({ axis: axisName, baseline: axisScalar, treatment: axisScalar }).strict())
+      .min(1),
+    factors: z.record(
+      axisName,
+      z
+        .object({
+          /** A config path (`train.steps`, `loss.margin`) or a scalar axis alias (`inputSize`). */
+          path: axisName,
+          /** The values tried; one of them is the base config's (the baseline cells). */
+          values: z.array(axisScalar).min(2),
+          /** Grid axis values a cell must have to be varied (`{ loss: mems }`); default: every cell. */
+          when: z.record(axisName, axisScalar).default({}),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+export type SensitivitySettings = z.infer<typeof SensitivitySchema>;
+
 export const ExperimentFileSchema = z
   .object({
     /** Folder name under runs/ and MLflow experiment name. */
@@ -402,6 +439,8 @@ export const ExperimentFileSchema = z
     grid: z.record(z.unknown()).default({}),
     /** Where the cells run; not part of any cell id or of configSha256. */
     executor: ExecutorSchema.optional(),
+    /** A one-factor-at-a-time sensitivity study around the grid (adds cells; see SensitivitySchema). */
+    sensitivity: SensitivitySchema.optional(),
   })
   .strict();
 
