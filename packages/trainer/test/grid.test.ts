@@ -208,3 +208,93 @@ describe('--only', () => {
     expect(() => selectCells(exp, ['block=none'])).toThrow('no cell matches');
   });
 });
+
+describe('sensitivity design (one factor at a time around the grid)', () => {
+  const sensitivity = {
+    claims: [{ axis: 'block', baseline: 'se', treatment: 'dase' }],
+    factors: {
+      rate: { path: 'lr', values: [0.001, 0.01] },
+      margin: { path: 'loss.margin', values: [2, 4], when: { loss: 'mems' } },
+    },
+  };
+
+  test('adds the grid cells once per non-base value; factors become axes, n/a outside `when`', () => {
+    const exp = expandExperiment(doc({ sensitivity }), 'g.yaml');
+    // 12 grid cells + 12 at lr 0.01 + 6 MEMS cells at margin 2
+    expect(exp.cells).toHaveLength(30);
+    expect(new Set(exp.cells.map((c) => c.cellId)).size).toBe(30);
+    expect(exp.axes.rate).toEqual([0.001, 0.01]);
+    expect(exp.axes.margin).toEqual([2, 4, 'n/a']);
+    const centre = exp.cells.slice(0, 12);
+    expect(centre.every((c) => c.axes.rate === 0.001)).toBe(true);
+    expect(centre.map((c) => c.axes.margin)).toEqual(centre.map((c) => (c.axes.loss === 'mems' ? 4 : 'n/a')));
+    const atMargin2 = exp.cells.filter((c) => c.axes.margin === 2);
+    expect(atMargin2).toHaveLength(6);
+    for (const c of atMargin2) {
+      expect(c.loss).toMatchObject({ name: 'mems', margin: 2 });
+      expect(c.axes.rate).toBe(0.001); // one factor at a time
+      expect(c.train.lr).toBe(0.001);
+    }
+    for (const c of exp.cells.filter((c) => c.axes.rate === 0.01)) {
+      expect(c.train.lr).toBe(0.01);
+      expect(c.axes.margin).toBe(c.axes.loss === 'mems' ? 4 : 'n/a');
+    }
+    expect(exp.sensitivity).toEqual({
+      metric: 'mAP@all',
+      claims: sensitivity.claims,
+      factors: [
+        { name: 'rate', path: 'train.lr', values: [0.001, 0.01], baseline: 0.001, when: {} },
+        { name: 'margin', path: 'loss.margin', values: [2, 4], baseline: 4, when: { loss: 'mems' } },
+      ],
+    });
+  });
+
+  test('the shipped sensitivity.yaml: 120 cells whose centre is the demo grid, cell for cell', () => {
+    const study = loadExperiment('sensitivity');
+    const demo = loadExperiment('demo');
+    expect(study.cells).toHaveLength(120);
+    const centre = study.cells.filter((c) =>
+      study.sensitivity!.factors.every((f) => [f.baseline, 'n/a'].includes(c.axes[f.name]!)),
+    );
+    expect(centre.map((c) => c.cellId)).toEqual(demo.cells.map((c) => c.cellId));
+    // every other cell is off its base value in exactly one factor
+    for (const c of study.cells) {
+      const off = study.sensitivity!.factors.filter((f) => ![f.baseline, 'n/a'].includes(c.axes[f.name]!));
+      expect(off.length).toBeLessThanOrEqual(1);
+    }
+  });
+
+  test.each([
+    [
+      { claims: [{ axis: 'blok', baseline: 'se', treatment: 'dase' }] },
+      'sensitivity.claims[0].axis: "blok" is not a grid axis',
+    ],
+    [
+      { claims: [{ axis: 'block', baseline: 'se', treatment: 'cbam' }] },
+      'sensitivity.claims[0].treatment: "cbam" is not a value of grid.block',
+    ],
+    [
+      { factors: { rate: { path: 'lr', values: [0.01, 0.1] } } },
+      "sensitivity.factors.rate.values: must include the base config's value 0.001",
+    ],
+    [
+      { factors: { loss: { path: 'lr', values: [0.001, 0.1] } } },
+      'sensitivity.factors.loss: the name is a grid axis',
+    ],
+    [
+      { factors: { rate: { path: 'train.lrr', values: [0.001, 0.1] } } },
+      'sensitivity.factors.rate.path: "train.lrr" is not a config path',
+    ],
+    [
+      { factors: { m: { path: 'loss.margin', values: [2, 4], when: { los: 'mems' } } } },
+      'sensitivity.factors.m.when.los: not a grid axis',
+    ],
+    [
+      { factors: { m: { path: 'loss.margin', values: [2, 4], when: { loss: 'arcface' } } } },
+      'sensitivity.factors.m.when: no grid cell matches',
+    ],
+  ])('a bad block is one line naming its yaml path (%#)', (patch, message) => {
+    const s = { ...sensitivity, ...patch };
+    expect(() => expandExperiment(doc({ sensitivity: s }), 'g.yaml')).toThrow(`g.yaml: ${message}`);
+  });
+});

@@ -67,7 +67,7 @@ describe('experiment schema errors name the file and the path', () => {
       'unknown top-level key',
       'losses:',
       'lossez: {}\nlosses:',
-      'experiments/demo.yaml: lossez: unknown key "lossez" (known: name, description, base, losses, grid, executor)',
+      'experiments/demo.yaml: lossez: unknown key "lossez" (known: name, description, base, losses, grid, executor, sensitivity)',
     ],
     [
       'unknown loss option',
