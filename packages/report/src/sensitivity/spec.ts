@@ -110,8 +110,10 @@ export function sensitivitySpec(
     $schema: SCHEMA,
     title: {
       text: `${c.label}: Δ ${metric} by factor`,
-      subtitle:
-        'mean Δ over paired seeds with 95 % t interval; one line per other setting; shape: verdict after Holm',
+      subtitle: [
+        'mean Δ over paired seeds with its 95 % t interval',
+        'one line per other setting; shape: verdict after Holm',
+      ],
     },
     data: { values },
     concat: factors.map(panel),
