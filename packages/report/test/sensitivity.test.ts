@@ -335,18 +335,19 @@ describe('sensitivity outputs', () => {
       },
     };
     for (const c of view.claims) {
-      const spec = sensitivitySpec(c, view.factors, view.metric) as TopLevelSpec & {
-        concat: { layer: { encoding: Record<string, { datum?: number; field?: string }> }[] }[];
-        data: { values: { setting: string; lo: number | null }[] };
-      };
+      const spec: TopLevelSpec = sensitivitySpec(c, view.factors, view.metric);
       expect(validate(spec)).toBe(true);
       expect(compile(spec, { logger: logger as never }).spec).toBeTruthy();
-      expect(spec.concat).toHaveLength(2);
-      const layers = spec.concat[0].layer;
-      expect(layers[0].encoding.y.datum).toBe(0);
-      expect(layers[1].encoding.y2.field).toBe('hi');
-      expect(layers[2].encoding.color.field).toBe('setting');
-      expect(spec.data.values).toHaveLength(c.settings.length);
+      const plain = spec as unknown as {
+        concat: { layer: { encoding: Record<string, { datum?: number; field?: string }> }[] }[];
+        data: { values: unknown[] };
+      };
+      expect(plain.concat).toHaveLength(2);
+      const layers = plain.concat[0]!.layer;
+      expect(layers[0]!.encoding.y?.datum).toBe(0);
+      expect(layers[1]!.encoding.y2?.field).toBe('hi');
+      expect(layers[2]!.encoding.color?.field).toBe('setting');
+      expect(plain.data.values).toHaveLength(c.settings.length);
     }
     expect(warnings).toEqual([]);
   });
