@@ -379,7 +379,7 @@ function experimentPage(
         </div>
         <div class="stat"><span class="v">${counts.queued ?? 0}</span><span class="k">queued</span></div>
       </div>
-      ${progressBar(counts, v.exp.cells.length)} ${staleLine(v)} ${sensitivityNav(v.sensitivity)}
+      ${progressBar(counts, v.exp.cells.length)} ${staleLine(v)}${sensitivityNav(v.sensitivity)}
     </section>
     <section class="panel">
       <div class="panel-head">
