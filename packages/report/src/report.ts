@@ -42,6 +42,9 @@ import { metricsFor, normalize, type NormalizedExperiment, type Observation } fr
 import { safeSegment } from './util/html';
 import { mdCode, mdParagraph, mdText, shellWord } from './util/markdown';
 import { confineOutput, writeInside } from './util/paths';
+// sensitivity section (issue 15)
+import { computeSensitivity, type SensitivityView } from './sensitivity/compute';
+import { sensitivitySection } from './sensitivity/section';
 
 export interface BuildOptions {
   runsDir: string;
@@ -70,6 +73,8 @@ export interface ExperimentView {
   obs: Map<string, Observation>;
   /** the folder its paper outputs go to */
   outDir: string;
+  /** sensitivity section (issue 15): only for an experiment.json with a `sensitivity` block */
+  sensitivity?: SensitivityView;
 }
 
 export interface BuildResult {
@@ -256,7 +261,8 @@ export function makeView(
   if (note) table.notes.push(note);
   const stale = staleNote(exp);
   if (stale) table.notes.push(stale);
-  return { exp, norm, table, obs: new Map(norm.observations.map((o) => [o.cellId, o])), outDir };
+  const sensitivity = computeSensitivity(exp); // sensitivity section (issue 15)
+  return { exp, norm, table, obs: new Map(norm.observations.map((o) => [o.cellId, o])), outDir, sensitivity };
 }
 
 async function writeExperimentOutputs(
@@ -318,6 +324,11 @@ async function writeExperimentOutputs(
     (acc, c) => ({ ...acc, [c.status.state]: (acc[c.status.state] ?? 0) + 1 }),
     {},
   );
+  // sensitivity section (issue 15): its files and Markdown come from sensitivity/section.ts
+  const sens = view.sensitivity
+    ? await sensitivitySection(view.sensitivity, t.experimentName, { png: opts.png !== false })
+    : undefined;
+  for (const f of sens?.files ?? []) write(f.path, f.content, files);
   const report = [
     `# ${mdText(t.experimentName)}: report`,
     '',
@@ -341,6 +352,7 @@ async function writeExperimentOutputs(
         : ''
     }`,
     '',
+    ...(sens ? [sens.markdown, ''] : []), // sensitivity section (issue 15)
     '## Figures',
     '',
     ...figureLines,

@@ -40,6 +40,8 @@ import { fmt } from '../table/format';
 import { displayAxis, displayValue } from '../table/normalize';
 import type { ExperimentView } from '../report';
 import { html, jsonForScript, raw, safeSegment, type SafeHtml } from '../util/html';
+// sensitivity page (issue 15)
+import { SENSITIVITY_PAGE, sensitivityNav, sensitivityPage } from '../sensitivity/dashboard';
 
 export interface DashboardOptions {
   mlflowUi?: string;
@@ -377,7 +379,7 @@ function experimentPage(
         </div>
         <div class="stat"><span class="v">${counts.queued ?? 0}</span><span class="k">queued</span></div>
       </div>
-      ${progressBar(counts, v.exp.cells.length)} ${staleLine(v)}
+      ${progressBar(counts, v.exp.cells.length)} ${staleLine(v)}${sensitivityNav(v.sensitivity)}
     </section>
     <section class="panel">
       <div class="panel-head">
@@ -842,6 +844,13 @@ export async function writeDashboard(
     fs.rmSync(assertInsideOut(dir, path.join(ed, 'r')), { recursive: true, force: true });
     writeInside(dir, path.join(ed, 'index.html'), experimentPage(v, opts, experimentSpecs(v)));
     writeInside(dir, path.join(ed, 'compare.html'), comparePage(v, opts));
+    // sensitivity page (issue 15)
+    if (v.sensitivity)
+      writeInside(
+        dir,
+        path.join(ed, SENSITIVITY_PAGE),
+        page(sensitivityPage({ id: v.exp.id, name: v.exp.meta.name }, v.sensitivity, opts.mlflowUi)),
+      );
     for (const c of v.exp.cells)
       writeInside(dir, path.join(ed, 'r', `${c.cellId}.html`), runPage(v, c, opts, path.join(ed, 'r')));
   }
