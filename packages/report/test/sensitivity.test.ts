@@ -188,6 +188,27 @@ describe('sensitivity statistics', () => {
     expect(other?.notes.join(' ')).toContain('No finished cell has mAP_all in its eval.json');
   });
 
+  it('leaves settings without a paired seed (pieces not run yet) out of the rows and names them in a note', () => {
+    const exp = loadRunStore(runs, 'sens').experiments[0]!;
+    const partial = computeSensitivity({
+      ...exp,
+      // steps=800 not run at all; margin=4 run for SE only
+      cells: exp.cells.filter(
+        (c) =>
+          c.config?.axes.steps !== 800 && !(c.config?.axes.margin === 4 && c.config?.axes.block === 'dase'),
+      ),
+    }) as SensitivityView;
+    const [b, l] = partial.claims;
+    expect(b!.settings.map((s) => s.label)).not.toContain('steps=800, loss=softmax');
+    expect(b!.settings.every((s) => s.n > 0)).toBe(true);
+    expect(partial.notes).toEqual([
+      'DASE > SE: not run yet (no seed finished on both sides), left out: steps=800, margin=4 (loss=MEMS).',
+      'MEMS > softmax: not run yet (no seed finished on both sides), left out: steps=800, margin=4 (block=DASE).',
+    ]);
+    expect(b!.sentence).not.toContain('steps=800');
+    expect(l!.settings.find((s) => s.label === 'margin=4, block=SE')?.n).toBe(3);
+  });
+
   it('pairs by seed and gives n, mean, sd and the 95 % t interval', () => {
     for (const [label, loss, variant] of DISTINCT) {
       const d = blockDiffs(loss, variant);

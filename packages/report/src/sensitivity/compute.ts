@@ -292,7 +292,11 @@ export function computeSensitivity(exp: ExperimentRecord): SensitivityView | und
     ambiguous += measured.reduce((s, m) => s + m.ambiguousSeeds, 0);
     const { distinct, tested } = correct(measured);
     const label = `${displayValue(claim.axis, claim.treatment)} > ${displayValue(claim.axis, claim.baseline)}`;
-    const c = { ...claim, label, settings: measured.map((m) => m.setting), distinct, tested };
+    // A setting without one paired seed has not been run (a study run in pieces): a note, not a row.
+    const notRun = measured.filter((m) => m.setting.n === 0).map((m) => m.setting);
+    if (notRun.length && cells.length) notes.push(notRunNote(label, notRun, others.length));
+    const settings = measured.map((m) => m.setting).filter((st) => st.n > 0);
+    const c = { ...claim, label, settings, distinct: distinct - notRun.length, tested };
     return { ...c, sentence: claimSentence(c, spec.metric) };
   });
   if (ambiguous)
@@ -300,6 +304,19 @@ export function computeSensitivity(exp: ExperimentRecord): SensitivityView | und
       `${ambiguous} seed slot(s) left unpaired: more than one cell of the slice had that seed (not a one-factor-at-a-time grid).`,
     );
   return { metric: spec.metric, factors, claims, notes };
+}
+
+/** "DASE > SE: not run yet (no seed finished on both sides): width=8, width=32, steps=800 (loss=MEMS)". */
+function notRunNote(claim: string, missing: SensitivitySetting[], perValue: number): string {
+  const byValue = new Map<string, SensitivitySetting[]>();
+  for (const st of missing) {
+    const key = `${st.factor}=${st.value}`;
+    byValue.set(key, [...(byValue.get(key) ?? []), st]);
+  }
+  const parts = [...byValue].map(([key, sts]) =>
+    sts.length === perValue ? key : `${key} (${sts.map((st) => st.otherLabel).join('; ')})`,
+  );
+  return `${claim}: not run yet (no seed finished on both sides), left out: ${parts.join(', ')}.`;
 }
 
 /** The table note shared by every format: the CI method, the test, the correction, the verdict rule. */
