@@ -65,7 +65,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 export interface AtomicWriteOptions {
-  /** Create the file's folder first (default false). */
+  /** Create the file's folder first (default true). */
   mkdir?: boolean;
   /** Temp-name tag (default the pid): writers that may race within one process pass their own. */
   tag?: string | number;
@@ -93,7 +93,7 @@ export function writeFileAtomicSync(
   data: string | Uint8Array,
   opts: AtomicWriteOptions = {},
 ): void {
-  if (opts.mkdir) fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (opts.mkdir ?? true) fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = tempName(file, opts.tag);
   commitSync(tmp, file, () => {
     const fd = fs.openSync(tmp, 'w');
@@ -113,7 +113,7 @@ export function writeJsonAtomicSync(file: string, value: unknown, opts: AtomicWr
 
 /** Copies the file `src` to `file` atomically (synchronous form). */
 export function copyFileAtomicSync(src: string, file: string, opts: AtomicWriteOptions = {}): void {
-  if (opts.mkdir) fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (opts.mkdir ?? true) fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = tempName(file, opts.tag);
   commitSync(tmp, file, () => {
     fs.copyFileSync(src, tmp);

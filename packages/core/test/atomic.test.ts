@@ -18,11 +18,11 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-test('sync form: replaces the file, leaves no temp file, creates the folder on request', () => {
+test('sync form: replaces the file, leaves no temp file, creates the folder unless told not to', () => {
   const file = path.join(dir, 'a', 'b.json');
-  expect(() => writeFileAtomicSync(file, 'x')).toThrow(/ENOENT/);
+  expect(() => writeFileAtomicSync(file, 'x', { mkdir: false })).toThrow(/ENOENT/);
   expect(fs.readdirSync(dir)).toEqual([]);
-  writeFileAtomicSync(file, 'one', { mkdir: true });
+  writeFileAtomicSync(file, 'one');
   writeJsonAtomicSync(file, { n: 2 });
   expect(fs.readFileSync(file, 'utf8')).toBe('{\n  "n": 2\n}\n');
   expect(fs.readdirSync(path.dirname(file))).toEqual(['b.json']);
@@ -39,7 +39,7 @@ test('sync form: a failed write removes the temp file and keeps the old content'
 test('copy: the target holds the source bytes', () => {
   const src = path.join(dir, 'src.bin');
   fs.writeFileSync(src, Buffer.from([1, 2, 3]));
-  copyFileAtomicSync(src, path.join(dir, 'out', 'dst.bin'), { mkdir: true });
+  copyFileAtomicSync(src, path.join(dir, 'out', 'dst.bin'));
   expect([...fs.readFileSync(path.join(dir, 'out', 'dst.bin'))]).toEqual([1, 2, 3]);
 });
 

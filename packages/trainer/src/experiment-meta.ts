@@ -5,7 +5,8 @@
  * are stale: results of an earlier grid, which readers leave out by default.
  */
 import type { Experiment } from './grid';
-import { nowIso, writeJsonAtomic, type ExperimentMeta, type RunStore } from './run-store';
+import { writeJsonAtomicSync } from '@sbir/core';
+import { nowIso, type ExperimentMeta, type RunStore } from './run-store';
 
 export interface CellSetChange {
   /** When this cell set became current (the ablation that resolved it started). */
@@ -91,7 +92,7 @@ export function writeExperimentMeta(runs: RunStore, exp: Experiment): Experiment
     createdAt: old?.createdAt ?? now,
     updatedAt: now,
   };
-  writeJsonAtomic(runs.metaPath, meta);
+  writeJsonAtomicSync(runs.metaPath, meta);
   return meta;
 }
 

@@ -6,7 +6,7 @@ export {
   cellIdOf,
   axesLabel,
   resolveExperimentFile,
-  listExperiments,
+  listExperimentFiles,
 } from './grid';
 export type { Experiment, LoadOptions } from './grid';
 export { CellConfigSchema, ExperimentFileSchema, AXIS_ALIASES, LOSS_NAMES } from './schema';
@@ -18,8 +18,6 @@ export {
   planCell,
   dumpCheckpoint,
   restoreCheckpoint,
-  writeFileAtomic,
-  writeJsonAtomic,
   FORMAT_VERSION,
 } from './run-store';
 export type {

@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { availableCores, displayPath } from '@sbir/core';
 import type { Claim, ClaimProbe } from './claim';
 import {
   claimCell,
@@ -16,15 +17,9 @@ import {
   type Executor,
   type PlannedCell,
 } from './executor';
-import { displayPath } from './grid';
 import type { CellOutcome, ParentMessage, StartMode, WorkerMessage } from './protocol';
 
 export const WORKER_ENTRY = path.join(__dirname, 'worker.ts');
-
-/** Cores this process may use (cgroup-aware on Node 20). */
-export function availableCores(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
 
 /**
  * Workers x threads <= cores. On small machines one worker per two cores measured best (see README

@@ -1,6 +1,7 @@
 /**
  * The run store (format in packages/trainer/README.md): the source of truth for every result. All
- * writes are atomic (tmp file in the same folder, fsync, rename); metrics.jsonl is append-only.
+ * writes are atomic (@sbir/core: tmp file in the same folder, fsync, rename, fsync the folder);
+ * metrics.jsonl is append-only.
  * Checkpoints are dumped and restored in one place (Lightning's checkpoint connector): `dumpCheckpoint`
  * and `restoreCheckpoint`.
  */
@@ -8,6 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fsyncDirSync, writeFileAtomicSync, writeJsonAtomicSync } from '@sbir/core';
 import type { CellConfig } from './schema';
 
 export const FORMAT_VERSION = 1;
@@ -101,24 +103,6 @@ export type MetricLine = StepLine | EpochLine;
 
 export function nowIso(): string {
   return new Date().toISOString();
-}
-
-/** Writes `data` to `file` atomically: `<file>.tmp-<pid>` in the same folder, fsync, rename. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
-
-export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Parsed JSON, or null when the file does not exist. */
@@ -243,7 +227,7 @@ export class CellStore {
   }
 
   writeConfig(config: CellConfig): void {
-    writeJsonAtomic(this.file('config.json'), config);
+    writeJsonAtomicSync(this.file('config.json'), config);
   }
 
   /**
@@ -275,7 +259,7 @@ export class CellStore {
     const old: CellStatus = { ...(this.readStatus() ?? emptyStatus(now)) };
     delete old.unreadable; // a marker of the reader, never written
     const next: CellStatus = { ...old, ...patch, updatedAt: now };
-    writeJsonAtomic(this.file('status.json'), next);
+    writeJsonAtomicSync(this.file('status.json'), next);
     return next;
   }
 
@@ -320,7 +304,7 @@ export class CellStore {
     const { lines, bad } = this.readMetricsCounted();
     const kept = lines.filter((l) => l.step <= step);
     if (kept.length !== lines.length || bad > 0 || fs.existsSync(this.file('metrics.jsonl'))) {
-      writeFileAtomic(this.file('metrics.jsonl'), kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
+      writeFileAtomicSync(this.file('metrics.jsonl'), kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
     }
     return { removed: lines.length - kept.length, bad };
   }
@@ -461,7 +445,7 @@ export function writeCheckpointDigests(dir: string): void {
     const file = path.join(dir, name);
     files[name] = { bytes: fs.statSync(file).size, sha256: sha256FileSync(file) };
   }
-  writeJsonAtomic(path.join(dir, CHECKPOINT_DIGESTS), {
+  writeJsonAtomicSync(path.join(dir, CHECKPOINT_DIGESTS), {
     format: 'sbir-checkpoint-digests',
     version: 1,
     files,
@@ -518,9 +502,9 @@ export async function dumpCheckpoint(
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   await model.saveCheckpoint(path.join(tmp, 'model'));
-  writeJsonAtomic(path.join(tmp, 'trainer-state.json'), state);
+  writeJsonAtomicSync(path.join(tmp, 'trainer-state.json'), state);
   writeCheckpointDigests(tmp);
-  fsyncDir(tmp);
+  fsyncDirSync(tmp);
   // last -> previous -> dropped; best -> dropped (rename cannot replace a non-empty folder)
   const drop = path.join(root, `.${which}.old-${process.pid}`);
   fs.rmSync(drop, { recursive: true, force: true });
@@ -534,7 +518,7 @@ export async function dumpCheckpoint(
     fs.renameSync(target, drop);
   }
   fs.renameSync(tmp, target);
-  fsyncDir(root);
+  fsyncDirSync(root);
   fs.rmSync(drop, { recursive: true, force: true });
 }
 
@@ -603,19 +587,6 @@ export async function restoreCheckpoint(model: Checkpointable, cell: CellStore):
   }
   const { bad } = cell.truncateMetrics(0);
   return { state: null, from: null, faults, badMetricLines: bad };
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // directories cannot be fsynced on every platform; the rename is still atomic
-  }
 }
 
 /** True when `pid` is a live process on this host (a zombie left by a killed parent is not). */

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeJsonAtomicSync } from '@sbir/core';
 import {
   CellStore,
   CorruptCheckpoint,
@@ -10,7 +11,6 @@ import {
   planCell,
   restoreCheckpoint,
   verifyCheckpoint,
-  writeJsonAtomic,
   type CellStatus,
   type Checkpointable,
 } from '../src/run-store';
@@ -54,8 +54,8 @@ describe('run store', () => {
 
   test('atomic JSON writes leave no temp file behind', () => {
     const file = path.join(dir, 'a', 'x.json');
-    writeJsonAtomic(file, { a: 1 });
-    writeJsonAtomic(file, { a: 2 });
+    writeJsonAtomicSync(file, { a: 1 });
+    writeJsonAtomicSync(file, { a: 2 });
     expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ a: 2 });
     expect(fs.readdirSync(path.dirname(file))).toEqual(['x.json']);
   });
@@ -215,7 +215,7 @@ describe('run store', () => {
   test('reset keeps config, status and the MLflow record only', () => {
     const cell = new CellStore(path.join(dir, 'c'));
     for (const f of ['config.json', 'status.json', 'mlflow.json', 'metrics.jsonl', 'eval.json'])
-      writeJsonAtomic(cell.file(f), {});
+      writeJsonAtomicSync(cell.file(f), {});
     fs.mkdirSync(path.join(cell.dir, 'checkpoints', 'last'), { recursive: true });
     cell.reset();
     expect(fs.readdirSync(cell.dir).sort()).toEqual(['config.json', 'mlflow.json', 'status.json']);

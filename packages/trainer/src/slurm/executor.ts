@@ -6,6 +6,7 @@
  * `interrupted` with Slurm's reason, so that a rerun resubmits exactly the unfinished cells.
  */
 import * as os from 'node:os';
+import { displayPath } from '@sbir/core';
 import { acquireClaim, newToken, type Claim, type ClaimProbe, type ClaimRecord } from '../claim';
 import {
   claimCell,
@@ -14,7 +15,6 @@ import {
   type Executor,
   type PlannedCell,
 } from '../executor';
-import { displayPath } from '../grid';
 import type { CellOutcome, StartMode } from '../protocol';
 import {
   nowIso,

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../grid';
-import { writeFileAtomic, writeJsonAtomic } from '../run-store';
+import { writeFileAtomicSync, writeJsonAtomicSync } from '@sbir/core';
 import type { StartMode } from '../protocol';
 
 export const TASK_ENTRY = path.join(__dirname, 'task.ts');
@@ -83,23 +83,23 @@ export class SubmissionFolder {
   }
 
   writeTasks(tasks: SlurmTasksFile): void {
-    writeJsonAtomic(this.file('tasks.json'), tasks);
+    writeJsonAtomicSync(this.file('tasks.json'), tasks);
   }
 
   writeScript(script: string): void {
-    writeFileAtomic(this.file('job.sh'), script);
+    writeFileAtomicSync(this.file('job.sh'), script);
     fs.chmodSync(this.file('job.sh'), 0o755);
   }
 
   writeSbatch(argv: string[]): void {
-    writeJsonAtomic(this.file('sbatch.json'), { command: 'sbatch', argv, cwd: REPO_ROOT });
+    writeJsonAtomicSync(this.file('sbatch.json'), { command: 'sbatch', argv, cwd: REPO_ROOT });
   }
 
   writeJob(job: SlurmJobFile): void {
-    writeJsonAtomic(this.file('job.json'), job);
+    writeJsonAtomicSync(this.file('job.json'), job);
   }
 
   writeError(text: string): void {
-    writeFileAtomic(this.file('submit-error.txt'), `${text}\n`);
+    writeFileAtomicSync(this.file('submit-error.txt'), `${text}\n`);
   }
 }
