@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { dense, matMul2d } from './ops';
-import { ParamStore } from './params';
+import { linearInit, ParamStore } from './params';
 import { Rng } from './rng';
 
 export type LossName = 'softmax' | 'mems' | 'contrastive' | 'triplet' | 'center' | 'cosface' | 'arcface';
@@ -245,6 +245,7 @@ function addCentres(store: ParamStore, rng: Rng, name: string, k: number, d: num
   return store.addParam(name, tf.tensor2d(raw, [k, d]));
 }
 
+/** A linear layer `name` (PyTorch's default init, `linearInit`) registered in the store. */
 function addLinear(
   store: ParamStore,
   rng: Rng,
@@ -252,11 +253,8 @@ function addLinear(
   d: number,
   k: number,
 ): { w: tf.Variable; b: tf.Variable } {
-  const bound = 1 / Math.sqrt(d);
-  return {
-    w: store.addParam(`${name}.weight`, tf.tensor2d(rng.uniformArray(d * k, bound), [d, k])),
-    b: store.addParam(`${name}.bias`, tf.tensor1d(rng.uniformArray(k, bound))),
-  };
+  const { w, b } = linearInit(rng, d, k);
+  return { w: store.addParam(`${name}.weight`, w), b: store.addParam(`${name}.bias`, b) };
 }
 
 const defs: Record<LossName, LossDef> = {

@@ -17,9 +17,10 @@ import {
   type Executor,
   type PlannedCell,
 } from './executor';
+import { childEntry } from './entry';
 import type { CellOutcome, ParentMessage, StartMode, WorkerMessage } from './protocol';
 
-export const WORKER_ENTRY = path.join(__dirname, 'worker.ts');
+export const WORKER_ENTRY = childEntry(__dirname, 'worker');
 
 /**
  * Workers x threads <= cores. On small machines one worker per two cores measured best (see README
@@ -160,8 +161,8 @@ class WorkerPool {
   private spawn(index: number): void {
     const logFile = path.join(this.logDir, `worker-${index}.log`);
     const log = fs.createWriteStream(logFile, { flags: 'a' });
-    const child = fork(WORKER_ENTRY, [], {
-      execArgv: ['--import', 'tsx'],
+    const child = fork(WORKER_ENTRY.file, [], {
+      execArgv: WORKER_ENTRY.execArgv,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: {
         ...process.env,
