@@ -12,6 +12,9 @@
  *   MEMS:    m_t = 1 + (m - 1) alpha_t        (multiplicative; m_t = 1 is no margin)
  *   CosFace: m_t = m alpha_t                  (authors: cos*(1-alpha) + (cos-m)*alpha)
  *   ArcFace: m_t = m alpha_t                  (same schedule, our addition)
+ *
+ * One file on purpose: the loss registry (`defs`: options, defaults, description, create) is the
+ * extension point, and adding a loss is one entry here (CONTRIBUTING.md).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { dense, matMul2d } from './ops';

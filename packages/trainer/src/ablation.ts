@@ -2,6 +2,9 @@
  * The ablation orchestrator (`trainer ablation`): load the experiment, plan every cell from its status,
  * prepare missing datasets, and run the cells in a bounded pool of worker processes while mirroring
  * the run store to MLflow. The sweeper (grid.ts) is separate from this launcher, as in Hydra.
+ *
+ * One file on purpose: the run of a grid in order (select, plan, prepare data, execute, summarise);
+ * the executors, the --only filters (only.ts) and the summary numbers (table.ts) live apart.
  */
 import * as fs from 'node:fs';
 import { missingPretrainedMessage } from '@sbir/model';

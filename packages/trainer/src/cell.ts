@@ -9,6 +9,9 @@
  *   SBIR_FORCE_NAN_CELLS=<filters>  ... only in the cells these `--only` filters pick
  *   SBIR_STEP_DELAY_MS=<ms>         sleep after every step (to kill a cell mid-way in tests)
  *   SBIR_FINAL_EVAL_DELAY_MS=<ms>   sleep after the final evaluation, before eval.json (kill tests)
+ *
+ * One file on purpose: one cell's life in order (resume, train loop, checkpoints, final evaluation,
+ * status); the checkpoint format itself is checkpoint.ts.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -25,17 +28,14 @@ import {
 import { finalEvaluation, quickEvaluation } from './evaluate';
 import { matchesOnly, parseOnly } from './only';
 import type { Callback, CellOutcome, CellStartInfo, StartMode } from './protocol';
+import { CellStore, nowIso, type CellStatus, type EpochLine } from './run-store';
 import {
-  CellStore,
   dumpCheckpoint,
   initialTrainerState,
-  nowIso,
   restoreCheckpoint,
-  type CellStatus,
-  type EpochLine,
   type RestoredCheckpoint,
   type TrainerState,
-} from './run-store';
+} from './checkpoint';
 import type { CellConfig } from './schema';
 
 export interface RunCellOptions {

@@ -5,6 +5,9 @@
  * - `finalEvaluation`: everything, flip test as the authors' tester.py, and the run store outputs
  *   eval.json, embeddings.json (a sample) and retrieval.json with PNG thumbnails.
  * Both rank with eval.distance (tester.py --test_distance): `angular` L2-normalises the features first.
+ *
+ * One file on purpose: the quick (per epoch) and final evaluations share embedding, ranking and the
+ * files they write (embeddings.json, retrieval.json and its thumbnails).
  */
 import * as path from 'node:path';
 import sharp from 'sharp';

@@ -1,6 +1,9 @@
 /**
  * Experiments as data: load `experiments/*.yaml`, expand the grid (sweep = product), resolve and
  * validate every cell, and give each a stable id. Pure apart from reading the file.
+ *
+ * One file on purpose: loading, validating and expanding an experiment file into cells is one pipeline
+ * whose error messages name the same yaml paths; overrides are overrides.ts.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';

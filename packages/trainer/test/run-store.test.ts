@@ -3,17 +3,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeJsonAtomicSync } from '@sbir/core';
 import {
-  CellStore,
   CorruptCheckpoint,
   dumpCheckpoint,
   findCheckpoint,
   initialTrainerState,
-  planCell,
   restoreCheckpoint,
   verifyCheckpoint,
-  type CellStatus,
   type Checkpointable,
-} from '../src/run-store';
+} from '../src/checkpoint';
+import { CellStore, planCell, type CellStatus } from '../src/run-store';
 import { tmpDir } from './fixtures';
 
 function status(patch: Partial<CellStatus>): CellStatus {
