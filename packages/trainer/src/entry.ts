@@ -1,7 +1,8 @@
 /**
  * Child-process entries next to the running code: from the sources (`src/*.ts` under tsx) the child
- * runs `<name>.ts` with `--import tsx`; from a build (`dist/*.js`) it runs `<name>.js` with plain node,
- * so a built trainer needs neither tsx nor the sources.
+ * runs `<name>.ts` with `--import tsx`; from a build (`dist/*.js`) it runs `<name>.js` with plain node
+ * and `--conditions=production`, under which every `@sbir/*` package resolves to its `dist/index.js`
+ * (package.json "exports"), so a built trainer needs neither tsx nor the sources.
  */
 import * as path from 'node:path';
 
@@ -15,6 +16,6 @@ export interface ChildEntry {
 export function childEntry(dir: string, name: string): ChildEntry {
   const built = path.extname(__filename) === '.js';
   return built
-    ? { file: path.join(dir, `${name}.js`), execArgv: [] }
+    ? { file: path.join(dir, `${name}.js`), execArgv: ['--conditions=production'] }
     : { file: path.join(dir, `${name}.ts`), execArgv: ['--import', 'tsx'] };
 }
