@@ -4,7 +4,7 @@ const swc = [
   { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } },
 ];
 const moduleNameMapper = {
-  '^@sbir/(data|model|trainer|report)$': '<rootDir>/packages/$1/src/index.ts',
+  '^@sbir/(core|data|model|trainer|report)$': '<rootDir>/packages/$1/src/index.ts',
 };
 // testTimeout: the default 5 s is too tight for tests that prepare a tiny dataset when the 2-core machine
 // is busy; a hung test still fails (the tests that train set their own, longer limits).
@@ -17,7 +17,7 @@ const base = {
 module.exports = {
   testTimeout: 30_000,
   projects: [
-    ...['data', 'model', 'trainer', 'report'].map((name) => ({
+    ...['core', 'data', 'model', 'trainer', 'report'].map((name) => ({
       ...base,
       displayName: name,
       rootDir: __dirname,

@@ -20,7 +20,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { prepareDataset } from '../src';
 import { writeFileAtomic } from '../src/io';
-import { mapPool } from '../src/image';
+import { mapPool } from './map-pool';
 import { defaultConcurrency } from '../src/prepare';
 import { createRng } from '../src/rng';
 

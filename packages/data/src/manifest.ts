@@ -1,6 +1,7 @@
 /** manifest.json: schema-checked at load, written last (atomically) by `prepareDataset`. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { formatPath } from '@sbir/core';
 import { z } from 'zod';
 import { DataError, errorMessage } from './errors';
 import type { Manifest } from './types';
@@ -80,7 +81,7 @@ export function loadManifest(dir: string): Manifest {
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new DataError('bad-manifest', `${file} is not a valid sbir-shards manifest: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new DataError('bad-manifest', `${file} is not a valid sbir-shards manifest: ${formatPath(issue.path) || '(root)'}: ${issue.message}`);
   }
   return parsed.data as unknown as Manifest;
 }

@@ -1,18 +1,19 @@
-/** Seeded randomness: every random choice in this package is derived from (seed, purpose). */
+/**
+ * Seeded randomness of the data package: every random choice here (splits, shard row order, reader
+ * order) comes from a Mulberry32 stream keyed by (seed, purpose), so one choice never shifts another.
+ *
+ * This is not the model's `Rng` (sfc32, one stateful stream saved in checkpoints): the two are
+ * different generators (each package chose its own), and both decide training numbers (the data one the batch
+ * order, the model one the initialisation and augmentation), so merging them would change every result.
+ * The shuffle itself is shared (`shuffleInPlace` from @sbir/core).
+ */
+import { fnv1a32, shuffleInPlace } from '@sbir/core';
 
-/** FNV-1a, 32 bit. */
-export function hashString(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
+export { shuffleInPlace };
 
-/** Mulberry32 generator returning floats in [0, 1). */
+/** Mulberry32 generator returning floats in [0, 1); a string seed is hashed with FNV-1a. */
 export function createRng(seed: number | string): () => number {
-  let a = typeof seed === 'number' ? seed >>> 0 : hashString(seed);
+  let a = typeof seed === 'number' ? seed >>> 0 : fnv1a32(seed);
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
@@ -25,17 +26,6 @@ export function createRng(seed: number | string): () => number {
 /** A generator for one purpose, e.g. `rngFor(0, 'category', 'airplane')`. */
 export function rngFor(seed: number, ...purpose: string[]): () => number {
   return createRng(`${seed}\u0000${purpose.join('\u0000')}`);
-}
-
-/** Fisher-Yates shuffle in place; returns the array. */
-export function shuffleInPlace<T>(items: T[], rng: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    const tmp = items[i];
-    items[i] = items[j];
-    items[j] = tmp;
-  }
-  return items;
 }
 
 export function randomInt(rng: () => number, n: number): number {

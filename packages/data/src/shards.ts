@@ -22,7 +22,7 @@ import {
   Utf8,
   type Vector,
 } from 'apache-arrow';
-import { AtomicFile } from './io';
+import { createAtomicFile, type AtomicFile } from './io';
 import { DOMAINS, SPLIT_NAMES, type Domain, type SplitName } from './types';
 
 export interface ShardRow {
@@ -117,7 +117,7 @@ export class ShardWriter {
   }
 
   static async create(file: string, classes: string[]): Promise<ShardWriter> {
-    return new ShardWriter(await AtomicFile.create(file), classes);
+    return new ShardWriter(await createAtomicFile(file), classes);
   }
 
   private async flush(): Promise<void> {
@@ -176,13 +176,6 @@ export class ShardWriter {
   /** fsync + rename into place (after `seal`). */
   async commit(): Promise<void> {
     await this.out.commit();
-  }
-
-  /** `seal` then `commit`. */
-  async finish(): Promise<{ bytes: number; sha256: string }> {
-    const r = await this.seal();
-    await this.commit();
-    return r;
   }
 
   async abort(): Promise<void> {

@@ -21,6 +21,9 @@
  * Crop boxes use pixel-centre geometry (output pixel j of a crop [x0, x0 + w) reads source coordinate
  * x0 + (j + 0.5) w / size - 0.5, as PIL and torchvision's tensor resize), except in `crop-flip`, whose
  * boxes are kept bit for bit as before (corner-aligned).
+ *
+ * One file on purpose: the input pipelines (authors, crop-flip, none) are built from the same per-row
+ * transform kernels and must draw from the generator in the same order.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isNativeBackend } from './backend';

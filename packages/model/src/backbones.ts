@@ -9,6 +9,9 @@
  * `conv1`, `bn1`, `layer1.0.conv1`, ..., `layer1.0.downsample.0/.1`; Cadene `layer0.conv1`,
  * `layer0.bn1`, `layer1.0.se_module.fc1`, ...; BatchNorm `weight`, `bias`, `running_mean`,
  * `running_var`. Convolutions use PyTorch's symmetric padding (conv.ts).
+ *
+ * One file on purpose: the backbone registry and the one ResNet/ResNeXt builder that reads its entries
+ * share the layout types; a new backbone is one `registerBackbone` call here.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createAttn, listBlocks, resolveBlockConfig } from './blocks/registry';

@@ -13,7 +13,7 @@
  * first required. `initBackend(name, { threads })` sets the three variables before that; a later call
  * cannot change them (the trainer sets them per worker process instead).
  */
-import * as os from 'os';
+import { availableCores } from '@sbir/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 export type BackendName = 'auto' | 'tensorflow' | 'tensorflow-gpu' | 'cpu';
@@ -83,10 +83,6 @@ function positiveIntEnv(name: string): number | null {
   return Number.isInteger(n) && n > 0 ? n : null;
 }
 
-function visibleCores(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
-
 function loadNative(kind: NativeKind, opts: InitBackendOptions): void {
   if (loadedNative === kind) return;
   if (loadedNative !== null) {
@@ -138,7 +134,7 @@ function describeNative(kind: NativeKind, requested: BackendName): BackendInfo {
     requested,
     tfVersion: binding.TF_Version,
     tfjsVersion: tf.version_core,
-    threads: intra ?? visibleCores(),
+    threads: intra ?? availableCores(),
     interOpThreads: positiveIntEnv('TF_NUM_INTEROP_THREADS'),
     threadSource: intra === null ? 'default' : 'TF_NUM_INTRAOP_THREADS',
     oneDNN: process.env.TF_ENABLE_ONEDNN_OPTS !== '0',

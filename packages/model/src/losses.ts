@@ -12,10 +12,13 @@
  *   MEMS:    m_t = 1 + (m - 1) alpha_t        (multiplicative; m_t = 1 is no margin)
  *   CosFace: m_t = m alpha_t                  (authors: cos*(1-alpha) + (cos-m)*alpha)
  *   ArcFace: m_t = m alpha_t                  (same schedule, our addition)
+ *
+ * One file on purpose: the loss registry (`defs`: options, defaults, description, create) is the
+ * extension point, and adding a loss is one entry here (CONTRIBUTING.md).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { dense, matMul2d } from './ops';
-import { ParamStore } from './params';
+import { linearInit, ParamStore } from './params';
 import { Rng } from './rng';
 
 export type LossName = 'softmax' | 'mems' | 'contrastive' | 'triplet' | 'center' | 'cosface' | 'arcface';
@@ -245,6 +248,7 @@ function addCentres(store: ParamStore, rng: Rng, name: string, k: number, d: num
   return store.addParam(name, tf.tensor2d(raw, [k, d]));
 }
 
+/** A linear layer `name` (PyTorch's default init, `linearInit`) registered in the store. */
 function addLinear(
   store: ParamStore,
   rng: Rng,
@@ -252,11 +256,8 @@ function addLinear(
   d: number,
   k: number,
 ): { w: tf.Variable; b: tf.Variable } {
-  const bound = 1 / Math.sqrt(d);
-  return {
-    w: store.addParam(`${name}.weight`, tf.tensor2d(rng.uniformArray(d * k, bound), [d, k])),
-    b: store.addParam(`${name}.bias`, tf.tensor1d(rng.uniformArray(k, bound))),
-  };
+  const { w, b } = linearInit(rng, d, k);
+  return { w: store.addParam(`${name}.weight`, w), b: store.addParam(`${name}.bias`, b) };
 }
 
 const defs: Record<LossName, LossDef> = {

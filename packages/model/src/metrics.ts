@@ -16,6 +16,9 @@
  *   P@K    = #{k: rank_k <= K} / min(K, nGallery)
  *   11-point interpolated PR: p(r) = max over k with k / R >= r of k / rank_k, r = 0, 0.1, ..., 1.
  * A query with no relevant item in the gallery has AP = 0 and P@K = 0 and is left out of the PR curve.
+ *
+ * One file on purpose: every retrieval metric runs on the same blocked distance-and-rank kernel with
+ * its deterministic tie rule; split up, the rule would have to be kept equal in several places.
  */
 import * as tf from '@tensorflow/tfjs-core';
 

@@ -12,6 +12,9 @@
  * - Optimiser slots as resource variables updated by `ResourceApplyAdam` / `ResourceApplyMomentum`.
  * - Convolution (grouped, PyTorch padding) and max-pooling live in conv.ts.
  * All are checked against the plain-op path in test/blocks.test.ts and test/backend.test.ts.
+ *
+ * One file on purpose: each native fast path sits next to its plain-op fallback, and all of them share
+ * the one check of which backend is running.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isNativeBackend } from './backend';

@@ -3,7 +3,11 @@
  *
  * Parameter initialisation, augmentation and pair sampling all draw from this generator so that a run
  * is reproducible from its seed on every backend (tfjs' own seeded ops draw differently per backend).
+ * Not the data package's generator (Mulberry32 streams keyed by purpose, for splits and batch order):
+ * both decide training numbers, so each stays as it is; see packages/data/src/rng.ts.
  */
+import { shuffleInPlace } from '@sbir/core';
+
 export class Rng {
   private a: number;
   private b: number;
@@ -106,15 +110,9 @@ export class Rng {
     return out;
   }
 
-  /** Fisher-Yates shuffle in place. */
+  /** Fisher-Yates shuffle in place (the shared `shuffleInPlace`, drawing from this stream). */
   shuffle<T>(arr: T[]): T[] {
-    for (let i = arr.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      const t = arr[i];
-      arr[i] = arr[j];
-      arr[j] = t;
-    }
-    return arr;
+    return shuffleInPlace(arr, () => this.uniform());
   }
 
   /** Internal state, for checkpoints. */

@@ -9,13 +9,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { displayPath } from '@sbir/core';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT, ReportInputError } from './messages';
 import { buildReport, defaultOut, type BuildResult } from './report';
 import { serveStatic } from './serve';
 import { parseBaseline } from './table/build';
-import { displayPath } from './store/read';
 
 /** The options of `report build` (also what the workspace's ablation + report entry passes). */
 export interface CommonArgs {

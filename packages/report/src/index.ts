@@ -7,7 +7,14 @@ export { buildReport, defaultOut, experimentCharts, makeView } from './report';
 export type { BuildOptions, BuildResult, ExperimentView, ChartSet } from './report';
 export { loadRunStore, readEmbeddings, readRetrieval, readMetrics, listExperiments } from './store/read';
 export type { RunStore, ExperimentRecord, CellRecord } from './store/read';
-export type { CellConfig, CellStatus, EvalResult, Embeddings, Retrieval, MetricLine } from './store/schema';
+export type {
+  StoredCellConfig,
+  CellStatus,
+  EvalResult,
+  Embeddings,
+  Retrieval,
+  MetricLine,
+} from './store/schema';
 export { loadPaperReference } from './store/reference';
 export type { PaperReference, PaperResult } from './store/reference';
 export { normalize, DEFAULT_METRICS } from './table/normalize';

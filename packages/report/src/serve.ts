@@ -7,8 +7,9 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { displayPath } from '@sbir/core';
 import { ReportInputError, message } from './messages';
-import { displayPath, isInside } from './util/paths';
+import { isInside } from './util/paths';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

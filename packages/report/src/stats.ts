@@ -1,24 +1,11 @@
 /**
- * Statistics used by the tables: sample mean, sample standard deviation (n − 1 denominator) and the
- * two-sided paired t-test. Pure functions; `null` stands for "not defined" (shown as n/a).
+ * Statistics used by the tables: sample mean and sample standard deviation (n − 1 denominator, from
+ * @sbir/core, re-exported for the table code) and the two-sided paired t-test. Pure functions; `null` stands for "not defined" (shown as n/a).
  */
+import { mean, sampleStd } from '@sbir/core';
 import tCdf from '@stdlib/stats-base-dists-t-cdf';
 
-export function mean(xs: readonly number[]): number | null {
-  if (!xs.length) return null;
-  let s = 0;
-  for (const x of xs) s += x;
-  return s / xs.length;
-}
-
-/** Sample standard deviation (Bessel-corrected); null for fewer than two values. */
-export function sampleStd(xs: readonly number[]): number | null {
-  if (xs.length < 2) return null;
-  const m = mean(xs) as number;
-  let ss = 0;
-  for (const x of xs) ss += (x - m) * (x - m);
-  return Math.sqrt(ss / (xs.length - 1));
-}
+export { mean, sampleStd };
 
 export interface PairedTTest {
   /** number of pairs */

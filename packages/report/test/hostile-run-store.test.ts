@@ -523,7 +523,7 @@ describe('the trainer:ablation Nx target is a program, not a shell string', () =
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it('the program executor (also report:build, report:serve, trainer:sync) hands argv over without a shell', async () => {
+  it('the program executor (also report:generate, report:serve, trainer:sync) hands argv over without a shell', async () => {
     const dir = tmpDir('sbir-target-');
     const marker = path.join(dir, 'INJECTED');
     // eslint-disable-next-line @typescript-eslint/no-require-imports

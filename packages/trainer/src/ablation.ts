@@ -2,13 +2,18 @@
  * The ablation orchestrator (`trainer ablation`): load the experiment, plan every cell from its status,
  * prepare missing datasets, and run the cells in a bounded pool of worker processes while mirroring
  * the run store to MLflow. The sweeper (grid.ts) is separate from this launcher, as in Hydra.
+ *
+ * One file on purpose: the run of a grid in order (select, plan, prepare data, execute, summarise);
+ * the executors, the --only filters (only.ts) and the summary numbers (table.ts) live apart.
  */
 import * as fs from 'node:fs';
 import { missingPretrainedMessage } from '@sbir/model';
 import * as path from 'node:path';
-import { axesLabel, displayPath, loadExperiment, REPO_ROOT, type Experiment } from './grid';
+import { displayPath, formatDuration, formatTable } from '@sbir/core';
+import { axesLabel, loadExperiment, REPO_ROOT, type Experiment } from './grid';
 import { RUNNABLE, type ExecutionResult, type Executor, type Plan, type PlannedCell } from './executor';
 import { LocalExecutor } from './local-executor';
+import { matchesOnly, parseOnly } from './only';
 import { staleCellIds, writeExperimentMeta } from './experiment-meta';
 import { gitLineage } from './lineage';
 import { ConfigError, messages } from './messages';
@@ -19,10 +24,10 @@ import { CellStore, planCell, readJsonFile, RunStore, type CellStatus } from './
 import type { CellConfig, ExecutorName } from './schema';
 import { findOnPath } from './slurm/commands';
 import { SlurmExecutor, slurmProbe } from './slurm/executor';
-import { duration, fmt, formatTable, meanStd } from './table';
+import { fmt, meanStd } from './table';
 
 export type { Plan, PlannedCell } from './executor';
-export { availableCores, workerLayout, WORKER_ENTRY } from './local-executor';
+export { workerLayout, WORKER_ENTRY } from './local-executor';
 
 export interface AblationOptions {
   experiment: string;
@@ -59,30 +64,11 @@ function hasData(cfg: CellConfig): boolean {
   return Boolean(cfg.dataset.prepare) || fs.existsSync(path.join(cfg.dataset.dir, 'manifest.json'));
 }
 
-/** `--only` filters: hex strings are cell id prefixes (any may match), `axis=value` must all match. */
+/** The cells `--only` picks (see only.ts); all of them without filters. */
 export function selectCells(exp: Experiment, only: string[] = []): CellConfig[] {
   if (only.length === 0) return exp.cells;
-  const prefixes: string[] = [];
-  const axisFilters = new Map<string, Set<string>>();
-  for (const raw of only.flatMap((o) => o.split(/\s+/)).filter(Boolean)) {
-    const eq = raw.indexOf('=');
-    if (eq < 0) {
-      if (!/^[0-9a-f]{1,12}$/.test(raw))
-        throw new ConfigError(`--only ${raw}: expected a cell id prefix (hex) or axis=value`);
-      prefixes.push(raw);
-      continue;
-    }
-    const axis = raw.slice(0, eq);
-    if (!(axis in exp.axes)) throw new ConfigError(messages.unknownOnlyAxis(axis, Object.keys(exp.axes)));
-    const values = axisFilters.get(axis) ?? new Set<string>();
-    for (const v of raw.slice(eq + 1).split(',')) values.add(v);
-    axisFilters.set(axis, values);
-  }
-  const picked = exp.cells.filter(
-    (c) =>
-      (prefixes.length === 0 || prefixes.some((p) => c.cellId.startsWith(p))) &&
-      [...axisFilters].every(([axis, values]) => values.has(String(c.axes[axis]))),
-  );
+  const filters = parseOnly(only, Object.keys(exp.axes));
+  const picked = exp.cells.filter((c) => matchesOnly(c, filters));
   if (picked.length === 0) throw new ConfigError(messages.noCellsMatch(only));
   return picked;
 }
@@ -144,7 +130,7 @@ async function ensureDatasets(cells: CellConfig[], write: (line: string) => void
       },
     } as Parameters<typeof prepareDataset>[0]);
     write(
-      `dataset ${cell.dataset.name}: ${manifest.size}px, ${manifest.classes.length} classes, ready in ${duration((Date.now() - started) / 1000)}`,
+      `dataset ${cell.dataset.name}: ${manifest.size}px, ${manifest.classes.length} classes, ready in ${formatDuration((Date.now() - started) / 1000)}`,
     );
   }
 }
@@ -393,7 +379,7 @@ export function summaryTable(exp: Experiment, planned: PlannedCell[]): string {
     p.status?.state ?? 'queued',
     fmt(e?.['mAP@all']),
     fmt(e?.['P@200']),
-    e ? duration(e.trainSeconds ?? NaN) : '-',
+    e ? formatDuration(e.trainSeconds ?? NaN) : '-',
   ]);
   let out = formatTable(['cell', ...axes, 'state', 'mAP@all', 'P@200', 'train'], rows, [
     'left',

@@ -6,12 +6,16 @@
  *
  * Test hooks (environment, documented in the README):
  *   SBIR_FORCE_NAN_AT_STEP=<n>      report the loss of step n as NaN (the cell must fail cleanly)
- *   SBIR_FORCE_NAN_CELLS=<filters>  ... only in cells matching these `--only`-style filters
+ *   SBIR_FORCE_NAN_CELLS=<filters>  ... only in the cells these `--only` filters pick
  *   SBIR_STEP_DELAY_MS=<ms>         sleep after every step (to kill a cell mid-way in tests)
  *   SBIR_FINAL_EVAL_DELAY_MS=<ms>   sleep after the final evaluation, before eval.json (kill tests)
+ *
+ * One file on purpose: one cell's life in order (resume, train loop, checkpoints, final evaluation,
+ * status); the checkpoint format itself is checkpoint.ts.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { writeJsonAtomicSync } from '@sbir/core';
 import { DataError, openDataset, type ImageBatch, type ShardDataset } from '@sbir/data';
 import {
   createTrainer,
@@ -22,19 +26,16 @@ import {
   type SbirTrainer,
 } from '@sbir/model';
 import { finalEvaluation, quickEvaluation } from './evaluate';
+import { matchesOnly, parseOnly } from './only';
 import type { Callback, CellOutcome, CellStartInfo, StartMode } from './protocol';
+import { CellStore, nowIso, type CellStatus, type EpochLine } from './run-store';
 import {
-  CellStore,
   dumpCheckpoint,
   initialTrainerState,
-  nowIso,
   restoreCheckpoint,
-  writeJsonAtomic,
-  type CellStatus,
-  type EpochLine,
   type RestoredCheckpoint,
   type TrainerState,
-} from './run-store';
+} from './checkpoint';
 import type { CellConfig } from './schema';
 
 export interface RunCellOptions {
@@ -117,20 +118,9 @@ async function* trainBatches(
   }
 }
 
-/** `SBIR_FORCE_NAN_CELLS` filters: id prefixes or axis=value (all must match). */
+/** `SBIR_FORCE_NAN_CELLS`: `--only` filters (only.ts); every cell when unset. */
 function matchesFilters(cfg: CellConfig, spec: string | undefined): boolean {
-  if (!spec) return true;
-  return spec
-    .split(/[\s;]+/)
-    .filter(Boolean)
-    .every((f) => {
-      const eq = f.indexOf('=');
-      if (eq < 0) return cfg.cellId.startsWith(f);
-      return f
-        .slice(eq + 1)
-        .split(',')
-        .includes(String(cfg.axes[f.slice(0, eq)]));
-    });
+  return !spec || matchesOnly(cfg, parseOnly([spec]));
 }
 
 function sleep(ms: number): Promise<void> {
@@ -438,7 +428,7 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
     if (finalDelay) await sleep(finalDelay);
     // eval.json last, right before the state change: a kill before this point leaves no eval.json
     // (and a resume removes one left by a kill between the two renames).
-    writeJsonAtomic(cell.file('eval.json'), final.evalJson);
+    writeJsonAtomicSync(cell.file('eval.json'), final.evalJson);
     cell.updateStatus({
       state: 'finished',
       step: state.step,

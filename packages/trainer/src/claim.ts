@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeJsonAtomicSync } from '@sbir/core';
 import { isAlive, nowIso } from './run-store';
 
 export const CLAIM_FILE = 'claim.json';
@@ -134,9 +135,8 @@ export class Claim {
   update(patch: Partial<ClaimOwner> = {}): boolean {
     if (!this.held()) return false;
     this.record = { ...this.record, ...patch, heartbeatAt: nowIso() };
-    const tmp = `${this.file}.tmp-${this.record.token}`;
-    fs.writeFileSync(tmp, `${JSON.stringify(this.record, null, 2)}\n`);
-    fs.renameSync(tmp, this.file);
+    // the token as temp tag: a takeover in this same process must not share the temp file
+    writeJsonAtomicSync(this.file, this.record, { tag: this.record.token, mkdir: false });
     return true;
   }
 

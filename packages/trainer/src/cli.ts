@@ -13,7 +13,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { BackendName } from '@sbir/model';
 import { runAblation, type AblationOptions } from './ablation';
-import { listExperiments, loadExperiment } from './grid';
+import { listExperimentFiles, loadExperiment } from './grid';
 import { ConfigError } from './messages';
 import { EXECUTORS, type ExecutorName } from './schema';
 import { experimentStatus } from './status';
@@ -59,7 +59,7 @@ export function trainerOptions<T>(y: Argv<T>) {
       type: 'string',
       default: 'demo',
       coerce: (v: string) => v || 'demo',
-      describe: `experiment name (experiments/<name>.yaml) or path to a yaml file; known: ${listExperiments().join(', ')}`,
+      describe: `experiment name (experiments/<name>.yaml) or path to a yaml file; known: ${listExperimentFiles().join(', ')}`,
     })
     .option('runs-dir', {
       type: 'string',

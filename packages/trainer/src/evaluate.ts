@@ -5,6 +5,9 @@
  * - `finalEvaluation`: everything, flip test as the authors' tester.py, and the run store outputs
  *   eval.json, embeddings.json (a sample) and retrieval.json with PNG thumbnails.
  * Both rank with eval.distance (tester.py --test_distance): `angular` L2-normalises the features first.
+ *
+ * One file on purpose: the quick (per epoch) and final evaluations share embedding, ranking and the
+ * files they write (embeddings.json, retrieval.json and its thumbnails).
  */
 import * as path from 'node:path';
 import sharp from 'sharp';
@@ -19,7 +22,8 @@ import {
   type RetrievalDistance,
   type SbirTrainer,
 } from '@sbir/model';
-import { CellStore, writeFileAtomic, writeJsonAtomic } from './run-store';
+import { writeFileAtomicSync, writeJsonAtomicSync } from '@sbir/core';
+import { CellStore } from './run-store';
 import type { CellConfig } from './schema';
 
 export const K = 200;
@@ -289,7 +293,7 @@ export async function finalEvaluation(
     split,
     vector: Array.from(e.embedding.subarray(i * e.dim, (i + 1) * e.dim), (v) => round(v)),
   }));
-  writeJsonAtomic(cell.file('embeddings.json'), { dim: q.dim, rows });
+  writeJsonAtomicSync(cell.file('embeddings.json'), { dim: q.dim, rows });
 
   await writeRetrieval(ds, cfg, cell, q, g, shown);
   return { mapAll: m.mapAll, pAt200: m.pAtK, evalJson };
@@ -414,12 +418,13 @@ async function writeRetrieval(
   for (const [n, { qi, hits }] of ranked.entries()) {
     const kept = q.kept.get(qi);
     const qImage = `retrieval/q${n}.png`;
-    if (kept) writeFileAtomic(path.join(dir, `q${n}.png`), await png(kept.image, kept.width, kept.height));
+    if (kept)
+      writeFileAtomicSync(path.join(dir, `q${n}.png`), await png(kept.image, kept.width, kept.height));
     const results = [];
     for (const [r, h] of hits.entries()) {
       const image = images.get(h.index);
       const file = `retrieval/q${n}_${r + 1}.png`;
-      if (image) writeFileAtomic(path.join(dir, `q${n}_${r + 1}.png`), await png(image, size, size));
+      if (image) writeFileAtomicSync(path.join(dir, `q${n}_${r + 1}.png`), await png(image, size, size));
       results.push({
         id: g.ids[h.index]!,
         category: g.categories[h.index]!,
@@ -430,5 +435,5 @@ async function writeRetrieval(
     }
     queries.push({ id: q.ids[qi]!, category: q.categories[qi]!, image: kept ? qImage : null, results });
   }
-  writeJsonAtomic(cell.file('retrieval.json'), { k: topK, distance, queries });
+  writeJsonAtomicSync(cell.file('retrieval.json'), { k: topK, distance, queries });
 }

@@ -6,7 +6,8 @@
  */
 import type { Experiment } from './grid';
 import type { SensitivityDesign } from './sensitivity';
-import { nowIso, writeJsonAtomic, type ExperimentMeta, type RunStore } from './run-store';
+import { writeJsonAtomicSync } from '@sbir/core';
+import { nowIso, type ExperimentMeta, type RunStore } from './run-store';
 
 export interface CellSetChange {
   /** When this cell set became current (the ablation that resolved it started). */
@@ -95,7 +96,7 @@ export function writeExperimentMeta(runs: RunStore, exp: Experiment): Experiment
     createdAt: old?.createdAt ?? now,
     updatedAt: now,
   };
-  writeJsonAtomic(runs.metaPath, meta);
+  writeJsonAtomicSync(runs.metaPath, meta);
   return meta;
 }
 

@@ -1,10 +1,14 @@
 /**
  * Experiments as data: load `experiments/*.yaml`, expand the grid (sweep = product), resolve and
  * validate every cell, and give each a stable id. Pure apart from reading the file.
+ *
+ * One file on purpose: loading, validating and expanding an experiment file into cells is one pipeline
+ * whose error messages name the same yaml paths; overrides are overrides.ts.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { displayPath, formatPath, issueSentence } from '@sbir/core';
 import YAML from 'yaml';
 import { z } from 'zod';
 import {
@@ -22,7 +26,7 @@ import {
   ExecutorSchema,
   SensitivitySchema,
 } from './schema';
-import { ConfigError, formatPath, issueMessage } from './messages';
+import { ConfigError } from './messages';
 import { applyGridOverrides, checkValueOverrides, parseOverrides, type Override } from './overrides';
 import {
   checkSensitivity,
@@ -119,7 +123,7 @@ export function resolveExperimentFile(nameOrPath: string, cwd = process.cwd()): 
       `${displayPath(found, cwd)}: not a file (--experiment takes a name or a yaml file)`,
     );
   if (!found) {
-    const known = listExperiments(cwd);
+    const known = listExperimentFiles(cwd);
     throw new ConfigError(
       `${displayPath(candidates[0]!, cwd)}: no such experiment file` +
         (known.length ? ` (known: ${known.join(', ')})` : ''),
@@ -130,7 +134,8 @@ export function resolveExperimentFile(nameOrPath: string, cwd = process.cwd()): 
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
-export function listExperiments(cwd = process.cwd()): string[] {
+/** Names of the experiment yaml files (`experiments/<name>.yaml` under `cwd`, else the repository's). */
+export function listExperimentFiles(cwd = process.cwd()): string[] {
   for (const dir of [path.resolve(cwd, 'experiments'), path.resolve(REPO_ROOT, 'experiments')]) {
     if (fs.existsSync(dir)) {
       return fs
@@ -141,12 +146,6 @@ export function listExperiments(cwd = process.cwd()): string[] {
     }
   }
   return [];
-}
-
-/** A path as the user would type it: relative to the working directory when under it. */
-export function displayPath(file: string, cwd = process.cwd()): string {
-  const rel = path.relative(cwd, file);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(file);
 }
 
 /** Alias expansions allowed in an experiment file (the yaml package's default, stated). */
@@ -190,9 +189,7 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
     const issue = parsed.error.issues[0]!;
     const at = issue.code === z.ZodIssueCode.unrecognized_keys ? [...issue.path, issue.keys[0]!] : issue.path;
     const where = at.length ? `${formatPath(at)}: ` : '';
-    throw new ConfigError(
-      `${file}: ${where}${issueMessage(issue, raw, formatPath(at), (p) => fileKnownKeys(p))}`,
-    );
+    throw new ConfigError(`${file}: ${where}${issueSentence(issue, raw, (p) => fileKnownKeys(p))}`);
   }
   const overrides = parseOverrides(opts.overrides ?? []);
   const exp = { ...parsed.data, grid: applyGridOverrides(parsed.data.grid, overrides) };
@@ -496,9 +493,7 @@ function resolveCell(
   const at = where.startsWith('override ')
     ? where
     : `${file}: ${where}${inside && issue.code === z.ZodIssueCode.custom ? ` (with override ${inside.text})` : ''}`;
-  throw new ConfigError(
-    `${at}: ${issueMessage(issue, cfg, where, (p) => knownKeysAt(p, variantAt(p)))}${inCell}`,
-  );
+  throw new ConfigError(`${at}: ${issueSentence(issue, cfg, (p) => knownKeysAt(p, variantAt(p)))}${inCell}`);
 }
 
 /**

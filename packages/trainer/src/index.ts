@@ -6,22 +6,15 @@ export {
   cellIdOf,
   axesLabel,
   resolveExperimentFile,
-  listExperiments,
+  listExperimentFiles,
 } from './grid';
 export type { Experiment, LoadOptions } from './grid';
 export { CellConfigSchema, ExperimentFileSchema, AXIS_ALIASES, LOSS_NAMES } from './schema';
 export type { CellConfig, CellSettings, AxisValue } from './schema';
 export { ConfigError } from './messages';
-export {
-  RunStore,
-  CellStore,
-  planCell,
-  dumpCheckpoint,
-  restoreCheckpoint,
-  writeFileAtomic,
-  writeJsonAtomic,
-  FORMAT_VERSION,
-} from './run-store';
+export { RunStore, CellStore, planCell, FORMAT_VERSION } from './run-store';
+export { dumpCheckpoint, restoreCheckpoint } from './checkpoint';
+export type { TrainerState } from './checkpoint';
 export type {
   CellStatus,
   SlurmCellInfo,
@@ -29,7 +22,6 @@ export type {
   MetricLine,
   StepLine,
   EpochLine,
-  TrainerState,
   ExperimentMeta,
 } from './run-store';
 export {

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readJsonFile, writeJsonAtomic } from './run-store';
+import { availableCores, writeJsonAtomicSync } from '@sbir/core';
+import { readJsonFile } from './run-store';
 
 export interface GitLineage {
   /** HEAD of the repository that ran the cell; null outside a git checkout. */
@@ -101,7 +102,7 @@ export function hostLineage(): Lineage['host'] {
     platform: os.platform(),
     arch: os.arch(),
     cpu: cpus[0]?.model.trim() ?? 'unknown',
-    cores: typeof os.availableParallelism === 'function' ? os.availableParallelism() : cpus.length,
+    cores: availableCores(),
     node: process.version,
   };
 }
@@ -122,7 +123,7 @@ export function writeLineage(cellDir: string, lineage: Omit<Lineage, 'previous'>
     if (identity(last) !== identity(lineage)) previous.push(last);
   }
   const out: Lineage = previous.length ? { ...lineage, previous } : { ...lineage };
-  writeJsonAtomic(file, out);
+  writeJsonAtomicSync(file, out);
   return out;
 }
 

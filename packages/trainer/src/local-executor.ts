@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { availableCores, displayPath } from '@sbir/core';
 import type { Claim, ClaimProbe } from './claim';
 import {
   claimCell,
@@ -16,15 +17,10 @@ import {
   type Executor,
   type PlannedCell,
 } from './executor';
-import { displayPath } from './grid';
+import { childEntry } from './entry';
 import type { CellOutcome, ParentMessage, StartMode, WorkerMessage } from './protocol';
 
-export const WORKER_ENTRY = path.join(__dirname, 'worker.ts');
-
-/** Cores this process may use (cgroup-aware on Node 20). */
-export function availableCores(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
+export const WORKER_ENTRY = childEntry(__dirname, 'worker');
 
 /**
  * Workers x threads <= cores. On small machines one worker per two cores measured best (see README
@@ -165,8 +161,8 @@ class WorkerPool {
   private spawn(index: number): void {
     const logFile = path.join(this.logDir, `worker-${index}.log`);
     const log = fs.createWriteStream(logFile, { flags: 'a' });
-    const child = fork(WORKER_ENTRY, [], {
-      execArgv: ['--import', 'tsx'],
+    const child = fork(WORKER_ENTRY.file, [], {
+      execArgv: WORKER_ENTRY.execArgv,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: {
         ...process.env,

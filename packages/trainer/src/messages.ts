@@ -1,6 +1,8 @@
-/** User-facing messages in one module (Vega-Lite's log/message.ts): config errors and warnings. */
+/**
+ * User-facing messages in one module (Vega-Lite's log/message.ts): config errors and warnings. zod
+ * issues become sentences in @sbir/core (`issueSentence`, `formatPath`).
+ */
 import { UsageError } from '@sbir/data';
-import type { ZodIssue } from 'zod';
 
 /**
  * A bad experiment file or option. Its message is one line and names the file and the field. A
@@ -8,80 +10,6 @@ import type { ZodIssue } from 'zod';
  */
 export class ConfigError extends UsageError {
   override name = 'ConfigError';
-}
-
-/** ['grid', 'loss', 1, 'margin'] -> "grid.loss[1].margin"; `continuation` keeps a leading "." */
-export function formatPath(path: (string | number)[], continuation = false): string {
-  let out = '';
-  for (const key of path)
-    out += typeof key === 'number' ? `[${key}]` : `${out || continuation ? '.' : ''}${key}`;
-  return out;
-}
-
-function valueAt(input: unknown, path: (string | number)[]): unknown {
-  let v: unknown = input;
-  for (const [i, key] of path.entries()) {
-    // a union given by its name alone (`loss: mems`, `augment: authors`): that string is its `name`
-    if (typeof v === 'string' && key === 'name' && i === path.length - 1) return v;
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string | number, unknown>)[key];
-  }
-  return v;
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'number' && !Number.isFinite(value))
-    return Number.isNaN(value) ? '.nan' : `${value < 0 ? '-' : ''}.inf`;
-  return typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
-}
-
-/** The noun for a value at `path`: its key, or the parent's key for a discriminator (`loss.name` -> loss). */
-function noun(path: (string | number)[]): string {
-  const keys = path.filter((k): k is string => typeof k === 'string');
-  const last = keys[keys.length - 1] ?? 'value';
-  return last === 'name' && keys.length > 1 ? keys[keys.length - 2]! : last;
-}
-
-/**
- * One zod issue as a short sentence (without the path, which the caller puts in front).
- * `knownKeys(path)` lists the keys an object accepts, for unknown-key messages.
- */
-export function issueMessage(
-  issue: ZodIssue,
-  input: unknown,
-  _where: string,
-  knownKeys: (path: (string | number)[]) => string[] | null,
-): string {
-  switch (issue.code) {
-    case 'invalid_union_discriminator': {
-      const value = valueAt(input, issue.path);
-      if (value === undefined) return `missing (one of: ${issue.options.join(', ')})`;
-      return `unknown ${noun(issue.path)} ${show(value)} (known: ${issue.options.join(', ')})`;
-    }
-    case 'invalid_enum_value':
-      return `unknown ${noun(issue.path)} ${show(issue.received)} (known: ${issue.options.join(', ')})`;
-    case 'unrecognized_keys': {
-      const known = knownKeys(issue.path);
-      return `unknown key "${issue.keys[0]}"` + (known ? ` (known: ${known.join(', ')})` : '');
-    }
-    case 'invalid_type':
-      if (issue.received === 'undefined') return `missing (required ${issue.expected})`;
-      if (issue.received === 'nan') return `expected a finite number, got .nan`;
-      return `expected ${issue.expected}, got ${issue.received} ${show(valueAt(input, issue.path))}`;
-    case 'invalid_literal':
-      return `expected ${show(issue.expected)}, got ${show(valueAt(input, issue.path))}`;
-    case 'custom':
-      return issue.message;
-    default: {
-      // zod's own sentences start with a capital ("Number must be ..."); keep acronyms as they are
-      const m = issue.message;
-      const text = /^[A-Z][a-z]/.test(m) ? m.charAt(0).toLowerCase() + m.slice(1) : m;
-      const value = valueAt(input, issue.path);
-      return value === undefined || typeof value === 'object' || /\bgot\b/.test(text)
-        ? text
-        : `${text} (got ${show(value)})`;
-    }
-  }
 }
 
 export const messages = {

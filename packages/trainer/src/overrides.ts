@@ -15,6 +15,9 @@
  *
  * This file parses; grid.ts applies the result before the schema, so validation and messages are the
  * experiment file's own.
+ *
+ * One file on purpose: one grammar (`key=value`, `grid.<axis>=a,b`): parsing, the known-key lists and
+ * applying an override to a grid or a cell read the same path rules.
  */
 import { ConfigError } from './messages';
 import { AXIS_ALIASES, LOSS_NAMES, isConfigPath, isFreeFormPath, knownKeysAt } from './schema';

@@ -2,10 +2,11 @@
  * Progress of an ablation in the parent process, fed by worker messages: a cli-progress MultiBar
  * (one overall bar plus one bar per running cell) on a TTY, plain lines otherwise (CI logs, pipes).
  */
+import { formatDuration } from '@sbir/core';
 import cliProgress from 'cli-progress';
 import type { EpochLine } from './run-store';
 import type { CellOutcome, CellProgress, CellStartInfo } from './protocol';
-import { duration, fmt } from './table';
+import { fmt } from './table';
 
 export interface ProgressView {
   cellStarted(info: CellStartInfo, label: string): void;
@@ -59,7 +60,7 @@ class LineView implements ProgressView {
     this.labels.set(outcome.cellId, label);
     const result =
       outcome.state === 'finished'
-        ? `finished in ${duration(outcome.trainSeconds)}: mAP@all ${fmt(outcome['mAP@all'])} P@200 ${fmt(outcome['P@200'])}`
+        ? `finished in ${formatDuration(outcome.trainSeconds)}: mAP@all ${fmt(outcome['mAP@all'])} P@200 ${fmt(outcome['P@200'])}`
         : `${outcome.state}${outcome.error ? `: ${outcome.error}` : ''}`;
     this.write(`${this.prefix(outcome.cellId)}: ${result}`);
   }
@@ -132,7 +133,7 @@ class BarView implements ProgressView {
     this.done++;
     const result =
       outcome.state === 'finished'
-        ? `mAP@all ${fmt(outcome['mAP@all'])} P@200 ${fmt(outcome['P@200'])} (${duration(outcome.trainSeconds)})`
+        ? `mAP@all ${fmt(outcome['mAP@all'])} P@200 ${fmt(outcome['P@200'])} (${formatDuration(outcome.trainSeconds)})`
         : `${outcome.state}${outcome.error ? `: ${outcome.error}` : ''}`;
     this.multi.log(`${outcome.cellId} ${label}: ${result}\n`);
     this.overall.update(this.done, { info: this.done < this.total ? 'running' : 'done' });

@@ -1,13 +1,12 @@
 /**
  * The run store (format in packages/trainer/README.md): the source of truth for every result. All
- * writes are atomic (tmp file in the same folder, fsync, rename); metrics.jsonl is append-only.
- * Checkpoints are dumped and restored in one place (Lightning's checkpoint connector): `dumpCheckpoint`
- * and `restoreCheckpoint`.
+ * writes are atomic (@sbir/core: tmp file in the same folder, fsync, rename, fsync the folder);
+ * metrics.jsonl is append-only. Checkpoints (dump, verify, restore) are in checkpoint.ts.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeFileAtomicSync, writeJsonAtomicSync } from '@sbir/core';
 import type { CellConfig } from './schema';
 
 export const FORMAT_VERSION = 1;
@@ -99,26 +98,11 @@ export interface EpochLine {
 
 export type MetricLine = StepLine | EpochLine;
 
+/** Checkpoint folders under checkpoints/: `previous` is the `last` before the current one. */
+export type CheckpointName = 'last' | 'previous' | 'best';
+
 export function nowIso(): string {
   return new Date().toISOString();
-}
-
-/** Writes `data` to `file` atomically: `<file>.tmp-<pid>` in the same folder, fsync, rename. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}
-
-export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Parsed JSON, or null when the file does not exist. */
@@ -243,7 +227,7 @@ export class CellStore {
   }
 
   writeConfig(config: CellConfig): void {
-    writeJsonAtomic(this.file('config.json'), config);
+    writeJsonAtomicSync(this.file('config.json'), config);
   }
 
   /**
@@ -275,7 +259,7 @@ export class CellStore {
     const old: CellStatus = { ...(this.readStatus() ?? emptyStatus(now)) };
     delete old.unreadable; // a marker of the reader, never written
     const next: CellStatus = { ...old, ...patch, updatedAt: now };
-    writeJsonAtomic(this.file('status.json'), next);
+    writeJsonAtomicSync(this.file('status.json'), next);
     return next;
   }
 
@@ -320,7 +304,7 @@ export class CellStore {
     const { lines, bad } = this.readMetricsCounted();
     const kept = lines.filter((l) => l.step <= step);
     if (kept.length !== lines.length || bad > 0 || fs.existsSync(this.file('metrics.jsonl'))) {
-      writeFileAtomic(this.file('metrics.jsonl'), kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
+      writeFileAtomicSync(this.file('metrics.jsonl'), kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
     }
     return { removed: lines.length - kept.length, bad };
   }
@@ -360,261 +344,6 @@ export class CellStore {
       if (keep.has(name) || name.startsWith('claim.')) continue;
       fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });
     }
-  }
-}
-
-/** What the trainer itself keeps in a checkpoint beside the model's own files (restart-safe counters). */
-export interface TrainerState {
-  /** Completed optimiser steps. */
-  step: number;
-  /** Completed epochs (an epoch = `stepsPerEpoch` steps; the last may be shorter). */
-  epoch: number;
-  /** Data position: pass over the train subset (0-based) and batches of it already consumed. */
-  pass: number;
-  batchInPass: number;
-  /** Running sums of the epoch in progress (its trainLoss survives a resume). */
-  epochLossSum: number;
-  epochLossCount: number;
-  bestMetric: number | null;
-  bestEpoch: number | null;
-  trainSeconds: number;
-  time: string;
-}
-
-export function initialTrainerState(): TrainerState {
-  return {
-    step: 0,
-    epoch: 0,
-    pass: 0,
-    batchInPass: 0,
-    epochLossSum: 0,
-    epochLossCount: 0,
-    bestMetric: null,
-    bestEpoch: null,
-    trainSeconds: 0,
-    time: nowIso(),
-  };
-}
-
-/** The part of @sbir/model's SbirTrainer that checkpoints need. */
-export interface Checkpointable {
-  saveCheckpoint(dir: string): Promise<void>;
-  loadCheckpoint(dir: string): Promise<void>;
-}
-
-/** Checkpoint folders under checkpoints/: `previous` is the `last` before the current one. */
-export type CheckpointName = 'last' | 'previous' | 'best';
-
-/** In every checkpoint folder: sha256 and size of each other file, written last, checked on load. */
-export const CHECKPOINT_DIGESTS = 'digests.json';
-
-interface CheckpointDigests {
-  format: 'sbir-checkpoint-digests';
-  version: 1;
-  files: Record<string, { bytes: number; sha256: string }>;
-}
-
-/** A checkpoint that does not match its digests (or has none): names the file and the problem. */
-export class CorruptCheckpoint extends Error {
-  override name = 'CorruptCheckpoint';
-  constructor(
-    readonly file: string,
-    readonly problem: string,
-  ) {
-    super(`${file}: ${problem}`);
-  }
-}
-
-/** sha256 of a file, read in 4 MiB chunks (checkpoints can be hundreds of MB). */
-function sha256FileSync(file: string): string {
-  const hash = createHash('sha256');
-  const buf = Buffer.allocUnsafe(1 << 22);
-  const fd = fs.openSync(file, 'r');
-  try {
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest('hex');
-}
-
-/**
- * Regular files under `dir` (posix paths relative to it, digests.json excluded). Anything else
- * (a symlink, a device) makes the checkpoint corrupt: a checkpoint is only files we wrote.
- */
-function checkpointFiles(dir: string, rel = ''): string[] {
-  const out: string[] = [];
-  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const name = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...checkpointFiles(dir, name));
-    else if (e.isFile()) {
-      if (name !== CHECKPOINT_DIGESTS) out.push(name);
-    } else throw new CorruptCheckpoint(path.join(dir, name), 'not a regular file');
-  }
-  return out.sort();
-}
-
-/** Writes digests.json for every file of the checkpoint folder `dir` (read back from disk). */
-export function writeCheckpointDigests(dir: string): void {
-  const files: CheckpointDigests['files'] = {};
-  for (const name of checkpointFiles(dir)) {
-    const file = path.join(dir, name);
-    files[name] = { bytes: fs.statSync(file).size, sha256: sha256FileSync(file) };
-  }
-  writeJsonAtomic(path.join(dir, CHECKPOINT_DIGESTS), {
-    format: 'sbir-checkpoint-digests',
-    version: 1,
-    files,
-  } satisfies CheckpointDigests);
-}
-
-/**
- * Checks every file of a checkpoint folder against its digests.json; throws CorruptCheckpoint naming
- * the first file that is missing, extra, of another size or another sha256.
- */
-export function verifyCheckpoint(dir: string): void {
-  const digestsFile = path.join(dir, CHECKPOINT_DIGESTS);
-  let digests: CheckpointDigests;
-  try {
-    digests = JSON.parse(fs.readFileSync(digestsFile, 'utf8')) as CheckpointDigests;
-  } catch (e) {
-    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new CorruptCheckpoint(
-      digestsFile,
-      missing ? 'missing (no digests to verify against)' : 'unreadable',
-    );
-  }
-  if (digests?.format !== 'sbir-checkpoint-digests' || typeof digests.files !== 'object' || !digests.files)
-    throw new CorruptCheckpoint(digestsFile, 'not a checkpoint digest file');
-  const present = checkpointFiles(dir);
-  for (const name of Object.keys(digests.files).sort()) {
-    if (!present.includes(name)) throw new CorruptCheckpoint(path.join(dir, name), 'missing');
-  }
-  for (const name of present) {
-    const file = path.join(dir, name);
-    const want = digests.files[name];
-    if (!want) throw new CorruptCheckpoint(file, 'not listed in digests.json');
-    const bytes = fs.statSync(file).size;
-    if (bytes !== want.bytes)
-      throw new CorruptCheckpoint(file, `${bytes} bytes, digests.json says ${want.bytes}`);
-    if (sha256FileSync(file) !== want.sha256) throw new CorruptCheckpoint(file, 'sha256 mismatch');
-  }
-}
-
-/**
- * Saves model + optimiser (through the model's own saveCheckpoint) and the trainer state into
- * checkpoints/<which> with digests.json, then swaps folders so that a complete checkpoint is always on
- * disk. For `last`, the one it replaces becomes `previous` (the fallback when `last` is found corrupt).
- */
-export async function dumpCheckpoint(
-  model: Checkpointable,
-  cell: CellStore,
-  which: 'last' | 'best',
-  state: TrainerState,
-): Promise<void> {
-  const target = cell.checkpointDir(which);
-  const root = path.dirname(target);
-  const tmp = path.join(root, `.${which}.tmp-${process.pid}`);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
-  await model.saveCheckpoint(path.join(tmp, 'model'));
-  writeJsonAtomic(path.join(tmp, 'trainer-state.json'), state);
-  writeCheckpointDigests(tmp);
-  fsyncDir(tmp);
-  // last -> previous -> dropped; best -> dropped (rename cannot replace a non-empty folder)
-  const drop = path.join(root, `.${which}.old-${process.pid}`);
-  fs.rmSync(drop, { recursive: true, force: true });
-  if (which === 'last') {
-    const previous = cell.checkpointDir('previous');
-    if (fs.existsSync(target)) {
-      if (fs.existsSync(previous)) fs.renameSync(previous, drop);
-      fs.renameSync(target, previous);
-    }
-  } else if (fs.existsSync(target)) {
-    fs.renameSync(target, drop);
-  }
-  fs.renameSync(tmp, target);
-  fsyncDir(root);
-  fs.rmSync(drop, { recursive: true, force: true });
-}
-
-/**
- * Checkpoint folders to resume from, best first: last, one left by a crash during an older swap
- * (`.last.old-<pid>`), previous, then best (which is never newer than previous).
- */
-export function checkpointCandidates(cell: CellStore): string[] {
-  const root = path.join(cell.dir, 'checkpoints');
-  if (!fs.existsSync(root)) return [];
-  const left = fs
-    .readdirSync(root)
-    .filter((n) => n.startsWith('.last.old-'))
-    .sort()
-    .map((n) => path.join(root, n));
-  return [
-    cell.checkpointDir('last'),
-    ...left,
-    cell.checkpointDir('previous'),
-    cell.checkpointDir('best'),
-  ].filter((d) => fs.existsSync(path.join(d, 'trainer-state.json')));
-}
-
-/** The checkpoint folder a resume would try first (null: none). */
-export function findCheckpoint(cell: CellStore): string | null {
-  return checkpointCandidates(cell)[0] ?? null;
-}
-
-export interface CheckpointFault {
-  /** The corrupt file, relative to the cell folder. */
-  file: string;
-  problem: string;
-}
-
-export interface RestoredCheckpoint {
-  /** Trainer state of the checkpoint restored; null = none usable (start from step 0). */
-  state: TrainerState | null;
-  /** The checkpoint folder restored, relative to the cell folder. */
-  from: string | null;
-  /** Corrupt checkpoints met on the way (each was deleted, so that it can never be trained on). */
-  faults: CheckpointFault[];
-  /** Unreadable metrics.jsonl lines dropped while truncating it to the checkpoint's step. */
-  badMetricLines: number;
-}
-
-/**
- * Restores model + optimiser + trainer state from the newest checkpoint that matches its digests
- * (last, then previous, then best), and truncates metrics.jsonl back to its step. A corrupt one is
- * reported and deleted, never loaded; when none is usable the cell starts over from step 0.
- */
-export async function restoreCheckpoint(model: Checkpointable, cell: CellStore): Promise<RestoredCheckpoint> {
-  const faults: CheckpointFault[] = [];
-  for (const dir of checkpointCandidates(cell)) {
-    try {
-      verifyCheckpoint(dir);
-    } catch (e) {
-      if (!(e instanceof CorruptCheckpoint)) throw e;
-      faults.push({ file: path.relative(cell.dir, e.file), problem: e.problem });
-      fs.rmSync(dir, { recursive: true, force: true });
-      continue;
-    }
-    const state = readJsonFile<TrainerState>(path.join(dir, 'trainer-state.json'))!;
-    await model.loadCheckpoint(path.join(dir, 'model'));
-    const { bad } = cell.truncateMetrics(state.step);
-    return { state, from: path.relative(cell.dir, dir), faults, badMetricLines: bad };
-  }
-  const { bad } = cell.truncateMetrics(0);
-  return { state: null, from: null, faults, badMetricLines: bad };
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // directories cannot be fsynced on every platform; the rename is still atomic
   }
 }
 

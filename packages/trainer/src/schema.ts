@@ -6,6 +6,9 @@
  *   fragments loosely typed: they only make sense once merged.
  * - `CellConfigSchema` checks one fully merged cell config, with defaults filled in. Errors from it are
  *   mapped back to the yaml path that supplied the value (see grid.ts, `provenance`).
+ *
+ * One file on purpose: the zod schemas of the experiment file and of a cell config are one tree (a
+ * cell config is the file's base merged with one grid point); split, the defaults would drift.
  */
 import { checkPrepareOptions, type PrepareOptions } from '@sbir/data';
 import { z } from 'zod';

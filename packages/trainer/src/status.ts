@@ -2,11 +2,11 @@
  * `trainer status`: the cell states of an experiment from its run store, with each cell's Slurm
  * job/task id, the state the run store recorded and, when squeue answers, the live one. Read-only.
  */
+import { displayPath, formatTable } from '@sbir/core';
 import { readClaim, describeOwner } from './claim';
-import { displayPath, loadExperiment } from './grid';
+import { loadExperiment } from './grid';
 import { RunStore, type CellStatus } from './run-store';
 import { findOnPath, isActiveState, queueStates, type TaskState } from './slurm/commands';
-import { formatTable } from './table';
 
 export interface StatusOptions {
   experiment: string;

@@ -4,12 +4,12 @@
  * only what the server lacks is sent (see mlflow/mirror.ts).
  */
 import * as fs from 'node:fs';
-import { displayPath, loadExperiment, resolveExperimentFile } from './grid';
+import { displayPath, formatTable } from '@sbir/core';
+import { loadExperiment, resolveExperimentFile } from './grid';
 import { ConfigError, messages } from './messages';
 import { MlflowError } from './mlflow/client';
 import { MlflowMirror, type SyncResult } from './mlflow/mirror';
 import { planCell, RunStore } from './run-store';
-import { formatTable } from './table';
 
 export interface SyncOptions {
   experiment: string;

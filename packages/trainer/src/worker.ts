@@ -1,6 +1,6 @@
 /**
- * Worker process entry: `fork(worker.ts, [], { execArgv: ['--import', 'tsx'] })` from the ablation
- * process. Initialises the TensorFlow backend once (threads from TF_NUM_INTRAOP_THREADS, set by the
+ * Worker process entry, forked by the ablation process (`childEntry` in entry.ts: worker.ts under tsx
+ * from the sources, worker.js from a build). Initialises the TensorFlow backend once (threads from TF_NUM_INTRAOP_THREADS, set by the
  * parent), then trains the cells it is sent, one at a time, reporting over IPC.
  *
  * Signals: SIGINT/SIGTERM (or the parent going away) ask the running cell to stop after its current

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LOG_BATCH_LIMITS, MlflowClient, mlflowKey } from '../src/mlflow/client';
 import { artifactFiles, flattenParams, metricPoints, runStatusOf } from '../src/mlflow/mirror';
-import { CellStore, writeJsonAtomic } from '../src/run-store';
+import { writeJsonAtomicSync } from '@sbir/core';
+import { CellStore } from '../src/run-store';
 import { tmpDir } from './fixtures';
 
 test('metric keys are made legal for MLflow', () => {
@@ -60,7 +61,7 @@ test('metric points come from metrics.jsonl and eval.json, in step order', () =>
     'P@200': null,
     time: '2026-01-01T00:00:01.000Z',
   });
-  writeJsonAtomic(cell.file('eval.json'), {
+  writeJsonAtomicSync(cell.file('eval.json'), {
     'mAP@all': 0.4,
     'P@200': 0.35,
     hamming: null,

@@ -1,19 +1,17 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeJsonAtomicSync } from '@sbir/core';
 import {
-  CellStore,
   CorruptCheckpoint,
   dumpCheckpoint,
   findCheckpoint,
   initialTrainerState,
-  planCell,
   restoreCheckpoint,
   verifyCheckpoint,
-  writeJsonAtomic,
-  type CellStatus,
   type Checkpointable,
-} from '../src/run-store';
+} from '../src/checkpoint';
+import { CellStore, planCell, type CellStatus } from '../src/run-store';
 import { tmpDir } from './fixtures';
 
 function status(patch: Partial<CellStatus>): CellStatus {
@@ -54,8 +52,8 @@ describe('run store', () => {
 
   test('atomic JSON writes leave no temp file behind', () => {
     const file = path.join(dir, 'a', 'x.json');
-    writeJsonAtomic(file, { a: 1 });
-    writeJsonAtomic(file, { a: 2 });
+    writeJsonAtomicSync(file, { a: 1 });
+    writeJsonAtomicSync(file, { a: 2 });
     expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ a: 2 });
     expect(fs.readdirSync(path.dirname(file))).toEqual(['x.json']);
   });
@@ -215,7 +213,7 @@ describe('run store', () => {
   test('reset keeps config, status and the MLflow record only', () => {
     const cell = new CellStore(path.join(dir, 'c'));
     for (const f of ['config.json', 'status.json', 'mlflow.json', 'metrics.jsonl', 'eval.json'])
-      writeJsonAtomic(cell.file(f), {});
+      writeJsonAtomicSync(cell.file(f), {});
     fs.mkdirSync(path.join(cell.dir, 'checkpoints', 'last'), { recursive: true });
     cell.reset();
     expect(fs.readdirSync(cell.dir).sort()).toEqual(['config.json', 'mlflow.json', 'status.json']);

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pipelineDefaults } from '@sbir/model';
-import { loadExperiment, listExperiments } from '../src/grid';
+import { loadExperiment, listExperimentFiles } from '../src/grid';
 import { ConfigError } from '../src/messages';
 import { REPO_ROOT, tmpDir } from './fixtures';
 
@@ -234,7 +234,7 @@ describe('train.augment and eval.distance: written out resolved in config.json',
 });
 
 describe('shipped experiments', () => {
-  test.each(listExperiments(REPO_ROOT))('experiments/%s.yaml loads and expands', (name) => {
+  test.each(listExperimentFiles(REPO_ROOT))('experiments/%s.yaml loads and expands', (name) => {
     const exp = loadExperiment(path.join(REPO_ROOT, 'experiments', `${name}.yaml`), { dataRoot: '/data' });
     expect(exp.cells.length).toBeGreaterThan(0);
     expect(exp.name).toBe(name);

@@ -5,6 +5,9 @@
  * storage classes, torch.Size, `_codecs.encode` for protocol-2 bytes). Any other GLOBAL, REDUCE
  * target, BUILD target or object-creating opcode is an error naming it, raised before anything
  * could run. Persistent ids (tensor storages) are handed to a caller-supplied loader.
+ *
+ * One file on purpose: a self-contained reader of the pickle protocol (one opcode switch and its stack
+ * machine); nothing else imports its parts.
  */
 
 export class PickleError extends Error {}

@@ -5,9 +5,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { displayPath, fieldProblem, formatPath } from '@sbir/core';
 import type { z } from 'zod';
 import { ReportInputError, message } from '../messages';
-import { displayPath } from '../util/paths';
 import {
   CELL_ID,
   CellConfigSchema,
@@ -18,7 +18,7 @@ import {
   LineageSchema,
   MetricLineSchema,
   RetrievalSchema,
-  type CellConfig,
+  type StoredCellConfig,
   type CellStatus,
   type Embeddings,
   type EvalResult,
@@ -34,7 +34,7 @@ export interface CellRecord {
   /** absolute path of the cell folder */
   dir: string;
   /** undefined while the trainer has listed the cell but not yet written config.json */
-  config?: CellConfig;
+  config?: StoredCellConfig;
   status: CellStatus;
   metrics: MetricLine[];
   eval?: EvalResult;
@@ -70,25 +70,6 @@ export interface RunStore {
 
 export { displayPath };
 
-function fieldPath(p: (string | number)[]): string {
-  return p.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${k}` : k), '');
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'missing';
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 37)}...` : s;
-}
-
-function valueAt(obj: unknown, p: (string | number)[]): unknown {
-  let cur: unknown = obj;
-  for (const k of p) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string | number, unknown>)[k];
-  }
-  return cur;
-}
-
 /** Validates `raw` against `schema`; the first problem becomes a one-line error naming file and field. */
 export function parseWith<S extends z.ZodTypeAny>(
   schema: S,
@@ -100,13 +81,12 @@ export function parseWith<S extends z.ZodTypeAny>(
   if (res.success) return res.data;
   const issue = res.error.issues[0];
   const p = [...prefix, ...issue.path];
-  const field = fieldPath(p) || '(root)';
-  const got = describe(valueAt(raw, issue.path));
-  const problem =
-    issue.code === 'invalid_type'
-      ? `expected ${issue.expected}, got ${got}`
-      : `${issue.message} (got ${got})`;
-  throw new ReportInputError(message.invalidField(displayPath(file), field, problem), file, field);
+  const field = formatPath(p) || '(root)';
+  throw new ReportInputError(
+    message.invalidField(displayPath(file), field, fieldProblem(issue, raw)),
+    file,
+    field,
+  );
 }
 
 /**

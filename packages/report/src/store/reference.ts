@@ -4,10 +4,11 @@
  * plus free-form `paper`, `sources`, `notes`. The file is optional; unknown fields are kept.
  */
 import * as fs from 'node:fs';
+import { displayPath } from '@sbir/core';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ReportInputError, message } from '../messages';
-import { displayPath, parseWith } from './read';
+import { parseWith } from './read';
 
 const optStr = z.union([z.string(), z.number()]).transform(String).nullable().optional();
 

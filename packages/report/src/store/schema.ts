@@ -266,7 +266,8 @@ export const RetrievalSchema = z
   .passthrough();
 
 export type ExperimentMeta = z.infer<typeof ExperimentMetaSchema>;
-export type CellConfig = z.infer<typeof CellConfigSchema>;
+/** config.json as the report reads it: the fields it uses of the trainer's CellConfig (passthrough). */
+export type StoredCellConfig = z.infer<typeof CellConfigSchema>;
 export type CellStatus = z.infer<typeof CellStatusSchema>;
 export type MetricLine = z.infer<typeof MetricLineSchema>;
 export type Lineage = z.infer<typeof LineageSchema>;
@@ -275,6 +276,3 @@ export type Embeddings = z.infer<typeof EmbeddingsSchema>;
 export type Retrieval = z.infer<typeof RetrievalSchema>;
 export type AxisValue = z.infer<typeof AxisValueSchema>;
 export type Sensitivity = z.infer<typeof SensitivitySchema>;
-
-/** States the format defines; others (a later format) are shown as they are. */
-export const KNOWN_STATES = ['queued', 'running', 'finished', 'failed', 'interrupted'] as const;

@@ -3,6 +3,7 @@
  * `SafeHtml` made by `html` itself or by `raw()`. Run names, config strings and error messages from the
  * run store can hold anything (a test uses `<script>`), so there is no other way to put text in a page.
  */
+import { fnv1a32 } from '@sbir/core';
 
 export class SafeHtml {
   constructor(readonly value: string) {}
@@ -60,8 +61,7 @@ export function jsonForScript(value: unknown): string {
 /** A file or URL path segment that is safe everywhere: the name itself when plain, else a slug plus a hash. */
 export function safeSegment(name: string): string {
   if (/^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$/.test(name)) return name;
-  let h = 2166136261;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619) >>> 0;
+  const h = fnv1a32(name);
   const slug = name
     .replace(/[^A-Za-z0-9._-]+/g, '-')
     .replace(/^[-.]+|-+$/g, '')

@@ -7,13 +7,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { copyFileAtomicSync, displayPath, writeFileAtomicSync } from '@sbir/core';
 import { ReportInputError, message } from '../messages';
-
-/** A path as the user would type it: relative to the working directory when under it. */
-export function displayPath(file: string): string {
-  const rel = path.relative(process.cwd(), file);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
-}
 
 /** True when `file` is `root` or below it (both resolved, no file system access). */
 export function isInside(root: string, file: string): boolean {
@@ -62,23 +57,20 @@ export function confineOutput(root: string, file: string): string {
 }
 
 /**
- * Writes `content` to `file` below `root` atomically (temp file + rename: a reader never sees half a
- * file, and a symbolic link already at `file` is replaced, never followed). Returns the absolute path.
+ * Writes `content` to `file` below `root` atomically (@sbir/core: temp file, fsync, rename, fsync the
+ * folder: a reader never sees half a file, and a symbolic link already at `file` is replaced, never
+ * followed). Returns the absolute path.
  */
 export function writeInside(root: string, file: string, content: string | Buffer): string {
   const abs = confineOutput(root, file);
-  const tmp = `${abs}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, content, { flag: 'w' });
-  fs.renameSync(tmp, abs);
+  writeFileAtomicSync(abs, content, { mkdir: false });
   return abs;
 }
 
 /** Copies the regular file `src` to `file` below `root`, with the guarantees of `writeInside`. */
 export function copyInside(root: string, src: string, file: string): string {
   const abs = confineOutput(root, file);
-  const tmp = `${abs}.tmp-${process.pid}`;
-  fs.copyFileSync(src, tmp);
-  fs.renameSync(tmp, abs);
+  copyFileAtomicSync(src, abs, { mkdir: false });
   return abs;
 }
 

@@ -45,7 +45,7 @@ export interface Run {
   data: { metrics?: MlflowMetric[]; params?: KeyValue[]; tags?: KeyValue[] };
   inputs?: { dataset_inputs?: DatasetInput[] };
 }
-export interface Experiment {
+export interface MlflowExperiment {
   experiment_id: string;
   name: string;
   artifact_location?: string;
@@ -160,9 +160,9 @@ export class MlflowClient {
     }
   }
 
-  async getExperimentByName(name: string): Promise<Experiment | null> {
+  async getExperimentByName(name: string): Promise<MlflowExperiment | null> {
     try {
-      const r = await this.request<{ experiment: Experiment }>(
+      const r = await this.request<{ experiment: MlflowExperiment }>(
         'GET',
         '/api/2.0/mlflow/experiments/get-by-name',
         undefined,

@@ -11,7 +11,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CellStore, readJsonFile, writeJsonAtomic, type CellStatus } from '../run-store';
+import { writeJsonAtomicSync } from '@sbir/core';
+import { CellStore, readJsonFile, type CellStatus } from '../run-store';
 import { settingsOf } from '../grid';
 import { readLineage } from '../lineage';
 import type { CellConfig } from '../schema';
@@ -35,7 +36,7 @@ export const CELL_ID_TAG = 'sbir.cell_id';
 export const EXPERIMENT_KIND_TAG = 'mlflow.experimentKind';
 export const EXPERIMENT_KIND = 'custom_model_development';
 
-export interface SyncOptions {
+export interface CellSyncOptions {
   /** May update status.json's mlflowRunId (false while a worker owns the cell's status). */
   mayWriteStatus: boolean;
 }
@@ -288,7 +289,7 @@ export class MlflowMirror {
   }
 
   /** Mirrors one cell folder into its MLflow run. Idempotent; throws MlflowError when the server fails. */
-  async syncCell(cell: CellStore, opts: SyncOptions): Promise<SyncResult | null> {
+  async syncCell(cell: CellStore, opts: CellSyncOptions): Promise<SyncResult | null> {
     const config = cell.readConfig();
     if (!config) return null;
     const status = cell.readStatus();
@@ -329,7 +330,7 @@ export class MlflowMirror {
 
     const syncedSteps: Record<string, number> = Object.fromEntries(latest);
     for (const m of metrics) syncedSteps[m.key] = Math.max(syncedSteps[m.key] ?? -1, m.step);
-    writeJsonAtomic(cell.file('mlflow.json'), {
+    writeJsonAtomicSync(cell.file('mlflow.json'), {
       trackingUri: this.trackingUri,
       experimentId: run.info.experiment_id,
       runId,

@@ -4,8 +4,12 @@
  * follows (per-cell state from the run store, Slurm states from squeue/scontrol/sacct) and, on the
  * next run or follow, reconciles cells whose task vanished (cancelled, timed out, node lost) to
  * `interrupted` with Slurm's reason, so that a rerun resubmits exactly the unfinished cells.
+ *
+ * One file on purpose: one submission's state machine (submit, watch, reconcile with sacct/squeue);
+ * the commands are slurm/commands.ts, the job folder slurm/submission.ts.
  */
 import * as os from 'node:os';
+import { displayPath } from '@sbir/core';
 import { acquireClaim, newToken, type Claim, type ClaimProbe, type ClaimRecord } from '../claim';
 import {
   claimCell,
@@ -14,7 +18,6 @@ import {
   type Executor,
   type PlannedCell,
 } from '../executor';
-import { displayPath } from '../grid';
 import type { CellOutcome, StartMode } from '../protocol';
 import {
   nowIso,

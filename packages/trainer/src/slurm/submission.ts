@@ -7,11 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomicSync, writeJsonAtomicSync } from '@sbir/core';
+import { childEntry } from '../entry';
 import { REPO_ROOT } from '../grid';
-import { writeFileAtomic, writeJsonAtomic } from '../run-store';
 import type { StartMode } from '../protocol';
 
-export const TASK_ENTRY = path.join(__dirname, 'task.ts');
+export const TASK_ENTRY = childEntry(__dirname, 'task');
 
 export interface SlurmTasksFile {
   formatVersion: 1;
@@ -64,7 +65,7 @@ export function jobScript(o: {
     `export SBIR_GIT_SHA=${shellQuote(o.gitSha ?? '')}`,
     `export SBIR_GIT_DIRTY=${o.gitDirty == null ? "''" : o.gitDirty ? '1' : '0'}`,
     // exec: the task is the job's main process, so Slurm's SIGTERM reaches it directly
-    `exec ${shellQuote(o.node)} --import tsx ${shellQuote(TASK_ENTRY)} ${shellQuote(o.tasksFile)}`,
+    `exec ${[o.node, ...TASK_ENTRY.execArgv, TASK_ENTRY.file, o.tasksFile].map(shellQuote).join(' ')}`,
     '',
   ].join('\n');
 }
@@ -83,23 +84,23 @@ export class SubmissionFolder {
   }
 
   writeTasks(tasks: SlurmTasksFile): void {
-    writeJsonAtomic(this.file('tasks.json'), tasks);
+    writeJsonAtomicSync(this.file('tasks.json'), tasks);
   }
 
   writeScript(script: string): void {
-    writeFileAtomic(this.file('job.sh'), script);
+    writeFileAtomicSync(this.file('job.sh'), script);
     fs.chmodSync(this.file('job.sh'), 0o755);
   }
 
   writeSbatch(argv: string[]): void {
-    writeJsonAtomic(this.file('sbatch.json'), { command: 'sbatch', argv, cwd: REPO_ROOT });
+    writeJsonAtomicSync(this.file('sbatch.json'), { command: 'sbatch', argv, cwd: REPO_ROOT });
   }
 
   writeJob(job: SlurmJobFile): void {
-    writeJsonAtomic(this.file('job.json'), job);
+    writeJsonAtomicSync(this.file('job.json'), job);
   }
 
   writeError(text: string): void {
-    writeFileAtomic(this.file('submit-error.txt'), `${text}\n`);
+    writeFileAtomicSync(this.file('submit-error.txt'), `${text}\n`);
   }
 }

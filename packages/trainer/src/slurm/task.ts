@@ -1,6 +1,6 @@
 /**
- * One Slurm array task: `node --import tsx slurm/task.ts <tasks.json>`, run by the job script the
- * Slurm executor writes. It trains the cell that tasks.json lists at $SLURM_ARRAY_TASK_ID with the
+ * One Slurm array task: `node [--import tsx] slurm/task.{ts,js} <tasks.json>` (see entry.ts), run by
+ * the job script the Slurm executor writes. It trains the cell that tasks.json lists at $SLURM_ARRAY_TASK_ID with the
  * same code a local worker runs (cell.ts runCell), on the same run store.
  *
  * It trains only under the cell's claim: the one its submission took (same token), or a fresh one.

@@ -1,6 +1,6 @@
 /**
- * Screenshots of a built dashboard for the docs (a maintainer's tool, not part of `build`):
- *   tsx packages/report/src/screenshots.ts --dashboard reports/demo/dashboard --out docs/screenshots [--experiment demo]
+ * Screenshots of a built dashboard for the docs (a maintainer's tool, not part of the report package):
+ *   npx nx run report:screenshots -- --dashboard reports/demo/dashboard --out docs/screenshots [--experiment demo]
  * Writes dashboard-experiment.png, dashboard-runs.png, report-table.png, dashboard-compare.png (one
  * run per table row) and dashboard-run.png (the best finished run of the experiment), plus copies of
  * the report's accuracy, distance, training-curve and retrieval figures when they sit beside the dashboard. Needs Chromium (CHROMIUM_PATH or /usr/bin/chromium).

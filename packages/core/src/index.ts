@@ -1,0 +1,34 @@
+/**
+ * @sbir/core: the helpers every package shares (atomic writes, paths, statistics, terminal
+ * formatting, hashing, zod messages). No dependencies beyond node and zod; imports no other package.
+ */
+export {
+  AtomicFile,
+  activeTempFiles,
+  atomicIo,
+  copyFileAtomicSync,
+  fsyncDir,
+  fsyncDirSync,
+  isTempName,
+  removeActiveTempFilesSync,
+  tempName,
+  writeFileAtomic,
+  writeFileAtomicSync,
+  writeJsonAtomicSync,
+  type AtomicWriteOptions,
+  type WrapWriteError,
+} from './atomic';
+export { availableCores } from './cores';
+export { formatDuration, formatTable, type Align } from './format';
+export { fnv1a32 } from './hash';
+export { shuffleInPlace } from './shuffle';
+export { displayPath, isDir } from './paths';
+export { mean, sampleStd } from './stats';
+export {
+  describeValue,
+  fieldProblem,
+  formatPath,
+  issueSentence,
+  valueAt,
+  type IssuePath,
+} from './zod-issues';
