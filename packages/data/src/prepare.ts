@@ -8,9 +8,9 @@
  * shard bytes depend only on the plan, so the result is identical to an uninterrupted run.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
+import { availableCores } from '@sbir/core';
 import { compareStrings, requireDir } from './adapters/common';
 import { checkAdapterOptions, optionFlag } from './adapters/options';
 import { getAdapter, listAdapterOptions } from './adapters/registry';
@@ -60,7 +60,7 @@ const SHARD_NAME = /^shard-\d{5}\.arrow$/;
  */
 export function defaultConcurrency(): number {
   const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  return Math.max(2, Math.min(2 * (os.availableParallelism?.() ?? os.cpus().length), pool - 1));
+  return Math.max(2, Math.min(2 * availableCores(), pool - 1));
 }
 
 interface PlannedRow {

@@ -1,18 +1,13 @@
 /** Helpers shared by the folder-based adapters: listing, category matching, filters. */
 import * as fs from 'node:fs';
+import { isDir } from '@sbir/core';
 import * as path from 'node:path';
 import { DataError, messages } from '../errors';
 import type { CommonAdapterOptions, ImageInput, Sample, SkippedFile } from '../types';
 
 export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.svg', '.avif']);
 
-export function isDir(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
+export { isDir };
 
 /** Throws a one-line error naming the option when `dir` is not a directory. */
 export function requireDir(dir: string | undefined, option: string): string {
