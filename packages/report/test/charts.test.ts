@@ -17,10 +17,10 @@ import {
   trainingCurvesSpec,
 } from '../src/charts/specs';
 import { downsample, histogramBins, meanBy, rebin, sumHistograms } from '../src/charts/data';
-import { experimentSpecs, runSpecs } from '../src/dashboard/site';
-import { experimentCharts, makeView } from '../src/report';
+import { experimentCharts, experimentSpecs, runSpecs } from '../src/charts/registry';
 import { loadGridRows, retrievalGridSvg } from '../src/retrieval';
 import { loadRunStore, readRetrieval } from '../src/store/read';
+import { makeView } from '../src/view/experiment-view';
 import { ablationFixture, tmpDir, writeExperiment } from './helpers/fixtures';
 
 jest.setTimeout(120_000);
