@@ -4,7 +4,7 @@
  * a small rule with a default, in the Vega-Lite habit.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import { chartConfig, BLOCK_COLORS, CATEGORY_SCHEME, KIND_COLORS } from './theme';
+import { blockColor, chartConfig, CATEGORY_SCHEME, KIND_COLORS } from './theme';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 
@@ -77,16 +77,24 @@ export interface PcaPoint {
 
 // ------------------------------------------------------------------ rules
 
-const blockScale = (blocks: string[]) => ({
+/** The blocks present, coloured by their place among all the experiment's blocks (`order`). */
+const blockScale = (blocks: string[], order: readonly string[]) => ({
   domain: blocks,
-  range: blocks.map((b, i) => BLOCK_COLORS[b] ?? ['#10b981', '#8b5cf6', '#e11d48'][i % 3]),
+  range: blocks.map((b) => blockColor(b, order)),
 });
 
 /** mAP@all (and P@200) per table row: mean with ±1 sample std error bars and each seed as a dot. */
 export function mapByCellSpec(
   points: MapPoint[],
   summary: MapSummary[],
-  opts: { title?: string; rows?: string[]; metrics?: string[]; width?: number } = {},
+  opts: {
+    title?: string;
+    rows?: string[];
+    metrics?: string[];
+    width?: number;
+    /** every block label of the experiment, in axis order (default: those in `summary`) */
+    blocks?: string[];
+  } = {},
 ): TopLevelSpec {
   const rows = opts.rows ?? [...new Set(summary.map((s) => s.row))];
   const blocks = [...new Set(summary.map((s) => s.block))];
@@ -100,7 +108,7 @@ export function mapByCellSpec(
   const color = {
     field: 'block',
     type: 'nominal' as const,
-    scale: blockScale(blocks),
+    scale: blockScale(blocks, opts.blocks ?? blocks),
     legend: { title: 'block', orient: 'top' as const },
   };
   return {

@@ -18,6 +18,7 @@ export const mapByCell: ChartRecord = {
         title: `${and(table.metrics)} by cell`,
         spec: mapByCellSpec(m.points, m.summary, {
           rows: m.rows,
+          blocks: m.blocks,
           title: `${table.experimentName}: retrieval accuracy by cell`,
         }),
       },
@@ -26,6 +27,11 @@ export const mapByCell: ChartRecord = {
   experiment: ({ table }) => {
     const m = mapChartData(table);
     if (!m.summary.length) return undefined;
-    return mapByCellSpec(m.points, m.summary, { rows: m.rows, title: mapByCell.title, width: 240 });
+    return mapByCellSpec(m.points, m.summary, {
+      rows: m.rows,
+      blocks: m.blocks,
+      title: mapByCell.title,
+      width: 240,
+    });
   },
 };
