@@ -12,7 +12,7 @@ import type {
   PrPoint,
   SeriesPoint,
   StepPoint,
-} from './specs';
+} from './points';
 
 /** Averages consecutive points into at most `max` buckets (keeps curves light in the dashboard). */
 export function downsample<T extends { step: number; loss: number }>(points: T[], max = 300): T[] {

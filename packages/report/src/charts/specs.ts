@@ -4,76 +4,19 @@
  * a small rule with a default, in the Vega-Lite habit.
  */
 import type { TopLevelSpec } from 'vega-lite';
+import type {
+  EpochPoint,
+  HistogramBin,
+  MapPoint,
+  MapSummary,
+  PcaPoint,
+  PrPoint,
+  SeriesPoint,
+  StepPoint,
+} from './points';
 import { blockColor, chartConfig, CATEGORY_SCHEME, KIND_COLORS } from './theme';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
-
-// ------------------------------------------------------------------ data shapes (plain rows)
-
-export interface MapPoint {
-  row: string;
-  block: string;
-  dataset: string;
-  metric: string;
-  seed: string;
-  value: number;
-}
-
-export interface MapSummary {
-  row: string;
-  block: string;
-  dataset: string;
-  metric: string;
-  mean: number;
-  lo: number;
-  hi: number;
-  n: number;
-  best: boolean;
-}
-
-export interface StepPoint {
-  run: string;
-  step: number;
-  loss: number;
-}
-
-export interface SeriesPoint {
-  run: string;
-  /** 'learning rate' | 'images/s' */
-  series: string;
-  step: number;
-  value: number;
-}
-
-export interface EpochPoint {
-  run: string;
-  epoch: number;
-  metric: string;
-  value: number;
-}
-
-export interface PrPoint {
-  run: string;
-  recall: number;
-  precision: number;
-}
-
-export interface HistogramBin {
-  run: string;
-  kind: 'intra-class' | 'inter-class';
-  x0: number;
-  x1: number;
-  /** fraction of that kind's pairs in the bin */
-  fraction: number;
-}
-
-export interface PcaPoint {
-  pc1: number;
-  pc2: number;
-  category: string;
-  domain: string;
-  id: string;
-}
 
 // ------------------------------------------------------------------ rules
 
@@ -177,7 +120,6 @@ export function mapByCellSpec(
   };
 }
 
-/** Training curves: loss per step and the evaluation metrics per epoch, one colour per run. */
 /**
  * Learning rate and throughput per step, one panel each side by side. Runs share each panel's axes, so
  * runs compared there are read on one scale.
@@ -220,6 +162,7 @@ export function throughputSpec(
 /** Per-epoch metrics come from the quick subset evaluation: named so, never like the final ones. */
 export const quickTitle = (metric: string): string => `quick ${metric} (subset)`;
 
+/** Training curves: loss per step and the evaluation metrics per epoch, one colour per run. */
 export function trainingCurvesSpec(
   steps: StepPoint[],
   epochs: EpochPoint[],

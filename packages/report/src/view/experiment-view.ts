@@ -4,7 +4,7 @@
  * cell's embeddings), each computed at most once however many pages show it.
  */
 import { finiteRows, pcaPoints } from '../charts/data';
-import type { PcaPoint } from '../charts/specs';
+import type { PcaPoint } from '../charts/points';
 import { pca } from '../pca';
 import type { PaperReference } from '../store/reference';
 import { displayPath, readEmbeddings, type CellRecord, type ExperimentRecord } from '../store/read';
