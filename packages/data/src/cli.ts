@@ -8,9 +8,10 @@
  */
 import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
-import yargs from 'yargs';
+import yargs, { type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { listAdapters } from './adapters/registry';
+import { optionFlag, optionShape } from './adapters/options';
+import { listAdapterOptions, listAdapters, type DeclaredOption } from './adapters/registry';
 import { writeContactSheet } from './contact-sheet';
 import { EXIT, exitWithError, UsageError } from './cli-exit';
 import { oneLine } from './errors';
@@ -105,6 +106,36 @@ function parseCategories(v: unknown): string[] | undefined {
   return list.map((s) => s.trim()).filter(Boolean);
 }
 
+/**
+ * Flags for the adapters' own options, read off their schemas (one flag per name, shared by adapters).
+ * Typed as no options at all, so that yargs keeps the types of the fixed ones; `adapterValues` reads them.
+ */
+function adapterFlags(): Record<never, Options> {
+  return Object.fromEntries(
+    listAdapterOptions().map((o) => {
+      const shape = optionShape(o.declaredBy[0].field);
+      // no yargs default: a flag left out stays undefined, so it is no error for a dataset without it
+      return [optionFlag(o.name), { type: shape.type, ...(shape.choices ? { choices: shape.choices } : {}), describe: describeOption(o) }];
+    }),
+  );
+}
+
+/** `sketchy, folder: cap per category and domain; emoji: instances per category`: each adapter's text. */
+function describeOption(o: DeclaredOption): string {
+  const byText = new Map<string, string[]>();
+  for (const { adapter, field } of o.declaredBy) {
+    const s = optionShape(field);
+    const text = s.defaultValue === undefined ? s.description : `${s.description} (default ${s.defaultValue})`;
+    byText.set(text, [...(byText.get(text) ?? []), adapter]);
+  }
+  return [...byText].map(([text, adapters]) => `${adapters.join(', ')}: ${text}`).join('; ');
+}
+
+/** The adapters' option values from parsed arguments, by option name (undefined when not given). */
+function adapterValues(a: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(listAdapterOptions().map((o) => [o.name, a[optionFlag(o.name)]]));
+}
+
 export async function main(argv: string[]): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
@@ -132,13 +163,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('photos-in-train', { type: 'boolean', default: true, describe: 'category split: photos are also training rows (authors’ setting)' })
           .option('unseen-file', { type: 'string', describe: 'zeroshot: {unseen: string[]} file (default packages/data/splits/<dataset>-zeroshot.json)' })
           .option('unseen-count', { type: 'number', describe: 'zeroshot: seeded random choice of this many unseen classes' })
-          .option('sketch-folder', { type: 'string', describe: 'sketchy: sketch augmentation folder (default tx_000100000000)' })
-          .option('photo-folder', { type: 'string', describe: 'sketchy: photo folder (default tx_000000000000)' })
-          .option('extra-photos', { type: 'string', describe: 'sketchy/tuberlin: extension photo folder <dir>/<category>/*' })
-          .option('photos', { type: 'string', describe: 'quickdraw: photo folder <dir>/<category>/*' })
-          .option('format', { choices: ['auto', 'npy', 'ndjson'] as const, describe: 'quickdraw: sketch file format' })
-          .option('max-per-category', { type: 'number', describe: 'cap per category and domain (quickdraw default 1000; emoji: instances)' })
-          .option('min-instances', { type: 'number', describe: 'emoji: drop categories with fewer instances (default 5)' })
+          .options(adapterFlags())
           .option('categories', { type: 'string', describe: 'comma-separated categories to keep' })
           .option('max-categories', { type: 'number', describe: 'keep the first N categories (sorted)' })
           .option('shard-rows', { type: 'number', describe: 'rows per shard file (default 2048)' })
@@ -165,13 +190,7 @@ export async function main(argv: string[]): Promise<void> {
             photosInTrain: a['photos-in-train'],
             unseenFile: a['unseen-file'],
             unseenCount: a['unseen-count'],
-            sketchFolder: a['sketch-folder'],
-            photoFolder: a['photo-folder'],
-            extraPhotos: a['extra-photos'],
-            photos: a.photos,
-            format: a.format,
-            maxPerCategory: a['max-per-category'],
-            minInstances: a['min-instances'],
+            ...adapterValues(a),
             categories: parseCategories(a.categories),
             maxCategories: a['max-categories'],
             shardRows: a['shard-rows'],

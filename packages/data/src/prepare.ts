@@ -11,8 +11,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { getAdapter } from './adapters/registry';
 import { compareStrings, requireDir } from './adapters/common';
+import { checkAdapterOptions, optionFlag } from './adapters/options';
+import { getAdapter, listAdapterOptions } from './adapters/registry';
 import { DataError, errorMessage, messages } from './errors';
 import { decodeToRgb, orderedMap } from './image';
 import { isTempName, writeFileAtomic } from './io';
@@ -24,12 +25,13 @@ import {
   DOMAINS,
   SPLIT_NAMES,
   SUBSETS,
-  type AdapterOptionName,
   type AdapterOptions,
+  type DatasetAdapter,
   type Domain,
   type Fit,
   type Manifest,
   type PrepareOptions,
+  type PrepareProgress,
   type Sample,
   type ScanResult,
   type ShardBatchInfo,
@@ -82,11 +84,9 @@ interface PrepareState {
   shards: Record<string, ShardRecord>;
 }
 
-const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-
 function positiveInt(name: string, v: number | undefined, def: number): number {
   const x = v ?? def;
-  if (!Number.isInteger(x) || x < 1) throw new DataError('bad-option', messages.badOption(kebab(name), 'a positive integer', v));
+  if (!Number.isInteger(x) || x < 1) throw new DataError('bad-option', messages.badOption(optionFlag(name), 'a positive integer', v));
   return x;
 }
 
@@ -128,9 +128,7 @@ function resolveOptions(opts: PrepareOptions): Resolved {
   if (split === 'category' && (opts.unseenFile || opts.unseenCount !== undefined)) {
     throw new DataError('bad-option', `option --${opts.unseenFile ? 'unseen-file' : 'unseen-count'} applies to --split zeroshot`);
   }
-  optionalPositiveInt('maxPerCategory', opts.maxPerCategory);
-  optionalPositiveInt('maxCategories', opts.maxCategories);
-  optionalPositiveInt('minInstances', opts.minInstances);
+  optionalPositiveInt('maxCategories', opts.maxCategories); // the adapters' own options are checked by their schemas
   return {
     dataset: opts.dataset,
     out: path.resolve(opts.out),
@@ -146,15 +144,18 @@ function resolveOptions(opts: PrepareOptions): Resolved {
   };
 }
 
-const ADAPTER_OPTION_NAMES: AdapterOptionName[] = ['sketchFolder', 'photoFolder', 'extraPhotos', 'photos', 'format', 'maxPerCategory', 'minInstances'];
-
-function adapterOptions(opts: PrepareOptions, allowed: readonly AdapterOptionName[], dataset: string): AdapterOptions {
-  const out: AdapterOptions = {};
-  for (const k of ADAPTER_OPTION_NAMES) {
-    if (opts[k] === undefined) continue;
-    if (!allowed.includes(k)) throw new DataError('bad-option', `option --${kebab(k)} is not used by dataset "${dataset}"`);
-    (out as Record<string, unknown>)[k] = k === 'extraPhotos' || k === 'photos' ? path.resolve(opts[k] as string) : opts[k];
+/**
+ * The adapter's own options as given, checked against its schema (no defaults: the manifest records
+ * what was asked for), plus the common ones. An option that only other adapters declare is an error.
+ */
+function adapterOptions(opts: PrepareOptions, adapter: DatasetAdapter): AdapterOptions {
+  const given: Record<string, unknown> = {};
+  for (const { name } of listAdapterOptions()) {
+    if (opts[name] === undefined) continue;
+    if (!(name in adapter.options.shape)) throw new DataError('bad-option', `option --${optionFlag(name)} is not used by dataset "${adapter.name}"`);
+    given[name] = opts[name];
   }
+  const out: AdapterOptions = checkAdapterOptions(adapter.options, given);
   if (opts.categories?.length) out.categories = opts.categories;
   if (opts.maxCategories !== undefined) out.maxCategories = opts.maxCategories;
   out.strict = Boolean(opts.strict);
@@ -250,25 +251,27 @@ function emptyCounts(): Record<SplitName, Record<Domain, number>> {
  */
 export function checkPrepareOptions(opts: PrepareOptions): void {
   resolveOptions(opts);
-  const adapter = getAdapter(opts.dataset);
-  adapterOptions(opts, adapter.options, adapter.name);
+  adapterOptions(opts, getAdapter(opts.dataset));
 }
 
-export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
-  const r = resolveOptions(opts);
-  const adapter = getAdapter(r.dataset);
-  const aOpts = adapterOptions(opts, adapter.options, adapter.name);
-  const log = opts.log ?? (() => undefined);
-  const progress = opts.onProgress ?? (() => undefined);
-  if (adapter.needsRoot) {
-    if (!opts.root) throw new DataError('missing-root', messages.missingRoot(adapter.name));
-    aOpts.root = requireDir(path.resolve(opts.root), 'root');
-  } else if (opts.root) {
-    throw new DataError('bad-option', `option --root is not used by dataset "${adapter.name}" (it is embedded)`);
-  }
+type Progress = (p: PrepareProgress) => void;
+type Log = (line: string) => void;
+type SplitResult = { splits: (SplitName | null)[]; skipped: SkippedFile[]; definition: SplitDefinition };
 
+/** `root` for the adapter: required and an existing folder where it reads one, refused where it is embedded. */
+function resolveRoot(adapter: DatasetAdapter, root: string | undefined): string | undefined {
+  if (adapter.needsRoot) {
+    if (!root) throw new DataError('missing-root', messages.missingRoot(adapter.name));
+    return requireDir(path.resolve(root), 'root');
+  }
+  if (root) throw new DataError('bad-option', `option --root is not used by dataset "${adapter.name}" (it is embedded)`);
+  return undefined;
+}
+
+/** The adapter's scan, checked: some images, unique sources, both domains in every category. */
+async function scanSamples(adapter: DatasetAdapter, aOpts: AdapterOptions, progress: Progress): Promise<{ scan: ScanResult; classes: string[] }> {
   progress({ phase: 'scan', done: 0, total: 0, skipped: 0, message: `scanning ${adapter.name}` });
-  const scan: ScanResult = await adapter.scan(aOpts);
+  const scan = await adapter.scan(aOpts);
   const samples = scan.samples;
   if (samples.length === 0) throw new DataError('empty-category', `dataset "${adapter.name}" found no images${aOpts.root ? ` under ${aOpts.root}` : ''}`);
   const sources = new Set<string>();
@@ -284,44 +287,48 @@ export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
       }
     }
   }
+  return { scan, classes };
+}
 
-  // Splits.
-  let split: { splits: (SplitName | null)[]; skipped: SkippedFile[]; definition: SplitDefinition };
+/** The split: zero-shot classes, the authors' split file, or a seeded per-category split. */
+function splitSamples(r: Resolved, opts: PrepareOptions, adapter: DatasetAdapter, samples: Sample[], classes: string[]): SplitResult {
   if (r.split === 'zeroshot') {
     const list = chooseUnseen(classes, { dataset: adapter.name, seed: r.seed, unseenFile: opts.unseenFile && path.resolve(opts.unseenFile), unseenCount: opts.unseenCount, defaultUnseen: adapter.defaultUnseen });
-    split = zeroshotSplit(samples, classes, list, r.seed);
-  } else if (opts.splitFile) {
-    split = splitFromFile(samples, path.resolve(opts.splitFile), { seed: r.seed, photosInTrain: r.photosInTrain });
-  } else {
-    split = categorySplit(samples, { seed: r.seed, queriesPerCategory: opts.queriesPerCategory ?? adapter.defaultQueriesPerCategory, photosInTrain: r.photosInTrain });
+    return zeroshotSplit(samples, classes, list, r.seed);
   }
+  if (opts.splitFile) return splitFromFile(samples, path.resolve(opts.splitFile), { seed: r.seed, photosInTrain: r.photosInTrain });
+  return categorySplit(samples, { seed: r.seed, queriesPerCategory: opts.queriesPerCategory ?? adapter.defaultQueriesPerCategory, photosInTrain: r.photosInTrain });
+}
 
-  const rows = planRows(samples, split.splits, classes, r.seed);
-  const shards = planShards(rows, r.shardRows, r.batchRows);
-  const hash = planHash(r, adapter, classes, shards);
-
-  // Output folder: keep verified shards of the same plan, drop everything else of ours.
-  openOutDir(r.out);
-  const prev = readState(r.out);
-  const state: PrepareState = { planHash: hash, shards: {} };
+/** Clears what a rerun cannot keep: everything of ours under another plan, else the shards no longer planned. */
+function clearStaleOutput(out: string, prev: PrepareState | undefined, hash: string, shards: PlannedShard[], log: Log): void {
   const planned = new Set(shards.map((s) => s.file));
-  const manifestPath = path.join(r.out, MANIFEST_FILE);
-  const statePath = path.join(r.out, STATE_FILE);
   if (!prev || prev.planHash !== hash) {
-    if (prev) log(`${r.out}: previous content was prepared with other settings; rebuilding`);
-    fs.rmSync(manifestPath, { force: true });
-    for (const n of fs.readdirSync(r.out)) if (SHARD_NAME.test(n)) fs.rmSync(path.join(r.out, n), { force: true });
+    if (prev) log(`${out}: previous content was prepared with other settings; rebuilding`);
+    fs.rmSync(path.join(out, MANIFEST_FILE), { force: true });
+    for (const n of fs.readdirSync(out)) if (SHARD_NAME.test(n)) fs.rmSync(path.join(out, n), { force: true });
   } else {
-    for (const n of fs.readdirSync(r.out)) if (SHARD_NAME.test(n) && !planned.has(n)) fs.rmSync(path.join(r.out, n), { force: true });
+    for (const n of fs.readdirSync(out)) if (SHARD_NAME.test(n) && !planned.has(n)) fs.rmSync(path.join(out, n), { force: true });
   }
-  const total = rows.length;
-  let done = 0;
+}
+
+/**
+ * Output folder: keeps the shards of the same plan whose checksum still matches, drops everything else
+ * of ours. Returns the state with the kept shards, the shards still to build and the rows kept.
+ */
+async function reuseVerifiedShards(out: string, hash: string, shards: PlannedShard[], log: Log, progress: Progress): Promise<{ state: PrepareState; todo: PlannedShard[]; done: number }> {
+  openOutDir(out);
+  const prev = readState(out);
+  clearStaleOutput(out, prev, hash, shards, log);
+  const state: PrepareState = { planHash: hash, shards: {} };
+  const same = prev?.planHash === hash ? prev : undefined;
+  const verifyTotal = same ? shards.filter((s) => same.shards[s.file]).length : 0;
   const todo: PlannedShard[] = [];
-  const verifyTotal = prev && prev.planHash === hash ? shards.filter((s) => prev.shards[s.file]).length : 0;
+  let done = 0;
   let verified = 0;
   for (const s of shards) {
-    const rec = prev?.planHash === hash ? prev.shards[s.file] : undefined;
-    const file = path.join(r.out, s.file);
+    const rec = same?.shards[s.file];
+    const file = path.join(out, s.file);
     let ok = false;
     if (rec && fs.existsSync(file)) {
       progress({ phase: 'verify', done: verified++, total: verifyTotal, skipped: 0, message: s.file });
@@ -336,25 +343,23 @@ export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
     }
   }
   if (verifyTotal) progress({ phase: 'verify', done: verified, total: verifyTotal, skipped: 0 });
-  if (verifyTotal) log(`${r.out}: kept ${shards.length - todo.length} verified shard(s), ${todo.length} to build`);
-  const existingManifest = fs.existsSync(manifestPath);
-  if (todo.length || !existingManifest) {
-    fs.rmSync(manifestPath, { force: true });
-    await writeFileAtomic(statePath, JSON.stringify(state));
-  }
+  if (verifyTotal) log(`${out}: kept ${shards.length - todo.length} verified shard(s), ${todo.length} to build`);
+  return { state, todo, done };
+}
 
-  // Encode: one ordered decode stream over every row still to build, running up to a record batch
-  // ahead, so decoding goes on while a batch is written; a finished shard's fsync + rename also
-  // overlaps with decoding the next one.
-  let skippedCount = 0;
-  if (todo.length) progress({ phase: 'encode', done, total, skipped: 0 });
-  interface Decoded {
-    image?: Buffer;
-    error?: unknown;
-    input?: string;
-  }
+interface Decoded {
+  image?: Buffer;
+  error?: unknown;
+  input?: string;
+}
+
+/**
+ * One ordered decode stream over every row still to build, running up to a record batch ahead, so
+ * decoding goes on while a batch is written.
+ */
+function decodeStream(todo: PlannedShard[], scan: ScanResult, r: Resolved): AsyncGenerator<Decoded> {
   const work = todo.flatMap((s) => s.batches.flat());
-  const decoded = orderedMap(work, r.concurrency, r.batchRows + 4 * r.concurrency, async (row): Promise<Decoded> => {
+  return orderedMap(work, r.concurrency, r.batchRows + 4 * r.concurrency, async (row): Promise<Decoded> => {
     let input: string | undefined;
     try {
       const src = await scan.load(row.sample, r.size);
@@ -364,32 +369,56 @@ export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
       return { error, input };
     }
   });
+}
+
+/** The rows of one record batch that decoded; the others are skipped (fatal with `strict`). */
+async function decodedRows(batch: PlannedRow[], decoded: AsyncGenerator<Decoded>, r: Resolved, skipped: SkippedFile[]): Promise<ShardRow[]> {
+  const ok: ShardRow[] = [];
+  for (const row of batch) {
+    const res = (await decoded.next()).value as Decoded;
+    const smp = row.sample;
+    if (!res.image) {
+      if (r.strict) throw new DataError('bad-image', describeFailure(smp, res.input, res.error));
+      skipped.push({ source: smp.source, reason: `corrupt or unreadable image (${errorMessage(res.error).split('\n')[0]})` });
+      continue;
+    }
+    ok.push({ id: smp.source, domain: smp.domain, category: smp.category, categoryIndex: row.categoryIndex, instance: smp.instance, split: row.split, image: res.image, height: r.size, width: r.size, source: smp.source });
+  }
+  return ok;
+}
+
+interface EncodeContext {
+  r: Resolved;
+  classes: string[];
+  state: PrepareState;
+  statePath: string;
+  decoded: AsyncGenerator<Decoded>;
+  progress: Progress;
+  counter: { done: number; skipped: number; total: number };
+}
+
+/**
+ * Encodes the shards in `todo`. A sealed shard's fsync + rename + state update overlaps with decoding
+ * the next one; at most one commit is in flight, and a failure aborts the open shard and the stream.
+ */
+async function encodeShards(todo: PlannedShard[], ctx: EncodeContext): Promise<void> {
+  const { r, state, counter } = ctx;
   let writer: ShardWriter | undefined;
   let committing: Promise<void> = Promise.resolve();
   try {
     for (const s of todo) {
       const file = path.join(r.out, s.file);
       fs.rmSync(file, { force: true });
-      writer = await ShardWriter.create(file, classes);
+      writer = await ShardWriter.create(file, ctx.classes);
       const batches: ShardBatchInfo[] = [];
       const skipped: SkippedFile[] = [];
       for (const batch of s.batches) {
-        const ok: ShardRow[] = [];
-        for (const row of batch) {
-          const res = (await decoded.next()).value as Decoded;
-          const smp = row.sample;
-          if (!res.image) {
-            if (r.strict) throw new DataError('bad-image', describeFailure(smp, res.input, res.error));
-            skipped.push({ source: smp.source, reason: `corrupt or unreadable image (${errorMessage(res.error).split('\n')[0]})` });
-            continue;
-          }
-          ok.push({ id: smp.source, domain: smp.domain, category: smp.category, categoryIndex: row.categoryIndex, instance: smp.instance, split: row.split, image: res.image, height: r.size, width: r.size, source: smp.source });
-        }
+        const ok = await decodedRows(batch, ctx.decoded, r, skipped);
         await writer.writeBatch(ok);
         if (ok.length) batches.push({ rows: ok.length, split: batch[0].split, domain: batch[0].sample.domain });
-        done += batch.length;
-        skippedCount += batch.length - ok.length;
-        progress({ phase: 'encode', done, total, skipped: skippedCount });
+        counter.done += batch.length;
+        counter.skipped += batch.length - ok.length;
+        ctx.progress({ phase: 'encode', done: counter.done, total: counter.total, skipped: counter.skipped });
       }
       const { bytes, sha256 } = await writer.seal();
       const sealed = writer;
@@ -404,7 +433,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
           throw err;
         }
         state.shards[s.file] = rec;
-        await writeFileAtomic(statePath, JSON.stringify(state));
+        await writeFileAtomic(ctx.statePath, JSON.stringify(state));
       })();
       committing.catch(() => undefined); // awaited above or below
     }
@@ -412,31 +441,53 @@ export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
   } catch (err) {
     await writer?.abort();
     await committing.catch(() => undefined);
-    await decoded.return(undefined);
+    await ctx.decoded.return(undefined);
     throw err;
   }
+}
 
-  // Manifest.
+/** Rows per split and domain, and per reader subset, from the shard records. */
+function countRows(shards: PlannedShard[], state: PrepareState, definition: SplitDefinition): { counts: Manifest['counts']; subsetCounts: Manifest['subsetCounts'] } {
   const counts = emptyCounts();
-  const shardInfos: ShardInfo[] = [];
-  const decodeSkipped: SkippedFile[] = [];
-  for (const s of shards) {
-    const rec = state.shards[s.file];
-    decodeSkipped.push(...rec.skipped);
-    shardInfos.push({ file: rec.file, rows: rec.rows, bytes: rec.bytes, sha256: rec.sha256, batches: rec.batches });
-    for (const b of rec.batches) counts[b.split][b.domain] += b.rows;
-  }
+  for (const s of shards) for (const b of state.shards[s.file].batches) counts[b.split][b.domain] += b.rows;
   const subsetCounts = emptyCounts();
   for (const sub of SUBSETS) {
-    for (const sp of split.definition.subsets[sub]) for (const d of DOMAINS) subsetCounts[sub][d] += counts[sp][d];
+    for (const sp of definition.subsets[sub]) for (const d of DOMAINS) subsetCounts[sub][d] += counts[sp][d];
   }
-  const allSkipped = [...scan.skipped, ...split.skipped, ...decodeSkipped];
+  return { counts, subsetCounts };
+}
+
+/** Every skipped file (scan, split, decode), counted by reason and listed up to MAX_SKIPPED_LISTED. */
+function skippedSummary(allSkipped: SkippedFile[]): Manifest['skipped'] {
   const byReason: Record<string, number> = {};
   for (const s of allSkipped) {
     const key = s.reason.replace(/ \(.*\)$/, '');
     byReason[key] = (byReason[key] ?? 0) + 1;
   }
-  const manifest: Manifest = {
+  return { total: allSkipped.length, byReason, files: allSkipped.slice(0, MAX_SKIPPED_LISTED), truncated: allSkipped.length > MAX_SKIPPED_LISTED };
+}
+
+interface ManifestParts {
+  r: Resolved;
+  opts: PrepareOptions;
+  adapter: DatasetAdapter;
+  aOpts: AdapterOptions;
+  scan: ScanResult;
+  classes: string[];
+  split: SplitResult;
+  shards: PlannedShard[];
+  state: PrepareState;
+  hash: string;
+}
+
+function buildManifest(p: ManifestParts): Manifest {
+  const { r, adapter, split, shards, state } = p;
+  const shardInfos: ShardInfo[] = shards.map((s) => {
+    const rec = state.shards[s.file];
+    return { file: rec.file, rows: rec.rows, bytes: rec.bytes, sha256: rec.sha256, batches: rec.batches };
+  });
+  const decodeSkipped = shards.flatMap((s) => state.shards[s.file].skipped);
+  return {
     format: 'sbir-shards',
     formatVersion: 1,
     dataset: adapter.name,
@@ -444,22 +495,51 @@ export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
     size: r.size,
     channels: 3,
     fit: r.fit,
-    classes,
+    classes: p.classes,
     split: split.definition,
-    counts,
-    subsetCounts,
+    ...countRows(shards, state, split.definition),
     shardRows: r.shardRows,
     batchRows: r.batchRows,
     shards: shardInfos,
-    licenses: scan.licenses,
-    skipped: { total: allSkipped.length, byReason, files: allSkipped.slice(0, MAX_SKIPPED_LISTED), truncated: allSkipped.length > MAX_SKIPPED_LISTED },
-    notes: scan.notes ?? {},
-    options: { ...aOpts, strict: r.strict, split: r.split, seed: r.seed, ...(opts.queriesPerCategory !== undefined ? { queriesPerCategory: opts.queriesPerCategory } : {}) },
-    planHash: hash,
+    licenses: p.scan.licenses,
+    skipped: skippedSummary([...p.scan.skipped, ...split.skipped, ...decodeSkipped]),
+    notes: p.scan.notes ?? {},
+    options: { ...p.aOpts, strict: r.strict, split: r.split, seed: r.seed, ...(p.opts.queriesPerCategory !== undefined ? { queriesPerCategory: p.opts.queriesPerCategory } : {}) },
+    planHash: p.hash,
     createdBy: `@sbir/data ${PACKAGE_VERSION}`,
     complete: true,
   };
+}
+
+/** scan → split → plan → keep verified shards → encode the rest → manifest (written last). */
+export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
+  const r = resolveOptions(opts);
+  const adapter = getAdapter(r.dataset);
+  const aOpts = adapterOptions(opts, adapter);
+  const log = opts.log ?? (() => undefined);
+  const progress = opts.onProgress ?? (() => undefined);
+  const root = resolveRoot(adapter, opts.root);
+  if (root) aOpts.root = root;
+
+  const { scan, classes } = await scanSamples(adapter, aOpts, progress);
+  const split = splitSamples(r, opts, adapter, scan.samples, classes);
+  const rows = planRows(scan.samples, split.splits, classes, r.seed);
+  const shards = planShards(rows, r.shardRows, r.batchRows);
+  const hash = planHash(r, adapter, classes, shards);
+
+  const { state, todo, done } = await reuseVerifiedShards(r.out, hash, shards, log, progress);
+  const manifestPath = path.join(r.out, MANIFEST_FILE);
+  const statePath = path.join(r.out, STATE_FILE);
+  if (todo.length || !fs.existsSync(manifestPath)) {
+    fs.rmSync(manifestPath, { force: true });
+    await writeFileAtomic(statePath, JSON.stringify(state));
+  }
+  const counter = { done, skipped: 0, total: rows.length };
+  if (todo.length) progress({ phase: 'encode', done, total: rows.length, skipped: 0 });
+  await encodeShards(todo, { r, classes, state, statePath, decoded: decodeStream(todo, scan, r), progress, counter });
+
+  const manifest = buildManifest({ r, opts, adapter, aOpts, scan, classes, split, shards, state, hash });
   await writeFileAtomic(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
-  progress({ phase: 'done', done: total, total, skipped: allSkipped.length });
+  progress({ phase: 'done', done: rows.length, total: rows.length, skipped: manifest.skipped.total });
   return manifest;
 }

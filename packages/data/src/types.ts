@@ -1,4 +1,5 @@
 /** Shared types of @sbir/data: samples from adapters, the shard manifest, and the reader's batches. */
+import type { z } from 'zod';
 
 export type Domain = 'sketch' | 'photo';
 export const DOMAINS: readonly Domain[] = ['sketch', 'photo'];
@@ -50,23 +51,10 @@ export interface SkippedFile {
   reason: string;
 }
 
-/** Options an adapter understands. `root` is resolved to an absolute path before `scan`. */
-export interface AdapterOptions {
+/** Options every adapter understands (applied by the shared helpers in adapters/common.ts). */
+export interface CommonAdapterOptions {
+  /** Resolved to an absolute path before `scan`. */
   root?: string;
-  /** Sketchy: sketch augmentation folder (default `tx_000100000000`). */
-  sketchFolder?: string;
-  /** Sketchy: photo augmentation folder (default `tx_000000000000`). */
-  photoFolder?: string;
-  /** Sketchy / TU-Berlin: the extension photo folder, `<dir>/<category>/*`. */
-  extraPhotos?: string;
-  /** QuickDraw: photo folder `<dir>/<category>/*`. */
-  photos?: string;
-  /** QuickDraw: `npy`, `ndjson` or `auto` (per category, npy preferred). */
-  format?: 'auto' | 'npy' | 'ndjson';
-  /** Cap per category and domain (QuickDraw: sketches per category; emoji: instances per category). */
-  maxPerCategory?: number;
-  /** Emoji: categories (Unicode subgroups) with fewer instances are dropped. */
-  minInstances?: number;
   /** Keep only these categories (matched by normalised name). */
   categories?: string[];
   /** Keep only the first N categories in sorted order (after other filters). */
@@ -75,7 +63,14 @@ export interface AdapterOptions {
   strict?: boolean;
 }
 
-export type AdapterOptionName = Exclude<keyof AdapterOptions, 'strict' | 'categories' | 'maxCategories'>;
+/**
+ * An adapter's own options: a zod object of `adapterOption.*` fields (type, description, default),
+ * exported by the adapter's file; prepare's checks and the data CLI's flags derive from it.
+ */
+export type AdapterOptionsSchema = z.ZodObject<z.ZodRawShape>;
+
+/** What `scan` receives: the common options plus the adapter's own, keyed by their camelCase names. */
+export type AdapterOptions = CommonAdapterOptions & { [option: string]: unknown };
 
 export interface ScanResult {
   samples: Sample[];
@@ -92,8 +87,8 @@ export interface DatasetAdapter {
   /** Bumped when the adapter would produce different rows from the same input. */
   version: string;
   description: string;
-  /** Options this adapter reads (others given on the command line are an error). */
-  options: readonly AdapterOptionName[];
+  /** The options this adapter reads besides the common ones (others given are an error). */
+  options: AdapterOptionsSchema;
   /** Whether `--root` is required. */
   needsRoot: boolean;
   /** Category protocol default: query sketches per category (a value < 1 is a fraction). */
@@ -188,9 +183,9 @@ export interface PrepareProgress {
   message?: string;
 }
 
-export interface PrepareOptions extends Omit<AdapterOptions, 'root'> {
+/** Prepare's own options and the common adapter options. */
+export interface NamedPrepareOptions extends CommonAdapterOptions {
   dataset: string;
-  root?: string;
   out: string;
   size?: number;
   fit?: Fit;
@@ -206,7 +201,6 @@ export interface PrepareOptions extends Omit<AdapterOptions, 'root'> {
   unseenFile?: string;
   /** Zero-shot: seeded random choice of this many unseen classes (ignores split files). */
   unseenCount?: number;
-  strict?: boolean;
   /** Rows per shard file (default 2048). */
   shardRows?: number;
   /** Rows per Arrow record batch inside a shard (default 256). */
@@ -216,6 +210,38 @@ export interface PrepareOptions extends Omit<AdapterOptions, 'root'> {
   onProgress?: (p: PrepareProgress) => void;
   log?: (line: string) => void;
 }
+
+/** What prepareDataset takes: its own options plus the dataset adapter's (its `options` schema). */
+export interface PrepareOptions extends NamedPrepareOptions {
+  [adapterOption: string]: unknown;
+}
+
+/** Prepare's own option names, which no adapter option may take (registerAdapter checks). */
+export const PREPARE_OPTION_NAMES = [
+  'dataset',
+  'root',
+  'out',
+  'size',
+  'fit',
+  'split',
+  'seed',
+  'queriesPerCategory',
+  'splitFile',
+  'photosInTrain',
+  'unseenFile',
+  'unseenCount',
+  'categories',
+  'maxCategories',
+  'strict',
+  'shardRows',
+  'batchRows',
+  'concurrency',
+  'onProgress',
+  'log',
+] as const satisfies readonly (keyof NamedPrepareOptions)[];
+// a compile error here names a NamedPrepareOptions key missing from PREPARE_OPTION_NAMES
+const preparedOptionsListed: Exclude<keyof NamedPrepareOptions, (typeof PREPARE_OPTION_NAMES)[number]> extends never ? true : never = true;
+void preparedOptionsListed;
 
 export interface ImageBatch {
   n: number;

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataError, messages } from '../errors';
-import type { AdapterOptions, ImageInput, Sample, SkippedFile } from '../types';
+import type { CommonAdapterOptions, ImageInput, Sample, SkippedFile } from '../types';
 
 export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.svg', '.avif']);
 
@@ -123,7 +123,7 @@ export function pairCategories(
 }
 
 /** Apply `categories` / `maxCategories` to a sorted category list (before any folder is read). */
-export function filterCategories(cats: string[], opts: AdapterOptions): string[] {
+export function filterCategories(cats: string[], opts: CommonAdapterOptions): string[] {
   let out = cats;
   if (opts.categories && opts.categories.length) {
     const wanted = new Map(opts.categories.map((c) => [categoryKey(c), c]));

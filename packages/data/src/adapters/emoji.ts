@@ -17,9 +17,11 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as IconifyUtils from '@iconify/utils';
+import { z } from 'zod';
 import { DataError } from '../errors';
 import type { AdapterOptions, DatasetAdapter, Domain, LicenseInfo, Sample, ScanResult } from '../types';
 import { categoryKey, compareStrings } from './common';
+import { adapterOption, readAdapterOptions } from './options';
 
 type IconifyJSON = Parameters<typeof IconifyUtils.getIconData>[0];
 
@@ -54,6 +56,11 @@ export const EMOJI_SETS: readonly EmojiSet[] = [
 ];
 
 export const EMOJI_MIN_INSTANCES = 5;
+
+export const emojiOptions = z.object({
+  maxPerCategory: adapterOption.positiveInt('instances per category'),
+  minInstances: adapterOption.positiveIntWithDefault('drop categories with fewer instances', EMOJI_MIN_INSTANCES),
+});
 export const EMOJI_EXCLUDED_GROUPS = ['component', 'flags'];
 
 /**
@@ -220,9 +227,10 @@ function setLicense(prefix: string, domain: Domain): LicenseInfo {
   };
 }
 
-async function scan(opts: AdapterOptions): Promise<ScanResult> {
+async function scan(given: AdapterOptions): Promise<ScanResult> {
+  const opts = readAdapterOptions(emojiOptions, given);
   const eb = loadEmojibase();
-  const minInstances = opts.minInstances ?? EMOJI_MIN_INSTANCES;
+  const { minInstances } = opts;
   const sets = new Map<string, IconifyJSON>();
   const matches: SetMatch[] = [];
   for (const { prefix } of EMOJI_SETS) {
@@ -315,7 +323,7 @@ export const emojiAdapter: DatasetAdapter = {
   name: 'emoji',
   version: '1',
   description: 'Embedded: line-art emoji sets (sketch) vs colour sets (photo), categories = Unicode subgroups',
-  options: ['maxPerCategory', 'minInstances'],
+  options: emojiOptions,
   needsRoot: false,
   defaultQueriesPerCategory: 2,
   defaultUnseen: 15,

@@ -1,15 +1,22 @@
 /** Any `<root>/{sketch,photo}/<category>/*` tree (also accepts `sketches/`, `photos/`, `images/`). */
 import * as path from 'node:path';
+import { z } from 'zod';
 import { DataError } from '../errors';
 import type { AdapterOptions, DatasetAdapter, Sample, ScanResult, SkippedFile } from '../types';
 import { capList, fileLoader, filterCategories, isDir, listDirs, listImages, pairCategories, relSource, stem } from './common';
+import { adapterOption, readAdapterOptions } from './options';
+
+export const folderOptions = z.object({
+  maxPerCategory: adapterOption.positiveInt('cap per category and domain'),
+});
 
 function pick(root: string, names: string[]): string {
   for (const n of names) if (isDir(path.join(root, n))) return path.join(root, n);
   throw new DataError('missing-dir', `option --root: no ${names[0]}/ folder under ${root} (expected <root>/{sketch,photo}/<category>/*)`);
 }
 
-async function scan(opts: AdapterOptions): Promise<ScanResult> {
+async function scan(given: AdapterOptions): Promise<ScanResult> {
+  const opts = readAdapterOptions(folderOptions, given);
   const root = opts.root as string;
   const sketchDir = pick(root, ['sketch', 'sketches']);
   const photoDir = pick(root, ['photo', 'photos', 'images']);
@@ -44,7 +51,7 @@ export const folderAdapter: DatasetAdapter = {
   name: 'folder',
   version: '1',
   description: 'Generic: <root>/{sketch,photo}/<category>/*',
-  options: ['maxPerCategory'],
+  options: folderOptions,
   needsRoot: true,
   defaultQueriesPerCategory: 0.1,
   defaultUnseen: 0.2,

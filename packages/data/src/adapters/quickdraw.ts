@@ -6,13 +6,22 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { z } from 'zod';
 import { DataError, messages } from '../errors';
 import { readNpyHeader } from '../npy';
 import type { AdapterOptions, DatasetAdapter, ImageInput, Sample, ScanResult, SkippedFile } from '../types';
 import { capList, compareStrings, filterCategories, listDirs, listImages, pairCategories, relSource, requireDir, stem } from './common';
+import { adapterOption, readAdapterOptions } from './options';
 
 /** Sketches per category when `--max-per-category` is not given (the full files hold 100k+). */
 export const QUICKDRAW_DEFAULT_MAX = 1000;
+
+export const quickdrawOptions = z.object({
+  photos: adapterOption.dir('photo folder <dir>/<category>/* (required)'),
+  format: adapterOption.choice(['auto', 'npy', 'ndjson'], 'sketch file format (auto: per category, npy preferred)', 'auto'),
+  // no schema default: absent caps the sketches at QUICKDRAW_DEFAULT_MAX but leaves the photos uncapped
+  maxPerCategory: adapterOption.positiveInt(`cap per category and domain (sketches: default ${QUICKDRAW_DEFAULT_MAX})`),
+});
 
 /** `full_numpy_bitmap_cat.npy` / `full_simplified_cat.ndjson` / `cat.npy` -> `cat`. */
 function categoryOf(file: string): string {
@@ -120,12 +129,13 @@ async function readRange(file: string, offset: number, length: number): Promise<
   }
 }
 
-async function scan(opts: AdapterOptions): Promise<ScanResult> {
+async function scan(given: AdapterOptions): Promise<ScanResult> {
+  const opts = readAdapterOptions(quickdrawOptions, given);
   const root = opts.root as string;
   if (!opts.photos) throw new DataError('bad-option', 'dataset "quickdraw" needs --photos <dir> (photos as <dir>/<category>/*)');
   const photos = requireDir(opts.photos, 'photos');
   const max = opts.maxPerCategory ?? QUICKDRAW_DEFAULT_MAX;
-  const files = findFiles(root, opts.format ?? 'auto');
+  const files = findFiles(root, opts.format);
   if (files.length === 0) throw new DataError('missing-dir', `option --root: no <category>.npy or <category>.ndjson files in ${root}`);
   const allCats = files.map((f) => f.category);
   const cats = new Set(filterCategories(allCats, opts));
@@ -198,7 +208,7 @@ export const quickdrawAdapter: DatasetAdapter = {
   name: 'quickdraw',
   version: '1',
   description: 'QuickDraw: <root>/<category>.npy (28x28 bitmaps) or .ndjson (simplified strokes) + --photos <dir>/<category>/*',
-  options: ['photos', 'format', 'maxPerCategory'],
+  options: quickdrawOptions,
   needsRoot: true,
   defaultQueriesPerCategory: 0.1,
   defaultUnseen: 0.2,

@@ -7,12 +7,21 @@
  * (Ben-Louis/SBIR-DASE-MEMS, see shared/PAPER.md); the photo folder to `tx_000000000000`.
  */
 import * as path from 'node:path';
+import { z } from 'zod';
 import { DataError, messages } from '../errors';
 import type { AdapterOptions, DatasetAdapter, Sample, ScanResult, SkippedFile } from '../types';
 import { capList, fileLoader, filterCategories, isDir, listDirs, listImages, pairCategories, relSource, stem } from './common';
+import { adapterOption, readAdapterOptions } from './options';
 
 export const SKETCHY_SKETCH_FOLDER = 'tx_000100000000';
 export const SKETCHY_PHOTO_FOLDER = 'tx_000000000000';
+
+export const sketchyOptions = z.object({
+  sketchFolder: adapterOption.name('sketch augmentation folder', SKETCHY_SKETCH_FOLDER),
+  photoFolder: adapterOption.name('photo folder', SKETCHY_PHOTO_FOLDER),
+  extraPhotos: adapterOption.dir('extension photo folder <dir>/<category>/*'),
+  maxPerCategory: adapterOption.positiveInt('cap per category and domain'),
+});
 
 /** The folder holding `sketch/` and `photo/`: the root itself or the zip's `256x256` level. */
 function findBase(root: string): string {
@@ -27,11 +36,11 @@ export function sketchyInstance(file: string): string {
   return stem(file).replace(/-\d+$/, '');
 }
 
-async function scan(opts: AdapterOptions): Promise<ScanResult> {
+async function scan(given: AdapterOptions): Promise<ScanResult> {
+  const opts = readAdapterOptions(sketchyOptions, given);
   const root = opts.root as string;
   const base = findBase(root);
-  const sketchFolder = opts.sketchFolder ?? SKETCHY_SKETCH_FOLDER;
-  const photoFolder = opts.photoFolder ?? SKETCHY_PHOTO_FOLDER;
+  const { sketchFolder, photoFolder } = opts;
   const sketchDir = path.join(base, 'sketch', sketchFolder);
   const photoDir = path.join(base, 'photo', photoFolder);
   if (!isDir(sketchDir)) throw new DataError('missing-dir', messages.missingDir('sketch-folder', sketchDir));
@@ -98,7 +107,7 @@ export const sketchyAdapter: DatasetAdapter = {
   name: 'sketchy',
   version: '1',
   description: 'Sketchy: sketch/<aug>/<category>/*.png, photo/<aug>/<category>/*.jpg (+ --extra-photos)',
-  options: ['sketchFolder', 'photoFolder', 'extraPhotos', 'maxPerCategory'],
+  options: sketchyOptions,
   needsRoot: true,
   defaultQueriesPerCategory: 50,
   defaultUnseen: 25,

@@ -6,9 +6,16 @@
  * authors' `datasets/split_data.py`).
  */
 import * as path from 'node:path';
+import { z } from 'zod';
 import { DataError } from '../errors';
 import type { AdapterOptions, DatasetAdapter, Sample, ScanResult, SkippedFile } from '../types';
 import { capList, fileLoader, filterCategories, isDir, listDirs, listImages, pairCategories, relSource, requireDir, stem } from './common';
+import { adapterOption, readAdapterOptions } from './options';
+
+export const tuberlinOptions = z.object({
+  extraPhotos: adapterOption.dir('extension photo folder <dir>/<category>/* (required: TU-Berlin has no photos)'),
+  maxPerCategory: adapterOption.positiveInt('cap per category and domain'),
+});
 
 /** Extension photo folder (normalised key) -> TU-Berlin sketch category (normalised key). */
 export const TUBERLIN_PHOTO_ALIASES: Record<string, string> = {
@@ -28,7 +35,8 @@ function findBase(root: string): string {
   return isDir(png) ? png : root;
 }
 
-async function scan(opts: AdapterOptions): Promise<ScanResult> {
+async function scan(given: AdapterOptions): Promise<ScanResult> {
+  const opts = readAdapterOptions(tuberlinOptions, given);
   const root = opts.root as string;
   const base = findBase(root);
   if (!opts.extraPhotos) {
@@ -79,7 +87,7 @@ export const tuberlinAdapter: DatasetAdapter = {
   name: 'tuberlin',
   version: '1',
   description: 'TU-Berlin: png/<category>/*.png + --extra-photos <dir>/<category>/*',
-  options: ['extraPhotos', 'maxPerCategory'],
+  options: tuberlinOptions,
   needsRoot: true,
   defaultQueriesPerCategory: 10,
   defaultUnseen: 30,
