@@ -127,7 +127,7 @@ function provenanceLine(view: ExperimentModel): string {
 
 function reportMarkdown(
   view: ExperimentModel,
-  parts: { md: string; extra: string; figures: string[]; dashboardHref?: string },
+  parts: { md: string; extra: string; sections: string[]; figures: string[]; dashboardHref?: string },
 ): string {
   return [
     `# ${mdText(view.table.experimentName)}: report`,
@@ -142,6 +142,7 @@ function reportMarkdown(
       parts.dashboardHref !== undefined ? ` · [dashboard](${parts.dashboardHref})` : ''
     }`,
     '',
+    ...parts.sections,
     '## Figures',
     '',
     ...parts.figures,
@@ -165,6 +166,12 @@ async function writeExperimentOutputs(
     ...(await writeCharts(view.charts.report, png, write)),
     ...(await writeRetrievalGrids(view, png, write)),
   ];
+  const sections: string[] = [];
+  for (const s of view.sections) {
+    const part = await s.report({ png });
+    for (const f of part.files) write(f.path, f.content);
+    sections.push(part.markdown, '');
+  }
   const dashboardHref =
     opts.dashboard !== false
       ? path
@@ -172,7 +179,7 @@ async function writeExperimentOutputs(
           .split(path.sep)
           .join('/')
       : undefined;
-  write('report.md', reportMarkdown(view, { md, extra, figures, dashboardHref }));
+  write('report.md', reportMarkdown(view, { md, extra, sections, figures, dashboardHref }));
   return files;
 }
 

@@ -153,6 +153,12 @@ export function filterValues(v: ExperimentModel): Record<string, Record<string, 
   return out;
 }
 
+/** The links to the experiment's section pages (none: nothing, so the page is as without sections). */
+function sectionLinks(v: ExperimentModel): SafeHtml | string {
+  const navs = v.sections.flatMap((s) => (s.page ? [s.page.nav] : []));
+  return navs.length ? html` ${navs}` : '';
+}
+
 export function experimentPage(v: ExperimentModel, opts: DashboardOptions): string {
   const specs = v.charts.experiment;
   const counts = countStates(v.exp.cells);
@@ -181,7 +187,7 @@ export function experimentPage(v: ExperimentModel, opts: DashboardOptions): stri
         </div>
         <div class="stat"><span class="v">${counts.queued ?? 0}</span><span class="k">queued</span></div>
       </div>
-      ${progressBar(counts, v.exp.cells.length)} ${staleLine(v)}
+      ${progressBar(counts, v.exp.cells.length)} ${staleLine(v)}${sectionLinks(v)}
     </section>
     <section class="panel">
       <div class="panel-head">

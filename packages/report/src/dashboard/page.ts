@@ -36,7 +36,7 @@ export function mlflowRunUrl(ui: string | undefined, runId: string | null | unde
 
 export const expSlug = (id: string): string => safeSegment(id);
 
-interface PageArgs {
+export interface PageArgs {
   title: string;
   /** '' for the root, '../../' for pages under e/<exp>/ */
   root: string;

@@ -16,7 +16,7 @@ import type { ExperimentModel } from '../view/report-model';
 import { comparePage } from './compare-page';
 import { experimentPage } from './experiment-page';
 import { indexPage } from './index-page';
-import { expSlug, type DashboardOptions } from './page';
+import { expSlug, page, type DashboardOptions } from './page';
 import { runPage } from './run-page';
 
 export type { DashboardOptions } from './page';
@@ -57,6 +57,8 @@ export async function writeDashboard(
     fs.rmSync(assertInsideOut(dir, path.join(ed, 'r')), { recursive: true, force: true });
     writeInside(dir, path.join(ed, 'index.html'), experimentPage(v, opts));
     writeInside(dir, path.join(ed, 'compare.html'), comparePage(v, opts));
+    for (const s of v.sections)
+      if (s.page) writeInside(dir, path.join(ed, s.page.file), page(s.page.args(opts.mlflowUi)));
     for (const c of v.exp.cells)
       writeInside(dir, path.join(ed, 'r', `${c.cellId}.html`), runPage(v, c, opts, path.join(ed, 'r')));
   }

@@ -16,6 +16,48 @@ export const EXPERIMENT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
 export const AxisValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
+/** A factor or axis name of the `sensitivity` block: an identifier (it is printed in every format). */
+const SENSITIVITY_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+const sensitivityName = z
+  .string()
+  .regex(SENSITIVITY_NAME, 'expected a name (a letter, then letters, digits, ".", "_" or "-")');
+const Scalar = z.union([z.string().max(200), z.number(), z.boolean()]);
+
+/**
+ * experiment.json `sensitivity` (trainer README, "Run store"): the claimed orderings and the factors
+ * varied one at a time around their baselines. Untrusted like every store file: names are identifiers,
+ * paths plain strings, values scalars.
+ */
+export const SensitivitySchema = z
+  .object({
+    metric: z.string().min(1).max(100),
+    claims: z
+      .array(z.object({ axis: sensitivityName, baseline: Scalar, treatment: Scalar }).passthrough())
+      .min(1),
+    factors: z
+      .array(
+        z
+          .object({
+            name: sensitivityName,
+            path: z.string().max(200),
+            values: z.array(Scalar).min(1),
+            baseline: Scalar,
+            when: z.record(Scalar).optional().default({}),
+          })
+          .passthrough()
+          .refine((f) => f.values.some((v) => String(v) === String(f.baseline)), {
+            message: 'the baseline is not one of the values',
+            path: ['baseline'],
+          }),
+      )
+      .min(1),
+  })
+  .passthrough()
+  .refine((s) => new Set(s.factors.map((f) => f.name)).size === s.factors.length, {
+    message: 'factor names repeat',
+    path: ['factors'],
+  });
+
 export const ExperimentMetaSchema = z
   .object({
     formatVersion: z.number().optional(),
@@ -32,6 +74,8 @@ export const ExperimentMetaSchema = z
       .default([]),
     createdAt: optStr,
     updatedAt: optStr,
+    /** Present only for experiments with a `sensitivity:` block. */
+    sensitivity: SensitivitySchema.optional(),
   })
   .passthrough();
 
@@ -230,6 +274,7 @@ export type EvalResult = z.infer<typeof EvalSchema>;
 export type Embeddings = z.infer<typeof EmbeddingsSchema>;
 export type Retrieval = z.infer<typeof RetrievalSchema>;
 export type AxisValue = z.infer<typeof AxisValueSchema>;
+export type Sensitivity = z.infer<typeof SensitivitySchema>;
 
 /** States the format defines; others (a later format) are shown as they are. */
 export const KNOWN_STATES = ['queued', 'running', 'finished', 'failed', 'interrupted'] as const;

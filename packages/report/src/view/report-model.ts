@@ -11,6 +11,7 @@ import type { PaperReference } from '../store/reference';
 import type { StoreSnapshot } from '../store/read';
 import { safeSegment } from '../util/html';
 import { cellLabel, makeView, type ExperimentView } from './experiment-view';
+import { composeSections, type SectionView } from './sections';
 
 export interface ChartPages {
   /** the report's chart files and figures */
@@ -25,6 +26,8 @@ export interface ChartPages {
 
 export interface ExperimentModel extends ExperimentView {
   charts: ChartPages;
+  /** the sections this experiment has (sensitivity, ...), in SECTIONS order */
+  sections: SectionView[];
 }
 
 export interface ReportModel {
@@ -55,7 +58,7 @@ export function composeCharts(view: ExperimentView): ChartPages {
 export function buildReportModel(store: StoreSnapshot, opts: ModelOptions): ReportModel {
   const experiments = store.experiments.map((exp) => {
     const view = makeView(exp, opts.single ? opts.out : path.join(opts.out, safeSegment(exp.id)), opts);
-    return { ...view, charts: composeCharts(view) };
+    return { ...view, charts: composeCharts(view), sections: composeSections(view) };
   });
   return { out: opts.out, experiments, warnings: [...store.warnings] };
 }

@@ -1,0 +1,80 @@
+/** The sensitivity section in Markdown: per claim, its verdict sentence, the table of settings, its chart. */
+import { fmtP, fmtSigned } from '../table/format';
+import { mdText } from '../util/markdown';
+import {
+  fmtInterval,
+  methodNote,
+  type SensitivityClaim,
+  type SensitivitySetting,
+  type SensitivityView,
+} from './compute';
+
+/** The verdict cell: a repeat of another setting's cells says so. */
+export const verdictText = (s: SensitivitySetting): string =>
+  s.sameAs ? `${s.verdict} (same cells as ${s.sameAs})` : s.verdict;
+
+/** The columns every format shows, as plain text (each format escapes them). */
+export function settingColumns(metric: string): string[] {
+  return ['Factor', 'Value', 'Other setting', 'n', `Δ ${metric}`, '95 % CI', 'p', 'p (Holm)', 'Verdict'];
+}
+
+export function settingCells(s: SensitivitySetting): string[] {
+  return [
+    s.factor,
+    s.value,
+    s.otherLabel || 'all',
+    String(s.n),
+    s.mean === null ? 'n/a' : fmtSigned(s.mean),
+    fmtInterval(s.ci),
+    fmtP(s.p),
+    fmtP(s.pAdjusted),
+    verdictText(s),
+  ];
+}
+
+function claimMarkdown(c: SensitivityClaim, metric: string, chart: string | undefined): string[] {
+  const head = settingColumns(metric);
+  const align = head.map((_, i) => (i === 0 || i === 2 || i === head.length - 1 ? ':--' : '--:'));
+  return [
+    `### ${mdText(c.label)}`,
+    '',
+    mdText(c.sentence),
+    '',
+    `| ${head.map(mdText).join(' | ')} |`,
+    `| ${align.join(' | ')} |`,
+    ...c.settings.map((s) => `| ${settingCells(s).map(mdText).join(' | ')} |`),
+    '',
+    ...(chart ? [`![${mdText(`${c.label}: Δ ${metric} by factor`)}](${chart})`, ''] : []),
+  ];
+}
+
+/**
+ * The section, from `## Sensitivity` on. `chartFile(i)` is the link to claim i's chart (relative to
+ * the Markdown file), undefined for none.
+ */
+export function sensitivityMarkdown(
+  v: SensitivityView,
+  chartFile: (i: number) => string | undefined,
+): string {
+  return [
+    '## Sensitivity',
+    '',
+    mdText(methodNote(v.metric)),
+    '',
+    ...v.factors.map(
+      (f) =>
+        `- ${mdText(`${f.name} (${f.path}): ${f.values.join(', ')}; baseline ${f.baseline}`)}${
+          Object.keys(f.when).length
+            ? mdText(
+                `; only where ${Object.entries(f.when)
+                  .map(([k, x]) => `${k}=${x}`)
+                  .join(', ')}`,
+              )
+            : ''
+        }`,
+    ),
+    ...v.notes.map((n) => `- ${mdText(n)}`),
+    '',
+    ...v.claims.flatMap((c, i) => claimMarkdown(c, v.metric, chartFile(i))),
+  ].join('\n');
+}
