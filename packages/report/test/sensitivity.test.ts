@@ -177,6 +177,15 @@ describe('sensitivity statistics', () => {
       ...['1.5', '2', '4'].flatMap((v) => [`margin=${v}, loss=softmax`, `margin=${v}, loss=MEMS`]),
     ]);
     expect(computeSensitivity(loadRunStore(runs, 'plain').experiments[0])).toBeUndefined();
+    expect(view.notes).toEqual([]);
+    // a metric that is no eval.json key pairs nothing, and the notes say why
+    const exp = loadRunStore(runs, 'sens').experiments[0];
+    const other = computeSensitivity({
+      ...exp,
+      meta: { ...exp.meta, sensitivity: { ...exp.meta.sensitivity!, metric: 'mAP_all' } },
+    });
+    expect(other?.claims[0]?.settings.every((s) => s.n === 0 && s.verdict === 'cannot tell')).toBe(true);
+    expect(other?.notes.join(' ')).toContain('No finished cell has mAP_all in its eval.json');
   });
 
   it('pairs by seed and gives n, mean, sd and the 95 % t interval', () => {

@@ -153,11 +153,9 @@ export function filterValues(v: ExperimentModel): Record<string, Record<string, 
   return out;
 }
 
-/** The links to the experiment's section pages (none: nothing, so the page is as without sections). */
-function sectionLinks(v: ExperimentModel): SafeHtml | string {
-  const navs = v.sections.flatMap((s) => (s.page ? [s.page.nav] : []));
-  return navs.length ? html` ${navs}` : '';
-}
+/** The links to the experiment's section pages (the sensitivity page, ...), in SECTIONS order. */
+const sectionLinks = (v: ExperimentModel): (SafeHtml | string)[] =>
+  v.sections.flatMap((s) => (s.page ? [s.page.nav] : []));
 
 export function experimentPage(v: ExperimentModel, opts: DashboardOptions): string {
   const specs = v.charts.experiment;

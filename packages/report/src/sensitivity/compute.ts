@@ -272,6 +272,10 @@ export function computeSensitivity(exp: ExperimentRecord): SensitivityView | und
   const factorNames = new Set(factors.map((f) => f.name));
   const grid = Object.keys(values).filter((a) => a !== 'seed' && !factorNames.has(a));
   const notes: string[] = [];
+  if (!cells.length)
+    notes.push(
+      `No finished cell has ${spec.metric} in its eval.json, so nothing is paired (is the metric an eval.json key?).`,
+    );
   let ambiguous = 0;
   const claims = spec.claims.map((raw) => {
     const claim = { axis: raw.axis, baseline: String(raw.baseline), treatment: String(raw.treatment) };
