@@ -1,12 +1,18 @@
 /**
  * @sbir/report: tables, charts and a static dashboard from the run store (packages/trainer/README.md).
- * Pipeline: loadRunStore → normalize → buildTable → toMarkdown | toLatex | toCsv | toHtmlTable;
- * chart specs are pure functions rendered by renderSvg / renderPng; buildReport does it all.
+ * Pipeline: loadRunStore → makeView (normalize → buildTable) → the chart registry's specs → toMarkdown |
+ * toLatex | toCsv | toHtmlTable and renderSvg / renderPng; buildReport does it all.
  */
-export { buildReport, defaultOut, experimentCharts, makeView } from './report';
-export type { BuildOptions, BuildResult, ExperimentView, ChartSet } from './report';
+export { buildReport, defaultOut } from './report';
+export type { BuildOptions, BuildResult } from './report';
+export { makeView } from './view/experiment-view';
+export type { ExperimentView } from './view/experiment-view';
+export { buildReportModel } from './view/report-model';
+export type { ReportModel, ExperimentModel } from './view/report-model';
+export { CHARTS, experimentCharts } from './charts/registry';
+export type { ChartRecord, ChartSet } from './charts/record';
 export { loadRunStore, readEmbeddings, readRetrieval, readMetrics, listExperiments } from './store/read';
-export type { RunStore, ExperimentRecord, CellRecord } from './store/read';
+export type { StoreSnapshot, ExperimentRecord, CellRecord } from './store/read';
 export type {
   StoredCellConfig,
   CellStatus,

@@ -16,11 +16,15 @@ import {
   prCurveSpec,
   trainingCurvesSpec,
 } from '../src/charts/specs';
-import { downsample, histogramBins, meanBy, rebin, sumHistograms } from '../src/charts/data';
-import { experimentSpecs, runSpecs } from '../src/dashboard/site';
-import { experimentCharts, makeView } from '../src/report';
+import { downsample, histogramBins, mapChartData, meanBy, rebin, sumHistograms } from '../src/charts/data';
+import { CHARTS } from '../src/charts/registry';
+import { BLOCK_PALETTE, NO_BLOCK_COLOR } from '../src/charts/theme';
+import { displayValue } from '../src/table/normalize';
+import { buildReportModel } from '../src/view/report-model';
+import { experimentCharts, experimentSpecs, runSpecs } from '../src/charts/registry';
 import { loadGridRows, retrievalGridSvg } from '../src/retrieval';
 import { loadRunStore, readRetrieval } from '../src/store/read';
+import { makeView } from '../src/view/experiment-view';
 import { ablationFixture, tmpDir, writeExperiment } from './helpers/fixtures';
 
 jest.setTimeout(120_000);
@@ -193,5 +197,90 @@ describe('chart data helpers', () => {
     const total = (xs: number[] | undefined) => (xs ?? []).reduce((s, x) => s + x, 0);
     expect(total(mixed?.intra)).toBeCloseTo(4 + 6, 12);
     expect(total(mixed?.inter)).toBeCloseTo(10 + 6, 12);
+  });
+});
+
+/** The colour range a map-by-cell spec gives each block label. */
+function blockColours(spec: TopLevelSpec): Record<string, string> {
+  const layer = (
+    spec as { spec: { layer: { encoding: { color?: { scale: { domain: string[]; range: string[] } } } }[] } }
+  ).spec.layer[0];
+  const scale = layer.encoding.color!.scale;
+  return Object.fromEntries(scale.domain.map((b, i) => [b, scale.range[i]]));
+}
+
+describe('block labels and colours come from the data', () => {
+  it('keeps SE and DASE as before: labels upper-cased, grey / blue / orange', () => {
+    expect(['none', 'se', 'dase'].map((b) => displayValue('block', b))).toEqual(['none', 'SE', 'DASE']);
+    expect(['softmax', 'mems', 'cosface'].map((l) => displayValue('loss', l))).toEqual([
+      'softmax',
+      'MEMS',
+      'CosFace',
+    ]);
+    expect(blockColours(specs['report:map-by-cell'])).toEqual({
+      none: '#9ca3af',
+      SE: '#3b82f6',
+      DASE: '#f97316',
+    });
+    expect(blockColours(specs['dashboard:map'])).toEqual(blockColours(specs['report:map-by-cell']));
+  });
+
+  it('labels and colours a new block by its value and its place on the axis, with no report edit', async () => {
+    const fixture = ablationFixture('cbam-grid');
+    fixture.axes.block = ['none', 'se', 'dase', 'cbam'];
+    fixture.cells.push(
+      ...fixture.cells
+        .filter((c) => c.axes.block === 'se')
+        .map((c) => ({ ...c, axes: { ...c.axes, block: 'cbam' }, map: (c.map ?? 0) + 0.01 })),
+    );
+    const dir = path.join(tmpDir(), 'runs');
+    await writeExperiment(dir, fixture);
+    const view = makeView(loadRunStore(dir).experiments[0], tmpDir(), { referenceFile: 'none.yaml' });
+    expect(mapChartData(view.table).blocks).toEqual(['none', 'SE', 'DASE', 'CBAM']);
+    expect(view.table.rows.some((r) => r.label.startsWith('CBAM'))).toBe(true);
+    const map = experimentCharts(view).find((c) => c.name === 'map-by-cell')!;
+    expect(blockColours(map.spec)).toEqual({
+      none: NO_BLOCK_COLOR,
+      SE: BLOCK_PALETTE[0],
+      DASE: BLOCK_PALETTE[1],
+      CBAM: BLOCK_PALETTE[2],
+    });
+  });
+});
+
+describe('the chart registry', () => {
+  it('has unique ids and slots, and every record appears somewhere', () => {
+    expect(new Set(CHARTS.map((r) => r.id)).size).toBe(CHARTS.length);
+    expect(new Set(CHARTS.map((r) => r.slot)).size).toBe(CHARTS.length);
+    for (const r of CHARTS)
+      expect(Boolean(r.report || r.reportPerDataset || r.experiment || r.compare || r.run)).toBe(true);
+  });
+
+  it('the view model holds the charts of every page, composed once from the registry', () => {
+    const model = buildReportModel(loadRunStore(runsDir), {
+      out: tmpDir(),
+      single: false,
+      referenceFile: 'none.yaml',
+    });
+    const [m] = model.experiments;
+    expect(m.charts.report.map((c) => c.name)).toEqual(
+      Object.keys(specs)
+        .filter((k) => k.startsWith('report:'))
+        .map((k) => k.slice('report:'.length)),
+    );
+    expect(Object.keys(m.charts.experiment)).toEqual(['map']);
+    expect(Object.keys(m.charts.compare)).toEqual(['curves', 'throughput', 'pr', 'distances']);
+    const finished = m.exp.cells.find((c) => c.status.state === 'finished')!;
+    expect(Object.keys(m.charts.run.get(finished.cellId)!)).toEqual([
+      'curves',
+      'throughput',
+      'pr',
+      'distances',
+      'pca',
+    ]);
+    // the run page's PCA and the report's PCA of a representative cell are one computation
+    const pcaCell = m.charts.report.find((c) => c.name.startsWith('pca-'))!.name.slice('pca-'.length);
+    const cell = m.exp.cells.find((c) => c.cellId === pcaCell)!;
+    expect(m.projection(cell)).toBe(m.projection(cell));
   });
 });

@@ -12,7 +12,7 @@ import type {
   PrPoint,
   SeriesPoint,
   StepPoint,
-} from './specs';
+} from './points';
 
 /** Averages consecutive points into at most `max` buckets (keeps curves light in the dashboard). */
 export function downsample<T extends { step: number; loss: number }>(points: T[], max = 300): T[] {
@@ -32,6 +32,8 @@ export function mapChartData(t: AblationTable): {
   points: MapPoint[];
   summary: MapSummary[];
   rows: string[];
+  /** every row's block label, in row (= axis) order: what block colours are assigned by */
+  blocks: string[];
 } {
   const points: MapPoint[] = [];
   const summary: MapSummary[] = [];
@@ -64,7 +66,8 @@ export function mapChartData(t: AblationTable): {
         });
     }
   }
-  return { points, summary, rows: t.rows.map((r) => r.label) };
+  const blocks = [...new Set(t.rows.map((r) => displayValue('block', r.axes.block)))];
+  return { points, summary, rows: t.rows.map((r) => r.label), blocks };
 }
 
 export function stepPoints(run: string, metrics: MetricLine[], max = 300): StepPoint[] {

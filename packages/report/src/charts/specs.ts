@@ -4,89 +4,40 @@
  * a small rule with a default, in the Vega-Lite habit.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import { chartConfig, BLOCK_COLORS, CATEGORY_SCHEME, KIND_COLORS } from './theme';
+import type {
+  EpochPoint,
+  HistogramBin,
+  MapPoint,
+  MapSummary,
+  PcaPoint,
+  PrPoint,
+  SeriesPoint,
+  StepPoint,
+} from './points';
+import { blockColor, chartConfig, CATEGORY_SCHEME, KIND_COLORS } from './theme';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 
-// ------------------------------------------------------------------ data shapes (plain rows)
-
-export interface MapPoint {
-  row: string;
-  block: string;
-  dataset: string;
-  metric: string;
-  seed: string;
-  value: number;
-}
-
-export interface MapSummary {
-  row: string;
-  block: string;
-  dataset: string;
-  metric: string;
-  mean: number;
-  lo: number;
-  hi: number;
-  n: number;
-  best: boolean;
-}
-
-export interface StepPoint {
-  run: string;
-  step: number;
-  loss: number;
-}
-
-export interface SeriesPoint {
-  run: string;
-  /** 'learning rate' | 'images/s' */
-  series: string;
-  step: number;
-  value: number;
-}
-
-export interface EpochPoint {
-  run: string;
-  epoch: number;
-  metric: string;
-  value: number;
-}
-
-export interface PrPoint {
-  run: string;
-  recall: number;
-  precision: number;
-}
-
-export interface HistogramBin {
-  run: string;
-  kind: 'intra-class' | 'inter-class';
-  x0: number;
-  x1: number;
-  /** fraction of that kind's pairs in the bin */
-  fraction: number;
-}
-
-export interface PcaPoint {
-  pc1: number;
-  pc2: number;
-  category: string;
-  domain: string;
-  id: string;
-}
-
 // ------------------------------------------------------------------ rules
 
-const blockScale = (blocks: string[]) => ({
+/** The blocks present, coloured by their place among all the experiment's blocks (`order`). */
+const blockScale = (blocks: string[], order: readonly string[]) => ({
   domain: blocks,
-  range: blocks.map((b, i) => BLOCK_COLORS[b] ?? ['#10b981', '#8b5cf6', '#e11d48'][i % 3]),
+  range: blocks.map((b) => blockColor(b, order)),
 });
 
 /** mAP@all (and P@200) per table row: mean with ±1 sample std error bars and each seed as a dot. */
 export function mapByCellSpec(
   points: MapPoint[],
   summary: MapSummary[],
-  opts: { title?: string; rows?: string[]; metrics?: string[]; width?: number } = {},
+  opts: {
+    title?: string;
+    rows?: string[];
+    metrics?: string[];
+    width?: number;
+    /** every block label of the experiment, in axis order (default: those in `summary`) */
+    blocks?: string[];
+  } = {},
 ): TopLevelSpec {
   const rows = opts.rows ?? [...new Set(summary.map((s) => s.row))];
   const blocks = [...new Set(summary.map((s) => s.block))];
@@ -100,7 +51,7 @@ export function mapByCellSpec(
   const color = {
     field: 'block',
     type: 'nominal' as const,
-    scale: blockScale(blocks),
+    scale: blockScale(blocks, opts.blocks ?? blocks),
     legend: { title: 'block', orient: 'top' as const },
   };
   return {
@@ -169,7 +120,6 @@ export function mapByCellSpec(
   };
 }
 
-/** Training curves: loss per step and the evaluation metrics per epoch, one colour per run. */
 /**
  * Learning rate and throughput per step, one panel each side by side. Runs share each panel's axes, so
  * runs compared there are read on one scale.
@@ -212,6 +162,7 @@ export function throughputSpec(
 /** Per-epoch metrics come from the quick subset evaluation: named so, never like the final ones. */
 export const quickTitle = (metric: string): string => `quick ${metric} (subset)`;
 
+/** Training curves: loss per step and the evaluation metrics per epoch, one colour per run. */
 export function trainingCurvesSpec(
   steps: StepPoint[],
   epochs: EpochPoint[],

@@ -3,7 +3,21 @@ import type { Config } from 'vega-lite';
 
 export const FONT = 'Inter, "Helvetica Neue", Arial, "DejaVu Sans", sans-serif';
 
-export const BLOCK_COLORS: Record<string, string> = { none: '#9ca3af', SE: '#3b82f6', DASE: '#f97316' };
+/** The no-block rows (grey), then each block in the palette's order of the experiment's block values. */
+export const NO_BLOCK_COLOR = '#9ca3af';
+export const BLOCK_PALETTE = ['#3b82f6', '#f97316', '#10b981', '#8b5cf6', '#e11d48'];
+
+/**
+ * The colour of a block label: grey for `none`, else the palette entry of its place among `order` (the
+ * experiment's block labels in axis order, `none` aside), so colours follow the data, not block names:
+ * SE and DASE in the paper's grid are the first two (blue, orange).
+ */
+export function blockColor(label: string, order: readonly string[]): string {
+  if (label === 'none') return NO_BLOCK_COLOR;
+  const blocks = order.filter((b) => b !== 'none');
+  const i = blocks.includes(label) ? blocks.indexOf(label) : blocks.length;
+  return BLOCK_PALETTE[i % BLOCK_PALETTE.length];
+}
 export const KIND_COLORS = { intra: '#2563eb', inter: '#f97316' };
 export const CATEGORY_SCHEME = 'tableau20';
 

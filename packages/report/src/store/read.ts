@@ -62,7 +62,10 @@ export interface ReadOptions {
   includeStale?: boolean;
 }
 
-export interface RunStore {
+/**
+ * What one read of the run store returns (not the trainer's `RunStore`, which writes a run's files).
+ */
+export interface StoreSnapshot {
   runsDir: string;
   experiments: ExperimentRecord[];
   warnings: string[];
@@ -284,7 +287,7 @@ function metaName(file: string): string | undefined {
 }
 
 /** Loads one experiment (by folder name or by its `name`) or, when `experiment` is undefined, all of them. */
-export function loadRunStore(runsDir: string, experiment?: string, opts: ReadOptions = {}): RunStore {
+export function loadRunStore(runsDir: string, experiment?: string, opts: ReadOptions = {}): StoreSnapshot {
   const abs = path.resolve(runsDir);
   const ids = listExperiments(abs);
   const warnings: string[] = [];

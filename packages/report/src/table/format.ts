@@ -1,5 +1,5 @@
 /** Number formatting shared by every table format. Pure. */
-import type { Delta, StatCell, PaperValue } from './build';
+import type { Delta, StatCell, PaperValue } from './cell';
 
 export const DIGITS = 3;
 

@@ -69,6 +69,10 @@ function cellSetLabels(cells: readonly CellRecord[], history: unknown): Map<stri
   }
   return out;
 }
+/**
+ * The paper's order of the block and loss values, used only for values experiment.json does not declare
+ * (its declared order comes first); a value not listed sorts after these, so a new one needs no entry.
+ */
 const PREFERRED_ORDER: Record<string, string[]> = {
   block: ['none', 'se', 'dase'],
   loss: ['softmax', 'mems'],
@@ -112,23 +116,25 @@ export const axisString = (v: AxisValue | undefined): string =>
 export const rowKeyOf = (rowAxes: readonly string[], values: Record<string, string>): string =>
   rowAxes.map((a) => `${a}=${values[a]}`).join('|');
 
-const DISPLAY: Record<string, string> = {
-  none: 'none',
-  se: 'SE',
-  dase: 'DASE',
-  softmax: 'softmax',
-  mems: 'MEMS',
-  cosface: 'CosFace',
-  arcface: 'ArcFace',
-  triplet: 'triplet',
-  contrastive: 'contrastive',
-  center: 'center',
+/**
+ * Loss names whose published spelling is not the store's value (the paper's MEMS, CosFace, ArcFace);
+ * every other loss prints as its value.
+ */
+const LOSS_SPELLING: Record<string, string> = { mems: 'MEMS', cosface: 'CosFace', arcface: 'ArcFace' };
+
+/**
+ * How each axis's values print in tables and charts, one rule per axis (others print as stored). A block
+ * is an acronym (se → SE, dase → DASE, a new cbam → CBAM), so a new block needs no entry; `none` is
+ * the store's "no attention block".
+ */
+const VALUE_LABELS: Record<string, (value: string) => string> = {
+  block: (v) => (v.toLowerCase() === 'none' ? 'none' : v.toUpperCase()),
+  loss: (v) => LOSS_SPELLING[v.toLowerCase()] ?? v,
 };
 
 /** How an axis value is printed in tables and charts (SE, DASE, MEMS, ...). */
 export function displayValue(axis: string, value: string): string {
-  if (axis === 'block' || axis === 'loss') return DISPLAY[value.toLowerCase()] ?? value;
-  return value;
+  return VALUE_LABELS[axis]?.(value) ?? value;
 }
 
 export function displayAxis(axis: string): string {

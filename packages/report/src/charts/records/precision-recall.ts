@@ -1,0 +1,42 @@
+/** 11-point interpolated precision–recall curves from eval.json. */
+import { safeSegment } from '../../util/html';
+import { cellLabel } from '../../view/experiment-view';
+import { meanBy, prPoints } from '../data';
+import type { ChartRecord } from '../record';
+import { prCurveSpec } from '../specs';
+import { datasetCells } from './common';
+
+export const precisionRecall: ChartRecord = {
+  id: 'pr',
+  title: 'Precision–recall',
+  slot: 'pr',
+  reportPerDataset: (view, dataset) => {
+    const { finished, rowLabel, runs } = datasetCells(view, dataset);
+    const pr = meanBy(
+      finished.flatMap((c) => prPoints(rowLabel(c), c.eval)),
+      ['run', 'recall'],
+      'precision',
+    );
+    if (!pr.length) return [];
+    return [
+      {
+        name: `pr-${safeSegment(dataset)}`,
+        title: `Precision–recall on ${dataset}`,
+        spec: prCurveSpec(pr, {
+          legendTitle: 'cell (mean over seeds)',
+          title: `Precision–recall on ${dataset}, mean over seeds`,
+          runs: runs.filter((r) => pr.some((p) => p.run === r)),
+        }),
+      },
+    ];
+  },
+  compare: (view) => {
+    const pr = view.exp.cells.flatMap((c) => prPoints(cellLabel(view, c), c.eval));
+    return pr.length ? prCurveSpec(pr, { title: precisionRecall.title }) : undefined;
+  },
+  run: (_view, c, label) => {
+    const pr = prPoints(label, c.eval);
+    return pr.length ? prCurveSpec(pr, { title: precisionRecall.title }) : undefined;
+  },
+  runPanel: 'half',
+};
