@@ -118,7 +118,7 @@ function provenanceLine(view: ExperimentModel): string {
   const stale = exp.staleCount
     ? ` (${exp.staleCount} stale ${exp.cells.some((c) => c.stale) ? 'included, marked' : 'left out'})`
     : '';
-  const rebuild = mdCode(`npx nx run report:build -- --experiment ${shellWord(exp.id)}`);
+  const rebuild = mdCode(`npx nx run report:generate -- --experiment ${shellWord(exp.id)}`);
   return (
     `Built from ${mdCode(displayPath(exp.dir))} (experiment updated ${mdText(exp.meta.updatedAt ?? 'unknown')}): ` +
     `${exp.cells.length} cells, ${states}${stale}. Regenerate with ${rebuild}.`
