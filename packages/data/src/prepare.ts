@@ -6,6 +6,9 @@
  * is written last and removed before any shard is (re)built, so a folder with a manifest is always
  * complete. A rerun with the same plan keeps shards whose checksum matches and rebuilds the rest;
  * shard bytes depend only on the plan, so the result is identical to an uninterrupted run.
+ *
+ * One file on purpose (over 400 lines): the steps share the plan, its hash and the restart state, and
+ * `prepareDataset` at the bottom reads as the list of them; each step fits on a screen.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

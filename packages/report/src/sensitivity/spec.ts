@@ -116,7 +116,10 @@ export function sensitivitySpec(
       ],
     },
     data: { values },
-    concat: factors.map(panel),
+    // a factor with no value off its baseline run yet has nothing to show beyond the centre point
+    concat: factors
+      .filter((f) => c.settings.some((st) => st.factor === f.name && st.value !== f.baseline))
+      .map(panel),
     columns: 3,
     resolve: { scale: { y: 'shared', color: 'shared', shape: 'shared' } },
     config: chartConfig,
