@@ -21,6 +21,7 @@ export {
 export { availableCores } from './cores';
 export { formatDuration, formatTable, type Align } from './format';
 export { fnv1a32 } from './hash';
+export { shellWord } from './shell';
 export { shuffleInPlace } from './shuffle';
 export { displayPath, isDir } from './paths';
 export { mean, sampleStd } from './stats';

@@ -1,7 +1,7 @@
 /** manifest.json: schema-checked at load, written last (atomically) by `prepareDataset`. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { formatPath } from '@sbir/core';
+import { formatPath, shellWord } from '@sbir/core';
 import { z } from 'zod';
 import { DataError, errorMessage } from './errors';
 import type { Manifest } from './types';
@@ -66,7 +66,7 @@ export function loadManifest(dir: string): Manifest {
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
     throw new DataError(
       'bad-manifest',
-      missing ? `no dataset manifest at ${file} (run: npx nx run data:prepare -- --out ${dir}; an interrupted prepare leaves no manifest)` : `cannot read ${file}: ${errorMessage(err)}`,
+      missing ? `no dataset manifest at ${file} (run: npx nx run data:prepare -- --out ${shellWord(dir)}; an interrupted prepare leaves no manifest)` : `cannot read ${file}: ${errorMessage(err)}`,
     );
   }
   let json: unknown;

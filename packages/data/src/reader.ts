@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
+import { shellWord } from '@sbir/core';
 import { DataError, messages } from './errors';
 import { loadManifest } from './manifest';
 import { randomInt, rngFor, shuffleInPlace } from './rng';
@@ -60,11 +61,7 @@ export function repairCommand(dir: string, m: Manifest): string {
   args.push('--shard-rows', String(m.shardRows), '--batch-rows', String(m.batchRows));
   if (m.options.strict === true) args.push('--strict');
   args.push('--out', dir);
-  return `npx nx run data:prepare -- ${args.map(shellQuote).join(' ')}`;
-}
-
-function shellQuote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+  return `npx nx run data:prepare -- ${args.map(shellWord).join(' ')}`;
 }
 
 /** Checks one shard against its manifest sha256 (cached per process); one-line DataError naming it. */

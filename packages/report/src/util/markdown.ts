@@ -44,7 +44,4 @@ export function mdCode(s: string): string {
   return `${fence}${pad}${one}${pad}${fence}`;
 }
 
-/** A word to paste into a POSIX shell: as it is when plain, else single-quoted. */
-export function shellWord(s: string): string {
-  return /^[A-Za-z0-9._/:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
+export { shellWord } from '@sbir/core';
