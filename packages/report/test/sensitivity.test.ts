@@ -14,7 +14,7 @@ import { ReportInputError } from '../src/messages';
 import { buildReport } from '../src/report';
 import { computeSensitivity, type SensitivityClaim, type SensitivityView } from '../src/sensitivity/compute';
 import { sensitivityLatex } from '../src/sensitivity/latex';
-import { sensitivityMarkdown } from '../src/sensitivity/markdown';
+import { fmtPNearAlpha, sensitivityMarkdown } from '../src/sensitivity/markdown';
 import { sensitivitySpec } from '../src/sensitivity/spec';
 import { loadRunStore } from '../src/store/read';
 import { tmpDir, writeExperiment, type FixtureCell } from './helpers/fixtures';
@@ -476,4 +476,14 @@ describe('sensitivity outputs', () => {
       }
     },
   );
+});
+
+describe('p-values near the level', () => {
+  test('a significant p never prints as the level itself', () => {
+    expect(fmtPNearAlpha(0.0497)).toBe('0.0497');
+    expect(fmtPNearAlpha(0.05)).toBe('0.050');
+    expect(fmtPNearAlpha(0.0512)).toBe('0.051');
+    expect(fmtPNearAlpha(0.012)).toBe('0.012');
+    expect(fmtPNearAlpha(null)).toBe('n/a');
+  });
 });

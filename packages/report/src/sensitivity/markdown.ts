@@ -1,6 +1,7 @@
 /** The sensitivity section in Markdown: per claim, its verdict sentence, the table of settings, its chart. */
 import { fmtP, fmtSigned } from '../table/format';
 import { mdText } from '../util/markdown';
+import { ALPHA } from './stats';
 import {
   fmtInterval,
   methodNote,
@@ -18,6 +19,12 @@ export function settingColumns(metric: string): string[] {
   return ['Factor', 'Value', 'Other setting', 'n', `Δ ${metric}`, '95 % CI', 'p', 'p (Holm)', 'Verdict'];
 }
 
+/** fmtP, with a fourth decimal where three would round a significant p up to the level (0.0497, not 0.050). */
+export function fmtPNearAlpha(p: number | null): string {
+  const text = fmtP(p);
+  return p !== null && p < ALPHA && Number(text) >= ALPHA ? p.toFixed(4) : text;
+}
+
 export function settingCells(s: SensitivitySetting): string[] {
   return [
     s.factor,
@@ -26,8 +33,8 @@ export function settingCells(s: SensitivitySetting): string[] {
     String(s.n),
     s.mean === null ? 'n/a' : fmtSigned(s.mean),
     fmtInterval(s.ci),
-    fmtP(s.p),
-    fmtP(s.pAdjusted),
+    fmtPNearAlpha(s.p),
+    fmtPNearAlpha(s.pAdjusted),
     verdictText(s),
   ];
 }
