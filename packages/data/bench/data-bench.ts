@@ -46,7 +46,10 @@ function sketchSvg(rng: () => number): string {
 function photoSvg(rng: () => number): string {
   const c = () => `rgb(${Math.floor(rng() * 255)},${Math.floor(rng() * 255)},${Math.floor(rng() * 255)})`;
   const shapes: string[] = [];
-  for (let s = 0; s < 12; s++) shapes.push(`<circle cx="${rng() * 256}" cy="${rng() * 256}" r="${10 + rng() * 60}" fill="${c()}" fill-opacity="0.7"/>`);
+  for (let s = 0; s < 12; s++)
+    shapes.push(
+      `<circle cx="${rng() * 256}" cy="${rng() * 256}" r="${10 + rng() * 60}" fill="${c()}" fill-opacity="0.7"/>`,
+    );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256"><defs><linearGradient id="g"><stop offset="0" stop-color="${c()}"/><stop offset="1" stop-color="${c()}"/></linearGradient></defs><rect width="256" height="256" fill="url(#g)"/>${shapes.join('')}</svg>`;
 }
 
@@ -61,7 +64,8 @@ async function makeTree(root: string, images: number, categories = 10): Promise<
       jobs.push({ file: path.join(root, 'photo', `c${c}`, `${i}.jpg`), svg: photoSvg(rng), photo: true });
     }
   }
-  for (let c = 0; c < categories; c++) for (const d of ['sketch', 'photo']) fs.mkdirSync(path.join(root, d, `c${c}`), { recursive: true });
+  for (let c = 0; c < categories; c++)
+    for (const d of ['sketch', 'photo']) fs.mkdirSync(path.join(root, d, `c${c}`), { recursive: true });
   await mapPool(jobs, 4, async (j) => {
     const img = sharp(Buffer.from(j.svg));
     if (j.photo) await img.jpeg({ quality: 85 }).toFile(j.file);
@@ -71,7 +75,9 @@ async function makeTree(root: string, images: number, categories = 10): Promise<
 
 function listFiles(root: string): string[] {
   const out: string[] = [];
-  for (const d of ['sketch', 'photo']) for (const c of fs.readdirSync(path.join(root, d)).sort()) for (const f of fs.readdirSync(path.join(root, d, c)).sort()) out.push(path.join(root, d, c, f));
+  for (const d of ['sketch', 'photo'])
+    for (const c of fs.readdirSync(path.join(root, d)).sort())
+      for (const f of fs.readdirSync(path.join(root, d, c)).sort()) out.push(path.join(root, d, c, f));
   return out;
 }
 
@@ -94,16 +100,31 @@ async function timed(images: number, fn: () => Promise<unknown>): Promise<Run> {
 /** The baseline: sharp decode + resize to raw RGB, nothing else, same parallelism. */
 async function bare(files: string[], size: number, concurrency: number): Promise<Run> {
   return timed(files.length, async () => {
-    const res = await mapPool(files, concurrency, async (f) => sharp(f).resize(size, size).removeAlpha().raw().toBuffer());
+    const res = await mapPool(files, concurrency, async (f) =>
+      sharp(f).resize(size, size).removeAlpha().raw().toBuffer(),
+    );
     const failed = res.filter((r) => !r.ok).length;
     if (failed) throw new Error(`${failed} bare decodes failed`);
   });
 }
 
-async function prepared(root: string, images: number, out: string, size: number, concurrency: number): Promise<Run> {
+async function prepared(
+  root: string,
+  images: number,
+  out: string,
+  size: number,
+  concurrency: number,
+): Promise<Run> {
   fs.rmSync(out, { recursive: true, force: true });
   return timed(images, async () => {
-    const m = await prepareDataset({ dataset: 'folder', root, out, size, concurrency, queriesPerCategory: 5 });
+    const m = await prepareDataset({
+      dataset: 'folder',
+      root,
+      out,
+      size,
+      concurrency,
+      queriesPerCategory: 5,
+    });
     const rows = m.shards.reduce((a, s) => a + s.rows, 0);
     if (rows !== images) throw new Error(`prepare wrote ${rows} rows for ${images} images`);
   });
@@ -117,15 +138,28 @@ function median(xs: number[]): number {
 /** Child-process mode: prepare once and print the peak RSS. */
 async function child(root: string, out: string, size: number): Promise<void> {
   const m = await prepareDataset({ dataset: 'folder', root, out, size, queriesPerCategory: 5 });
-  process.stdout.write(JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS, shards: m.shards.length, rows: m.shards.reduce((a, s) => a + s.rows, 0) }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      maxRssKiB: process.resourceUsage().maxRSS,
+      shards: m.shards.length,
+      rows: m.shards.reduce((a, s) => a + s.rows, 0),
+    }) + '\n',
+  );
 }
 
 async function main(): Promise<void> {
   const a = await yargs(hideBin(process.argv))
-    .option('images', { type: 'number', default: 1200, describe: 'images in the small tree (the large RSS tree has 3x)' })
+    .option('images', {
+      type: 'number',
+      default: 1200,
+      describe: 'images in the small tree (the large RSS tree has 3x)',
+    })
     .option('sizes', { type: 'string', default: '64,224' })
     .option('repeat', { type: 'number', default: 3 })
-    .option('concurrency', { type: 'number', describe: 'parallel decodes for both sides (default: prepare default)' })
+    .option('concurrency', {
+      type: 'number',
+      describe: 'parallel decodes for both sides (default: prepare default)',
+    })
     .option('skip-rss', { type: 'boolean', default: false })
     .option('child', { type: 'string', hidden: true })
     .option('out', { type: 'string', hidden: true })
@@ -143,7 +177,9 @@ async function main(): Promise<void> {
     let t = performance.now();
     await makeTree(small, a.images);
     await makeTree(large, 3 * a.images);
-    process.stderr.write(`made ${a.images} + ${3 * a.images} images in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+    process.stderr.write(
+      `made ${a.images} + ${3 * a.images} images in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
+    );
     const files = listFiles(small);
     const concurrency = a.concurrency ?? defaultConcurrency();
     const sizes = a.sizes.split(',').map(Number);
@@ -170,21 +206,48 @@ async function main(): Promise<void> {
         bareCpuMsPerImage: +cpu(bareRuns).toFixed(3),
         prepareCpuMsPerImage: +cpu(prepRuns).toFixed(3),
         cpuRatio: +(cpu(bareRuns) / cpu(prepRuns)).toFixed(3),
-        runs: { bare: bareRuns.map((x) => +x.rate.toFixed(1)), prepare: prepRuns.map((x) => +x.rate.toFixed(1)) },
+        runs: {
+          bare: bareRuns.map((x) => +x.rate.toFixed(1)),
+          prepare: prepRuns.map((x) => +x.rate.toFixed(1)),
+        },
       };
-      process.stderr.write(`size ${size}: bare ${row.bareImagesPerSec} img/s, prepare ${row.prepareImagesPerSec} img/s, ratio ${row.ratio} (CPU-time ratio ${row.cpuRatio})\n`);
+      process.stderr.write(
+        `size ${size}: bare ${row.bareImagesPerSec} img/s, prepare ${row.prepareImagesPerSec} img/s, ratio ${row.ratio} (CPU-time ratio ${row.cpuRatio})\n`,
+      );
       throughput.push(row);
     }
 
     const rss = [];
     const rssSize = Math.max(...sizes);
-    for (const [name, root] of a['skip-rss'] ? [] : ([['small', small], ['large', large]] as const)) {
+    for (const [name, root] of a['skip-rss']
+      ? []
+      : ([
+          ['small', small],
+          ['large', large],
+        ] as const)) {
       t = performance.now();
       const outDir = path.join(tmp, `rss-${name}`);
-      const stdout = execFileSync(process.execPath, ['--import', 'tsx', __filename, '--child', root, '--out', outDir, '--size', String(rssSize)], { cwd: REPO_ROOT, encoding: 'utf8' });
-      const r = JSON.parse(stdout.trim().split('\n').pop() as string) as { maxRssKiB: number; shards: number; rows: number };
-      const row = { name, size: rssSize, images: r.rows, shards: r.shards, maxRssMiB: +(r.maxRssKiB / 1024).toFixed(1), seconds: +((performance.now() - t) / 1000).toFixed(1) };
-      process.stderr.write(`rss ${name}: ${row.images} images, ${row.shards} shards, peak RSS ${row.maxRssMiB} MiB\n`);
+      const stdout = execFileSync(
+        process.execPath,
+        ['--import', 'tsx', __filename, '--child', root, '--out', outDir, '--size', String(rssSize)],
+        { cwd: REPO_ROOT, encoding: 'utf8' },
+      );
+      const r = JSON.parse(stdout.trim().split('\n').pop() as string) as {
+        maxRssKiB: number;
+        shards: number;
+        rows: number;
+      };
+      const row = {
+        name,
+        size: rssSize,
+        images: r.rows,
+        shards: r.shards,
+        maxRssMiB: +(r.maxRssKiB / 1024).toFixed(1),
+        seconds: +((performance.now() - t) / 1000).toFixed(1),
+      };
+      process.stderr.write(
+        `rss ${name}: ${row.images} images, ${row.shards} shards, peak RSS ${row.maxRssMiB} MiB\n`,
+      );
       rss.push(row);
       fs.rmSync(outDir, { recursive: true, force: true });
     }
@@ -206,7 +269,16 @@ async function main(): Promise<void> {
         sharpConcurrency: sharp.concurrency(),
         note: 'cores may be shared with other jobs; compare ratios rather than absolute rates',
       },
-      config: { images: files.length, largeImages: 3 * a.images, sourceSize: 256, sizes, repeat: a.repeat, shardRows: 2048, batchRows: 256, concurrency },
+      config: {
+        images: files.length,
+        largeImages: 3 * a.images,
+        sourceSize: 256,
+        sizes,
+        repeat: a.repeat,
+        shardRows: 2048,
+        batchRows: 256,
+        concurrency,
+      },
       target: { ratio: 0.8 },
       throughput,
       rss,
@@ -215,7 +287,13 @@ async function main(): Promise<void> {
     };
     fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
     await writeFileAtomic(RESULTS, JSON.stringify(result, null, 2) + '\n');
-    process.stdout.write(JSON.stringify({ throughput: throughput.map(({ runs: _runs, ...r }) => r), rss, pass: result.pass }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify(
+        { throughput: throughput.map(({ runs: _runs, ...r }) => r), rss, pass: result.pass },
+        null,
+        2,
+      ) + '\n',
+    );
     process.stdout.write(`wrote ${path.relative(REPO_ROOT, RESULTS)}\n`);
   } finally {
     if (!a.keep) fs.rmSync(tmp, { recursive: true, force: true });

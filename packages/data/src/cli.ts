@@ -26,27 +26,45 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
 function table(rows: (string | number)[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
-  return rows.map((r) => r.map((v, c) => (typeof v === 'number' ? String(v).padStart(widths[c]) : String(v).padEnd(widths[c]))).join('  ')).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((v, c) => (typeof v === 'number' ? String(v).padStart(widths[c]) : String(v).padEnd(widths[c])))
+        .join('  '),
+    )
+    .join('\n');
 }
 
 export function summarize(m: Manifest): string {
   const lines: string[] = [];
   const split = m.split;
-  lines.push(`dataset ${m.dataset} (adapter v${m.adapterVersion}), ${m.size}x${m.size} RGB, fit ${m.fit}, ${m.classes.length} classes`);
+  lines.push(
+    `dataset ${m.dataset} (adapter v${m.adapterVersion}), ${m.size}x${m.size} RGB, fit ${m.fit}, ${m.classes.length} classes`,
+  );
   lines.push(
     split.protocol === 'category'
       ? `split: category (DSH), seed ${split.seed}, ${split.source === 'split-file' ? `from split file ${split.splitFile?.path}` : `${split.queriesPerCategory} query sketches per category`}, photos in train: ${split.photosInTrain}`
       : `split: zeroshot, seed ${split.seed}, ${split.unseen.length} unseen / ${split.seenCount} seen classes, source ${split.source}${split.file ? ` (${split.file})` : ''}`,
   );
   const rows: (string | number)[][] = [['split', 'sketch', 'photo', 'total']];
-  for (const s of SPLIT_NAMES) rows.push([s, m.counts[s].sketch, m.counts[s].photo, m.counts[s].sketch + m.counts[s].photo]);
+  for (const s of SPLIT_NAMES)
+    rows.push([s, m.counts[s].sketch, m.counts[s].photo, m.counts[s].sketch + m.counts[s].photo]);
   const tot = DOMAINS.map((d) => SPLIT_NAMES.reduce((a, s) => a + m.counts[s][d], 0));
   rows.push(['all rows', tot[0], tot[1], tot[0] + tot[1]]);
   lines.push(table(rows));
-  lines.push(`reader subsets: ${SUBSETS.map((s) => `${s} = ${m.split.subsets[s].join('+')} (${m.subsetCounts[s].sketch + m.subsetCounts[s].photo})`).join(', ')}`);
+  lines.push(
+    `reader subsets: ${SUBSETS.map((s) => `${s} = ${m.split.subsets[s].join('+')} (${m.subsetCounts[s].sketch + m.subsetCounts[s].photo})`).join(', ')}`,
+  );
   const bytes = m.shards.reduce((a, s) => a + s.bytes, 0);
-  lines.push(`shards: ${m.shards.length} files, ${(bytes / 1048576).toFixed(1)} MiB, <= ${m.shardRows} rows each`);
-  if (m.skipped.total) lines.push(`skipped: ${m.skipped.total} (${Object.entries(m.skipped.byReason).map(([k, v]) => `${k}: ${v}`).join('; ')})`);
+  lines.push(
+    `shards: ${m.shards.length} files, ${(bytes / 1048576).toFixed(1)} MiB, <= ${m.shardRows} rows each`,
+  );
+  if (m.skipped.total)
+    lines.push(
+      `skipped: ${m.skipped.total} (${Object.entries(m.skipped.byReason)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('; ')})`,
+    );
   else lines.push('skipped: none');
   lines.push(`licenses: ${m.licenses.map((l) => `${l.name} ${l.spdx}`).join(', ')}`);
   return lines.join('\n');
@@ -71,9 +89,11 @@ function progressReporter(quiet: boolean): { update(p: PrepareProgress): void; s
         start = p.done;
         if (p.phase === 'scan') process.stderr.write(`${p.message ?? 'scanning'}...\n`);
         if (tty && (p.phase === 'encode' || p.phase === 'verify') && p.total > 0) {
-          bar = new SingleBar(
-            { format: `${p.phase === 'encode' ? 'encode [{bar}] {percentage}% {value}/{total} | {rate} img/s' : 'verify [{bar}] {percentage}% {value}/{total} shards | {rate} shards/s'} | ETA {eta_formatted} | skipped {skipped}`, stream: process.stderr, hideCursor: true },
-          );
+          bar = new SingleBar({
+            format: `${p.phase === 'encode' ? 'encode [{bar}] {percentage}% {value}/{total} | {rate} img/s' : 'verify [{bar}] {percentage}% {value}/{total} shards | {rate} shards/s'} | ETA {eta_formatted} | skipped {skipped}`,
+            stream: process.stderr,
+            hideCursor: true,
+          });
           bar.start(p.total, p.done, { rate: '-', skipped: 0 });
         }
       }
@@ -81,11 +101,17 @@ function progressReporter(quiet: boolean): { update(p: PrepareProgress): void; s
       const rate = secs > 0 ? (p.done - start) / secs : 0;
       if (bar) {
         bar.update(p.done, { rate: rate.toFixed(1), skipped: p.skipped });
-      } else if (!tty && (p.phase === 'encode' || p.phase === 'verify') && (Date.now() - lastLine > 5000 || p.done === p.total)) {
+      } else if (
+        !tty &&
+        (p.phase === 'encode' || p.phase === 'verify') &&
+        (Date.now() - lastLine > 5000 || p.done === p.total)
+      ) {
         lastLine = Date.now();
         const eta = rate > 0 ? Math.round((p.total - p.done) / rate) : NaN;
         const unit = p.phase === 'verify' ? 'shards' : 'img';
-        process.stderr.write(`${p.phase}: ${p.done}/${p.total} ${unit} (${p.total ? Math.floor((100 * p.done) / p.total) : 100}%) ${rate.toFixed(1)} ${unit}/s ETA ${Number.isFinite(eta) ? `${eta}s` : '-'} skipped ${p.skipped}\n`);
+        process.stderr.write(
+          `${p.phase}: ${p.done}/${p.total} ${unit} (${p.total ? Math.floor((100 * p.done) / p.total) : 100}%) ${rate.toFixed(1)} ${unit}/s ETA ${Number.isFinite(eta) ? `${eta}s` : '-'} skipped ${p.skipped}\n`,
+        );
       }
     },
     stop() {
@@ -115,7 +141,14 @@ function adapterFlags(): Record<never, Options> {
     listAdapterOptions().map((o) => {
       const shape = optionShape(o.declaredBy[0].field);
       // no yargs default: a flag left out stays undefined, so it is no error for a dataset without it
-      return [optionFlag(o.name), { type: shape.type, ...(shape.choices ? { choices: shape.choices } : {}), describe: describeOption(o) }];
+      return [
+        optionFlag(o.name),
+        {
+          type: shape.type,
+          ...(shape.choices ? { choices: shape.choices } : {}),
+          describe: describeOption(o),
+        },
+      ];
     }),
   );
 }
@@ -125,7 +158,8 @@ function describeOption(o: DeclaredOption): string {
   const byText = new Map<string, string[]>();
   for (const { adapter, field } of o.declaredBy) {
     const s = optionShape(field);
-    const text = s.defaultValue === undefined ? s.description : `${s.description} (default ${s.defaultValue})`;
+    const text =
+      s.defaultValue === undefined ? s.description : `${s.description} (default ${s.defaultValue})`;
     byText.set(text, [...(byText.get(text) ?? []), adapter]);
   }
   return [...byText].map(([text, adapters]) => `${adapters.join(', ')}: ${text}`).join('; ');
@@ -151,25 +185,61 @@ export async function main(argv: string[]): Promise<void> {
       'scan a dataset, split it and write Arrow shards + manifest.json',
       (y) =>
         y
-          .option('dataset', { type: 'string', default: 'emoji', describe: `adapter: ${listAdapters().join(', ')}` })
+          .option('dataset', {
+            type: 'string',
+            default: 'emoji',
+            describe: `adapter: ${listAdapters().join(', ')}`,
+          })
           .option('root', { type: 'string', describe: 'dataset folder (not used by emoji)' })
-          .option('size', { type: 'number', default: DEFAULT_SIZE, describe: 'output edge in pixels (64 for demos, 224 like the paper)' })
-          .option('out', { type: 'string', describe: 'output folder (default data/<dataset>-<size> in the repository)' })
-          .option('fit', { choices: ['contain', 'cover', 'fill'] as const, default: 'contain' as const, describe: 'resize mode; contain pads with white' })
+          .option('size', {
+            type: 'number',
+            default: DEFAULT_SIZE,
+            describe: 'output edge in pixels (64 for demos, 224 like the paper)',
+          })
+          .option('out', {
+            type: 'string',
+            describe: 'output folder (default data/<dataset>-<size> in the repository)',
+          })
+          .option('fit', {
+            choices: ['contain', 'cover', 'fill'] as const,
+            default: 'contain' as const,
+            describe: 'resize mode; contain pads with white',
+          })
           .option('split', { choices: ['category', 'zeroshot'] as const, default: 'category' as const })
           .option('seed', { type: 'number', default: 0 })
-          .option('queries-per-category', { type: 'number', describe: 'category split: query sketches per category (< 1: fraction); default per dataset' })
-          .option('split-file', { type: 'string', describe: 'category split: published split JSON with query/test and train lists' })
-          .option('photos-in-train', { type: 'boolean', default: true, describe: 'category split: photos are also training rows (authors’ setting)' })
-          .option('unseen-file', { type: 'string', describe: 'zeroshot: {unseen: string[]} file (default packages/data/splits/<dataset>-zeroshot.json)' })
-          .option('unseen-count', { type: 'number', describe: 'zeroshot: seeded random choice of this many unseen classes' })
+          .option('queries-per-category', {
+            type: 'number',
+            describe: 'category split: query sketches per category (< 1: fraction); default per dataset',
+          })
+          .option('split-file', {
+            type: 'string',
+            describe: 'category split: published split JSON with query/test and train lists',
+          })
+          .option('photos-in-train', {
+            type: 'boolean',
+            default: true,
+            describe: 'category split: photos are also training rows (authors’ setting)',
+          })
+          .option('unseen-file', {
+            type: 'string',
+            describe:
+              'zeroshot: {unseen: string[]} file (default packages/data/splits/<dataset>-zeroshot.json)',
+          })
+          .option('unseen-count', {
+            type: 'number',
+            describe: 'zeroshot: seeded random choice of this many unseen classes',
+          })
           .options(adapterFlags())
           .option('categories', { type: 'string', describe: 'comma-separated categories to keep' })
           .option('max-categories', { type: 'number', describe: 'keep the first N categories (sorted)' })
           .option('shard-rows', { type: 'number', describe: 'rows per shard file (default 2048)' })
           .option('batch-rows', { type: 'number', describe: 'rows per Arrow record batch (default 256)' })
           .option('concurrency', { type: 'number', describe: 'parallel decodes (default 2 x cores)' })
-          .option('strict', { type: 'boolean', default: false, describe: 'a corrupt or non-image file is fatal instead of skipped' })
+          .option('strict', {
+            type: 'boolean',
+            default: false,
+            describe: 'a corrupt or non-image file is fatal instead of skipped',
+          })
           .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' }),
       async (a) => {
         const out = a.out ?? path.join(REPO_ROOT, 'data', `${a.dataset}-${a.size}`);
@@ -218,7 +288,10 @@ export async function main(argv: string[]): Promise<void> {
       (y) =>
         y
           .option('dir', { type: 'string', demandOption: true, describe: 'prepared dataset folder' })
-          .option('contact-sheet', { type: 'string', describe: 'write a PNG grid of samples per domain here' })
+          .option('contact-sheet', {
+            type: 'string',
+            describe: 'write a PNG grid of samples per domain here',
+          })
           .option('per-domain', { type: 'number', default: 24 })
           .option('columns', { type: 'number', default: 8 })
           .option('seed', { type: 'number', default: 0 })
@@ -236,12 +309,22 @@ export async function main(argv: string[]): Promise<void> {
               process.stdout.write(`checksum mismatch: ${path.join(a.dir, s.file)}\n`);
             }
           }
-          process.stdout.write(bad ? `${bad} of ${m.shards.length} shards corrupt (rerun prepare to repair)\n` : `all ${m.shards.length} shard checksums match\n`);
+          process.stdout.write(
+            bad
+              ? `${bad} of ${m.shards.length} shards corrupt (rerun prepare to repair)\n`
+              : `all ${m.shards.length} shard checksums match\n`,
+          );
           if (bad) process.exitCode = EXIT.usage; // the input data is bad (cli-exit.ts)
         }
         if (a['contact-sheet']) {
-          const r = await writeContactSheet(a.dir, a['contact-sheet'], { perDomain: a['per-domain'], columns: a.columns, seed: a.seed });
-          process.stdout.write(`contact sheet: ${a['contact-sheet']} (${r.tiles} tiles, ${r.width}x${r.height}; sketches above, photos below)\n`);
+          const r = await writeContactSheet(a.dir, a['contact-sheet'], {
+            perDomain: a['per-domain'],
+            columns: a.columns,
+            seed: a.seed,
+          });
+          process.stdout.write(
+            `contact sheet: ${a['contact-sheet']} (${r.tiles} tiles, ${r.width}x${r.height}; sketches above, photos below)\n`,
+          );
         }
       },
     )

@@ -13,7 +13,11 @@ export interface ContactSheetOptions {
   seed?: number;
 }
 
-export async function writeContactSheet(dir: string, outFile: string, opts: ContactSheetOptions = {}): Promise<{ tiles: number; width: number; height: number }> {
+export async function writeContactSheet(
+  dir: string,
+  outFile: string,
+  opts: ContactSheetOptions = {},
+): Promise<{ tiles: number; width: number; height: number }> {
   const ds = openDataset(dir);
   const perDomain = opts.perDomain ?? 24;
   const columns = opts.columns ?? 8;
@@ -25,11 +29,27 @@ export async function writeContactSheet(dir: string, outFile: string, opts: Cont
     let k = 0;
     for (const subset of ['query', 'gallery', 'train'] as const) {
       if (k >= perDomain) break;
-      for await (const b of ds.batches({ subset, batchSize: perDomain - k, domain, shuffle: opts.shuffle ?? true, seed: opts.seed ?? 0, shuffleBuffer: 256, limit: perDomain - k })) {
+      for await (const b of ds.batches({
+        subset,
+        batchSize: perDomain - k,
+        domain,
+        shuffle: opts.shuffle ?? true,
+        seed: opts.seed ?? 0,
+        shuffleBuffer: 256,
+        limit: perDomain - k,
+      })) {
         for (let i = 0; i < b.n && k < perDomain; i++, k++) {
           const px = size * size * 3;
-          const png = await sharp(Buffer.from(b.images.buffer, b.images.byteOffset + i * px, px), { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
-          tiles.push({ input: png, left: gap + (k % columns) * (size + gap), top: gap + (rowOffset + Math.floor(k / columns)) * (size + gap) });
+          const png = await sharp(Buffer.from(b.images.buffer, b.images.byteOffset + i * px, px), {
+            raw: { width: size, height: size, channels: 3 },
+          })
+            .png()
+            .toBuffer();
+          tiles.push({
+            input: png,
+            left: gap + (k % columns) * (size + gap),
+            top: gap + (rowOffset + Math.floor(k / columns)) * (size + gap),
+          });
         }
       }
     }

@@ -15,7 +15,9 @@ export async function decodeToRgb(input: ImageInput, size: number, fit: Fit = 'c
       img = sharp(input.data, { failOn: 'error' });
       break;
     case 'raw':
-      img = sharp(input.data, { raw: { width: input.width, height: input.height, channels: input.channels } });
+      img = sharp(input.data, {
+        raw: { width: input.width, height: input.height, channels: input.channels },
+      });
       if (input.negate) img = img.negate({ alpha: false });
       break;
   }

@@ -27,7 +27,13 @@ export { DOMAINS, SPLIT_NAMES, SUBSETS } from './types';
 export { DataError, type DataErrorCode } from './errors';
 export { EXIT, UsageError, errorLine, exitCodeFor, exitWithError } from './cli-exit';
 export { getAdapter, listAdapters, registerAdapter } from './adapters/registry';
-export { checkPrepareOptions, prepareDataset, DEFAULT_SIZE, DEFAULT_SHARD_ROWS, DEFAULT_BATCH_ROWS } from './prepare';
+export {
+  checkPrepareOptions,
+  prepareDataset,
+  DEFAULT_SIZE,
+  DEFAULT_SHARD_ROWS,
+  DEFAULT_BATCH_ROWS,
+} from './prepare';
 export { loadManifest } from './manifest';
 export { openDataset, DEFAULT_SHUFFLE_BUFFER } from './reader';
 export { writeContactSheet, type ContactSheetOptions } from './contact-sheet';

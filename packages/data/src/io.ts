@@ -11,7 +11,8 @@ export { atomicIo as io, isTempName, removeActiveTempFilesSync, type AtomicFile 
 
 function wrapWriteError(err: unknown, file: string): Error {
   if (err instanceof DataError) return err;
-  if (isErrnoException(err) && (err.code === 'ENOSPC' || err.code === 'EDQUOT')) return new DataError('no-space', messages.noSpace(file));
+  if (isErrnoException(err) && (err.code === 'ENOSPC' || err.code === 'EDQUOT'))
+    return new DataError('no-space', messages.noSpace(file));
   return new DataError('io', `cannot write ${file}: ${errorMessage(err)}`);
 }
 

@@ -8,9 +8,16 @@ import type { Manifest } from './types';
 
 export const MANIFEST_FILE = 'manifest.json';
 
-const domainCounts = z.object({ sketch: z.number().int().nonnegative(), photo: z.number().int().nonnegative() });
+const domainCounts = z.object({
+  sketch: z.number().int().nonnegative(),
+  photo: z.number().int().nonnegative(),
+});
 const splitName = z.enum(['train', 'query', 'gallery']);
-const subsets = z.object({ train: z.array(splitName), query: z.array(splitName), gallery: z.array(splitName) });
+const subsets = z.object({
+  train: z.array(splitName),
+  query: z.array(splitName),
+  gallery: z.array(splitName),
+});
 
 const manifestSchema = z
   .object({
@@ -40,11 +47,24 @@ const manifestSchema = z
         rows: z.number().int().nonnegative(),
         bytes: z.number().int().nonnegative(),
         sha256: z.string().regex(/^[0-9a-f]{64}$/),
-        batches: z.array(z.object({ rows: z.number().int().positive(), split: splitName, domain: z.enum(['sketch', 'photo']) })),
+        batches: z.array(
+          z.object({
+            rows: z.number().int().positive(),
+            split: splitName,
+            domain: z.enum(['sketch', 'photo']),
+          }),
+        ),
       }),
     ),
-    licenses: z.array(z.object({ name: z.string(), spdx: z.string(), attribution: z.string() }).passthrough()),
-    skipped: z.object({ total: z.number().int(), byReason: z.record(z.number()), files: z.array(z.object({ source: z.string(), reason: z.string() })), truncated: z.boolean() }),
+    licenses: z.array(
+      z.object({ name: z.string(), spdx: z.string(), attribution: z.string() }).passthrough(),
+    ),
+    skipped: z.object({
+      total: z.number().int(),
+      byReason: z.record(z.number()),
+      files: z.array(z.object({ source: z.string(), reason: z.string() })),
+      truncated: z.boolean(),
+    }),
     notes: z.record(z.unknown()),
     options: z.record(z.unknown()),
     planHash: z.string(),
@@ -66,7 +86,9 @@ export function loadManifest(dir: string): Manifest {
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
     throw new DataError(
       'bad-manifest',
-      missing ? `no dataset manifest at ${file} (run: npx nx run data:prepare -- --out ${shellWord(dir)}; an interrupted prepare leaves no manifest)` : `cannot read ${file}: ${errorMessage(err)}`,
+      missing
+        ? `no dataset manifest at ${file} (run: npx nx run data:prepare -- --out ${shellWord(dir)}; an interrupted prepare leaves no manifest)`
+        : `cannot read ${file}: ${errorMessage(err)}`,
     );
   }
   let json: unknown;
@@ -81,7 +103,10 @@ export function loadManifest(dir: string): Manifest {
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new DataError('bad-manifest', `${file} is not a valid sbir-shards manifest: ${formatPath(issue.path) || '(root)'}: ${issue.message}`);
+    throw new DataError(
+      'bad-manifest',
+      `${file} is not a valid sbir-shards manifest: ${formatPath(issue.path) || '(root)'}: ${issue.message}`,
+    );
   }
   return parsed.data as unknown as Manifest;
 }

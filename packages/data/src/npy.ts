@@ -37,7 +37,8 @@ export function parseNpyHeader(buf: Buffer, file = '<buffer>'): NpyHeader {
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]+)['"]/.exec(text)?.[1];
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text)?.[1];
   const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(text)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) throw bad('unreadable header dict');
+  if (descr === undefined || fortran === undefined || shapeText === undefined)
+    throw bad('unreadable header dict');
   const shape = shapeText
     .split(',')
     .map((s) => s.trim())
@@ -78,5 +79,9 @@ export function encodeNpy(data: Uint8Array, shape: number[], descr = '|u1'): Buf
   pre[6] = 1;
   pre[7] = 0;
   pre.writeUInt16LE(header.length, 8);
-  return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  return Buffer.concat([
+    pre,
+    Buffer.from(header, 'latin1'),
+    Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+  ]);
 }

@@ -89,7 +89,8 @@ interface PrepareState {
 
 function positiveInt(name: string, v: number | undefined, def: number): number {
   const x = v ?? def;
-  if (!Number.isInteger(x) || x < 1) throw new DataError('bad-option', messages.badOption(optionFlag(name), 'a positive integer', v));
+  if (!Number.isInteger(x) || x < 1)
+    throw new DataError('bad-option', messages.badOption(optionFlag(name), 'a positive integer', v));
   return x;
 }
 
@@ -114,22 +115,51 @@ interface Resolved {
 function resolveOptions(opts: PrepareOptions): Resolved {
   if (!opts.out) throw new DataError('bad-option', 'option --out is required');
   const fit = opts.fit ?? 'contain';
-  if (!['contain', 'cover', 'fill'].includes(fit)) throw new DataError('bad-option', messages.badOption('fit', 'contain, cover or fill', fit));
+  if (!['contain', 'cover', 'fill'].includes(fit))
+    throw new DataError('bad-option', messages.badOption('fit', 'contain, cover or fill', fit));
   const split = opts.split ?? 'category';
-  if (split !== 'category' && split !== 'zeroshot') throw new DataError('bad-option', messages.badOption('split', 'category or zeroshot', split));
+  if (split !== 'category' && split !== 'zeroshot')
+    throw new DataError('bad-option', messages.badOption('split', 'category or zeroshot', split));
   const seed = opts.seed ?? 0;
-  if (!Number.isInteger(seed) || seed < 0) throw new DataError('bad-option', messages.badOption('seed', 'a non-negative integer', opts.seed));
+  if (!Number.isInteger(seed) || seed < 0)
+    throw new DataError('bad-option', messages.badOption('seed', 'a non-negative integer', opts.seed));
   const size = positiveInt('size', opts.size, DEFAULT_SIZE);
   if (size > 4096) throw new DataError('bad-option', messages.badOption('size', 'at most 4096', size));
-  if (opts.queriesPerCategory !== undefined && !(opts.queriesPerCategory > 0 && (opts.queriesPerCategory < 1 || Number.isInteger(opts.queriesPerCategory)))) {
-    throw new DataError('bad-option', messages.badOption('queries-per-category', 'a positive integer or a fraction in (0, 1)', opts.queriesPerCategory));
+  if (
+    opts.queriesPerCategory !== undefined &&
+    !(
+      opts.queriesPerCategory > 0 &&
+      (opts.queriesPerCategory < 1 || Number.isInteger(opts.queriesPerCategory))
+    )
+  ) {
+    throw new DataError(
+      'bad-option',
+      messages.badOption(
+        'queries-per-category',
+        'a positive integer or a fraction in (0, 1)',
+        opts.queriesPerCategory,
+      ),
+    );
   }
-  if (opts.unseenCount !== undefined && !(opts.unseenCount > 0 && (opts.unseenCount < 1 || Number.isInteger(opts.unseenCount)))) {
-    throw new DataError('bad-option', messages.badOption('unseen-count', 'a positive integer or a fraction in (0, 1)', opts.unseenCount));
+  if (
+    opts.unseenCount !== undefined &&
+    !(opts.unseenCount > 0 && (opts.unseenCount < 1 || Number.isInteger(opts.unseenCount)))
+  ) {
+    throw new DataError(
+      'bad-option',
+      messages.badOption('unseen-count', 'a positive integer or a fraction in (0, 1)', opts.unseenCount),
+    );
   }
-  if (split === 'zeroshot' && opts.splitFile) throw new DataError('bad-option', 'option --split-file applies to --split category (use --unseen-file for zeroshot)');
+  if (split === 'zeroshot' && opts.splitFile)
+    throw new DataError(
+      'bad-option',
+      'option --split-file applies to --split category (use --unseen-file for zeroshot)',
+    );
   if (split === 'category' && (opts.unseenFile || opts.unseenCount !== undefined)) {
-    throw new DataError('bad-option', `option --${opts.unseenFile ? 'unseen-file' : 'unseen-count'} applies to --split zeroshot`);
+    throw new DataError(
+      'bad-option',
+      `option --${opts.unseenFile ? 'unseen-file' : 'unseen-count'} applies to --split zeroshot`,
+    );
   }
   optionalPositiveInt('maxCategories', opts.maxCategories); // the adapters' own options are checked by their schemas
   return {
@@ -155,7 +185,11 @@ function adapterOptions(opts: PrepareOptions, adapter: DatasetAdapter): AdapterO
   const given: Record<string, unknown> = {};
   for (const { name } of listAdapterOptions()) {
     if (opts[name] === undefined) continue;
-    if (!(name in adapter.options.shape)) throw new DataError('bad-option', `option --${optionFlag(name)} is not used by dataset "${adapter.name}"`);
+    if (!(name in adapter.options.shape))
+      throw new DataError(
+        'bad-option',
+        `option --${optionFlag(name)} is not used by dataset "${adapter.name}"`,
+      );
     given[name] = opts[name];
   }
   const out: AdapterOptions = checkAdapterOptions(adapter.options, given);
@@ -166,14 +200,20 @@ function adapterOptions(opts: PrepareOptions, adapter: DatasetAdapter): AdapterO
 }
 
 /** Rows in storage order: grouped by split then domain, each group in a seeded shuffled order. */
-function planRows(samples: Sample[], splits: (SplitName | null)[], classes: string[], seed: number): PlannedRow[] {
+function planRows(
+  samples: Sample[],
+  splits: (SplitName | null)[],
+  classes: string[],
+  seed: number,
+): PlannedRow[] {
   const classIndex = new Map(classes.map((c, i) => [c, i]));
   const rows: PlannedRow[] = [];
   for (const split of SPLIT_NAMES) {
     for (const domain of DOMAINS) {
       const group: PlannedRow[] = [];
       samples.forEach((sample, i) => {
-        if (splits[i] === split && sample.domain === domain) group.push({ sample, split, categoryIndex: classIndex.get(sample.category) as number });
+        if (splits[i] === split && sample.domain === domain)
+          group.push({ sample, split, categoryIndex: classIndex.get(sample.category) as number });
       });
       group.sort((a, b) => compareStrings(a.sample.source, b.sample.source));
       rows.push(...shuffleInPlace(group, rngFor(seed, 'order', split, domain)));
@@ -205,14 +245,33 @@ function planShards(rows: PlannedRow[], shardRows: number, batchRows: number): P
   return shards;
 }
 
-function planHash(r: Resolved, dataset: { name: string; version: string }, classes: string[], shards: PlannedShard[]): string {
+function planHash(
+  r: Resolved,
+  dataset: { name: string; version: string },
+  classes: string[],
+  shards: PlannedShard[],
+): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ format: 1, dataset: dataset.name, adapterVersion: dataset.version, size: r.size, fit: r.fit, shardRows: r.shardRows, batchRows: r.batchRows, classes }));
+  h.update(
+    JSON.stringify({
+      format: 1,
+      dataset: dataset.name,
+      adapterVersion: dataset.version,
+      size: r.size,
+      fit: r.fit,
+      shardRows: r.shardRows,
+      batchRows: r.batchRows,
+      classes,
+    }),
+  );
   for (const s of shards) {
     h.update(`\n#${s.file}`);
     for (const b of s.batches) {
       h.update('\n|');
-      for (const row of b) h.update(`\n${row.sample.source}\t${row.split}\t${row.categoryIndex}\t${row.sample.instance}\t${row.sample.domain}`);
+      for (const row of b)
+        h.update(
+          `\n${row.sample.source}\t${row.split}\t${row.categoryIndex}\t${row.sample.instance}\t${row.sample.domain}`,
+        );
     }
   }
   return h.digest('hex');
@@ -229,14 +288,18 @@ function readState(out: string): PrepareState | undefined {
 
 /** Prepares the output folder: removes temp files; refuses a non-empty folder that is not ours. */
 function openOutDir(out: string): void {
-  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new DataError('bad-option', `option --out: ${out} exists and is not a directory`);
+  if (fs.existsSync(out) && !fs.statSync(out).isDirectory())
+    throw new DataError('bad-option', `option --out: ${out} exists and is not a directory`);
   fs.mkdirSync(out, { recursive: true });
   const names = fs.readdirSync(out);
   for (const n of names) if (isTempName(n)) fs.rmSync(path.join(out, n), { force: true });
   const ours = names.some((n) => n === MANIFEST_FILE || n === STATE_FILE || SHARD_NAME.test(n));
   const foreign = names.filter((n) => !isTempName(n));
   if (!ours && foreign.length) {
-    throw new DataError('bad-option', `option --out: ${out} is not empty and holds no prepared dataset (found ${foreign.slice(0, 3).join(', ')}); choose an empty folder`);
+    throw new DataError(
+      'bad-option',
+      `option --out: ${out} is not empty and holds no prepared dataset (found ${foreign.slice(0, 3).join(', ')}); choose an empty folder`,
+    );
   }
 }
 
@@ -267,26 +330,42 @@ function resolveRoot(adapter: DatasetAdapter, root: string | undefined): string 
     if (!root) throw new DataError('missing-root', messages.missingRoot(adapter.name));
     return requireDir(path.resolve(root), 'root');
   }
-  if (root) throw new DataError('bad-option', `option --root is not used by dataset "${adapter.name}" (it is embedded)`);
+  if (root)
+    throw new DataError(
+      'bad-option',
+      `option --root is not used by dataset "${adapter.name}" (it is embedded)`,
+    );
   return undefined;
 }
 
 /** The adapter's scan, checked: some images, unique sources, both domains in every category. */
-async function scanSamples(adapter: DatasetAdapter, aOpts: AdapterOptions, progress: Progress): Promise<{ scan: ScanResult; classes: string[] }> {
+async function scanSamples(
+  adapter: DatasetAdapter,
+  aOpts: AdapterOptions,
+  progress: Progress,
+): Promise<{ scan: ScanResult; classes: string[] }> {
   progress({ phase: 'scan', done: 0, total: 0, skipped: 0, message: `scanning ${adapter.name}` });
   const scan = await adapter.scan(aOpts);
   const samples = scan.samples;
-  if (samples.length === 0) throw new DataError('empty-category', `dataset "${adapter.name}" found no images${aOpts.root ? ` under ${aOpts.root}` : ''}`);
+  if (samples.length === 0)
+    throw new DataError(
+      'empty-category',
+      `dataset "${adapter.name}" found no images${aOpts.root ? ` under ${aOpts.root}` : ''}`,
+    );
   const sources = new Set<string>();
   for (const s of samples) {
-    if (sources.has(s.source)) throw new Error(`adapter ${adapter.name} produced the source ${s.source} twice`);
+    if (sources.has(s.source))
+      throw new Error(`adapter ${adapter.name} produced the source ${s.source} twice`);
     sources.add(s.source);
   }
   const classes = [...new Set(samples.map((s) => s.category))].sort(compareStrings);
   for (const c of classes) {
     for (const d of DOMAINS) {
       if (!samples.some((s) => s.category === c && s.domain === d)) {
-        throw new DataError('category-mismatch', `category "${c}" has no ${d} images (categories must have both sketches and photos)`);
+        throw new DataError(
+          'category-mismatch',
+          `category "${c}" has no ${d} images (categories must have both sketches and photos)`,
+        );
       }
     }
   }
@@ -294,24 +373,52 @@ async function scanSamples(adapter: DatasetAdapter, aOpts: AdapterOptions, progr
 }
 
 /** The split: zero-shot classes, the authors' split file, or a seeded per-category split. */
-function splitSamples(r: Resolved, opts: PrepareOptions, adapter: DatasetAdapter, samples: Sample[], classes: string[]): SplitResult {
+function splitSamples(
+  r: Resolved,
+  opts: PrepareOptions,
+  adapter: DatasetAdapter,
+  samples: Sample[],
+  classes: string[],
+): SplitResult {
   if (r.split === 'zeroshot') {
-    const list = chooseUnseen(classes, { dataset: adapter.name, seed: r.seed, unseenFile: opts.unseenFile && path.resolve(opts.unseenFile), unseenCount: opts.unseenCount, defaultUnseen: adapter.defaultUnseen });
+    const list = chooseUnseen(classes, {
+      dataset: adapter.name,
+      seed: r.seed,
+      unseenFile: opts.unseenFile && path.resolve(opts.unseenFile),
+      unseenCount: opts.unseenCount,
+      defaultUnseen: adapter.defaultUnseen,
+    });
     return zeroshotSplit(samples, classes, list, r.seed);
   }
-  if (opts.splitFile) return splitFromFile(samples, path.resolve(opts.splitFile), { seed: r.seed, photosInTrain: r.photosInTrain });
-  return categorySplit(samples, { seed: r.seed, queriesPerCategory: opts.queriesPerCategory ?? adapter.defaultQueriesPerCategory, photosInTrain: r.photosInTrain });
+  if (opts.splitFile)
+    return splitFromFile(samples, path.resolve(opts.splitFile), {
+      seed: r.seed,
+      photosInTrain: r.photosInTrain,
+    });
+  return categorySplit(samples, {
+    seed: r.seed,
+    queriesPerCategory: opts.queriesPerCategory ?? adapter.defaultQueriesPerCategory,
+    photosInTrain: r.photosInTrain,
+  });
 }
 
 /** Clears what a rerun cannot keep: everything of ours under another plan, else the shards no longer planned. */
-function clearStaleOutput(out: string, prev: PrepareState | undefined, hash: string, shards: PlannedShard[], log: Log): void {
+function clearStaleOutput(
+  out: string,
+  prev: PrepareState | undefined,
+  hash: string,
+  shards: PlannedShard[],
+  log: Log,
+): void {
   const planned = new Set(shards.map((s) => s.file));
   if (!prev || prev.planHash !== hash) {
     if (prev) log(`${out}: previous content was prepared with other settings; rebuilding`);
     fs.rmSync(path.join(out, MANIFEST_FILE), { force: true });
-    for (const n of fs.readdirSync(out)) if (SHARD_NAME.test(n)) fs.rmSync(path.join(out, n), { force: true });
+    for (const n of fs.readdirSync(out))
+      if (SHARD_NAME.test(n)) fs.rmSync(path.join(out, n), { force: true });
   } else {
-    for (const n of fs.readdirSync(out)) if (SHARD_NAME.test(n) && !planned.has(n)) fs.rmSync(path.join(out, n), { force: true });
+    for (const n of fs.readdirSync(out))
+      if (SHARD_NAME.test(n) && !planned.has(n)) fs.rmSync(path.join(out, n), { force: true });
   }
 }
 
@@ -319,7 +426,13 @@ function clearStaleOutput(out: string, prev: PrepareState | undefined, hash: str
  * Output folder: keeps the shards of the same plan whose checksum still matches, drops everything else
  * of ours. Returns the state with the kept shards, the shards still to build and the rows kept.
  */
-async function reuseVerifiedShards(out: string, hash: string, shards: PlannedShard[], log: Log, progress: Progress): Promise<{ state: PrepareState; todo: PlannedShard[]; done: number }> {
+async function reuseVerifiedShards(
+  out: string,
+  hash: string,
+  shards: PlannedShard[],
+  log: Log,
+  progress: Progress,
+): Promise<{ state: PrepareState; todo: PlannedShard[]; done: number }> {
   openOutDir(out);
   const prev = readState(out);
   clearStaleOutput(out, prev, hash, shards, log);
@@ -346,7 +459,8 @@ async function reuseVerifiedShards(out: string, hash: string, shards: PlannedSha
     }
   }
   if (verifyTotal) progress({ phase: 'verify', done: verified, total: verifyTotal, skipped: 0 });
-  if (verifyTotal) log(`${out}: kept ${shards.length - todo.length} verified shard(s), ${todo.length} to build`);
+  if (verifyTotal)
+    log(`${out}: kept ${shards.length - todo.length} verified shard(s), ${todo.length} to build`);
   return { state, todo, done };
 }
 
@@ -375,17 +489,36 @@ function decodeStream(todo: PlannedShard[], scan: ScanResult, r: Resolved): Asyn
 }
 
 /** The rows of one record batch that decoded; the others are skipped (fatal with `strict`). */
-async function decodedRows(batch: PlannedRow[], decoded: AsyncGenerator<Decoded>, r: Resolved, skipped: SkippedFile[]): Promise<ShardRow[]> {
+async function decodedRows(
+  batch: PlannedRow[],
+  decoded: AsyncGenerator<Decoded>,
+  r: Resolved,
+  skipped: SkippedFile[],
+): Promise<ShardRow[]> {
   const ok: ShardRow[] = [];
   for (const row of batch) {
     const res = (await decoded.next()).value as Decoded;
     const smp = row.sample;
     if (!res.image) {
       if (r.strict) throw new DataError('bad-image', describeFailure(smp, res.input, res.error));
-      skipped.push({ source: smp.source, reason: `corrupt or unreadable image (${errorMessage(res.error).split('\n')[0]})` });
+      skipped.push({
+        source: smp.source,
+        reason: `corrupt or unreadable image (${errorMessage(res.error).split('\n')[0]})`,
+      });
       continue;
     }
-    ok.push({ id: smp.source, domain: smp.domain, category: smp.category, categoryIndex: row.categoryIndex, instance: smp.instance, split: row.split, image: res.image, height: r.size, width: r.size, source: smp.source });
+    ok.push({
+      id: smp.source,
+      domain: smp.domain,
+      category: smp.category,
+      categoryIndex: row.categoryIndex,
+      instance: smp.instance,
+      split: row.split,
+      image: res.image,
+      height: r.size,
+      width: r.size,
+      source: smp.source,
+    });
   }
   return ok;
 }
@@ -418,7 +551,8 @@ async function encodeShards(todo: PlannedShard[], ctx: EncodeContext): Promise<v
       for (const batch of s.batches) {
         const ok = await decodedRows(batch, ctx.decoded, r, skipped);
         await writer.writeBatch(ok);
-        if (ok.length) batches.push({ rows: ok.length, split: batch[0].split, domain: batch[0].sample.domain });
+        if (ok.length)
+          batches.push({ rows: ok.length, split: batch[0].split, domain: batch[0].sample.domain });
         counter.done += batch.length;
         counter.skipped += batch.length - ok.length;
         ctx.progress({ phase: 'encode', done: counter.done, total: counter.total, skipped: counter.skipped });
@@ -450,7 +584,11 @@ async function encodeShards(todo: PlannedShard[], ctx: EncodeContext): Promise<v
 }
 
 /** Rows per split and domain, and per reader subset, from the shard records. */
-function countRows(shards: PlannedShard[], state: PrepareState, definition: SplitDefinition): { counts: Manifest['counts']; subsetCounts: Manifest['subsetCounts'] } {
+function countRows(
+  shards: PlannedShard[],
+  state: PrepareState,
+  definition: SplitDefinition,
+): { counts: Manifest['counts']; subsetCounts: Manifest['subsetCounts'] } {
   const counts = emptyCounts();
   for (const s of shards) for (const b of state.shards[s.file].batches) counts[b.split][b.domain] += b.rows;
   const subsetCounts = emptyCounts();
@@ -467,7 +605,12 @@ function skippedSummary(allSkipped: SkippedFile[]): Manifest['skipped'] {
     const key = s.reason.replace(/ \(.*\)$/, '');
     byReason[key] = (byReason[key] ?? 0) + 1;
   }
-  return { total: allSkipped.length, byReason, files: allSkipped.slice(0, MAX_SKIPPED_LISTED), truncated: allSkipped.length > MAX_SKIPPED_LISTED };
+  return {
+    total: allSkipped.length,
+    byReason,
+    files: allSkipped.slice(0, MAX_SKIPPED_LISTED),
+    truncated: allSkipped.length > MAX_SKIPPED_LISTED,
+  };
 }
 
 interface ManifestParts {
@@ -507,7 +650,13 @@ function buildManifest(p: ManifestParts): Manifest {
     licenses: p.scan.licenses,
     skipped: skippedSummary([...p.scan.skipped, ...split.skipped, ...decodeSkipped]),
     notes: p.scan.notes ?? {},
-    options: { ...p.aOpts, strict: r.strict, split: r.split, seed: r.seed, ...(p.opts.queriesPerCategory !== undefined ? { queriesPerCategory: p.opts.queriesPerCategory } : {}) },
+    options: {
+      ...p.aOpts,
+      strict: r.strict,
+      split: r.split,
+      seed: r.seed,
+      ...(p.opts.queriesPerCategory !== undefined ? { queriesPerCategory: p.opts.queriesPerCategory } : {}),
+    },
     planHash: p.hash,
     createdBy: `@sbir/data ${PACKAGE_VERSION}`,
     complete: true,
@@ -539,7 +688,15 @@ export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
   }
   const counter = { done, skipped: 0, total: rows.length };
   if (todo.length) progress({ phase: 'encode', done, total: rows.length, skipped: 0 });
-  await encodeShards(todo, { r, classes, state, statePath, decoded: decodeStream(todo, scan, r), progress, counter });
+  await encodeShards(todo, {
+    r,
+    classes,
+    state,
+    statePath,
+    decoded: decodeStream(todo, scan, r),
+    progress,
+    counter,
+  });
 
   const manifest = buildManifest({ r, opts, adapter, aOpts, scan, classes, split, shards, state, hash });
   await writeFileAtomic(manifestPath, JSON.stringify(manifest, null, 2) + '\n');

@@ -17,7 +17,16 @@ import { DataError, messages } from './errors';
 import { loadManifest } from './manifest';
 import { randomInt, rngFor, shuffleInPlace } from './rng';
 import { batchColumns, openShard, sha256File } from './shards';
-import { SUBSETS, type BatchOptions, type Domain, type ImageBatch, type Manifest, type ShardDataset, type ShardInfo, type Subset } from './types';
+import {
+  SUBSETS,
+  type BatchOptions,
+  type Domain,
+  type ImageBatch,
+  type Manifest,
+  type ShardDataset,
+  type ShardInfo,
+  type Subset,
+} from './types';
 
 export const DEFAULT_SHUFFLE_BUFFER = 1024;
 const OPEN_FILES = 4;
@@ -52,9 +61,16 @@ export function repairCommand(dir: string, m: Manifest): string {
     const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
     if (typeof value === 'boolean') args.push(value ? flag : `--no-${flag.slice(2)}`);
     else if (typeof value === 'string' || typeof value === 'number') args.push(flag, String(value));
-    else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) args.push(flag, value.join(','));
+    else if (Array.isArray(value) && value.every((v) => typeof v === 'string'))
+      args.push(flag, value.join(','));
   }
-  const split = m.split as { protocol: string; photosInTrain?: boolean; splitFile?: { path?: string }; file?: string; source?: string };
+  const split = m.split as {
+    protocol: string;
+    photosInTrain?: boolean;
+    splitFile?: { path?: string };
+    file?: string;
+    source?: string;
+  };
   if (split.photosInTrain === false) args.push('--no-photos-in-train');
   if (split.splitFile?.path) args.push('--split-file', split.splitFile.path);
   if (split.protocol === 'zeroshot' && split.file) args.push('--unseen-file', split.file);
@@ -71,12 +87,18 @@ export async function verifyShard(dir: string, m: Manifest, shard: ShardInfo): P
   try {
     st = await fs.promises.stat(file);
   } catch {
-    throw new DataError('bad-file', `shard listed in the manifest is missing: ${file}; repair: ${repairCommand(dir, m)}`);
+    throw new DataError(
+      'bad-file',
+      `shard listed in the manifest is missing: ${file}; repair: ${repairCommand(dir, m)}`,
+    );
   }
   const key = [file, st.size, st.mtimeMs, st.ino, shard.sha256].join('\u0000');
   if (verifiedShards.has(key)) return;
   if (st.size !== shard.bytes || (await sha256File(file)) !== shard.sha256) {
-    const what = st.size !== shard.bytes ? `has ${st.size} bytes, the manifest says ${shard.bytes}` : 'does not match its sha256 in the manifest (corrupt)';
+    const what =
+      st.size !== shard.bytes
+        ? `has ${st.size} bytes, the manifest says ${shard.bytes}`
+        : 'does not match its sha256 in the manifest (corrupt)';
     throw new DataError('bad-file', `shard ${file} ${what}; repair: ${repairCommand(dir, m)}`);
   }
   verifiedShards.add(key);
@@ -97,12 +119,20 @@ class ShardCache {
     } else {
       const info = this.manifest.shards.find((sh) => sh.file === file);
       const checked = info ? verifyShard(this.dir, this.manifest, info) : Promise.resolve();
-      p = checked.then(() => openShard(path.join(this.dir, file))).catch((err: unknown) => {
-        if (err instanceof DataError) throw err;
-        throw new DataError('bad-file', `cannot read shard ${path.join(this.dir, file)}: ${err instanceof Error ? err.message : String(err)}`);
-      });
+      p = checked
+        .then(() => openShard(path.join(this.dir, file)))
+        .catch((err: unknown) => {
+          if (err instanceof DataError) throw err;
+          throw new DataError(
+            'bad-file',
+            `cannot read shard ${path.join(this.dir, file)}: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        });
       while (this.open.size >= OPEN_FILES) {
-        const [oldest, op] = this.open.entries().next().value as [string, Promise<Awaited<ReturnType<typeof openShard>>>];
+        const [oldest, op] = this.open.entries().next().value as [
+          string,
+          Promise<Awaited<ReturnType<typeof openShard>>>,
+        ];
         this.open.delete(oldest);
         void op.then((s) => s.close()).catch(() => undefined);
       }
@@ -110,7 +140,11 @@ class ShardCache {
     this.open.set(file, p);
     const shard = await p;
     const rb = await shard.reader.readRecordBatch(index);
-    if (!rb) throw new DataError('bad-file', `shard ${path.join(this.dir, file)} has no record batch ${index} (file changed since prepare? rerun prepare)`);
+    if (!rb)
+      throw new DataError(
+        'bad-file',
+        `shard ${path.join(this.dir, file)} has no record batch ${index} (file changed since prepare? rerun prepare)`,
+      );
     return rb;
   }
 
@@ -122,13 +156,21 @@ class ShardCache {
 }
 
 function validate(opts: BatchOptions): void {
-  const bad = (field: string, expected: string, got: unknown) => new DataError('bad-option', messages.badOption(field, expected, got).replace('option --', 'batches option '));
+  const bad = (field: string, expected: string, got: unknown) =>
+    new DataError(
+      'bad-option',
+      messages.badOption(field, expected, got).replace('option --', 'batches option '),
+    );
   if (!SUBSETS.includes(opts.subset)) throw bad('subset', SUBSETS.join(' | '), opts.subset);
-  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw bad('batchSize', 'a positive integer', opts.batchSize);
-  if (opts.shuffleBuffer !== undefined && (!Number.isInteger(opts.shuffleBuffer) || opts.shuffleBuffer < 1)) throw bad('shuffleBuffer', 'a positive integer', opts.shuffleBuffer);
-  if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 0)) throw bad('limit', 'a non-negative integer', opts.limit);
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)
+    throw bad('batchSize', 'a positive integer', opts.batchSize);
+  if (opts.shuffleBuffer !== undefined && (!Number.isInteger(opts.shuffleBuffer) || opts.shuffleBuffer < 1))
+    throw bad('shuffleBuffer', 'a positive integer', opts.shuffleBuffer);
+  if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 0))
+    throw bad('limit', 'a non-negative integer', opts.limit);
   if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw bad('seed', 'an integer', opts.seed);
-  if (opts.balanceDomains && opts.batchSize < 2) throw bad('batchSize', 'at least 2 with balanceDomains', opts.batchSize);
+  if (opts.balanceDomains && opts.batchSize < 2)
+    throw bad('batchSize', 'at least 2 with balanceDomains', opts.batchSize);
   if (opts.balanceDomains && opts.domain) throw bad('domain', 'unset with balanceDomains', opts.domain);
 }
 
@@ -145,7 +187,11 @@ class Dataset implements ShardDataset {
 
   count(subset: Subset): number {
     const c = this.manifest.subsetCounts[subset];
-    if (!c) throw new DataError('bad-option', messages.badOption('subset', SUBSETS.join(' | '), subset).replace('option --', 'count '));
+    if (!c)
+      throw new DataError(
+        'bad-option',
+        messages.badOption('subset', SUBSETS.join(' | '), subset).replace('option --', 'count '),
+      );
     return c.sketch + c.photo;
   }
 
@@ -155,13 +201,19 @@ class Dataset implements ShardDataset {
     const out: Unit[] = [];
     this.manifest.shards.forEach((s, shard) =>
       s.batches.forEach((b, batch) => {
-        if (splits.includes(b.split) && (!domain || b.domain === domain)) out.push({ shard, batch, rows: b.rows, domain: b.domain });
+        if (splits.includes(b.split) && (!domain || b.domain === domain))
+          out.push({ shard, batch, rows: b.rows, domain: b.domain });
       }),
     );
     return out;
   }
 
-  private async *rows(units: Unit[], cache: ShardCache, subset: Subset, opts: { shuffle: boolean; buffer: number; seed: number; tag: string; domain?: Domain }): AsyncGenerator<Row> {
+  private async *rows(
+    units: Unit[],
+    cache: ShardCache,
+    subset: Subset,
+    opts: { shuffle: boolean; buffer: number; seed: number; tag: string; domain?: Domain },
+  ): AsyncGenerator<Row> {
     const order = units.slice();
     const splits = this.manifest.split.subsets[subset];
     const rng = rngFor(opts.seed, 'reader', opts.tag);
@@ -172,7 +224,13 @@ class Dataset implements ShardDataset {
       const cols = batchColumns(rb);
       for (let i = 0; i < cols.n; i++) {
         if (!splits.includes(cols.splits[i]) || (opts.domain && cols.domains[i] !== opts.domain)) continue;
-        const row: Row = { image: cols.image(i).slice(), label: cols.labels[i], domain: cols.domains[i], id: cols.ids[i], category: cols.categories[i] };
+        const row: Row = {
+          image: cols.image(i).slice(),
+          label: cols.labels[i],
+          domain: cols.domains[i],
+          id: cols.ids[i],
+          category: cols.categories[i],
+        };
         if (!opts.shuffle) {
           yield row;
         } else if (buffer.length < opts.buffer) {
@@ -196,12 +254,26 @@ class Dataset implements ShardDataset {
     const labels = new Int32Array(rows.length);
     const domains = new Uint8Array(rows.length);
     rows.forEach((r, i) => {
-      if (r.image.length !== px) throw new DataError('bad-file', `row ${r.id} has ${r.image.length} image bytes, expected ${px} (${this.dir})`);
+      if (r.image.length !== px)
+        throw new DataError(
+          'bad-file',
+          `row ${r.id} has ${r.image.length} image bytes, expected ${px} (${this.dir})`,
+        );
       images.set(r.image, i * px);
       labels[i] = r.label;
       domains[i] = r.domain === 'sketch' ? 0 : 1;
     });
-    return { n: rows.length, height: size, width: size, channels: 3, images, labels, domains, ids: rows.map((r) => r.id), categories: rows.map((r) => r.category) };
+    return {
+      n: rows.length,
+      height: size,
+      width: size,
+      channels: 3,
+      images,
+      labels,
+      domains,
+      ids: rows.map((r) => r.id),
+      categories: rows.map((r) => r.category),
+    };
   }
 
   async *batches(opts: BatchOptions): AsyncGenerator<ImageBatch> {
@@ -215,7 +287,13 @@ class Dataset implements ShardDataset {
     try {
       if (!opts.balanceDomains) {
         let pending: Row[] = [];
-        for await (const row of this.rows(this.units(opts.subset, opts.domain), cache, opts.subset, { shuffle, buffer, seed, tag: 'all', domain: opts.domain })) {
+        for await (const row of this.rows(this.units(opts.subset, opts.domain), cache, opts.subset, {
+          shuffle,
+          buffer,
+          seed,
+          tag: 'all',
+          domain: opts.domain,
+        })) {
           if (emitted + pending.length >= limit) break;
           pending.push(row);
           if (pending.length === opts.batchSize) {
@@ -230,8 +308,20 @@ class Dataset implements ShardDataset {
       const half = Math.floor(opts.batchSize / 2);
       const want: Record<Domain, number> = { sketch: opts.batchSize - half, photo: half };
       const streams = {
-        sketch: this.rows(this.units(opts.subset, 'sketch'), cache, opts.subset, { shuffle, buffer: Math.max(1, Math.ceil(buffer / 2)), seed, tag: 'sketch', domain: 'sketch' }),
-        photo: this.rows(this.units(opts.subset, 'photo'), cache, opts.subset, { shuffle, buffer: Math.max(1, Math.ceil(buffer / 2)), seed, tag: 'photo', domain: 'photo' }),
+        sketch: this.rows(this.units(opts.subset, 'sketch'), cache, opts.subset, {
+          shuffle,
+          buffer: Math.max(1, Math.ceil(buffer / 2)),
+          seed,
+          tag: 'sketch',
+          domain: 'sketch',
+        }),
+        photo: this.rows(this.units(opts.subset, 'photo'), cache, opts.subset, {
+          shuffle,
+          buffer: Math.max(1, Math.ceil(buffer / 2)),
+          seed,
+          tag: 'photo',
+          domain: 'photo',
+        }),
       };
       try {
         for (;;) {
@@ -278,9 +368,16 @@ export function openDataset(dir: string): ShardDataset {
     try {
       size = fs.statSync(file).size;
     } catch {
-      throw new DataError('bad-file', `shard listed in the manifest is missing: ${file}; repair: ${repairCommand(abs, manifest)}`);
+      throw new DataError(
+        'bad-file',
+        `shard listed in the manifest is missing: ${file}; repair: ${repairCommand(abs, manifest)}`,
+      );
     }
-    if (size !== s.bytes) throw new DataError('bad-file', `shard ${file} has ${size} bytes, the manifest says ${s.bytes}; repair: ${repairCommand(abs, manifest)}`);
+    if (size !== s.bytes)
+      throw new DataError(
+        'bad-file',
+        `shard ${file} has ${size} bytes, the manifest says ${s.bytes}; repair: ${repairCommand(abs, manifest)}`,
+      );
   }
   return new Dataset(abs, manifest);
 }

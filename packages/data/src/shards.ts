@@ -67,7 +67,13 @@ function utf8Data(values: string[]): Data<Utf8> {
   for (let i = 0; i < parts.length; i++) offsets[i + 1] = offsets[i] + parts[i].length;
   const bytes = new Uint8Array(offsets[values.length]);
   for (let i = 0; i < parts.length; i++) bytes.set(parts[i], offsets[i]);
-  return makeData({ type: new Utf8(), length: values.length, nullCount: 0, valueOffsets: offsets, data: bytes });
+  return makeData({
+    type: new Utf8(),
+    length: values.length,
+    nullCount: 0,
+    valueOffsets: offsets,
+    data: bytes,
+  });
 }
 
 function int32Data(values: Int32Array): Data<Int32> {
@@ -136,7 +142,13 @@ export class ShardWriter {
     if (this.imageBuffer.length < total) this.imageBuffer = new Uint8Array(total);
     const bytes = this.imageBuffer.subarray(0, total);
     for (let i = 0; i < rows.length; i++) bytes.set(rows[i].image, offsets[i]);
-    return makeData({ type: new Binary(), length: rows.length, nullCount: 0, valueOffsets: offsets, data: bytes });
+    return makeData({
+      type: new Binary(),
+      length: rows.length,
+      nullCount: 0,
+      valueOffsets: offsets,
+      data: bytes,
+    });
   }
 
   /** Appends one record batch (all rows must share height and width); resolves once written. */
@@ -145,14 +157,32 @@ export class ShardWriter {
     const n = rows.length;
     const idx = (pick: (r: ShardRow) => number) => Int32Array.from(rows, pick);
     const dict = (id: number, indices: Int32Array, dictionary: Vector<Utf8>) =>
-      makeData({ type: new Dictionary(new Utf8(), new Int32(), id, false), length: n, nullCount: 0, data: indices, dictionary });
+      makeData({
+        type: new Dictionary(new Utf8(), new Int32(), id, false),
+        length: n,
+        nullCount: 0,
+        data: indices,
+        dictionary,
+      });
     const children = [
       utf8Data(rows.map((r) => r.id)),
-      dict(DICT_DOMAIN, idx((r) => DOMAINS.indexOf(r.domain)), this.dicts.domain),
-      dict(DICT_CATEGORY, idx((r) => this.classIndex.get(r.category) ?? -1), this.dicts.category),
+      dict(
+        DICT_DOMAIN,
+        idx((r) => DOMAINS.indexOf(r.domain)),
+        this.dicts.domain,
+      ),
+      dict(
+        DICT_CATEGORY,
+        idx((r) => this.classIndex.get(r.category) ?? -1),
+        this.dicts.category,
+      ),
       int32Data(idx((r) => r.categoryIndex)),
       utf8Data(rows.map((r) => r.instance)),
-      dict(DICT_SPLIT, idx((r) => SPLIT_NAMES.indexOf(r.split)), this.dicts.split),
+      dict(
+        DICT_SPLIT,
+        idx((r) => SPLIT_NAMES.indexOf(r.split)),
+        this.dicts.split,
+      ),
       this.binaryImages(rows),
       int32Data(idx((r) => r.height)),
       int32Data(idx((r) => r.width)),
@@ -186,12 +216,15 @@ export class ShardWriter {
 /** sha256 of a file, streamed. */
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 22 }) as AsyncIterable<Buffer>) hash.update(chunk);
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 22 }) as AsyncIterable<Buffer>)
+    hash.update(chunk);
   return hash.digest('hex');
 }
 
 /** Opens a shard for random access to its record batches (the file is not read whole). */
-export async function openShard(file: string): Promise<{ reader: Awaited<ReturnType<typeof openReader>>; close(): Promise<void> }> {
+export async function openShard(
+  file: string,
+): Promise<{ reader: Awaited<ReturnType<typeof openReader>>; close(): Promise<void> }> {
   const fh = await fs.promises.open(file, 'r');
   try {
     const reader = await openReader(fh);

@@ -14,7 +14,13 @@ import * as path from 'node:path';
 import { categoryKey, compareStrings } from './adapters/common';
 import { DataError, errorMessage } from './errors';
 import { rngFor, shuffleInPlace } from './rng';
-import type { CategorySplitDefinition, Sample, SkippedFile, SplitName, ZeroshotSplitDefinition } from './types';
+import type {
+  CategorySplitDefinition,
+  Sample,
+  SkippedFile,
+  SplitName,
+  ZeroshotSplitDefinition,
+} from './types';
 
 export const DSH_REFERENCE =
   'DSH protocol (Liu et al., Deep Sketch Hashing, CVPR 2017) as in the DASE authors\u2019 datasets/split_data.py (Ben-Louis/SBIR-DASE-MEMS): Sketchy 50 / TU-Berlin 10 query sketches per category, all photos are gallery and training rows';
@@ -71,7 +77,11 @@ export function categorySplit(
       queriesPerCategory: opts.queriesPerCategory,
       photosInTrain: opts.photosInTrain,
       reference: DSH_REFERENCE,
-      subsets: { train: opts.photosInTrain ? ['train', 'gallery'] : ['train'], query: ['query'], gallery: ['gallery'] },
+      subsets: {
+        train: opts.photosInTrain ? ['train', 'gallery'] : ['train'],
+        query: ['query'],
+        gallery: ['gallery'],
+      },
     },
   };
 }
@@ -89,7 +99,8 @@ function entryPath(e: unknown): string | undefined {
   if (Array.isArray(e) && typeof e[0] === 'string') return e[0];
   if (e && typeof e === 'object') {
     const o = e as Record<string, unknown>;
-    for (const k of ['path', 'file', 'filename', 'image']) if (typeof o[k] === 'string') return o[k] as string;
+    for (const k of ['path', 'file', 'filename', 'image'])
+      if (typeof o[k] === 'string') return o[k] as string;
   }
   return undefined;
 }
@@ -121,7 +132,10 @@ export function parseSplitFile(file: string): ParsedSplitFile {
     throw new DataError('bad-split', `option --split-file: ${file} is not valid JSON (${errorMessage(err)})`);
   }
   if (!json || typeof json !== 'object' || Array.isArray(json)) {
-    throw new DataError('bad-split', `option --split-file: ${file} must be a JSON object with "query" (or "test") and "train" lists`);
+    throw new DataError(
+      'bad-split',
+      `option --split-file: ${file} must be a JSON object with "query" (or "test") and "train" lists`,
+    );
   }
   const obj = json as Record<string, unknown>;
   const list = (keys: string[]) => {
@@ -130,7 +144,11 @@ export function parseSplitFile(file: string): ParsedSplitFile {
   };
   const query = list(QUERY_KEYS);
   const train = list(TRAIN_KEYS);
-  if (query.length === 0) throw new DataError('bad-split', `option --split-file: ${file} has no query list (keys tried: ${QUERY_KEYS.join(', ')})`);
+  if (query.length === 0)
+    throw new DataError(
+      'bad-split',
+      `option --split-file: ${file} has no query list (keys tried: ${QUERY_KEYS.join(', ')})`,
+    );
   return { query, train, sha256: createHash('sha256').update(raw).digest('hex') };
 }
 
@@ -173,7 +191,10 @@ export function splitFromFile(
     );
   }
   const missing = [...queryKeys, ...trainKeys].filter((k) => !seen.has(k)).length;
-  const perCategory = Math.max(1, Math.round(matchedQuery / Math.max(1, new Set(samples.map((s) => s.category)).size)));
+  const perCategory = Math.max(
+    1,
+    Math.round(matchedQuery / Math.max(1, new Set(samples.map((s) => s.category)).size)),
+  );
   return {
     splits,
     skipped,
@@ -194,7 +215,11 @@ export function splitFromFile(
         unlisted: skipped.length,
       },
       reference: DSH_REFERENCE,
-      subsets: { train: opts.photosInTrain ? ['train', 'gallery'] : ['train'], query: ['query'], gallery: ['gallery'] },
+      subsets: {
+        train: opts.photosInTrain ? ['train', 'gallery'] : ['train'],
+        query: ['query'],
+        gallery: ['gallery'],
+      },
     },
   };
 }
@@ -222,7 +247,10 @@ export function chooseUnseen(
   const seeded = (count: number): UnseenList => {
     const n = count >= 1 ? Math.floor(count) : Math.max(1, Math.round(count * classes.length));
     if (n >= classes.length) {
-      throw new DataError('bad-split', `option --unseen-count: ${n} unseen classes leave no seen class (dataset has ${classes.length})`);
+      throw new DataError(
+        'bad-split',
+        `option --unseen-count: ${n} unseen classes leave no seen class (dataset has ${classes.length})`,
+      );
     }
     const order = shuffleInPlace(classes.slice(), rngFor(opts.seed, 'zeroshot'));
     return { unseen: order.slice(0, n).sort(compareStrings), source: 'seeded' };
@@ -256,13 +284,26 @@ export function chooseUnseen(
       `zero-shot split file ${file} lists classes not in the dataset: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''} (pass --unseen-file <json> or --unseen-count <n>)`,
     );
   }
-  if (unseen.length >= classes.length) throw new DataError('bad-split', `zero-shot split file ${file} leaves no seen class`);
-  return { unseen: unseen.sort(compareStrings), source: 'file', file: path.basename(file), fileSource: typeof json.source === 'string' ? json.source : undefined };
+  if (unseen.length >= classes.length)
+    throw new DataError('bad-split', `zero-shot split file ${file} leaves no seen class`);
+  return {
+    unseen: unseen.sort(compareStrings),
+    source: 'file',
+    file: path.basename(file),
+    fileSource: typeof json.source === 'string' ? json.source : undefined,
+  };
 }
 
-export function zeroshotSplit(samples: Sample[], classes: string[], list: UnseenList, seed: number): SplitResult<ZeroshotSplitDefinition> {
+export function zeroshotSplit(
+  samples: Sample[],
+  classes: string[],
+  list: UnseenList,
+  seed: number,
+): SplitResult<ZeroshotSplitDefinition> {
   const unseen = new Set(list.unseen);
-  const splits: SplitName[] = samples.map((s) => (!unseen.has(s.category) ? 'train' : s.domain === 'sketch' ? 'query' : 'gallery'));
+  const splits: SplitName[] = samples.map((s) =>
+    !unseen.has(s.category) ? 'train' : s.domain === 'sketch' ? 'query' : 'gallery',
+  );
   return {
     splits,
     skipped: [],

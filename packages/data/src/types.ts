@@ -240,7 +240,12 @@ export const PREPARE_OPTION_NAMES = [
   'log',
 ] as const satisfies readonly (keyof NamedPrepareOptions)[];
 // a compile error here names a NamedPrepareOptions key missing from PREPARE_OPTION_NAMES
-const preparedOptionsListed: Exclude<keyof NamedPrepareOptions, (typeof PREPARE_OPTION_NAMES)[number]> extends never ? true : never = true;
+const preparedOptionsListed: Exclude<
+  keyof NamedPrepareOptions,
+  (typeof PREPARE_OPTION_NAMES)[number]
+> extends never
+  ? true
+  : never = true;
 void preparedOptionsListed;
 
 export interface ImageBatch {

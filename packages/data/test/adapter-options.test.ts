@@ -8,7 +8,14 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { checkPrepareOptions, getAdapter, listAdapters, prepareDataset, registerAdapter, type DatasetAdapter } from '../src';
+import {
+  checkPrepareOptions,
+  getAdapter,
+  listAdapters,
+  prepareDataset,
+  registerAdapter,
+  type DatasetAdapter,
+} from '../src';
 import { adapterOption, optionFlag, optionShape, readAdapterOptions } from '../src/adapters/options';
 import { listAdapterOptions } from '../src/adapters/registry';
 import { REPO_ROOT } from '../src/cli';
@@ -49,7 +56,9 @@ describe.each(listAdapters())('adapter %s', (name) => {
     for (const [option, field] of own) {
       const value = badValue(field);
       expect(() => checkPrepareOptions({ ...base(name), [option]: value })).toThrow(
-        new RegExp(`^option --${optionFlag(option)}: expected .+, got ${JSON.stringify(JSON.stringify(value)).slice(1, -1)}$`),
+        new RegExp(
+          `^option --${optionFlag(option)}: expected .+, got ${JSON.stringify(JSON.stringify(value)).slice(1, -1)}$`,
+        ),
       );
     }
   });
@@ -58,7 +67,9 @@ describe.each(listAdapters())('adapter %s', (name) => {
     const foreign = listAdapterOptions().filter((o) => !(o.name in adapter.options.shape));
     for (const o of foreign) {
       const value = optionShape(o.declaredBy[0].field).type === 'number' ? 3 : 'x';
-      expect(() => checkPrepareOptions({ ...base(name), [o.name]: value })).toThrow(`option --${optionFlag(o.name)} is not used by dataset "${name}"`);
+      expect(() => checkPrepareOptions({ ...base(name), [o.name]: value })).toThrow(
+        `option --${optionFlag(o.name)} is not used by dataset "${name}"`,
+      );
     }
   });
 
@@ -70,26 +81,38 @@ describe.each(listAdapters())('adapter %s', (name) => {
 });
 
 test('the data CLI offers one flag per adapter option, describing it for each adapter that reads it', () => {
-  const help = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'prepare', '--help'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const help = spawnSync(process.execPath, ['--import', 'tsx', CLI, 'prepare', '--help'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+  });
   expect(help.status).toBe(0);
   const text = help.stdout.replace(/\s+/g, ' ');
   const options = listAdapterOptions();
   expect(options.length).toBeGreaterThan(0);
   for (const o of options) {
     expect(text).toContain(`--${optionFlag(o.name)} `);
-    for (const { adapter } of o.declaredBy) expect(text).toMatch(new RegExp(`--${optionFlag(o.name)} [^-]*\\b${adapter}\\b`));
+    for (const { adapter } of o.declaredBy)
+      expect(text).toMatch(new RegExp(`--${optionFlag(o.name)} [^-]*\\b${adapter}\\b`));
   }
 });
 
 test('registering an adapter checks its options against the prepare options and the other adapters', () => {
-  const adapter = (name: string, options: DatasetAdapter['options']): DatasetAdapter => ({ ...getAdapter('folder'), name, options });
-  expect(() => registerAdapter(adapter('clash-type', z.object({ maxPerCategory: adapterOption.dir('a folder') })))).toThrow(
+  const adapter = (name: string, options: DatasetAdapter['options']): DatasetAdapter => ({
+    ...getAdapter('folder'),
+    name,
+    options,
+  });
+  expect(() =>
+    registerAdapter(adapter('clash-type', z.object({ maxPerCategory: adapterOption.dir('a folder') }))),
+  ).toThrow(
     'adapter "clash-type" option "maxPerCategory" is a string but adapter "emoji" declares it a number',
   );
-  expect(() => registerAdapter(adapter('clash-prepare', z.object({ size: adapterOption.positiveInt('an edge') })))).toThrow(
-    'adapter "clash-prepare" option "size" shadows the prepare option of that name',
-  );
-  expect(() => registerAdapter(adapter('no-cli-form', z.object({ weights: z.array(z.number()).describe('a list') })))).toThrow(/has no command-line form/);
+  expect(() =>
+    registerAdapter(adapter('clash-prepare', z.object({ size: adapterOption.positiveInt('an edge') }))),
+  ).toThrow('adapter "clash-prepare" option "size" shadows the prepare option of that name');
+  expect(() =>
+    registerAdapter(adapter('no-cli-form', z.object({ weights: z.array(z.number()).describe('a list') }))),
+  ).toThrow(/has no command-line form/);
   expect(listAdapters()).not.toContain('clash-type');
 });
 
@@ -106,7 +129,14 @@ describe('an adapter with an option of its own, registered from one file', () =>
     async scan(given) {
       const opts = readAdapterOptions(toyOptions, given);
       const samples = ['a', 'b'].flatMap((category) =>
-        [0, 1, 2].flatMap((i) => (['sketch', 'photo'] as const).map((domain) => ({ domain, category, instance: `${category}${i}`, source: `${category}/${domain}${i}` }))),
+        [0, 1, 2].flatMap((i) =>
+          (['sketch', 'photo'] as const).map((domain) => ({
+            domain,
+            category,
+            instance: `${category}${i}`,
+            source: `${category}/${domain}${i}`,
+          })),
+        ),
       );
       return {
         samples,
@@ -115,7 +145,8 @@ describe('an adapter with an option of its own, registered from one file', () =>
         notes: { stripes: opts.stripes },
         async load(s, size) {
           const data = Buffer.alloc(size * size, s.domain === 'photo' ? 255 : 0);
-          for (let y = 0; y < size; y += Math.max(1, Math.floor(size / opts.stripes))) data.fill(128, y * size, (y + 1) * size);
+          for (let y = 0; y < size; y += Math.max(1, Math.floor(size / opts.stripes)))
+            data.fill(128, y * size, (y + 1) * size);
           return { kind: 'raw', data, width: size, height: size, channels: 1 };
         },
       };
@@ -129,12 +160,21 @@ describe('an adapter with an option of its own, registered from one file', () =>
   afterAll(() => rmDir(dir));
 
   it('is checked by prepare, reaches scan with its default, and is recorded in the manifest only when given', async () => {
-    expect(() => checkPrepareOptions({ ...base('toy-stripes'), stripes: 0 })).toThrow('option --stripes: expected a positive integer, got 0');
-    expect(() => checkPrepareOptions({ ...base('folder'), stripes: 3 })).toThrow('option --stripes is not used by dataset "folder"');
+    expect(() => checkPrepareOptions({ ...base('toy-stripes'), stripes: 0 })).toThrow(
+      'option --stripes: expected a positive integer, got 0',
+    );
+    expect(() => checkPrepareOptions({ ...base('folder'), stripes: 3 })).toThrow(
+      'option --stripes is not used by dataset "folder"',
+    );
     const plain = await prepareDataset({ dataset: 'toy-stripes', out: path.join(dir, 'plain'), size: 8 });
     expect(plain.notes).toEqual({ stripes: 2 });
     expect(plain.options).not.toHaveProperty('stripes');
-    const given = await prepareDataset({ dataset: 'toy-stripes', out: path.join(dir, 'given'), size: 8, stripes: 4 });
+    const given = await prepareDataset({
+      dataset: 'toy-stripes',
+      out: path.join(dir, 'given'),
+      size: 8,
+      stripes: 4,
+    });
     expect(given.notes).toEqual({ stripes: 4 });
     expect(given.options).toMatchObject({ stripes: 4 });
     expect(fs.existsSync(path.join(dir, 'given', 'manifest.json'))).toBe(true);

@@ -1,6 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { decodeToRgb, encodeNpy, getAdapter, listAdapters, prepareDataset, registerAdapter, type Sample, type ScanResult } from '../src';
+import {
+  decodeToRgb,
+  encodeNpy,
+  getAdapter,
+  listAdapters,
+  prepareDataset,
+  registerAdapter,
+  type Sample,
+  type ScanResult,
+} from '../src';
 import { makeFolderTree, makeSketchyTree, rmDir, tmpDir, writeImage } from './fixtures';
 
 let root: string;
@@ -13,7 +22,9 @@ const count = (s: ScanResult, domain: string) => s.samples.filter((x: Sample) =>
 
 test('registry lists every adapter and rejects unknown and duplicate names', () => {
   expect(listAdapters()).toEqual(['emoji', 'folder', 'quickdraw', 'sketchy', 'tuberlin']);
-  expect(() => getAdapter('imagenet')).toThrow(/unknown dataset "imagenet" \(option --dataset\); known datasets: emoji, folder/);
+  expect(() => getAdapter('imagenet')).toThrow(
+    /unknown dataset "imagenet" \(option --dataset\); known datasets: emoji, folder/,
+  );
   expect(() => registerAdapter(getAdapter('folder'))).toThrow(/already registered/);
 });
 
@@ -21,16 +32,26 @@ describe('sketchy', () => {
   let dir: string;
   beforeAll(async () => {
     dir = path.join(root, 'sketchy');
-    await makeSketchyTree(path.join(dir, '256x256'), { categories: ['airplane', 'teddy_bear'], photosPerCategory: 3, sketchesPerPhoto: 2, extra: path.join(dir, 'EXTEND'), extraPerCategory: 2 });
+    await makeSketchyTree(path.join(dir, '256x256'), {
+      categories: ['airplane', 'teddy_bear'],
+      photosPerCategory: 3,
+      sketchesPerPhoto: 2,
+      extra: path.join(dir, 'EXTEND'),
+      extraPerCategory: 2,
+    });
   });
 
   test('finds sketch/<tx_000100000000>/ and photo/<tx_000000000000>/ under the 256x256 level, plus extension photos', async () => {
     const s = await getAdapter('sketchy').scan({ root: dir, extraPhotos: path.join(dir, 'EXTEND') });
     expect(count(s, 'sketch')).toBe(12);
     expect(count(s, 'photo')).toBe(10);
-    const sk = s.samples.find((x) => x.source === '256x256/sketch/tx_000100000000/airplane/n00_100-2.png') as Sample;
+    const sk = s.samples.find(
+      (x) => x.source === '256x256/sketch/tx_000100000000/airplane/n00_100-2.png',
+    ) as Sample;
     expect(sk).toMatchObject({ domain: 'sketch', category: 'airplane', instance: 'n00_100' });
-    expect(s.samples.find((x) => x.source === '256x256/photo/tx_000000000000/airplane/n00_100.jpg')?.instance).toBe('n00_100');
+    expect(
+      s.samples.find((x) => x.source === '256x256/photo/tx_000000000000/airplane/n00_100.jpg')?.instance,
+    ).toBe('n00_100');
     const ext = s.samples.find((x) => x.source === 'extra-photos/teddy_bear/ext_1.jpg') as Sample;
     expect(ext).toMatchObject({ domain: 'photo', category: 'teddy_bear' });
     const input = await s.load(ext, 16);
@@ -39,20 +60,26 @@ describe('sketchy', () => {
   });
 
   test('another sketch folder is an error naming --sketch-folder', async () => {
-    await expect(getAdapter('sketchy').scan({ root: dir, sketchFolder: 'tx_000000000000' })).rejects.toThrow(/option --sketch-folder: directory not found: .*tx_000000000000/);
+    await expect(getAdapter('sketchy').scan({ root: dir, sketchFolder: 'tx_000000000000' })).rejects.toThrow(
+      /option --sketch-folder: directory not found: .*tx_000000000000/,
+    );
   });
 });
 
 test('tuberlin pairs png/<category> with extension photo folders (spaces dropped, known misspellings)', async () => {
   const dir = path.join(root, 'tub');
   const ext = path.join(root, 'tub-ext');
-  for (const c of ['airplane', 'bear (animal)', 'giraffe']) for (let i = 0; i < 3; i++) await writeImage(path.join(dir, 'png', c, `${i}.png`));
-  for (const c of ['airplane', 'bearanimal', 'griaffe']) for (let i = 0; i < 2; i++) await writeImage(path.join(ext, c, `${i}.jpg`));
+  for (const c of ['airplane', 'bear (animal)', 'giraffe'])
+    for (let i = 0; i < 3; i++) await writeImage(path.join(dir, 'png', c, `${i}.png`));
+  for (const c of ['airplane', 'bearanimal', 'griaffe'])
+    for (let i = 0; i < 2; i++) await writeImage(path.join(ext, c, `${i}.jpg`));
   fs.writeFileSync(path.join(dir, 'png', 'filelist.txt'), 'not a category\n');
   const s = await getAdapter('tuberlin').scan({ root: dir, extraPhotos: ext });
   expect(count(s, 'sketch')).toBe(9);
   expect(count(s, 'photo')).toBe(6);
-  expect(s.samples.filter((x) => x.category === 'giraffe' && x.domain === 'photo').map((x) => x.source)).toEqual(['extra-photos/griaffe/0.jpg', 'extra-photos/griaffe/1.jpg']);
+  expect(
+    s.samples.filter((x) => x.category === 'giraffe' && x.domain === 'photo').map((x) => x.source),
+  ).toEqual(['extra-photos/griaffe/0.jpg', 'extra-photos/griaffe/1.jpg']);
   await expect(getAdapter('tuberlin').scan({ root: dir })).rejects.toThrow(/needs --extra-photos/);
 });
 
@@ -84,8 +111,22 @@ describe('quickdraw', () => {
   test('simplified ndjson: strokes rasterised, bad lines skipped and counted', async () => {
     const nd = path.join(root, 'qd-nd');
     fs.mkdirSync(nd, { recursive: true });
-    const line = (id: number) => JSON.stringify({ word: 'cat', key_id: String(id), recognized: true, drawing: [[[10, 200, 240], [128, 128, 20]]] });
-    fs.writeFileSync(path.join(nd, 'full_simplified_cat.ndjson'), [line(1), '{broken', line(2), line(3)].join('\n') + '\n');
+    const line = (id: number) =>
+      JSON.stringify({
+        word: 'cat',
+        key_id: String(id),
+        recognized: true,
+        drawing: [
+          [
+            [10, 200, 240],
+            [128, 128, 20],
+          ],
+        ],
+      });
+    fs.writeFileSync(
+      path.join(nd, 'full_simplified_cat.ndjson'),
+      [line(1), '{broken', line(2), line(3)].join('\n') + '\n',
+    );
     const s = await getAdapter('quickdraw').scan({ root: nd, photos, categories: ['cat'] });
     expect(count(s, 'sketch')).toBe(3);
     expect(s.skipped).toEqual([{ source: 'full_simplified_cat.ndjson#line2', reason: 'bad ndjson drawing' }]);
@@ -110,7 +151,11 @@ test('emoji: icons of all seven sets matched to emojibase; line-art = sketch, co
   const s = await getAdapter('emoji').scan({ maxCategories: 2, maxPerCategory: 3 });
   expect(count(s, 'sketch')).toBe(2 * 3 * 2);
   expect(count(s, 'photo')).toBe(2 * 3 * 5);
-  const notes = s.notes as { instancesInAllSets: number; categories: number; matching: { set: string; unmatched: number; icons: number }[] };
+  const notes = s.notes as {
+    instancesInAllSets: number;
+    categories: number;
+    matching: { set: string; unmatched: number; icons: number }[];
+  };
   expect(notes.instancesInAllSets).toBeGreaterThan(900);
   for (const m of notes.matching) expect(m.unmatched / m.icons).toBeLessThan(0.06);
   expect(s.licenses.map((l) => `${l.name}:${l.spdx}`)).toEqual([
@@ -127,7 +172,8 @@ test('emoji: icons of all seven sets matched to emojibase; line-art = sketch, co
   const sat = async (smp: Sample) => {
     const rgb = await decodeToRgb(await s.load(smp, 32), 32);
     let n = 0;
-    for (let i = 0; i < rgb.length; i += 3) if (Math.max(rgb[i], rgb[i + 1], rgb[i + 2]) - Math.min(rgb[i], rgb[i + 1], rgb[i + 2]) > 60) n++;
+    for (let i = 0; i < rgb.length; i += 3)
+      if (Math.max(rgb[i], rgb[i + 1], rgb[i + 2]) - Math.min(rgb[i], rgb[i + 1], rgb[i + 2]) > 60) n++;
     return n;
   };
   const inst = s.samples[0].instance;

@@ -21,11 +21,20 @@ test('exitCodeFor: usage errors and bad input exit 2, runtime failures 1', () =>
 test('data and model CLIs: one line, exit 2 for usage and input errors', () => {
   const dir = tmpDir('cli-exit');
   try {
-    const data = (...argv: string[]) => spawnSync(process.execPath, ['--import', 'tsx', CLI, ...argv], { cwd: REPO_ROOT, encoding: 'utf8' });
+    const data = (...argv: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', CLI, ...argv], { cwd: REPO_ROOT, encoding: 'utf8' });
     const unknown = data('prepare', '--bogus');
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toMatch(/^error: Unknown argument: bogus \(see --help\)\n$/);
-    const noRoot = data('prepare', '--dataset', 'folder', '--root', path.join(dir, 'nope'), '--out', path.join(dir, 'x'));
+    const noRoot = data(
+      'prepare',
+      '--dataset',
+      'folder',
+      '--root',
+      path.join(dir, 'nope'),
+      '--out',
+      path.join(dir, 'x'),
+    );
     expect(noRoot.status).toBe(2);
     expect(noRoot.stderr).toBe(`error: option --root: directory not found: ${path.join(dir, 'nope')}\n`);
     const noManifest = data('inspect', '--dir', dir);
@@ -33,7 +42,10 @@ test('data and model CLIs: one line, exit 2 for usage and input errors', () => {
     expect(noManifest.stderr).toMatch(/^error: no dataset manifest at .*manifest\.json/);
 
     const modelCli = path.join(REPO_ROOT, 'packages', 'model', 'src', 'cli.ts');
-    const model = spawnSync(process.execPath, ['--import', 'tsx', modelCli, 'doctor', '--backend', 'nope'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    const model = spawnSync(process.execPath, ['--import', 'tsx', modelCli, 'doctor', '--backend', 'nope'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    });
     expect(model.status).toBe(2);
     expect(model.stderr.trim().split('\n').pop()).toMatch(/^error: Invalid values:.*backend/);
     expect(model.stderr).not.toMatch(/\n\s+at /);

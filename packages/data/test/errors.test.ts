@@ -15,8 +15,17 @@ beforeAll(async () => {
 afterAll(() => rmDir(root));
 afterEach(() => jest.restoreAllMocks());
 
-const cli = (...argv: string[]) => spawnSync(process.execPath, ['--import', 'tsx', CLI, ...argv], { cwd: REPO_ROOT, encoding: 'utf8' });
-const prep = (over: Record<string, unknown> = {}) => prepareDataset({ dataset: 'folder', root: src, out: path.join(root, 'out', String(Math.random()).slice(2)), size: 8, queriesPerCategory: 1, ...over });
+const cli = (...argv: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', CLI, ...argv], { cwd: REPO_ROOT, encoding: 'utf8' });
+const prep = (over: Record<string, unknown> = {}) =>
+  prepareDataset({
+    dataset: 'folder',
+    root: src,
+    out: path.join(root, 'out', String(Math.random()).slice(2)),
+    size: 8,
+    queriesPerCategory: 1,
+    ...over,
+  });
 
 /** A copy of the fixture tree that a test may damage. */
 function copyTree(name: string): string {
@@ -26,12 +35,22 @@ function copyTree(name: string): string {
 }
 
 test('CLI: missing root and unknown dataset are one-line errors with a non-zero exit code', () => {
-  const a = cli('prepare', '--dataset', 'folder', '--root', path.join(root, 'nope'), '--out', path.join(root, 'x'));
+  const a = cli(
+    'prepare',
+    '--dataset',
+    'folder',
+    '--root',
+    path.join(root, 'nope'),
+    '--out',
+    path.join(root, 'x'),
+  );
   expect(a.status).not.toBe(0);
   expect(a.stderr).toBe(`error: option --root: directory not found: ${path.join(root, 'nope')}\n`);
   const b = cli('prepare', '--dataset', 'imagenet', '--out', path.join(root, 'y'));
   expect(b.status).not.toBe(0);
-  expect(b.stderr).toMatch(/^error: unknown dataset "imagenet" \(option --dataset\); known datasets: emoji, folder, quickdraw, sketchy, tuberlin\n$/);
+  expect(b.stderr).toMatch(
+    /^error: unknown dataset "imagenet" \(option --dataset\); known datasets: emoji, folder, quickdraw, sketchy, tuberlin\n$/,
+  );
   expect(fs.existsSync(path.join(root, 'y'))).toBe(false);
 });
 
@@ -39,14 +58,18 @@ test('empty category folder is an error naming the folder', async () => {
   const dir = copyTree('empty');
   fs.mkdirSync(path.join(dir, 'sketch', 'c'));
   fs.mkdirSync(path.join(dir, 'photo', 'c'));
-  await expect(prep({ root: dir })).rejects.toThrow(`empty category folder (no image files): ${path.join(dir, 'sketch', 'c')}`);
+  await expect(prep({ root: dir })).rejects.toThrow(
+    `empty category folder (no image files): ${path.join(dir, 'sketch', 'c')}`,
+  );
 });
 
 test('categories that differ between sketch and photo sets are named', async () => {
   const dir = copyTree('differ');
   await writeImage(path.join(dir, 'sketch', 'zebra', '0.png'));
   await writeImage(path.join(dir, 'photo', 'yak', '0.jpg'));
-  await expect(prep({ root: dir })).rejects.toThrow(/categories differ between sketch set .* and photo set .*: only in sketches: zebra; only in photos: yak/);
+  await expect(prep({ root: dir })).rejects.toThrow(
+    /categories differ between sketch set .* and photo set .*: only in sketches: zebra; only in photos: yak/,
+  );
 });
 
 test('corrupt and non-image files are skipped and counted, or fatal with --strict (no manifest left)', async () => {
@@ -58,15 +81,25 @@ test('corrupt and non-image files are skipped and counted, or fatal with --stric
   const m = await prep({ root: dir });
   expect(m.skipped.total).toBe(3);
   expect(m.skipped.byReason).toEqual({ 'not an image file extension': 1, 'corrupt or unreadable image': 2 });
-  expect(m.skipped.files.map((f) => f.source).sort()).toEqual(['photo/a/broken.jpg', 'sketch/a/notes.txt', 'sketch/b/s001.png']);
+  expect(m.skipped.files.map((f) => f.source).sort()).toEqual([
+    'photo/a/broken.jpg',
+    'sketch/a/notes.txt',
+    'sketch/b/s001.png',
+  ]);
   expect(m.counts.gallery.photo + m.counts.train.sketch + m.counts.query.sketch).toBe(12 + 1 - 2); // 12 good files + broken.jpg, 2 unreadable
 
   const out = path.join(root, 'strict-out');
-  await expect(prep({ root: dir, out, strict: true })).rejects.toThrow(`not an image file: ${path.join(dir, 'sketch', 'a', 'notes.txt')}`);
+  await expect(prep({ root: dir, out, strict: true })).rejects.toThrow(
+    `not an image file: ${path.join(dir, 'sketch', 'a', 'notes.txt')}`,
+  );
   fs.rmSync(path.join(dir, 'sketch', 'a', 'notes.txt'));
   const err = await prep({ root: dir, out, strict: true }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(DataError);
-  expect((err as Error).message).toMatch(new RegExp(`^corrupt or non-image file: ${path.join(dir, '(photo/a/broken.jpg|sketch/b/s001.png)')} \\(.+\\)$`));
+  expect((err as Error).message).toMatch(
+    new RegExp(
+      `^corrupt or non-image file: ${path.join(dir, '(photo/a/broken.jpg|sketch/b/s001.png)')} \\(.+\\)$`,
+    ),
+  );
   expect((err as Error).message).not.toContain('\n');
   expect(fs.existsSync(path.join(out, 'manifest.json'))).toBe(false);
   expect(fs.readdirSync(out).filter((n) => n.includes('.tmp-'))).toEqual([]);
@@ -80,7 +113,11 @@ test('disk full (ENOSPC) surfaces as one line, removes temp files and leaves no 
     const write = fh.write.bind(fh) as (...a: unknown[]) => Promise<{ bytesWritten: number }>;
     (fh as unknown as { write: unknown }).write = async (...a: unknown[]) => {
       written += (a[0] as Uint8Array).byteLength;
-      if (written > 3000) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28 });
+      if (written > 3000)
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), {
+          code: 'ENOSPC',
+          errno: -28,
+        });
       return write(...a);
     };
     return fh;
@@ -88,17 +125,27 @@ test('disk full (ENOSPC) surfaces as one line, removes temp files and leaves no 
   const out = path.join(root, 'full');
   const err = await prep({ out }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(DataError);
-  expect((err as Error).message).toMatch(/^no space left on device while writing .*shard-00000\.arrow \(temporary files removed\)$/);
+  expect((err as Error).message).toMatch(
+    /^no space left on device while writing .*shard-00000\.arrow \(temporary files removed\)$/,
+  );
   expect(fs.readdirSync(out).filter((n) => n.includes('.tmp-') || n === 'manifest.json')).toEqual([]);
 });
 
 test('option errors name the option', async () => {
   await expect(prep({ size: 0 })).rejects.toThrow('option --size: expected a positive integer, got 0');
-  await expect(prep({ extraPhotos: root })).rejects.toThrow('option --extra-photos is not used by dataset "folder"');
-  await expect(prep({ dataset: 'emoji' })).rejects.toThrow('option --root is not used by dataset "emoji" (it is embedded)');
-  await expect(prep({ split: 'zeroshot', splitFile: 'x.json' })).rejects.toThrow(/option --split-file applies to --split category/);
+  await expect(prep({ extraPhotos: root })).rejects.toThrow(
+    'option --extra-photos is not used by dataset "folder"',
+  );
+  await expect(prep({ dataset: 'emoji' })).rejects.toThrow(
+    'option --root is not used by dataset "emoji" (it is embedded)',
+  );
+  await expect(prep({ split: 'zeroshot', splitFile: 'x.json' })).rejects.toThrow(
+    /option --split-file applies to --split category/,
+  );
   const foreign = path.join(root, 'foreign');
   fs.mkdirSync(foreign);
   fs.writeFileSync(path.join(foreign, 'thesis.tex'), '');
-  await expect(prep({ out: foreign })).rejects.toThrow(/option --out: .*foreign is not empty and holds no prepared dataset \(found thesis.tex\)/);
+  await expect(prep({ out: foreign })).rejects.toThrow(
+    /option --out: .*foreign is not empty and holds no prepared dataset \(found thesis.tex\)/,
+  );
 });

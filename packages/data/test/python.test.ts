@@ -19,9 +19,20 @@ maybe('shards read by pyarrow and DuckDB', () => {
   let m: Manifest;
   beforeAll(async () => {
     root = tmpDir('python');
-    await makeFolderTree(path.join(root, 'src'), { categories: ['ant', 'bee'], sketches: 5, photos: 3, size: 16 });
+    await makeFolderTree(path.join(root, 'src'), {
+      categories: ['ant', 'bee'],
+      sketches: 5,
+      photos: 3,
+      size: 16,
+    });
     out = path.join(root, 'out');
-    m = await prepareDataset({ dataset: 'folder', root: path.join(root, 'src'), out, size: 8, queriesPerCategory: 2 });
+    m = await prepareDataset({
+      dataset: 'folder',
+      root: path.join(root, 'src'),
+      out,
+      size: 8,
+      queriesPerCategory: 2,
+    });
   });
   afterAll(() => rmDir(root));
 
@@ -42,7 +53,19 @@ print(json.dumps({"rows": t.num_rows, "names": t.schema.names, "domain": str(t.s
   "splits": sorted(set(t.column("split").to_pylist()))}))`);
     expect(r).toEqual({
       rows: 16,
-      names: ['id', 'domain', 'category', 'category_index', 'instance', 'split', 'image', 'height', 'width', 'channels', 'source'],
+      names: [
+        'id',
+        'domain',
+        'category',
+        'category_index',
+        'instance',
+        'split',
+        'image',
+        'height',
+        'width',
+        'channels',
+        'source',
+      ],
       domain: 'dictionary<values=string, indices=int32, ordered=0>',
       imglen: 8 * 8 * 3,
       h: 8,
@@ -59,6 +82,10 @@ import json, duckdb, pyarrow as pa, pyarrow.ipc as ipc
 t = pa.concat_tables([ipc.open_file(f).read_all() for f in ${files}])
 rows = duckdb.sql("select split::varchar, domain::varchar, count(*) from t group by all order by all").fetchall()
 print(json.dumps({f"{s}/{d}": n for s, d, n in rows}))`);
-    expect(r).toEqual({ 'gallery/photo': m.counts.gallery.photo, 'query/sketch': m.counts.query.sketch, 'train/sketch': m.counts.train.sketch });
+    expect(r).toEqual({
+      'gallery/photo': m.counts.gallery.photo,
+      'query/sketch': m.counts.query.sketch,
+      'train/sketch': m.counts.train.sketch,
+    });
   });
 });

@@ -1,7 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
-import { decodeToRgb, loadManifest, openDataset, prepareDataset, type ImageBatch, type Manifest } from '../src';
+import {
+  decodeToRgb,
+  loadManifest,
+  openDataset,
+  prepareDataset,
+  type ImageBatch,
+  type Manifest,
+} from '../src';
 import { makeFolderTree, rmDir, tmpDir } from './fixtures';
 
 let root: string;
@@ -10,9 +17,21 @@ let manifest: Manifest;
 
 beforeAll(async () => {
   root = tmpDir('reader');
-  await makeFolderTree(path.join(root, 'src'), { categories: ['ant', 'bee', 'cat', 'dog'], sketches: 10, photos: 6 });
+  await makeFolderTree(path.join(root, 'src'), {
+    categories: ['ant', 'bee', 'cat', 'dog'],
+    sketches: 10,
+    photos: 6,
+  });
   out = path.join(root, 'out');
-  manifest = await prepareDataset({ dataset: 'folder', root: path.join(root, 'src'), out, size: 8, shardRows: 12, batchRows: 5, queriesPerCategory: 3 });
+  manifest = await prepareDataset({
+    dataset: 'folder',
+    root: path.join(root, 'src'),
+    out,
+    size: 8,
+    shardRows: 12,
+    batchRows: 5,
+    queriesPerCategory: 3,
+  });
 });
 afterAll(() => rmDir(root));
 
@@ -24,11 +43,21 @@ async function collect(it: AsyncIterable<ImageBatch>): Promise<ImageBatch[]> {
 
 test('manifest: counts per split x domain, shards bounded, both subsets of the DSH protocol', () => {
   expect(manifest.classes).toEqual(['ant', 'bee', 'cat', 'dog']);
-  expect(manifest.counts).toEqual({ train: { sketch: 28, photo: 0 }, query: { sketch: 12, photo: 0 }, gallery: { sketch: 0, photo: 24 } });
+  expect(manifest.counts).toEqual({
+    train: { sketch: 28, photo: 0 },
+    query: { sketch: 12, photo: 0 },
+    gallery: { sketch: 0, photo: 24 },
+  });
   expect(manifest.subsetCounts.train).toEqual({ sketch: 28, photo: 24 });
   expect(manifest.shards.every((s) => s.rows <= 12)).toBe(true);
   expect(manifest.shards.every((s) => s.batches.every((b) => b.rows <= 5))).toBe(true);
-  expect(manifest.split).toMatchObject({ protocol: 'category', seed: 0, source: 'seeded', queriesPerCategory: 3, photosInTrain: true });
+  expect(manifest.split).toMatchObject({
+    protocol: 'category',
+    seed: 0,
+    source: 'seeded',
+    queriesPerCategory: 3,
+    photosInTrain: true,
+  });
   expect(loadManifest(out)).toEqual(manifest);
 });
 
@@ -77,7 +106,12 @@ test('subsets: query = held-out sketches, gallery = photos, train = training ske
 });
 
 test('shuffle is seeded: same seed same order, other seed other order, same multiset', async () => {
-  const ids = async (seed: number) => (await collect(openDataset(out).batches({ subset: 'train', batchSize: 8, shuffle: true, shuffleBuffer: 6, seed }))).flatMap((b) => b.ids);
+  const ids = async (seed: number) =>
+    (
+      await collect(
+        openDataset(out).batches({ subset: 'train', batchSize: 8, shuffle: true, shuffleBuffer: 6, seed }),
+      )
+    ).flatMap((b) => b.ids);
   const a = await ids(1);
   expect(await ids(1)).toEqual(a);
   const b = await ids(2);
@@ -87,7 +121,16 @@ test('shuffle is seeded: same seed same order, other seed other order, same mult
 });
 
 test('balanceDomains: half sketches, half photos per batch; limit caps the rows', async () => {
-  const bs = await collect(openDataset(out).batches({ subset: 'train', batchSize: 6, balanceDomains: true, shuffle: true, seed: 3, dropLast: true }));
+  const bs = await collect(
+    openDataset(out).batches({
+      subset: 'train',
+      batchSize: 6,
+      balanceDomains: true,
+      shuffle: true,
+      seed: 3,
+      dropLast: true,
+    }),
+  );
   expect(bs).toHaveLength(8); // 24 photos / 3 per batch
   for (const b of bs) expect(Array.from(b.domains).filter((d) => d === 0)).toHaveLength(3);
   const lim = await collect(openDataset(out).batches({ subset: 'train', batchSize: 4, limit: 10 }));
@@ -95,17 +138,33 @@ test('balanceDomains: half sketches, half photos per batch; limit caps the rows'
 });
 
 test('bad batch options name the field', async () => {
-  await expect(collect(openDataset(out).batches({ subset: 'test' as 'query', batchSize: 4 }))).rejects.toThrow(/batches option subset: expected train \| query \| gallery, got "test"/);
-  await expect(collect(openDataset(out).batches({ subset: 'query', batchSize: 0 }))).rejects.toThrow(/batches option batchSize: expected a positive integer, got 0/);
+  await expect(
+    collect(openDataset(out).batches({ subset: 'test' as 'query', batchSize: 4 })),
+  ).rejects.toThrow(/batches option subset: expected train \| query \| gallery, got "test"/);
+  await expect(collect(openDataset(out).batches({ subset: 'query', batchSize: 0 }))).rejects.toThrow(
+    /batches option batchSize: expected a positive integer, got 0/,
+  );
 });
 
 test('zeroshot: unseen sketches are queries, unseen photos the gallery, seen classes train', async () => {
   const zs = path.join(root, 'zs');
-  const m = await prepareDataset({ dataset: 'folder', root: path.join(root, 'src'), out: zs, size: 8, split: 'zeroshot', unseenCount: 1, seed: 5 });
+  const m = await prepareDataset({
+    dataset: 'folder',
+    root: path.join(root, 'src'),
+    out: zs,
+    size: 8,
+    split: 'zeroshot',
+    unseenCount: 1,
+    seed: 5,
+  });
   expect(m.split).toMatchObject({ protocol: 'zeroshot', source: 'seeded', seenCount: 3 });
   const unseen = (m.split as { unseen: string[] }).unseen;
   expect(unseen).toHaveLength(1);
-  expect(m.counts).toEqual({ train: { sketch: 30, photo: 18 }, query: { sketch: 10, photo: 0 }, gallery: { sketch: 0, photo: 6 } });
+  expect(m.counts).toEqual({
+    train: { sketch: 30, photo: 18 },
+    query: { sketch: 10, photo: 0 },
+    gallery: { sketch: 0, photo: 6 },
+  });
   const q = await collect(openDataset(zs).batches({ subset: 'query', batchSize: 64 }));
   expect(new Set(q[0].categories)).toEqual(new Set(unseen));
   const tr = await collect(openDataset(zs).batches({ subset: 'train', batchSize: 64 }));

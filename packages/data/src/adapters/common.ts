@@ -5,14 +5,25 @@ import * as path from 'node:path';
 import { DataError, messages } from '../errors';
 import type { CommonAdapterOptions, ImageInput, Sample, SkippedFile } from '../types';
 
-export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.svg', '.avif']);
+export const IMAGE_EXTENSIONS = new Set([
+  '.png',
+  '.jpg',
+  '.jpeg',
+  '.webp',
+  '.gif',
+  '.tif',
+  '.tiff',
+  '.svg',
+  '.avif',
+]);
 
 export { isDir };
 
 /** Throws a one-line error naming the option when `dir` is not a directory. */
 export function requireDir(dir: string | undefined, option: string): string {
   if (!dir) throw new DataError('bad-option', `option --${option} is required`);
-  if (!isDir(dir)) throw new DataError(option === 'root' ? 'missing-root' : 'missing-dir', messages.missingDir(option, dir));
+  if (!isDir(dir))
+    throw new DataError(option === 'root' ? 'missing-root' : 'missing-dir', messages.missingDir(option, dir));
   return dir;
 }
 
@@ -20,7 +31,10 @@ export function requireDir(dir: string | undefined, option: string): string {
 export function listDirs(dir: string): string[] {
   return fs
     .readdirSync(dir, { withFileTypes: true })
-    .filter((e) => !e.name.startsWith('.') && (e.isDirectory() || (e.isSymbolicLink() && isDir(path.join(dir, e.name)))))
+    .filter(
+      (e) =>
+        !e.name.startsWith('.') && (e.isDirectory() || (e.isSymbolicLink() && isDir(path.join(dir, e.name)))),
+    )
     .map((e) => e.name)
     .sort(compareStrings);
 }
@@ -53,7 +67,10 @@ export function listImages(
       files.push(e.name);
     } else {
       if (opts.strict) throw new DataError('bad-image', messages.notImage(full));
-      skipped.push({ source: relSource(full, opts.relativeTo, opts.prefix), reason: 'not an image file extension' });
+      skipped.push({
+        source: relSource(full, opts.relativeTo, opts.prefix),
+        reason: 'not an image file extension',
+      });
     }
   }
   if (files.length === 0) throw new DataError('empty-category', messages.emptyCategory(dir));
@@ -108,7 +125,8 @@ export function pairCategories(
   const onlySketch = (restrictTo ?? sketchCats).filter((c) => !pairs.has(c));
   if (restrictTo) onlyPhoto.length = 0; // photo folders of categories not asked for are ignored
   if (onlySketch.length || onlyPhoto.length) {
-    const list = (xs: string[]) => (xs.length ? xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, ... (${xs.length})` : '') : 'none');
+    const list = (xs: string[]) =>
+      xs.length ? xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, ... (${xs.length})` : '') : 'none';
     throw new DataError(
       'category-mismatch',
       `categories differ between sketch set ${where.sketch} and photo set ${where.photo}: only in sketches: ${list(onlySketch)}; only in photos: ${list(onlyPhoto)}`,
@@ -124,7 +142,10 @@ export function filterCategories(cats: string[], opts: CommonAdapterOptions): st
     const wanted = new Map(opts.categories.map((c) => [categoryKey(c), c]));
     out = cats.filter((c) => wanted.delete(categoryKey(c)));
     if (wanted.size) {
-      throw new DataError('bad-option', `option --categories: not found in the dataset: ${[...wanted.values()].join(', ')}`);
+      throw new DataError(
+        'bad-option',
+        `option --categories: not found in the dataset: ${[...wanted.values()].join(', ')}`,
+      );
     }
   }
   if (opts.maxCategories !== undefined) out = out.slice(0, opts.maxCategories);

@@ -34,7 +34,9 @@ let iconify: typeof IconifyUtils | undefined;
 function iconifyUtils(): typeof IconifyUtils {
   if (!iconify) {
     const builtin = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
-    const mod = (builtin ? builtin('node:module') : { createRequire }) as { createRequire: typeof createRequire };
+    const mod = (builtin ? builtin('node:module') : { createRequire }) as {
+      createRequire: typeof createRequire;
+    };
     iconify = mod.createRequire(__filename)('@iconify/utils') as typeof IconifyUtils;
   }
   return iconify;
@@ -59,7 +61,10 @@ export const EMOJI_MIN_INSTANCES = 5;
 
 export const emojiOptions = z.object({
   maxPerCategory: adapterOption.positiveInt('instances per category'),
-  minInstances: adapterOption.positiveIntWithDefault('drop categories with fewer instances', EMOJI_MIN_INSTANCES),
+  minInstances: adapterOption.positiveIntWithDefault(
+    'drop categories with fewer instances',
+    EMOJI_MIN_INSTANCES,
+  ),
 });
 export const EMOJI_EXCLUDED_GROUPS = ['component', 'flags'];
 
@@ -129,7 +134,10 @@ function readJson<T>(request: string): T {
   try {
     file = require.resolve(request);
   } catch {
-    throw new DataError('missing-dir', `emoji dataset: package file ${request} is not installed (run npm ci at the repository root)`);
+    throw new DataError(
+      'missing-dir',
+      `emoji dataset: package file ${request} is not installed (run npm ci at the repository root)`,
+    );
   }
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 }
@@ -142,7 +150,9 @@ interface Emojibase {
 
 function loadEmojibase(): Emojibase {
   const data = readJson<EmojibaseEntry[]>('emojibase-data/en/data.json');
-  const meta = readJson<{ groups: Record<string, string>; subgroups: Record<string, string> }>('emojibase-data/meta/groups.json');
+  const meta = readJson<{ groups: Record<string, string>; subgroups: Record<string, string> }>(
+    'emojibase-data/meta/groups.json',
+  );
   const byHex = new Map<string, EmojiInfo>();
   const bySlug = new Map<string, string>();
   const addSlug = (slug: string, hex: string) => {
@@ -152,7 +162,13 @@ function loadEmojibase(): Emojibase {
     if (e.group === undefined || e.subgroup === undefined) continue;
     const hex = normalizeHex(e.hexcode);
     const slug = annotationSlug(e.label);
-    byHex.set(hex, { hex, slug, group: meta.groups[String(e.group)], subgroup: meta.subgroups[String(e.subgroup)], order: e.order ?? 0 });
+    byHex.set(hex, {
+      hex,
+      slug,
+      group: meta.groups[String(e.group)],
+      subgroup: meta.subgroups[String(e.subgroup)],
+      order: e.order ?? 0,
+    });
     addSlug(slug, hex);
     for (const s of e.skins ?? []) addSlug(annotationSlug(s.label), normalizeHex(s.hexcode)); // never instances: not in byHex
   }
@@ -178,7 +194,12 @@ export interface SetMatch {
 }
 
 /** Map every icon of a set to an emoji codepoint sequence. */
-function matchSet(prefix: string, icons: IconifyJSON, chars: Record<string, string>, eb: Emojibase): SetMatch {
+function matchSet(
+  prefix: string,
+  icons: IconifyJSON,
+  chars: Record<string, string>,
+  eb: Emojibase,
+): SetMatch {
   const byName = new Map<string, string>();
   for (const [hex, name] of Object.entries(chars)) if (!byName.has(name)) byName.set(name, normalizeHex(hex));
   const byHex = new Map<string, string>();
@@ -211,7 +232,11 @@ function matchSet(prefix: string, icons: IconifyJSON, chars: Record<string, stri
 }
 
 function setLicense(prefix: string, domain: Domain): LicenseInfo {
-  const info = readJson<{ name: string; author?: { name: string; url?: string }; license: { title: string; spdx: string; url?: string } }>(`@iconify-json/${prefix}/info.json`);
+  const info = readJson<{
+    name: string;
+    author?: { name: string; url?: string };
+    license: { title: string; spdx: string; url?: string };
+  }>(`@iconify-json/${prefix}/info.json`);
   const version = readJson<{ version: string }>(`@iconify-json/${prefix}/package.json`).version;
   const author = info.author?.name ?? 'unknown';
   return {
@@ -240,8 +265,12 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
     matches.push(matchSet(prefix, icons, chars, eb));
   }
   // Instances: emoji (base forms known to emojibase) that every set draws.
-  const common = [...matches[0].byHex.keys()].filter((hex) => eb.byHex.has(hex) && matches.every((m) => m.byHex.has(hex)));
-  const excluded = common.filter((hex) => EMOJI_EXCLUDED_GROUPS.includes((eb.byHex.get(hex) as EmojiInfo).group));
+  const common = [...matches[0].byHex.keys()].filter(
+    (hex) => eb.byHex.has(hex) && matches.every((m) => m.byHex.has(hex)),
+  );
+  const excluded = common.filter((hex) =>
+    EMOJI_EXCLUDED_GROUPS.includes((eb.byHex.get(hex) as EmojiInfo).group),
+  );
   const byCategory = new Map<string, EmojiInfo[]>();
   for (const hex of common) {
     const info = eb.byHex.get(hex) as EmojiInfo;
@@ -256,21 +285,37 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
   if (opts.categories && opts.categories.length) {
     const wanted = new Map(opts.categories.map((c) => [categoryKey(c), c]));
     cats = cats.filter((c) => wanted.delete(categoryKey(c)));
-    if (wanted.size) throw new DataError('bad-option', `option --categories: not an emoji category with >= ${minInstances} instances: ${[...wanted.values()].join(', ')}`);
+    if (wanted.size)
+      throw new DataError(
+        'bad-option',
+        `option --categories: not an emoji category with >= ${minInstances} instances: ${[...wanted.values()].join(', ')}`,
+      );
   }
   if (opts.maxCategories !== undefined) cats = cats.slice(0, opts.maxCategories);
-  if (cats.length === 0) throw new DataError('bad-option', `option --min-instances: no emoji category has ${minInstances} or more instances`);
+  if (cats.length === 0)
+    throw new DataError(
+      'bad-option',
+      `option --min-instances: no emoji category has ${minInstances} or more instances`,
+    );
 
   const samples: Sample[] = [];
   let instances = 0;
   for (const cat of cats) {
-    const list = (byCategory.get(cat) as EmojiInfo[]).slice().sort((a, b) => a.order - b.order || compareStrings(a.hex, b.hex));
+    const list = (byCategory.get(cat) as EmojiInfo[])
+      .slice()
+      .sort((a, b) => a.order - b.order || compareStrings(a.hex, b.hex));
     const kept = opts.maxPerCategory === undefined ? list : list.slice(0, opts.maxPerCategory);
     instances += kept.length;
     for (const info of kept) {
       for (const { prefix, domain } of EMOJI_SETS) {
         const name = (matches.find((m) => m.prefix === prefix) as SetMatch).byHex.get(info.hex) as string;
-        samples.push({ domain, category: cat, instance: info.slug, source: `${prefix}/${name}.svg`, ref: { set: prefix, name } });
+        samples.push({
+          domain,
+          category: cat,
+          instance: info.slug,
+          source: `${prefix}/${name}.svg`,
+          ref: { set: prefix, name },
+        });
       }
     }
   }
@@ -293,7 +338,14 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
     skipped: [],
     licenses,
     notes: {
-      matching: matches.map(({ prefix, icons, viaChars, viaName, unmatched, byHex }) => ({ set: prefix, icons, viaChars, viaName, unmatched, emoji: byHex.size })),
+      matching: matches.map(({ prefix, icons, viaChars, viaName, unmatched, byHex }) => ({
+        set: prefix,
+        icons,
+        viaChars,
+        viaName,
+        unmatched,
+        emoji: byHex.size,
+      })),
       instancesInAllSets: common.length,
       excludedGroups: EMOJI_EXCLUDED_GROUPS,
       excludedInstances: excluded.length,
@@ -314,7 +366,10 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
         .map(([k, v]) => `${k}="${v}"`)
         .join(' ');
       const body = svg.body.replace(/currentColor/g, '#000');
-      return { kind: 'encoded', data: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" ${attrs}>${body}</svg>`) };
+      return {
+        kind: 'encoded',
+        data: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" ${attrs}>${body}</svg>`),
+      };
     },
   };
 }
@@ -322,11 +377,11 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
 export const emojiAdapter: DatasetAdapter = {
   name: 'emoji',
   version: '1',
-  description: 'Embedded: line-art emoji sets (sketch) vs colour sets (photo), categories = Unicode subgroups',
+  description:
+    'Embedded: line-art emoji sets (sketch) vs colour sets (photo), categories = Unicode subgroups',
   options: emojiOptions,
   needsRoot: false,
   defaultQueriesPerCategory: 2,
   defaultUnseen: 15,
   scan,
 };
-

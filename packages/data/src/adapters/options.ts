@@ -55,7 +55,8 @@ export function optionFlag(name: string): string {
 /** Checks one value against its field; a bad one is a one-line DataError naming the flag. */
 function checkValue(field: z.ZodTypeAny, name: string, value: unknown): unknown {
   const r = field.safeParse(value);
-  if (!r.success) throw new DataError('bad-option', messages.badOption(optionFlag(name), r.error.issues[0].message, value));
+  if (!r.success)
+    throw new DataError('bad-option', messages.badOption(optionFlag(name), r.error.issues[0].message, value));
   return r.data;
 }
 
@@ -63,7 +64,10 @@ function checkValue(field: z.ZodTypeAny, name: string, value: unknown): unknown 
  * The values given for `schema`'s options, checked and normalised (folders resolved), without defaults:
  * what the manifest records is what was asked for. Keys `schema` does not declare are left out.
  */
-export function checkAdapterOptions(schema: AdapterOptionsSchema, given: Record<string, unknown>): Record<string, unknown> {
+export function checkAdapterOptions(
+  schema: AdapterOptionsSchema,
+  given: Record<string, unknown>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, field] of Object.entries(schema.shape)) {
     if (given[name] !== undefined) out[name] = checkValue(field, name, given[name]);
@@ -72,7 +76,10 @@ export function checkAdapterOptions(schema: AdapterOptionsSchema, given: Record<
 }
 
 /** What an adapter's scan reads: the common options plus its own, checked, with their defaults. */
-export function readAdapterOptions<S extends AdapterOptionsSchema>(schema: S, opts: AdapterOptions): CommonAdapterOptions & z.output<S> {
+export function readAdapterOptions<S extends AdapterOptionsSchema>(
+  schema: S,
+  opts: AdapterOptions,
+): CommonAdapterOptions & z.output<S> {
   const own: Record<string, unknown> = {};
   for (const [name, field] of Object.entries(schema.shape)) own[name] = checkValue(field, name, opts[name]);
   return { ...opts, ...own } as CommonAdapterOptions & z.output<S>;
@@ -92,11 +99,13 @@ export function optionShape(field: z.ZodTypeAny): OptionShape {
   let t: z.ZodTypeAny = field;
   for (;;) {
     if (t instanceof z.ZodDefault) defaultValue = t._def.defaultValue();
-    if (t instanceof z.ZodOptional || t instanceof z.ZodDefault || t instanceof z.ZodNullable) t = t._def.innerType;
+    if (t instanceof z.ZodOptional || t instanceof z.ZodDefault || t instanceof z.ZodNullable)
+      t = t._def.innerType;
     else if (t instanceof z.ZodEffects) t = t._def.schema;
     else break;
   }
-  if (t instanceof z.ZodEnum) return { type: 'string', choices: [...(t.options as string[])], description, defaultValue };
+  if (t instanceof z.ZodEnum)
+    return { type: 'string', choices: [...(t.options as string[])], description, defaultValue };
   if (t instanceof z.ZodString) return { type: 'string', description, defaultValue };
   if (t instanceof z.ZodNumber) return { type: 'number', description, defaultValue };
   if (t instanceof z.ZodBoolean) return { type: 'boolean', description, defaultValue };

@@ -10,7 +10,17 @@ import { z } from 'zod';
 import { DataError, messages } from '../errors';
 import { readNpyHeader } from '../npy';
 import type { AdapterOptions, DatasetAdapter, ImageInput, Sample, ScanResult, SkippedFile } from '../types';
-import { capList, compareStrings, filterCategories, listDirs, listImages, pairCategories, relSource, requireDir, stem } from './common';
+import {
+  capList,
+  compareStrings,
+  filterCategories,
+  listDirs,
+  listImages,
+  pairCategories,
+  relSource,
+  requireDir,
+  stem,
+} from './common';
 import { adapterOption, readAdapterOptions } from './options';
 
 /** Sketches per category when `--max-per-category` is not given (the full files hold 100k+). */
@@ -18,9 +28,15 @@ export const QUICKDRAW_DEFAULT_MAX = 1000;
 
 export const quickdrawOptions = z.object({
   photos: adapterOption.dir('photo folder <dir>/<category>/* (required)'),
-  format: adapterOption.choice(['auto', 'npy', 'ndjson'], 'sketch file format (auto: per category, npy preferred)', 'auto'),
+  format: adapterOption.choice(
+    ['auto', 'npy', 'ndjson'],
+    'sketch file format (auto: per category, npy preferred)',
+    'auto',
+  ),
   // no schema default: absent caps the sketches at QUICKDRAW_DEFAULT_MAX but leaves the photos uncapped
-  maxPerCategory: adapterOption.positiveInt(`cap per category and domain (sketches: default ${QUICKDRAW_DEFAULT_MAX})`),
+  maxPerCategory: adapterOption.positiveInt(
+    `cap per category and domain (sketches: default ${QUICKDRAW_DEFAULT_MAX})`,
+  ),
 });
 
 /** `full_numpy_bitmap_cat.npy` / `full_simplified_cat.ndjson` / `cat.npy` -> `cat`. */
@@ -49,7 +65,11 @@ function findFiles(root: string, format: 'auto' | 'npy' | 'ndjson'): CategoryFil
 }
 
 /** Lines of a newline-delimited JSON file with their byte ranges, up to `max` valid drawings. */
-async function scanNdjson(file: string, max: number, onBad: (line: number, why: string) => void): Promise<{ offset: number; length: number; key: string }[]> {
+async function scanNdjson(
+  file: string,
+  max: number,
+  onBad: (line: number, why: string) => void,
+): Promise<{ offset: number; length: number; key: string }[]> {
   const out: { offset: number; length: number; key: string }[] = [];
   const stream = fs.createReadStream(file, { highWaterMark: 1 << 20 });
   let carry = Buffer.alloc(0);
@@ -81,7 +101,11 @@ async function scanNdjson(file: string, max: number, onBad: (line: number, why: 
     try {
       const rec = JSON.parse(line.toString('utf8')) as { key_id?: unknown; drawing?: unknown };
       if (!Array.isArray(rec.drawing)) throw new Error('no "drawing" array');
-      out.push({ offset, length: line.length, key: rec.key_id !== undefined ? String(rec.key_id) : `line${lineNo}` });
+      out.push({
+        offset,
+        length: line.length,
+        key: rec.key_id !== undefined ? String(rec.key_id) : `line${lineNo}`,
+      });
     } catch (err) {
       onBad(lineNo, err instanceof Error ? err.message : String(err));
     }
@@ -97,7 +121,8 @@ export function strokesToSvg(drawing: unknown, size: number): string {
   const width = Math.round(((Math.max(1.5, size / 64) * 272) / size) * 100) / 100;
   const lines: string[] = [];
   for (const stroke of drawing) {
-    if (!Array.isArray(stroke) || !Array.isArray(stroke[0]) || !Array.isArray(stroke[1])) throw new Error('bad stroke');
+    if (!Array.isArray(stroke) || !Array.isArray(stroke[0]) || !Array.isArray(stroke[1]))
+      throw new Error('bad stroke');
     const xs = stroke[0] as unknown[];
     const ys = stroke[1] as unknown[];
     const pts: string[] = [];
@@ -132,11 +157,19 @@ async function readRange(file: string, offset: number, length: number): Promise<
 async function scan(given: AdapterOptions): Promise<ScanResult> {
   const opts = readAdapterOptions(quickdrawOptions, given);
   const root = opts.root as string;
-  if (!opts.photos) throw new DataError('bad-option', 'dataset "quickdraw" needs --photos <dir> (photos as <dir>/<category>/*)');
+  if (!opts.photos)
+    throw new DataError(
+      'bad-option',
+      'dataset "quickdraw" needs --photos <dir> (photos as <dir>/<category>/*)',
+    );
   const photos = requireDir(opts.photos, 'photos');
   const max = opts.maxPerCategory ?? QUICKDRAW_DEFAULT_MAX;
   const files = findFiles(root, opts.format);
-  if (files.length === 0) throw new DataError('missing-dir', `option --root: no <category>.npy or <category>.ndjson files in ${root}`);
+  if (files.length === 0)
+    throw new DataError(
+      'missing-dir',
+      `option --root: no <category>.npy or <category>.ndjson files in ${root}`,
+    );
   const allCats = files.map((f) => f.category);
   const cats = new Set(filterCategories(allCats, opts));
   const restrict = opts.categories || opts.maxCategories !== undefined ? [...cats] : undefined;
@@ -152,14 +185,24 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
       const [n, ...rest] = h.shape;
       const pixels = rest.reduce((a, b) => a * b, 1);
       if (!/^[|<>=]?u1$/.test(h.descr) || h.fortranOrder || pixels !== 784) {
-        throw new DataError('bad-file', `unexpected .npy layout in ${full}: dtype ${h.descr}, shape (${h.shape.join(', ')}); expected uint8 N x 784`);
+        throw new DataError(
+          'bad-file',
+          `unexpected .npy layout in ${full}: dtype ${h.descr}, shape (${h.shape.join(', ')}); expected uint8 N x 784`,
+        );
       }
       const size = fs.statSync(full).size;
       const available = Math.min(n, Math.floor((size - h.dataOffset) / 784));
-      if (available < n) skipped.push({ source: cf.file, reason: `truncated .npy (${available} of ${n} rows)` });
+      if (available < n)
+        skipped.push({ source: cf.file, reason: `truncated .npy (${available} of ${n} rows)` });
       if (available === 0) throw new DataError('empty-category', messages.emptyCategory(full));
       for (let i = 0; i < Math.min(available, max); i++) {
-        samples.push({ domain: 'sketch', category: cf.category, instance: `${cf.category}#${i}`, source: `${cf.file}#${i}`, ref: { file: full, offset: h.dataOffset + i * 784, length: 784 } });
+        samples.push({
+          domain: 'sketch',
+          category: cf.category,
+          instance: `${cf.category}#${i}`,
+          source: `${cf.file}#${i}`,
+          ref: { file: full, offset: h.dataOffset + i * 784, length: 784 },
+        });
       }
     } else {
       const lines = await scanNdjson(full, max, (line, why) => {
@@ -168,20 +211,34 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
       });
       if (lines.length === 0) throw new DataError('empty-category', messages.emptyCategory(full));
       for (const l of lines) {
-        samples.push({ domain: 'sketch', category: cf.category, instance: l.key, source: `${cf.file}#${l.key}`, ref: { file: full, offset: l.offset, length: l.length } });
+        samples.push({
+          domain: 'sketch',
+          category: cf.category,
+          instance: l.key,
+          source: `${cf.file}#${l.key}`,
+          ref: { file: full, offset: l.offset, length: l.length },
+        });
       }
     }
     const pDir = path.join(photos, pairs.get(cf.category) as string);
     const p = listImages(pDir, { strict: opts.strict, relativeTo: photos, prefix: 'photos' });
     skipped.push(...p.skipped);
     for (const f of capList(p.files, opts.maxPerCategory)) {
-      samples.push({ domain: 'photo', category: cf.category, instance: `photo:${stem(f)}`, source: relSource(path.join(pDir, f), photos, 'photos') });
+      samples.push({
+        domain: 'photo',
+        category: cf.category,
+        instance: `photo:${stem(f)}`,
+        source: relSource(path.join(pDir, f), photos, 'photos'),
+      });
     }
   }
   return {
     samples,
     skipped,
-    notes: { maxPerCategory: max, formats: [...new Set(files.filter((f) => cats.has(f.category)).map((f) => f.kind))] },
+    notes: {
+      maxPerCategory: max,
+      formats: [...new Set(files.filter((f) => cats.has(f.category)).map((f) => f.kind))],
+    },
     licenses: [
       {
         name: 'quickdraw',
@@ -189,15 +246,22 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
         title: 'The Quick, Draw! Dataset',
         url: 'https://github.com/googlecreativelab/quickdraw-dataset',
         author: 'Google Creative Lab',
-        attribution: 'Quick, Draw! dataset by Google, CC BY 4.0 (https://github.com/googlecreativelab/quickdraw-dataset).',
+        attribution:
+          'Quick, Draw! dataset by Google, CC BY 4.0 (https://github.com/googlecreativelab/quickdraw-dataset).',
       },
-      { name: 'quickdraw-photos', spdx: 'see-dataset-terms', attribution: `User-supplied photos from ${path.basename(photos)}.` },
+      {
+        name: 'quickdraw-photos',
+        spdx: 'see-dataset-terms',
+        attribution: `User-supplied photos from ${path.basename(photos)}.`,
+      },
     ],
     async load(s: Sample, size: number): Promise<ImageInput> {
-      if (s.domain === 'photo') return { kind: 'file', path: path.join(photos, s.source.slice('photos/'.length)) };
+      if (s.domain === 'photo')
+        return { kind: 'file', path: path.join(photos, s.source.slice('photos/'.length)) };
       const ref = s.ref as { file: string; offset: number; length: number };
       const bytes = await readRange(ref.file, ref.offset, ref.length);
-      if (ref.file.endsWith('.npy')) return { kind: 'raw', data: bytes, width: 28, height: 28, channels: 1, negate: true };
+      if (ref.file.endsWith('.npy'))
+        return { kind: 'raw', data: bytes, width: 28, height: 28, channels: 1, negate: true };
       const rec = JSON.parse(bytes.toString('utf8')) as { drawing: unknown };
       return { kind: 'encoded', data: Buffer.from(strokesToSvg(rec.drawing, size)) };
     },
@@ -207,7 +271,8 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
 export const quickdrawAdapter: DatasetAdapter = {
   name: 'quickdraw',
   version: '1',
-  description: 'QuickDraw: <root>/<category>.npy (28x28 bitmaps) or .ndjson (simplified strokes) + --photos <dir>/<category>/*',
+  description:
+    'QuickDraw: <root>/<category>.npy (28x28 bitmaps) or .ndjson (simplified strokes) + --photos <dir>/<category>/*',
   options: quickdrawOptions,
   needsRoot: true,
   defaultQueriesPerCategory: 0.1,

@@ -14,10 +14,13 @@ const registry = new Map<string, DatasetAdapter>();
 /** Registers an adapter; an empty or duplicate name is an error. */
 export function registerAdapter(adapter: DatasetAdapter): DatasetAdapter {
   if (!adapter.name || !/^[a-z0-9][a-z0-9-]*$/.test(adapter.name)) {
-    throw new Error(`adapter name must be lower-case letters, digits and dashes, got ${JSON.stringify(adapter.name)}`);
+    throw new Error(
+      `adapter name must be lower-case letters, digits and dashes, got ${JSON.stringify(adapter.name)}`,
+    );
   }
   if (registry.has(adapter.name)) throw new Error(`adapter "${adapter.name}" is already registered`);
-  for (const [name, field] of Object.entries(adapter.options.shape)) checkDeclaration(adapter.name, name, field);
+  for (const [name, field] of Object.entries(adapter.options.shape))
+    checkDeclaration(adapter.name, name, field);
   registry.set(adapter.name, adapter);
   return adapter;
 }
@@ -28,13 +31,16 @@ export function registerAdapter(adapter: DatasetAdapter): DatasetAdapter {
  */
 function checkDeclaration(adapter: string, name: string, field: z.ZodTypeAny): void {
   const where = `adapter "${adapter}" option "${name}"`;
-  if ((PREPARE_OPTION_NAMES as readonly string[]).includes(name)) throw new Error(`${where} shadows the prepare option of that name`);
+  if ((PREPARE_OPTION_NAMES as readonly string[]).includes(name))
+    throw new Error(`${where} shadows the prepare option of that name`);
   const shape = optionShape(field);
   const earlier = listAdapterOptions().find((o) => o.name === name)?.declaredBy[0];
   if (!earlier) return;
   const other = optionShape(earlier.field);
   if (other.type !== shape.type || String(other.choices) !== String(shape.choices)) {
-    throw new Error(`${where} is a ${shape.type}${shape.choices ? ` (${shape.choices.join('|')})` : ''} but adapter "${earlier.adapter}" declares it a ${other.type}${other.choices ? ` (${other.choices.join('|')})` : ''}`);
+    throw new Error(
+      `${where} is a ${shape.type}${shape.choices ? ` (${shape.choices.join('|')})` : ''} but adapter "${earlier.adapter}" declares it a ${other.type}${other.choices ? ` (${other.choices.join('|')})` : ''}`,
+    );
   }
 }
 
@@ -68,4 +74,5 @@ export function listAdapterOptions(): DeclaredOption[] {
   return [...byName.values()];
 }
 
-for (const a of [emojiAdapter, sketchyAdapter, tuberlinAdapter, quickdrawAdapter, folderAdapter]) registerAdapter(a);
+for (const a of [emojiAdapter, sketchyAdapter, tuberlinAdapter, quickdrawAdapter, folderAdapter])
+  registerAdapter(a);

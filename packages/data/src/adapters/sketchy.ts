@@ -10,7 +10,17 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { DataError, messages } from '../errors';
 import type { AdapterOptions, DatasetAdapter, Sample, ScanResult, SkippedFile } from '../types';
-import { capList, fileLoader, filterCategories, isDir, listDirs, listImages, pairCategories, relSource, stem } from './common';
+import {
+  capList,
+  fileLoader,
+  filterCategories,
+  isDir,
+  listDirs,
+  listImages,
+  pairCategories,
+  relSource,
+  stem,
+} from './common';
 import { adapterOption, readAdapterOptions } from './options';
 
 export const SKETCHY_SKETCH_FOLDER = 'tx_000100000000';
@@ -28,7 +38,10 @@ function findBase(root: string): string {
   for (const c of [root, path.join(root, '256x256'), path.join(root, 'rendered_256x256', '256x256')]) {
     if (isDir(path.join(c, 'sketch'))) return c;
   }
-  throw new DataError('missing-dir', `option --root: no sketch/ folder under ${root} (expected the Sketchy layout sketch/<aug-folder>/<category>/*.png)`);
+  throw new DataError(
+    'missing-dir',
+    `option --root: no sketch/ folder under ${root} (expected the Sketchy layout sketch/<aug-folder>/<category>/*.png)`,
+  );
 }
 
 /** `n02691156_10151-3` -> `n02691156_10151`: a Sketchy sketch names the photo it was drawn from. */
@@ -45,15 +58,29 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
   const photoDir = path.join(base, 'photo', photoFolder);
   if (!isDir(sketchDir)) throw new DataError('missing-dir', messages.missingDir('sketch-folder', sketchDir));
   if (!isDir(photoDir)) throw new DataError('missing-dir', messages.missingDir('photo-folder', photoDir));
-  if (opts.extraPhotos && !isDir(opts.extraPhotos)) throw new DataError('missing-dir', messages.missingDir('extra-photos', opts.extraPhotos));
+  if (opts.extraPhotos && !isDir(opts.extraPhotos))
+    throw new DataError('missing-dir', messages.missingDir('extra-photos', opts.extraPhotos));
 
   const allSketchCats = listDirs(sketchDir);
-  if (allSketchCats.length === 0) throw new DataError('empty-category', `no category folders in ${sketchDir}`);
+  if (allSketchCats.length === 0)
+    throw new DataError('empty-category', `no category folders in ${sketchDir}`);
   const cats = filterCategories(allSketchCats, opts);
   const restrict = opts.categories || opts.maxCategories !== undefined ? cats : undefined;
-  const photoPairs = pairCategories(allSketchCats, listDirs(photoDir), { sketch: sketchDir, photo: photoDir }, {}, restrict);
+  const photoPairs = pairCategories(
+    allSketchCats,
+    listDirs(photoDir),
+    { sketch: sketchDir, photo: photoDir },
+    {},
+    restrict,
+  );
   const extraPairs = opts.extraPhotos
-    ? pairCategories(allSketchCats, listDirs(opts.extraPhotos), { sketch: sketchDir, photo: opts.extraPhotos }, {}, restrict)
+    ? pairCategories(
+        allSketchCats,
+        listDirs(opts.extraPhotos),
+        { sketch: sketchDir, photo: opts.extraPhotos },
+        {},
+        restrict,
+      )
     : undefined;
 
   const samples: Sample[] = [];
@@ -64,20 +91,35 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
     const s = listImages(sDir, { strict, relativeTo: root });
     skipped.push(...s.skipped);
     for (const f of capList(s.files, opts.maxPerCategory)) {
-      samples.push({ domain: 'sketch', category: cat, instance: sketchyInstance(f), source: relSource(path.join(sDir, f), root) });
+      samples.push({
+        domain: 'sketch',
+        category: cat,
+        instance: sketchyInstance(f),
+        source: relSource(path.join(sDir, f), root),
+      });
     }
     const pDir = path.join(photoDir, photoPairs.get(cat) as string);
     const p = listImages(pDir, { strict, relativeTo: root });
     skipped.push(...p.skipped);
     for (const f of capList(p.files, opts.maxPerCategory)) {
-      samples.push({ domain: 'photo', category: cat, instance: stem(f), source: relSource(path.join(pDir, f), root) });
+      samples.push({
+        domain: 'photo',
+        category: cat,
+        instance: stem(f),
+        source: relSource(path.join(pDir, f), root),
+      });
     }
     if (extraPairs && opts.extraPhotos) {
       const eDir = path.join(opts.extraPhotos, extraPairs.get(cat) as string);
       const e = listImages(eDir, { strict, relativeTo: opts.extraPhotos, prefix: 'extra-photos' });
       skipped.push(...e.skipped);
       for (const f of capList(e.files, opts.maxPerCategory)) {
-        samples.push({ domain: 'photo', category: cat, instance: `extra:${stem(f)}`, source: relSource(path.join(eDir, f), opts.extraPhotos, 'extra-photos') });
+        samples.push({
+          domain: 'photo',
+          category: cat,
+          instance: `extra:${stem(f)}`,
+          source: relSource(path.join(eDir, f), opts.extraPhotos, 'extra-photos'),
+        });
       }
     }
   }
@@ -93,13 +135,25 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
         title: 'The Sketchy Database',
         url: 'https://sketchy.eye.gatech.edu/',
         author: 'Sangkloy, Burnell, Ham, Hays (SIGGRAPH 2016)',
-        attribution: 'The Sketchy Database: Learning to Retrieve Badly Drawn Bunnies, P. Sangkloy, N. Burnell, C. Ham, J. Hays, SIGGRAPH 2016. User-supplied; check the dataset terms before redistributing.',
+        attribution:
+          'The Sketchy Database: Learning to Retrieve Badly Drawn Bunnies, P. Sangkloy, N. Burnell, C. Ham, J. Hays, SIGGRAPH 2016. User-supplied; check the dataset terms before redistributing.',
       },
       ...(extra
-        ? [{ name: 'sketchy-extension', spdx: 'see-dataset-terms', attribution: 'Sketchy extension photos from Deep Sketch Hashing, L. Liu et al., CVPR 2017. User-supplied.' }]
+        ? [
+            {
+              name: 'sketchy-extension',
+              spdx: 'see-dataset-terms',
+              attribution:
+                'Sketchy extension photos from Deep Sketch Hashing, L. Liu et al., CVPR 2017. User-supplied.',
+            },
+          ]
         : []),
     ],
-    load: fileLoader((s) => (s.source.startsWith('extra-photos/') ? path.join(extra as string, s.source.slice('extra-photos/'.length)) : path.join(root, s.source))),
+    load: fileLoader((s) =>
+      s.source.startsWith('extra-photos/')
+        ? path.join(extra as string, s.source.slice('extra-photos/'.length))
+        : path.join(root, s.source),
+    ),
   };
 }
 

@@ -9,11 +9,24 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { DataError } from '../errors';
 import type { AdapterOptions, DatasetAdapter, Sample, ScanResult, SkippedFile } from '../types';
-import { capList, fileLoader, filterCategories, isDir, listDirs, listImages, pairCategories, relSource, requireDir, stem } from './common';
+import {
+  capList,
+  fileLoader,
+  filterCategories,
+  isDir,
+  listDirs,
+  listImages,
+  pairCategories,
+  relSource,
+  requireDir,
+  stem,
+} from './common';
 import { adapterOption, readAdapterOptions } from './options';
 
 export const tuberlinOptions = z.object({
-  extraPhotos: adapterOption.dir('extension photo folder <dir>/<category>/* (required: TU-Berlin has no photos)'),
+  extraPhotos: adapterOption.dir(
+    'extension photo folder <dir>/<category>/* (required: TU-Berlin has no photos)',
+  ),
   maxPerCategory: adapterOption.positiveInt('cap per category and domain'),
 });
 
@@ -40,14 +53,24 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
   const root = opts.root as string;
   const base = findBase(root);
   if (!opts.extraPhotos) {
-    throw new DataError('bad-option', 'dataset "tuberlin" needs --extra-photos <dir> (the TU-Berlin extension photos, <dir>/<category>/*): TU-Berlin itself has no photos');
+    throw new DataError(
+      'bad-option',
+      'dataset "tuberlin" needs --extra-photos <dir> (the TU-Berlin extension photos, <dir>/<category>/*): TU-Berlin itself has no photos',
+    );
   }
   const extra = requireDir(opts.extraPhotos, 'extra-photos');
   const allCats = listDirs(base);
-  if (allCats.length === 0) throw new DataError('empty-category', `no category folders in ${base} (expected png/<category>/*.png)`);
+  if (allCats.length === 0)
+    throw new DataError('empty-category', `no category folders in ${base} (expected png/<category>/*.png)`);
   const cats = filterCategories(allCats, opts);
   const restrict = opts.categories || opts.maxCategories !== undefined ? cats : undefined;
-  const pairs = pairCategories(allCats, listDirs(extra), { sketch: base, photo: extra }, TUBERLIN_PHOTO_ALIASES, restrict);
+  const pairs = pairCategories(
+    allCats,
+    listDirs(extra),
+    { sketch: base, photo: extra },
+    TUBERLIN_PHOTO_ALIASES,
+    restrict,
+  );
 
   const samples: Sample[] = [];
   const skipped: SkippedFile[] = [];
@@ -56,13 +79,23 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
     const s = listImages(sDir, { strict: opts.strict, relativeTo: root });
     skipped.push(...s.skipped);
     for (const f of capList(s.files, opts.maxPerCategory)) {
-      samples.push({ domain: 'sketch', category: cat, instance: `sketch:${stem(f)}`, source: relSource(path.join(sDir, f), root) });
+      samples.push({
+        domain: 'sketch',
+        category: cat,
+        instance: `sketch:${stem(f)}`,
+        source: relSource(path.join(sDir, f), root),
+      });
     }
     const pDir = path.join(extra, pairs.get(cat) as string);
     const p = listImages(pDir, { strict: opts.strict, relativeTo: extra, prefix: 'extra-photos' });
     skipped.push(...p.skipped);
     for (const f of capList(p.files, opts.maxPerCategory)) {
-      samples.push({ domain: 'photo', category: cat, instance: `photo:${stem(f)}`, source: relSource(path.join(pDir, f), extra, 'extra-photos') });
+      samples.push({
+        domain: 'photo',
+        category: cat,
+        instance: `photo:${stem(f)}`,
+        source: relSource(path.join(pDir, f), extra, 'extra-photos'),
+      });
     }
   }
   return {
@@ -75,11 +108,21 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
         title: 'How Do Humans Sketch Objects? (TU-Berlin sketch dataset)',
         url: 'https://cybertron.cg.tu-berlin.de/eitz/projects/classifysketch/',
         author: 'M. Eitz, J. Hays, M. Alexa (SIGGRAPH 2012)',
-        attribution: 'TU-Berlin sketches: M. Eitz, J. Hays, M. Alexa, How Do Humans Sketch Objects?, SIGGRAPH 2012. User-supplied; check the dataset terms.',
+        attribution:
+          'TU-Berlin sketches: M. Eitz, J. Hays, M. Alexa, How Do Humans Sketch Objects?, SIGGRAPH 2012. User-supplied; check the dataset terms.',
       },
-      { name: 'tuberlin-extension', spdx: 'see-dataset-terms', attribution: 'TU-Berlin extension photos (Zhang et al. 2016, as used by DSH, Liu et al. CVPR 2017). User-supplied.' },
+      {
+        name: 'tuberlin-extension',
+        spdx: 'see-dataset-terms',
+        attribution:
+          'TU-Berlin extension photos (Zhang et al. 2016, as used by DSH, Liu et al. CVPR 2017). User-supplied.',
+      },
     ],
-    load: fileLoader((s) => (s.source.startsWith('extra-photos/') ? path.join(extra, s.source.slice('extra-photos/'.length)) : path.join(root, s.source))),
+    load: fileLoader((s) =>
+      s.source.startsWith('extra-photos/')
+        ? path.join(extra, s.source.slice('extra-photos/'.length))
+        : path.join(root, s.source),
+    ),
   };
 }
 
