@@ -5,7 +5,6 @@
  * the report's own stats modules. Then the files: Markdown, LaTeX (compiled when pdflatex is there),
  * Vega-Lite specs and the dashboard page.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
@@ -14,6 +13,7 @@ import { ReportInputError } from '../src/messages';
 import { buildReport } from '../src/report';
 import { computeSensitivity, type SensitivityClaim, type SensitivityView } from '../src/sensitivity/compute';
 import { sensitivityLatex } from '../src/sensitivity/latex';
+import { expectCompilesInArticles, PDFLATEX } from './helpers/latex';
 import { fmtPNearAlpha, sensitivityMarkdown } from '../src/sensitivity/markdown';
 import { sensitivitySpec } from '../src/sensitivity/spec';
 import { loadRunStore } from '../src/store/read';
@@ -448,32 +448,12 @@ describe('sensitivity outputs', () => {
     expect(tex).toContain('\\textbackslash{}input\\{/etc/passwd\\}');
   });
 
-  const pdflatex = ['/usr/bin/pdflatex', '/usr/local/bin/pdflatex'].find((p) => fs.existsSync(p));
-  (pdflatex ? it : it.skip)(
+  (PDFLATEX ? it : it.skip)(
     'LaTeX: compiles in a one- and a two-column article without an overfull box (skipped without pdflatex)',
     () => {
       const dir = tmpDir();
       fs.writeFileSync(path.join(dir, 's.tex'), sensitivityLatex(view, 'sens'));
-      for (const cls of ['', '[twocolumn]']) {
-        const name = cls ? 'two' : 'one';
-        fs.writeFileSync(
-          path.join(dir, `${name}.tex`),
-          `\\documentclass${cls}{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\nText.\n\\input{s.tex}\n\\clearpage\n\\end{document}\n`,
-        );
-        const r = spawnSync(
-          pdflatex as string,
-          ['-interaction=nonstopmode', '-halt-on-error', `${name}.tex`],
-          {
-            cwd: dir,
-            encoding: 'utf8',
-            timeout: 60_000,
-          },
-        );
-        expect(r.stdout).not.toMatch(/^! /m);
-        expect(r.status).toBe(0);
-        const log = fs.readFileSync(path.join(dir, `${name}.log`), 'utf8');
-        expect({ cls, overfull: log.match(/Overfull \\hbox.*/g) ?? [] }).toEqual({ cls, overfull: [] });
-      }
+      expectCompilesInArticles(dir, ['s.tex']);
     },
   );
 });

@@ -2,7 +2,6 @@
  * The ablation table from a fixture run store, checked against numbers computed here directly from
  * ABLATION_MAP (mean, sample std, paired t, p) — not through the report's own stats module.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadRunStore } from '../src/store/read';
@@ -11,6 +10,7 @@ import { buildTable, columnKey, parseBaseline, type AblationTable } from '../src
 import { HAMMING_METRIC, metricsFor, normalize } from '../src/table/normalize';
 import { toCsv, toHtmlTable, toLatex, toMarkdown } from '../src/table/assemble';
 import { ABLATION_MAP, ablationFixture, hostileFixture, tmpDir, writeExperiment } from './helpers/fixtures';
+import { expectCompilesInArticles, PDFLATEX } from './helpers/latex';
 
 jest.setTimeout(60_000);
 
@@ -253,8 +253,7 @@ describe('table formats', () => {
     expect(tex).not.toContain('resizebox');
   });
 
-  const pdflatex = ['/usr/bin/pdflatex', '/usr/local/bin/pdflatex'].find((p) => fs.existsSync(p));
-  (pdflatex ? it : it.skip)(
+  (PDFLATEX ? it : it.skip)(
     'LaTeX: compiles in a one- and a two-column article without an overfull box (skipped without pdflatex)',
     () => {
       const dir = tmpDir();
@@ -279,27 +278,7 @@ describe('table formats', () => {
       fs.writeFileSync(path.join(dir, 'b.tex'), toLatex(hostile));
       fs.writeFileSync(path.join(dir, 'c.tex'), toLatex(wide));
       expect(fs.readFileSync(path.join(dir, 'c.tex'), 'utf8')).not.toContain('resizebox');
-      for (const cls of ['', '[twocolumn]']) {
-        const name = cls ? 'two' : 'one';
-        fs.writeFileSync(
-          path.join(dir, `${name}.tex`),
-          `\\documentclass${cls}{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\nText.\n\\input{a.tex}\n\\input{b.tex}\n\\input{c.tex}\n\\clearpage\n\\end{document}\n`,
-        );
-        const r = spawnSync(
-          pdflatex as string,
-          ['-interaction=nonstopmode', '-halt-on-error', `${name}.tex`],
-          {
-            cwd: dir,
-            encoding: 'utf8',
-            timeout: 60_000,
-          },
-        );
-        expect(r.stdout).not.toMatch(/^! /m);
-        expect(r.status).toBe(0);
-        const log = fs.readFileSync(path.join(dir, `${name}.log`), 'utf8');
-        expect({ cls, overfull: log.match(/Overfull \\hbox.*/g) ?? [] }).toEqual({ cls, overfull: [] });
-        expect(fs.existsSync(path.join(dir, `${name}.pdf`))).toBe(true);
-      }
+      expectCompilesInArticles(dir, ['a.tex', 'b.tex', 'c.tex']);
     },
   );
 
