@@ -5,7 +5,9 @@
  *
  *   npx nx run data:prepare -- --dataset sketchy --root <dir> --size 224 --out <dir>
  *   npx nx run data:inspect -- --dir data/emoji-64 --contact-sheet sheet.png
+ *   npx nx run data:vectors -- --dir data/emoji-64 --word-vectors glove-6b-50d
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import yargs, { type Options } from 'yargs';
@@ -20,6 +22,9 @@ import { loadManifest } from './manifest';
 import { DEFAULT_SIZE, prepareDataset } from './prepare';
 import { sha256File } from './shards';
 import { DOMAINS, SPLIT_NAMES, SUBSETS, type Manifest, type PrepareProgress } from './types';
+import { attachClassVectors, CLASS_COVERAGE_FILE, type ClassVectorCoverage } from './vectors/attach';
+import { DEFAULT_WORD_VECTORS } from './vectors/default';
+import { quoteWord } from './vectors/formats';
 
 /** The repository root (packages/data/src -> ../../..). */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -119,6 +124,66 @@ function progressReporter(quiet: boolean): { update(p: PrepareProgress): void; s
       bar = undefined;
     },
   };
+}
+
+/** A class name as printed: plain when it is printable, else JSON-quoted (control characters escaped). */
+function printable(name: string): string {
+  return /^[^\p{C}"]*$/u.test(name) ? name : quoteWord(name);
+}
+
+/**
+ * The one coverage line, e.g. `class vectors: 77/77 classes, 1 token without a vector
+ * (car_(sedan): sedan) -> data/x/class-vectors.json`.
+ */
+export function coverageLine(c: ClassVectorCoverage, dir: string): string {
+  const n = c.classes.length;
+  const tokens = c.missingTokens.reduce((a, m) => a + m.tokens.length, 0);
+  const shown = c.missingTokens
+    .slice(0, 5)
+    .map((m) => `${printable(m.category)}: ${m.tokens.map(printable).join(' ')}`);
+  const more = c.missingTokens.length > 5 ? `; ${c.missingTokens.length - 5} more classes` : '';
+  const zero = c.missingClasses.length
+    ? `, zero rows for ${c.missingClasses.length} classes without any vector (${c.missingClasses.slice(0, 5).map(printable).join(', ')}${c.missingClasses.length > 5 ? ', ...' : ''})`
+    : '';
+  const toks = tokens
+    ? `${tokens} token${tokens === 1 ? '' : 's'} without a vector (${shown.join('; ')}${more})`
+    : 'every token found';
+  return `class vectors: ${n - c.missingClasses.length}/${n} classes, ${toks}${zero}, ${c.format} ${c.dim}-d from ${c.source} -> ${path.join(dir, CLASS_COVERAGE_FILE)}`;
+}
+
+const wordVectorOptions = {
+  'word-vectors': {
+    type: 'string',
+    describe: `class-name word vectors: ${DEFAULT_WORD_VECTORS} (offline default, installed into .venv on first use) or a GloVe text / word2vec binary / fastText .vec file`,
+  },
+  'allow-missing-vectors': {
+    type: 'boolean',
+    default: false,
+    describe:
+      'a class without any word vector gets a zero row (listed in class-vectors.json) instead of an error',
+  },
+} as const;
+
+function checkWordVectorsFile(value: string | undefined): void {
+  if (value === undefined || value === DEFAULT_WORD_VECTORS) return;
+  if (!fs.existsSync(value) || !fs.statSync(value).isFile())
+    throw new UsageError(`option --word-vectors: no such file: ${value} (or give ${DEFAULT_WORD_VECTORS})`);
+}
+
+async function attachAndReport(
+  dir: string,
+  wordVectors: string,
+  allowMissing: boolean,
+  quiet: boolean,
+): Promise<void> {
+  const coverage = await attachClassVectors(dir, {
+    wordVectors,
+    allowMissing,
+    onProgress: (line) => {
+      if (!quiet) process.stderr.write(`${line}\n`);
+    },
+  });
+  process.stdout.write(`${coverageLine(coverage, dir)}\n`);
 }
 
 /** One line on stderr; exit 2 for bad options and input data, 1 for runtime failures (cli-exit.ts). */
@@ -240,9 +305,11 @@ export async function main(argv: string[]): Promise<void> {
             default: false,
             describe: 'a corrupt or non-image file is fatal instead of skipped',
           })
+          .options(wordVectorOptions)
           .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' }),
       async (a) => {
         const out = a.out ?? path.join(REPO_ROOT, 'data', `${a.dataset}-${a.size}`);
+        checkWordVectorsFile(a['word-vectors']); // before the long prepare, not after it
         const reporter = progressReporter(a.quiet);
         const t0 = Date.now();
         let m: Manifest;
@@ -280,6 +347,25 @@ export async function main(argv: string[]): Promise<void> {
           process.stdout.write(`${summarize(m)}\n`);
           process.stdout.write(`wrote ${out} in ${secs.toFixed(1)} s\n`);
         }
+        if (a['word-vectors'] !== undefined)
+          await attachAndReport(out, a['word-vectors'], a['allow-missing-vectors'], a.quiet);
+      },
+    )
+    .command(
+      'vectors',
+      'attach class-name word vectors to a prepared dataset (class-vectors.npy + class-vectors.json, recorded in manifest.json)',
+      (y) =>
+        y
+          .option('dir', { type: 'string', demandOption: true, describe: 'prepared dataset folder' })
+          .options(wordVectorOptions)
+          .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' }),
+      async (a) => {
+        await attachAndReport(
+          path.resolve(a.dir),
+          a['word-vectors'] ?? DEFAULT_WORD_VECTORS,
+          a['allow-missing-vectors'],
+          a.quiet,
+        );
       },
     )
     .command(
@@ -328,7 +414,7 @@ export async function main(argv: string[]): Promise<void> {
         }
       },
     )
-    .demandCommand(1, 'give a command: prepare or inspect')
+    .demandCommand(1, 'give a command: prepare, inspect or vectors')
     .strict()
     .fail((msg, err) => {
       fail(err ?? new UsageError(`${oneLine(msg)} (see --help)`));

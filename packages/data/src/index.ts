@@ -3,6 +3,7 @@ export type {
   AdapterOptions,
   BatchOptions,
   CategorySplitDefinition,
+  ClassVectorsRecord,
   DatasetAdapter,
   Domain,
   Fit,
@@ -41,3 +42,16 @@ export { decodeToRgb } from './image';
 export { shardSchema, sha256File } from './shards';
 export { parseNpyHeader, encodeNpy } from './npy';
 export { zeroshotFile } from './splits';
+export {
+  attachClassVectors,
+  readClassVectors,
+  CLASS_VECTORS_FILE,
+  CLASS_COVERAGE_FILE,
+  type AttachClassVectorsOptions,
+  type ClassVectors,
+  type ClassVectorCoverage,
+} from './vectors/attach';
+export { DEFAULT_WORD_VECTORS, DEFAULT_VECTORS_LICENSE } from './vectors/default';
+export { detectFormat, readWordVectors, type WordVectorFormat, type WordVectorRead } from './vectors/formats';
+export { CLASS_ALIASES, type ClassAlias } from './vectors/aliases';
+export { planClassTokens, type ClassTokenCoverage } from './vectors/tokens';

@@ -70,6 +70,17 @@ const manifestSchema = z
     planHash: z.string(),
     createdBy: z.string(),
     complete: z.literal(true),
+    classVectors: z
+      .object({
+        file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a plain file name'),
+        sha256: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+        coverageFile: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a plain file name'),
+        coverageSha256: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+        source: z.string().min(1),
+        format: z.enum(['glove', 'word2vec', 'fasttext']),
+        dim: z.number().int().positive(),
+      })
+      .optional(),
   })
   .passthrough();
 

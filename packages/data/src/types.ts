@@ -173,6 +173,22 @@ export interface Manifest {
   planHash: string;
   createdBy: string;
   complete: true;
+  /** Class-name word vectors attached by `attachClassVectors` (absent when none were). */
+  classVectors?: ClassVectorsRecord;
+}
+
+/** manifest.json `classVectors`: the files in the dataset folder and their digests (`sha256:<hex>`). */
+export interface ClassVectorsRecord {
+  /** `class-vectors.npy`: [classes x dim] float32, rows in manifest class order. */
+  file: string;
+  sha256: string;
+  /** `class-vectors.json`: the coverage report. */
+  coverageFile: string;
+  coverageSha256: string;
+  /** `glove-6b-50d` or the user's file as given. */
+  source: string;
+  format: 'glove' | 'word2vec' | 'fasttext';
+  dim: number;
 }
 
 export interface PrepareProgress {
