@@ -143,7 +143,7 @@ export function coverageLine(c: ClassVectorCoverage, dir: string): string {
     .map((m) => `${printable(m.category)}: ${m.tokens.map(printable).join(' ')}`);
   const more = c.missingTokens.length > 5 ? `; ${c.missingTokens.length - 5} more classes` : '';
   const zero = c.missingClasses.length
-    ? `, zero rows for ${c.missingClasses.length} classes without any vector (${c.missingClasses.slice(0, 5).map(printable).join(', ')}${c.missingClasses.length > 5 ? ', ...' : ''})`
+    ? `, zero rows for ${c.missingClasses.length} class${c.missingClasses.length === 1 ? '' : 'es'} without any vector (${c.missingClasses.slice(0, 5).map(printable).join(', ')}${c.missingClasses.length > 5 ? ', ...' : ''})`
     : '';
   const toks = tokens
     ? `${tokens} token${tokens === 1 ? '' : 's'} without a vector (${shown.join('; ')}${more})`
