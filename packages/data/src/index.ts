@@ -52,6 +52,7 @@ export {
   type ClassVectorCoverage,
 } from './vectors/attach';
 export { DEFAULT_WORD_VECTORS, DEFAULT_VECTORS_LICENSE } from './vectors/default';
+export { coverageLine } from './vectors/coverage-line';
 export { detectFormat, readWordVectors, type WordVectorFormat, type WordVectorRead } from './vectors/formats';
 export { CLASS_ALIASES, type ClassAlias } from './vectors/aliases';
 export { planClassTokens, type ClassTokenCoverage } from './vectors/tokens';

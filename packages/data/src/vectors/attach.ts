@@ -5,6 +5,7 @@
  * atomically and only after every check passed. `readClassVectors` reads them back after checking
  * both digests against the manifest.
  */
+import { shellWord } from '@sbir/core';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -217,7 +218,7 @@ export function readClassVectors(dir: string): ClassVectors {
   if (!rec)
     throw new DataError(
       'bad-manifest',
-      `${path.join(dir, MANIFEST_FILE)} has no classVectors (run: npx nx run data:vectors -- --dir ${dir} --word-vectors ${DEFAULT_WORD_VECTORS})`,
+      `${path.join(dir, MANIFEST_FILE)} has no classVectors (run: npx nx run data:vectors -- --dir ${shellWord(dir)} --word-vectors ${DEFAULT_WORD_VECTORS})`,
     );
   const npy = readChecked(dir, rec.file, rec.sha256);
   const coverage = JSON.parse(
