@@ -133,7 +133,8 @@ describe('SSGN forward', () => {
 function modelGrads(tr: ReturnType<typeof createTrainer>, which: 'total' | 'extra'): Map<string, number[]> {
   const b = syntheticBatch(8, 4);
   const params = [...tr.model.store.params];
-  return tf.tidy(() => {
+  const out = new Map<string, number[]>();
+  tf.tidy(() => {
     const x = inputOf(b);
     const domain = tf.tensor1d(Float32Array.from(b.domains));
     const labels = tf.tensor1d(b.labels, 'int32');
@@ -145,8 +146,9 @@ function modelGrads(tr: ReturnType<typeof createTrainer>, which: 'total' | 'extr
       },
       params.map(([, v]) => v),
     );
-    return new Map(params.map(([n, v]) => [n, Array.from(grads[v.name]?.dataSync() ?? [])]));
+    for (const [n, v] of params) out.set(n, Array.from(grads[v.name]?.dataSync() ?? []));
   });
+  return out;
 }
 
 const nonZero = (g: number[] | undefined): boolean =>
