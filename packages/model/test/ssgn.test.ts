@@ -197,6 +197,21 @@ describe('SSGN training', () => {
     tr.dispose();
   });
 
+  it('keeps the number of live tensors constant across steps and embeddings', () => {
+    const tr = createTrainer(config({ testSemantic: 'nearest-class' }));
+    const b = syntheticBatch(8, 3);
+    tr.trainStep(b, { augment: true });
+    tr.embed(b, { flip: true });
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) {
+      tr.trainStep(b, { augment: i % 2 === 0 });
+      tr.embed(b, { flip: i % 2 === 1 });
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    tr.dispose();
+    expect(tf.memory().numTensors).toBeLessThan(before);
+  });
+
   it('two runs with the same seed give identical losses, terms and embeddings', () => {
     const run = () => {
       const tr = createTrainer(config());
