@@ -278,6 +278,7 @@ describe('SSGN options and errors', () => {
   });
 
   it('needs class vectors (except fine only), of numClasses rows; no code head', () => {
+    const before = tf.memory().numTensors;
     expect(() => createTrainer(config({}, { classVectors: undefined }))).toThrow(
       /^model\.kind: ssgn with decoder coarse-fine needs class vectors/,
     );
@@ -288,6 +289,8 @@ describe('SSGN options and errors', () => {
     expect(() => createTrainer(config({}, { model: { ...config().model, hashBits: 8 } }))).toThrow(
       /^model\.hashBits: /,
     );
+    // Refused configs leave no variables behind.
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
 

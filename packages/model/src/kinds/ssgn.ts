@@ -142,6 +142,8 @@ class SsgnNet implements RetrievalNet {
     const o = this.options;
     if (cfg.hashBits)
       throw new Error('model.hashBits: the binary-code head is not available with model.kind ssgn');
+    // Checked before any variable exists, so a refused config leaves nothing behind.
+    const v = o.decoder === 'fine' ? null : checkedVectors(env.classVectors, cfg, o.decoder);
     const rng = env.rng;
     this.backbone = createBackbone({
       name: cfg.backbone,
@@ -160,8 +162,7 @@ class SsgnNet implements RetrievalNet {
     );
     const d = cfg.embeddingDim;
     this.fusionOut = this.linear(rng, 'ssgn.fusion.out', this.fusedStages.length * o.fusionDim, d);
-    if (o.decoder !== 'fine') {
-      const v = checkedVectors(env.classVectors, cfg, o.decoder);
+    if (v) {
       this.vectors = tf.tensor2d(v.data, [cfg.numClasses, v.dim]);
       this.semantic = this.linear(rng, 'ssgn.semantic', d, v.dim);
       this.coarse = this.mlp(rng, 'ssgn.coarse', v.dim + o.noiseDim, d);
