@@ -237,6 +237,7 @@ export class ResNetBackbone {
   private readonly rng: Rng;
   private readonly stem: { conv: Conv; bn: BatchNormVars };
   private readonly stages: Unit[][] = [];
+  private readonly stageOut: number[] = [];
   private readonly bnMomentum: number;
 
   constructor(cfg: BackboneConfig) {
@@ -284,6 +285,7 @@ export class ResNetBackbone {
         inC = unit.outC;
       }
       this.stages.push(units);
+      this.stageOut.push(inC);
     });
     this.outChannels = inC;
     this.resolved = {
@@ -385,6 +387,21 @@ export class ResNetBackbone {
 
   /** x: normalised NHWC float input. Returns pooled features [N, outChannels]. */
   forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
+    return globalAveragePool(this.body(x, ctx), ctx);
+  }
+
+  /**
+   * Each stage's output map (NHWC, stage 1 first; the last is what `forward` pools), for multi-layer
+   * feature fusion (SSGN). The same ops in the same order as `forward`, so its numerics are shared.
+   */
+  forwardStages(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D[] {
+    const maps: tf.Tensor4D[] = [];
+    this.body(x, ctx, (h) => maps.push(h));
+    return maps;
+  }
+
+  /** Stem and residual stages; `onStage` sees the map after each stage. */
+  private body(x: tf.Tensor4D, ctx: ForwardContext, onStage?: (h: tf.Tensor4D) => void): tf.Tensor4D {
     const act = <T extends tf.Tensor>(t: T): T => (ctx.forcePlain ? tf.relu(t) : relu(t));
     let h = this.convBn(x, this.stem.conv, this.stem.bn, ctx, true);
     if (this.spec.stem.pool) h = maxPool2d(h, this.spec.stem.pool);
@@ -398,9 +415,20 @@ export class ResNetBackbone {
         const sc = unit.downsample ? this.convBn(h, unit.downsample.conv, unit.downsample.bn, ctx, false) : h;
         h = act(tf.add(y, sc));
       }
+      onStage?.(h);
     }
-    return ctx.forcePlain ? tf.mean(h, [1, 2]) : spatialMean(h);
+    return h;
   }
+
+  /** Output channels of each stage (the widths `forwardStages` returns). */
+  stageChannels(): number[] {
+    return [...this.stageOut];
+  }
+}
+
+/** Global average pooling of an NHWC map, [N, C] (the native kernel unless `forcePlain`). */
+export function globalAveragePool(h: tf.Tensor4D, ctx: Pick<ForwardContext, 'forcePlain'>): tf.Tensor2D {
+  return ctx.forcePlain ? tf.mean(h, [1, 2]) : spatialMean(h);
 }
 
 /** Creates a registered backbone; fails with 'unknown backbone "x" (known: ...)'. */

@@ -45,6 +45,28 @@ export type {
   ResolvedBackboneConfig,
 } from './backbones';
 export { SbirNet, validateModelConfig } from './model';
+export {
+  DEFAULT_MODEL_KIND,
+  createModel,
+  getModelKind,
+  listModelKinds,
+  registerModelKind,
+  resolveModelKindOptions,
+  SSGN_DECODERS,
+  SSGN_TEST_SEMANTICS,
+  SsgnOptionsSchema,
+} from './kinds';
+export type {
+  ClassVectors,
+  ModelKindEntry,
+  ModelKindEnv,
+  ResolvedNetConfig,
+  RetrievalNet,
+  SsgnOptions,
+  SsgnDecoder,
+  TrainForwardContext,
+  TrainForwardOutput,
+} from './kinds';
 export type { ModelConfig, ModelOutput, ResolvedModelConfig } from './model';
 export {
   LOSS_NAMES,
@@ -62,6 +84,7 @@ export {
   squaredDistances,
   pairwiseDistances,
   l2normalize,
+  regressionLoss,
 } from './losses';
 export type { LossName, LossConfig, LossContext, LossEnv, MetricLoss } from './losses';
 export { Optimizer, learningRate, OPTIMIZER_NAMES, SCHEDULE_NAMES } from './optim';

@@ -20,8 +20,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dense, matMul2d } from './ops';
 import { linearInit, ParamStore } from './params';
 import { Rng } from './rng';
+import type { ClassVectors } from './kinds/types';
 
-export type LossName = 'softmax' | 'mems' | 'contrastive' | 'triplet' | 'center' | 'cosface' | 'arcface';
+export type LossName =
+  'softmax' | 'mems' | 'contrastive' | 'triplet' | 'center' | 'cosface' | 'arcface' | 'regression';
 export const LOSS_NAMES: readonly LossName[] = [
   'softmax',
   'mems',
@@ -30,6 +32,7 @@ export const LOSS_NAMES: readonly LossName[] = [
   'center',
   'cosface',
   'arcface',
+  'regression',
 ];
 
 export interface LossConfig {
@@ -50,6 +53,8 @@ export interface LossEnv {
   rng?: Rng;
   /** Store for learnable loss parameters; a fresh one when omitted. */
   store?: ParamStore;
+  /** Class word vectors (rows in label order, L2-normalised); losses that need them say so. */
+  classVectors?: ClassVectors;
 }
 
 export type LossOptionValue = number | boolean | 'auto';
@@ -70,7 +75,8 @@ interface LossDef {
   defaults: Record<string, LossOptionValue>;
   create(
     o: Record<string, number | boolean>,
-    env: Required<Pick<LossEnv, 'embeddingDim' | 'numClasses'>> & { rng: Rng; store: ParamStore },
+    env: Required<Pick<LossEnv, 'embeddingDim' | 'numClasses'>> &
+      Pick<LossEnv, 'classVectors'> & { rng: Rng; store: ParamStore },
   ): Omit<MetricLoss, 'name' | 'options' | 'store'>;
 }
 
@@ -233,6 +239,17 @@ export function tripletBatchHardLoss(f: tf.Tensor2D, labels: tf.Tensor1D, margin
   });
 }
 
+/**
+ * Direct regression (the zero-shot baseline): mean over the batch of ||f_i - v_{y_i}||^2, with v the
+ * L2-normalised class vectors [K, D]. Summed over dimensions (per-element mean = this / D).
+ */
+export function regressionLoss(f: tf.Tensor2D, vectors: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const target = tf.gather(vectors, tf.cast(labels, 'int32'));
+    return tf.mean(tf.sum(tf.square(tf.sub(f, target)), 1)) as tf.Scalar;
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Registry.
 
@@ -341,6 +358,27 @@ const defs: Record<LossName, LossDef> = {
       };
     },
   },
+  regression: {
+    description:
+      'direct regression onto the class word vector (zero-shot baseline): mean squared distance to it',
+    defaults: {},
+    create: (_o, env) => {
+      const v = env.classVectors;
+      if (!v) throw new Error('loss.name: regression needs class vectors (word vectors of the class names)');
+      if (v.dim !== env.embeddingDim)
+        throw new Error(
+          `model.embeddingDim: ${env.embeddingDim}, but loss regression needs the class vectors' dim ${v.dim}`,
+        );
+      if (v.data.length !== env.numClasses * v.dim)
+        throw new Error(
+          `classVectors: ${v.data.length} values of dim ${v.dim}, expected model.numClasses (${env.numClasses}) rows`,
+        );
+      // A buffer of the loss's store: disposed with it, never trained, not in checkpoints (the trainer
+      // saves loss parameters only; the vectors come from the dataset).
+      const vectors = env.store.addBuffer('loss.classVectors', tf.tensor2d(v.data, [env.numClasses, v.dim]));
+      return { compute: (f, y) => regressionLoss(f, vectors as tf.Tensor2D, y) };
+    },
+  },
 };
 
 /** Default options of a loss (a copy). */
@@ -408,6 +446,7 @@ export function createLoss(cfg: LossConfig, env: LossEnv): MetricLoss {
   const impl = def.create(options, {
     embeddingDim: env.embeddingDim,
     numClasses: env.numClasses,
+    classVectors: env.classVectors,
     rng,
     store,
   });

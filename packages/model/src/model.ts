@@ -23,6 +23,10 @@ import {
 } from './import/pretrained';
 
 export interface ModelConfig {
+  /** A registered model kind (`listModelKinds()`, kinds/registry.ts). Default 'sbir'. */
+  kind?: string;
+  /** SSGN's options (`model.kind: ssgn`), validated and defaulted by its zod schema (kinds/ssgn.ts). */
+  ssgn?: Record<string, unknown>;
   /** Registered backbone name (`listBackbones()`). */
   backbone: string;
   /** A registered attention block (`listBlocks()`: none, se, dase) in every residual unit. */
@@ -157,20 +161,7 @@ export class SbirNet {
   }
 
   getConfig(): ResolvedModelConfig {
-    const { name, ...arch } = this.backbone.getConfig();
-    return {
-      backbone: name,
-      ...arch,
-      inputSize: this.cfg.inputSize,
-      embeddingDim: this.cfg.embeddingDim,
-      hashBits: this.cfg.hashBits ?? null,
-      hashDetach: this.cfg.hashBits ? this.cfg.hashDetach !== false : false,
-      numClasses: this.cfg.numClasses,
-      weightsFile: this.cfg.weightsFile ?? null,
-      pretrained: this.cfg.pretrained ?? null,
-      pretrainedInit: this.cfg.pretrained ? (this.cfg.pretrainedInit ?? 'authors') : null,
-      pretrainedLoad: this.pretrainedReport,
-    };
+    return resolvedModelConfig(this.cfg, this.backbone, this.pretrainedReport);
   }
 
   forward(x: tf.Tensor4D, ctx: ForwardContext): ModelOutput {
@@ -183,42 +174,74 @@ export class SbirNet {
   }
 
   /**
-   * Copies tensors from a named-tensor file into parameters and buffers of the same name and shape.
-   * Names not present in the model are an error (listing a few); model tensors missing from the file
-   * keep their initial values and are returned.
+   * Copies tensors from a named-tensor file into parameters and buffers of the same name and shape
+   * (`loadWeightsInto`); returns the model tensors the file did not have.
    */
   loadWeights(file: string): { loaded: string[]; missing: string[] } {
-    const { tensors } = readTensorFile(file);
-    const loaded: string[] = [];
-    const unknown: string[] = [];
-    for (const [name, t] of tensors) {
-      const v = this.store.params.get(name) ?? this.store.buffers.get(name);
-      if (!v) {
-        unknown.push(name);
-        continue;
-      }
-      if (v.shape.join(',') !== t.shape.join(',')) {
-        throw new Error(
-          `${file}: tensor "${name}" has shape [${t.shape.join(', ')}], model expects [${v.shape.join(', ')}]`,
-        );
-      }
-      const value = tf.tensor(t.data, t.shape, t.dtype);
-      v.assign(value);
-      value.dispose();
-      loaded.push(name);
-    }
-    if (unknown.length > 0) {
-      throw new Error(
-        `${file}: ${unknown.length} tensor(s) not in model ${this.cfg.backbone}, e.g. ${unknown.slice(0, 3).join(', ')}`,
-      );
-    }
-    const missing = [...this.store.params.keys(), ...this.store.buffers.keys()].filter(
-      (n) => !tensors.has(n),
-    );
-    return { loaded, missing };
+    return loadWeightsInto(this.store, file, this.cfg.backbone);
   }
 
   dispose(): void {
     this.store.dispose();
   }
+}
+
+/** The network settings every kind shares (backbone, heads, weights), as `SbirNet.getConfig()`. */
+export function resolvedModelConfig(
+  cfg: ModelConfig,
+  backbone: ResNetBackbone,
+  pretrainedLoad: PretrainedReport | null,
+): ResolvedModelConfig {
+  const { name, ...arch } = backbone.getConfig();
+  return {
+    backbone: name,
+    ...arch,
+    inputSize: cfg.inputSize,
+    embeddingDim: cfg.embeddingDim,
+    hashBits: cfg.hashBits ?? null,
+    hashDetach: cfg.hashBits ? cfg.hashDetach !== false : false,
+    numClasses: cfg.numClasses,
+    weightsFile: cfg.weightsFile ?? null,
+    pretrained: cfg.pretrained ?? null,
+    pretrainedInit: cfg.pretrained ? (cfg.pretrainedInit ?? 'authors') : null,
+    pretrainedLoad,
+  };
+}
+
+/**
+ * Copies tensors from a named-tensor file into parameters and buffers of the same name and shape.
+ * Names not present in the store are an error (listing a few); store tensors missing from the file
+ * keep their initial values and are returned.
+ */
+export function loadWeightsInto(
+  store: ParamStore,
+  file: string,
+  modelName: string,
+): { loaded: string[]; missing: string[] } {
+  const { tensors } = readTensorFile(file);
+  const loaded: string[] = [];
+  const unknown: string[] = [];
+  for (const [name, t] of tensors) {
+    const v = store.params.get(name) ?? store.buffers.get(name);
+    if (!v) {
+      unknown.push(name);
+      continue;
+    }
+    if (v.shape.join(',') !== t.shape.join(',')) {
+      throw new Error(
+        `${file}: tensor "${name}" has shape [${t.shape.join(', ')}], model expects [${v.shape.join(', ')}]`,
+      );
+    }
+    const value = tf.tensor(t.data, t.shape, t.dtype);
+    v.assign(value);
+    value.dispose();
+    loaded.push(name);
+  }
+  if (unknown.length > 0) {
+    throw new Error(
+      `${file}: ${unknown.length} tensor(s) not in model ${modelName}, e.g. ${unknown.slice(0, 3).join(', ')}`,
+    );
+  }
+  const missing = [...store.params.keys(), ...store.buffers.keys()].filter((n) => !tensors.has(n));
+  return { loaded, missing };
 }

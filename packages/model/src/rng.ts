@@ -131,3 +131,13 @@ export class Rng {
     return new Rng(this.nextUint32());
   }
 }
+
+/**
+ * A generator keyed by (seed, key), e.g. (cell seed, step): the same draws for the same pair whatever
+ * happened before, so per-step noise needs no generator state in checkpoints (resume-safe).
+ */
+export function keyedRng(seed: number, key: number): Rng {
+  // Mix the key through a multiplicative hash so that neighbouring (seed, key) pairs give unrelated seeds.
+  const h = Math.imul((key >>> 0) ^ 0x632be5ab, 0x85ebca6b) >>> 0;
+  return new Rng((Math.imul(seed >>> 0, 0x9e3779b1) ^ h ^ (h >>> 15)) >>> 0);
+}

@@ -13,7 +13,9 @@ import {
   resolveInputPipeline,
 } from './augment';
 import { LossConfig, MetricLoss, createHashObjective, createLoss } from './losses';
-import { ModelConfig, SbirNet } from './model';
+import { createModel } from './kinds/registry';
+import { ClassVectors, RetrievalNet } from './kinds/types';
+import { ModelConfig } from './model';
 import { Optimizer, OptimizerConfig, learningRate, validateOptimizerConfig } from './optim';
 import { ParamStore } from './params';
 import { Rng } from './rng';
@@ -32,6 +34,9 @@ export interface TrainerConfig {
   input?: InputPipelineConfig | InputPipeline;
   /** Weight of the code head's objective (only with model.hashBits). Default 1. */
   hashWeight?: number;
+  /** Class word vectors, rows in manifest class (label) order, L2-normalised: for the model kinds
+   *  and losses that use semantic side information (ssgn, regression). */
+  classVectors?: ClassVectors;
 }
 
 export interface TrainBatch extends ImageBatchLike {
@@ -60,6 +65,8 @@ export interface TrainStepResult {
   /** May be NaN or Infinity; the optimiser update is skipped for such a step (the step still counts). */
   loss: number;
   lr: number;
+  /** Loss components (metric, and the model kind's own terms unweighted), when the kind has terms. */
+  terms?: Record<string, number>;
 }
 
 export interface SbirTrainer {
@@ -71,7 +78,7 @@ export interface SbirTrainer {
   loadCheckpoint(dir: string): Promise<void>;
   dispose(): void;
   readonly config: TrainerConfig;
-  readonly model: SbirNet;
+  readonly model: RetrievalNet;
   readonly loss: MetricLoss;
   /** Trainable parameter count (network + loss). */
   numParams(): number;
@@ -84,9 +91,25 @@ export interface SbirTrainer {
 
 const CHECKPOINT_FORMAT = 'sbir-trainer-checkpoint';
 
+function readTerms(terms: Record<string, tf.Scalar>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, t] of Object.entries(terms)) out[k] = t.dataSync()[0]!;
+  return out;
+}
+
+/** The trainer config as checkpoint metadata: class vectors summarised (the dataset holds them). */
+function configMeta(cfg: TrainerConfig): Record<string, unknown> {
+  const { classVectors, ...rest } = cfg;
+  if (!classVectors) return rest as Record<string, unknown>;
+  return {
+    ...rest,
+    classVectors: { dim: classVectors.dim, rows: classVectors.data.length / classVectors.dim },
+  };
+}
+
 class Trainer implements SbirTrainer {
   readonly config: TrainerConfig;
-  readonly model: SbirNet;
+  readonly model: RetrievalNet;
   readonly loss: MetricLoss;
   step = 0;
   private readonly lossStore = new ParamStore();
@@ -106,7 +129,7 @@ class Trainer implements SbirTrainer {
     this.pipeline = resolveInputPipeline(cfg.input ?? { name: 'authors' });
     this.config = { ...cfg, input: this.pipeline };
     const rng = new Rng(cfg.seed);
-    this.model = new SbirNet(cfg.model, rng.fork());
+    this.model = createModel(cfg.model, { rng: rng.fork(), seed: cfg.seed, classVectors: cfg.classVectors });
     const lossRng = rng.fork();
     this.loss = createLoss(cfg.loss, {
       embeddingDim: cfg.model.embeddingDim,
@@ -114,6 +137,7 @@ class Trainer implements SbirTrainer {
       totalSteps: cfg.optimizer.totalSteps,
       rng: lossRng,
       store: this.lossStore,
+      classVectors: cfg.classVectors,
     });
     if (cfg.model.hashBits) {
       this.hashObjective = createHashObjective(
@@ -176,16 +200,21 @@ class Trainer implements SbirTrainer {
     const size = this.config.model.inputSize;
     const hashWeight = this.config.hashWeight ?? 1;
     let loss = NaN;
+    let terms: Record<string, number> | undefined;
     tf.tidy(() => {
       const x = prepareInput(batch, size, this.pipeline, opts.augment ? this.augRng : undefined);
       const domain = tf.tensor1d(Float32Array.from(batch.domains));
       const labels = tf.tensor1d(batch.labels, 'int32');
       const { value, grads } = tf.variableGrads(() => {
-        const out = this.model.forward(x, { training: true, domain });
-        let l = this.loss.compute(out.embedding, labels, { step: this.step });
+        const out = this.model.trainForward(x, { domain, labels, step: this.step, loss: this.loss });
+        const metric = this.loss.compute(out.embedding, labels, { step: this.step });
+        let l = metric;
         if (out.hashLogits && this.hashObjective) {
           l = tf.add(l, tf.mul(this.hashObjective(out.hashLogits, labels), hashWeight));
         }
+        if (out.extraLoss) l = tf.add(l, out.extraLoss);
+        // Read here: tensors other than the result are disposed when variableGrads returns.
+        if (out.terms) terms = readTerms({ metric, ...out.terms });
         return l;
       }, this.varList);
       loss = value.dataSync()[0];
@@ -199,7 +228,7 @@ class Trainer implements SbirTrainer {
       }
     });
     this.step += 1;
-    return { loss, lr };
+    return terms ? { loss, lr, terms } : { loss, lr };
   }
 
   embed(batch: EmbedBatch, opts: { flip?: boolean } = {}): EmbedResult {
@@ -271,7 +300,7 @@ class Trainer implements SbirTrainer {
       step: this.step,
       optimizerIterations: this.optimizer.iterations,
       augRng: this.augRng.getState(),
-      config: this.config,
+      config: configMeta(this.config),
       savedAt: new Date().toISOString(),
     });
   }

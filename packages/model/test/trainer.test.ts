@@ -205,8 +205,10 @@ describe('trainer', () => {
   });
 
   it.each(LOSS_NAMES)('%s: a few steps on a fixed batch lower the loss', (name) => {
+    // Class vectors of the embedding's dim for the losses that use them (the others ignore them).
+    const classVectors = { dim: 16, data: new Rng(9).normalArray(4 * 16).map((v) => v / 4) };
     const tr = createTrainer(
-      baseConfig({ loss: { name }, model: { ...baseConfig().model, hashBits: undefined } }),
+      baseConfig({ loss: { name }, model: { ...baseConfig().model, hashBits: undefined }, classVectors }),
     );
     const batch = syntheticBatch(16, 32, 4, 5);
     const first = tr.trainStep(batch).loss;
