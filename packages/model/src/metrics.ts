@@ -54,6 +54,8 @@ export interface MetricOptions {
   distance?: RetrievalDistance;
   /** Cut-off for P@K and mAP@K. Default 200. */
   k?: number;
+  /** Further precision cut-offs reported in `precisionAt` (SEM-PCYC's Prec@100 beside P@200). */
+  precisionKs?: number[];
   /** Queries per block; default: as many as fit 16M distances (64 MB). */
   blockSize?: number;
   /** Gallery rows per uploaded block. Default 65536. */
@@ -80,6 +82,11 @@ export interface RankingSummary {
   pr: { recall: number[]; precision: number[] };
   /** AP@all of every query, in query order. */
   apPerQuery: Float64Array;
+  /** AP@K and P@K of every query, in query order (per-class breakdowns average these). */
+  apAtKPerQuery: Float64Array;
+  pAtKPerQuery: Float64Array;
+  /** P@k for each `precisionKs` cut-off: the mean and every query's value. */
+  precisionAt: Record<number, { mean: number; perQuery: Float64Array }>;
 }
 
 export interface RetrievalResult extends RankingSummary {
@@ -152,6 +159,12 @@ export function relevantRanks(
   return out;
 }
 
+function sum(values: Float64Array): number {
+  let s = 0;
+  for (const v of values) s += v;
+  return s;
+}
+
 class Accumulator {
   readonly k: number;
   private readonly nGallery: number;
@@ -162,11 +175,17 @@ class Accumulator {
   private nPr = 0;
   private readonly pr = new Float64Array(PR_POINTS);
   readonly apPerQuery: Float64Array;
+  readonly apAtKPerQuery: Float64Array;
+  readonly pAtKPerQuery: Float64Array;
+  private readonly extra: Map<number, Float64Array>;
 
-  constructor(k: number, nGallery: number, nQueries: number) {
+  constructor(k: number, nGallery: number, nQueries: number, precisionKs: number[] = []) {
     this.k = k;
     this.nGallery = nGallery;
     this.apPerQuery = new Float64Array(nQueries);
+    this.apAtKPerQuery = new Float64Array(nQueries);
+    this.pAtKPerQuery = new Float64Array(nQueries);
+    this.extra = new Map(precisionKs.map((c) => [c, new Float64Array(nQueries)]));
   }
 
   add(q: number, ranks: Int32Array): void {
@@ -186,9 +205,16 @@ class Accumulator {
     }
     ap /= r;
     this.apPerQuery[q] = ap;
+    this.apAtKPerQuery[q] = hitsK ? apK / hitsK : 0;
+    this.pAtKPerQuery[q] = hitsK / Math.min(this.k, this.nGallery);
     this.sumAp += ap;
-    this.sumApK += hitsK ? apK / hitsK : 0;
-    this.sumPk += hitsK / Math.min(this.k, this.nGallery);
+    this.sumApK += this.apAtKPerQuery[q];
+    this.sumPk += this.pAtKPerQuery[q];
+    for (const [cut, values] of this.extra) {
+      let hits = 0;
+      while (hits < r && ranks[hits] <= cut) hits++; // ranks ascend
+      values[q] = hits / Math.min(cut, this.nGallery);
+    }
     // interpolated precision: running max from the end
     const interp = new Float64Array(r);
     let best = 0;
@@ -215,6 +241,11 @@ class Accumulator {
       k: this.k,
       pr: { recall, precision: Array.from(this.pr, (v) => (this.nPr ? v / this.nPr : 0)) },
       apPerQuery: this.apPerQuery,
+      apAtKPerQuery: this.apAtKPerQuery,
+      pAtKPerQuery: this.pAtKPerQuery,
+      precisionAt: Object.fromEntries(
+        [...this.extra].map(([cut, perQuery]) => [cut, { mean: sum(perQuery) / n, perQuery }]),
+      ),
     };
   }
 }
@@ -323,7 +354,10 @@ function rankAll(
   gallery.variants.forEach((v) => check('gallery features', v, ng, dim));
   const k = opts.k ?? 200;
   if (!Number.isInteger(k) || k < 1) throw new Error(`Expected k to be a positive integer, but got ${k}.`);
-  const acc = new Accumulator(k, ng, nq);
+  for (const c of opts.precisionKs ?? [])
+    if (!Number.isInteger(c) || c < 1)
+      throw new Error(`Expected precision cut-offs to be positive integers, but got ${c}.`);
+  const acc = new Accumulator(k, ng, nq, opts.precisionKs);
   // Relevant gallery indices per label.
   const byLabel = new Map<number, number[]>();
   for (let j = 0; j < ng; j++) {

@@ -106,33 +106,58 @@ export function gridTable(exp: Experiment, planned: PlannedCell[]): string {
   return formatTable(['cell', ...axes, 'state', 'steps'], rows);
 }
 
-/** Prepares the datasets the cells need (only emoji-like sources with `dataset.prepare`). */
+/** Prepares the datasets the cells need (only emoji-like sources with `dataset.prepare`) and attaches
+ *  the class word vectors cells ask for (`dataset.wordVectors`). */
 async function ensureDatasets(cells: CellConfig[], write: (line: string) => void): Promise<void> {
   const byDir = new Map<string, CellConfig>();
   for (const c of cells) if (!byDir.has(c.dataset.dir)) byDir.set(c.dataset.dir, c);
   for (const [dir, cell] of byDir) {
-    if (fs.existsSync(path.join(dir, 'manifest.json'))) continue;
-    if (!cell.dataset.prepare) throw new ConfigError(messages.datasetMissing(dir, cell.dataset.name));
-    write(`dataset ${cell.dataset.name}: ${dir} is missing; preparing it (once)...`);
-    const started = Date.now();
-    const { prepareDataset } = await import('@sbir/data');
-    let lastLine = 0;
-    const manifest = await prepareDataset({
-      ...(cell.dataset.prepare as Record<string, unknown>),
-      dataset: String(cell.dataset.prepare.dataset ?? cell.dataset.name),
-      split: cell.dataset.split,
-      out: dir,
-      onProgress: (p) => {
-        if (Date.now() - lastLine > 5000 || p.phase === 'done') {
-          lastLine = Date.now();
-          write(`  ${p.phase} ${p.done}/${p.total}${p.skipped ? ` (${p.skipped} skipped)` : ''}`);
-        }
-      },
-    } as Parameters<typeof prepareDataset>[0]);
-    write(
-      `dataset ${cell.dataset.name}: ${manifest.size}px, ${manifest.classes.length} classes, ready in ${formatDuration((Date.now() - started) / 1000)}`,
-    );
+    if (!fs.existsSync(path.join(dir, 'manifest.json'))) await prepareMissing(dir, cell, write);
+    await ensureVectors(dir, cells, write);
   }
+}
+
+async function prepareMissing(dir: string, cell: CellConfig, write: (line: string) => void): Promise<void> {
+  if (!cell.dataset.prepare) throw new ConfigError(messages.datasetMissing(dir, cell.dataset.name));
+  write(`dataset ${cell.dataset.name}: ${dir} is missing; preparing it (once)...`);
+  const started = Date.now();
+  const { prepareDataset } = await import('@sbir/data');
+  let lastLine = 0;
+  const manifest = await prepareDataset({
+    ...(cell.dataset.prepare as Record<string, unknown>),
+    dataset: String(cell.dataset.prepare.dataset ?? cell.dataset.name),
+    split: cell.dataset.split,
+    out: dir,
+    onProgress: (p) => {
+      if (Date.now() - lastLine > 5000 || p.phase === 'done') {
+        lastLine = Date.now();
+        write(`  ${p.phase} ${p.done}/${p.total}${p.skipped ? ` (${p.skipped} skipped)` : ''}`);
+      }
+    },
+  } as Parameters<typeof prepareDataset>[0]);
+  write(
+    `dataset ${cell.dataset.name}: ${manifest.size}px, ${manifest.classes.length} classes, ready in ${formatDuration((Date.now() - started) / 1000)}`,
+  );
+}
+
+/**
+ * Attaches the word vectors the cells of one dataset folder name, when the folder has none or others.
+ * Two cells naming different vectors for one folder is a config error (one folder holds one set).
+ */
+async function ensureVectors(dir: string, cells: CellConfig[], write: (line: string) => void): Promise<void> {
+  const wanted = [...new Set(cells.filter((c) => c.dataset.dir === dir).map((c) => c.dataset.wordVectors))];
+  const named = wanted.filter((w): w is string => w !== undefined);
+  if (named.length === 0) return;
+  if (named.length > 1)
+    throw new ConfigError(
+      `dataset.wordVectors: cells of ${dir} name different vectors (${named.join(', ')})`,
+    );
+  const { attachClassVectors, coverageLine, loadManifest } = await import('@sbir/data');
+  const have = loadManifest(dir).classVectors?.source;
+  if (have === named[0]) return;
+  const allowMissing = cells.some((c) => c.dataset.dir === dir && c.dataset.allowMissingVectors === true);
+  const coverage = await attachClassVectors(dir, { wordVectors: named[0]!, allowMissing, onProgress: write });
+  write(`dataset ${dir}: ${coverageLine(coverage, dir)}`);
 }
 
 /**

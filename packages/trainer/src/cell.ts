@@ -15,8 +15,15 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { writeJsonAtomicSync } from '@sbir/core';
-import { DataError, openDataset, type ImageBatch, type ShardDataset } from '@sbir/data';
+import { shellWord, writeJsonAtomicSync } from '@sbir/core';
+import {
+  DataError,
+  openDataset,
+  readClassVectors,
+  type ClassVectors,
+  type ImageBatch,
+  type ShardDataset,
+} from '@sbir/data';
 import {
   createTrainer,
   resolveLossOptions,
@@ -37,6 +44,7 @@ import {
   type TrainerState,
 } from './checkpoint';
 import type { CellConfig } from './schema';
+import { protocolMismatch } from './zeroshot';
 
 export interface RunCellOptions {
   cellDir: string;
@@ -180,6 +188,20 @@ function resumeRecords(
   return out;
 }
 
+/**
+ * The class word vectors of the dataset folder (digest verified), or null when it has none. A cell
+ * whose config names `dataset.wordVectors` needs them (the ablation attaches them before dispatching).
+ */
+function classVectorsOf(config: CellConfig, ds: ShardDataset): ClassVectors | null {
+  if (!ds.manifest.classVectors) {
+    if (!config.dataset.wordVectors) return null;
+    throw new CellFailure(
+      `${config.dataset.dir} has no class vectors (dataset.wordVectors: ${config.dataset.wordVectors}); attach them with npx nx run data:vectors -- --dir ${shellWord(config.dataset.dir)} --word-vectors ${shellWord(config.dataset.wordVectors)}`,
+    );
+  }
+  return readClassVectors(config.dataset.dir);
+}
+
 /** config.json `resolved`: what the code made of the settings (defaults filled in), for diffs. */
 export function resolvedSettings(
   trainer: SbirTrainer,
@@ -248,6 +270,9 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
         `${config.dataset.dir} was prepared with the ${ds.manifest.split.protocol} split; the config asks for dataset.split ${config.dataset.split}`,
       );
     }
+    const mismatch = protocolMismatch(config, ds.manifest);
+    if (mismatch) throw new CellFailure(mismatch);
+    const vectors = classVectorsOf(config, ds);
     const schedule = scheduleOf(config, stepsPerPass(ds, config));
     trainer = createTrainer({
       model: { ...config.model, numClasses: ds.manifest.classes.length },
@@ -262,6 +287,7 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
       } as OptimizerConfig,
       seed: config.seed,
       input: inputPipelineOf(config),
+      ...(vectors ? { classVectors: { dim: vectors.dim, data: vectors.data } } : {}),
     });
     cell.writeConfig({ ...config, resolved: resolvedSettings(trainer, config, schedule.totalSteps) });
 
@@ -351,7 +377,13 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
       emit('onEpochEnd', cellId, line);
     };
 
-    let interval = { loss: 0, steps: 0, images: 0, started: performance.now() };
+    let interval = {
+      loss: 0,
+      steps: 0,
+      images: 0,
+      started: performance.now(),
+      terms: {} as Record<string, number>,
+    };
     let stopped = false;
     if (state.step < schedule.totalSteps) {
       for await (const { batch, pass, index } of trainBatches(ds, config, state.pass, state.batchInPass)) {
@@ -370,6 +402,8 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
         interval.loss += loss;
         interval.steps++;
         interval.images += batch.n;
+        for (const [k, v] of Object.entries(result.terms ?? {}))
+          interval.terms[k] = (interval.terms[k] ?? 0) + v;
         const atLog = state.step % config.train.logEverySteps === 0 || state.step === schedule.totalSteps;
         if (atLog) {
           const seconds = (performance.now() - interval.started) / 1000;
@@ -381,6 +415,13 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
             loss: interval.loss / interval.steps,
             lr: result.lr,
             imagesPerSec,
+            ...(Object.keys(interval.terms).length
+              ? {
+                  terms: Object.fromEntries(
+                    Object.entries(interval.terms).map(([k, v]) => [k, v / interval.steps]),
+                  ),
+                }
+              : {}),
             time: nowIso(),
           });
           emit('onProgress', {
@@ -391,7 +432,7 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
             loss: interval.loss / interval.steps,
             imagesPerSec,
           });
-          interval = { loss: 0, steps: 0, images: 0, started: performance.now() };
+          interval = { loss: 0, steps: 0, images: 0, started: performance.now(), terms: {} };
         }
         if (state.step % schedule.stepsPerEpoch === 0 || state.step >= schedule.totalSteps) {
           await endEpoch();
@@ -424,7 +465,7 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
     emit('onPhase', cellId, 'final evaluation');
     state.trainSeconds = trainSeconds();
     segmentStart = Date.now();
-    const final = await finalEvaluation(trainer, ds, config, cell, state.trainSeconds);
+    const final = await finalEvaluation(trainer, ds, config, cell, state.trainSeconds, vectors);
     if (finalDelay) await sleep(finalDelay);
     // eval.json last, right before the state change: a kill before this point leaves no eval.json
     // (and a resume removes one left by a kill between the two renames).

@@ -11,7 +11,7 @@
  */
 import * as path from 'node:path';
 import sharp from 'sharp';
-import type { ShardDataset, Subset } from '@sbir/data';
+import type { ClassVectors, Domain, ShardDataset, Subset } from '@sbir/data';
 import {
   defaultRetrievalDistance,
   distanceStatistics,
@@ -25,6 +25,7 @@ import {
 import { writeFileAtomicSync, writeJsonAtomicSync } from '@sbir/core';
 import { CellStore } from './run-store';
 import type { CellConfig } from './schema';
+import { classNeighbours, classVectorsRecord, perClassMetrics, protocolRecord } from './zeroshot';
 
 export const K = 200;
 
@@ -48,7 +49,7 @@ export async function embedSubset(
   trainer: SbirTrainer,
   ds: ShardDataset,
   subset: Subset,
-  opts: { batchSize: number; limit?: number; flip: boolean; keep?: Set<number> },
+  opts: { batchSize: number; limit?: number; flip: boolean; keep?: Set<number>; domain?: Domain },
 ): Promise<Embedded> {
   const total = Math.min(ds.count(subset), opts.limit ?? Infinity);
   const dim = trainer.config.model.embeddingDim;
@@ -73,6 +74,7 @@ export async function embedSubset(
     limit: opts.limit,
     shuffle: sample,
     seed: 7_919,
+    domain: opts.domain,
   })) {
     const n = Math.min(batch.n, total - out.n);
     if (n <= 0) break;
@@ -218,6 +220,7 @@ export async function finalEvaluation(
   cfg: CellConfig,
   cell: CellStore,
   trainSeconds: number,
+  vectors: ClassVectors | null = null,
 ): Promise<{ mapAll: number; pAt200: number; evalJson: Record<string, unknown> }> {
   const started = performance.now();
   const bs = cfg.eval.batchSize;
@@ -236,8 +239,9 @@ export async function finalEvaluation(
     { features: q.embedding, flipped: q.flipped, labels: q.labels, codes: codes.query },
     { features: g.embedding, flipped: g.flipped, labels: g.labels, codes: codes.gallery },
     q.dim,
-    { k: K, bits: codes.bits, distance },
+    { k: K, bits: codes.bits, distance, precisionKs: [100] },
   );
+  const protocol = protocolRecord(cfg, ds.manifest);
 
   // Distance statistics (MEMS's intra/inter claim) on queries and gallery together, on the features
   // as ranked (normalised under `angular`); the model samples at most eval.statsSample items (seeded)
@@ -259,6 +263,10 @@ export async function finalEvaluation(
     'mAP@all': m.mapAll,
     'P@200': m.pAtK,
     'mAP@200': m.mapAtK,
+    'P@100': m.precisionAt[100]!.mean,
+    protocol,
+    perClass: perClassMetrics(m, q.labels, g.labels, ds.manifest.classes),
+    classVectors: classVectorsRecord(vectors),
     hamming: m.hamming
       ? {
           bits: m.hamming.bits,
@@ -296,7 +304,48 @@ export async function finalEvaluation(
   writeJsonAtomicSync(cell.file('embeddings.json'), { dim: q.dim, rows });
 
   await writeRetrieval(ds, cfg, cell, q, g, shown);
+  if (protocol && vectors) {
+    const means = await learnedClassMeans(trainer, ds, cfg, g);
+    writeJsonAtomicSync(
+      cell.file('class-neighbours.json'),
+      classNeighbours(ds.manifest.classes, protocol.unseen, vectors, means, distance),
+    );
+  }
   return { mapAll: m.mapAll, pAt200: m.pAtK, evalJson };
+}
+
+/**
+ * Photo-feature class means in the trained space, by label: unseen classes from the gallery already
+ * embedded, seen classes from a seeded sample of training photos (at most 2000). Under `angular` the
+ * features are L2-normalised first, as the retrieval ranks them.
+ */
+async function learnedClassMeans(
+  trainer: SbirTrainer,
+  ds: ShardDataset,
+  cfg: CellConfig,
+  g: Embedded,
+): Promise<(Float32Array | null)[]> {
+  const train = await embedSubset(trainer, ds, 'train', {
+    batchSize: cfg.eval.batchSize,
+    limit: 2000,
+    flip: false,
+    domain: 'photo',
+  });
+  const dim = g.dim;
+  const prep = (f: Float32Array): Float32Array => (distanceOf(cfg) === 'angular' ? normalizeRows(f, dim) : f);
+  const sums: (Float64Array | null)[] = ds.manifest.classes.map(() => null);
+  const counts = new Int32Array(ds.manifest.classes.length);
+  for (const e of [g, train]) {
+    const f = prep(e.embedding);
+    for (let i = 0; i < e.n; i++) {
+      if (e.domains[i] !== 1) continue;
+      const l = e.labels[i]!;
+      const acc = (sums[l] ??= new Float64Array(dim));
+      for (let k = 0; k < dim; k++) acc[k]! += f[i * dim + k]!;
+      counts[l]!++;
+    }
+  }
+  return sums.map((acc, l) => (acc ? Float32Array.from(acc, (v) => v / counts[l]!) : null));
 }
 
 interface CentreHashOutcome {

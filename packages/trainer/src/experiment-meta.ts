@@ -5,6 +5,7 @@
  * are stale: results of an earlier grid, which readers leave out by default.
  */
 import type { Experiment } from './grid';
+import type { ClaimSettings } from './schema';
 import type { SensitivityDesign } from './sensitivity';
 import { writeJsonAtomicSync } from '@sbir/core';
 import { nowIso, type ExperimentMeta, type RunStore } from './run-store';
@@ -29,6 +30,8 @@ export interface ExperimentMetaV1 extends ExperimentMeta {
   history?: CellSetChange[];
   /** Extension: the sensitivity design (sensitivity.ts), for experiments with a `sensitivity:` block. */
   sensitivity?: SensitivityDesign;
+  /** Extension: the file's `claims:` (report: zero-shot verdicts). */
+  claims?: ClaimSettings[];
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -93,6 +96,7 @@ export function writeExperimentMeta(runs: RunStore, exp: Experiment): Experiment
     overrides: [...exp.overrides],
     history: nextHistory(old, exp, now),
     ...(exp.sensitivity ? { sensitivity: exp.sensitivity } : {}),
+    ...(exp.claims ? { claims: exp.claims } : {}),
     createdAt: old?.createdAt ?? now,
     updatedAt: now,
   };

@@ -22,6 +22,7 @@ import {
   type CellConfig,
   type CellSettings,
   type ExecutorSettings,
+  type ClaimSettings,
   type ExperimentFile,
   ExecutorSchema,
   SensitivitySchema,
@@ -29,6 +30,7 @@ import {
 import { ConfigError } from './messages';
 import { applyGridOverrides, checkValueOverrides, parseOverrides, type Override } from './overrides';
 import {
+  checkClaims,
   checkSensitivity,
   expandSensitivity,
   NOT_VARIED,
@@ -52,6 +54,8 @@ export interface Experiment {
   executor?: ExecutorSettings;
   /** The `sensitivity:` design, when the file has one (its factors are axes too). */
   sensitivity?: SensitivityDesign;
+  /** The file's `claims:` (orderings the report judges on the grid's cells). */
+  claims?: ClaimSettings[];
 }
 
 export interface LoadOptions {
@@ -214,6 +218,7 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
       settings: resolveCell(exp, combo, file, cellAxes, valueOverrides),
     });
   }
+  if (exp.claims) checkClaims(exp.claims, axes, `${file}: claims`);
   let sensitivity: SensitivityDesign | undefined;
   if (exp.sensitivity) {
     checkSensitivity(exp.sensitivity, axes, file);
@@ -278,6 +283,7 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
     cells,
     ...(exp.executor ? { executor: exp.executor } : {}),
     ...(sensitivity ? { sensitivity } : {}),
+    ...(exp.claims ? { claims: exp.claims } : {}),
   };
 }
 

@@ -79,6 +79,8 @@ export interface StepLine {
   loss: number;
   lr: number;
   imagesPerSec: number;
+  /** The loss's components averaged over the same steps (model kinds with terms of their own: SSGN). */
+  terms?: Record<string, number>;
   time: string;
 }
 

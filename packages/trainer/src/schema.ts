@@ -32,6 +32,9 @@ import {
   PRETRAINED_INITS,
   SCHEDULE_NAMES,
   listBackbones,
+  listModelKinds,
+  getModelKind,
+  DEFAULT_MODEL_KIND,
   lossDefaults,
   resolveLossOptions,
   type AttnType,
@@ -48,6 +51,18 @@ export const BLOCKS = ATTN_TYPES as readonly [AttnType, ...AttnType[]];
 export const OPTIMIZERS = OPTIMIZER_NAMES as readonly [OptimizerName, ...OptimizerName[]];
 export const SCHEDULES = SCHEDULE_NAMES as readonly [ScheduleName, ...ScheduleName[]];
 export const SPLITS = ['category', 'zeroshot'] as const;
+/**
+ * Zero-shot protocols (issue 19): which unseen classes and which metrics a table shows. Every cell's
+ * eval.json has all of them; the protocol decides the headline and is never mixed in one table row.
+ */
+export const ZEROSHOT_PROTOCOLS = {
+  /** Dutta & Akata 2019 (SAKE, PDFD, ZSE-SBIR...): Sketchy 25 / TU-Berlin 30 unseen classes. */
+  'sem-pcyc': { metrics: ['mAP@all', 'P@100'] },
+  /** Yelamarthi et al. 2018 (Doodle2Search, Sketch_LVM...): Sketchy 21 unseen classes. */
+  yelamarthi: { metrics: ['mAP@200', 'P@200'] },
+} as const;
+export type ZeroshotProtocol = keyof typeof ZEROSHOT_PROTOCOLS;
+const PROTOCOL_NAMES = Object.keys(ZEROSHOT_PROTOCOLS) as [ZeroshotProtocol, ...ZeroshotProtocol[]];
 
 /** Every number of a config is finite: yaml's `.inf` and `.nan` are numbers to yaml, not to us. */
 const finite = () => z.number().finite();
@@ -169,9 +184,34 @@ export const DatasetSchema = z
      * authors do for TU-Berlin photos only (Dataset.py PhotoDataset: `flip_channel` if TUBerlin).
      */
     photoChannels: z.enum(CHANNEL_ORDERS as [ChannelOrder, ...ChannelOrder[]]).default('rgb'),
+    /**
+     * Zero-shot protocol (ZEROSHOT_PROTOCOLS); only with split zeroshot, where it defaults to sem-pcyc.
+     * For Sketchy / TU-Berlin the prepared unseen classes must be the protocol's published list.
+     */
+    protocol: z.enum(PROTOCOL_NAMES).optional(),
+    /**
+     * Class-name word vectors attached to the dataset folder (@sbir/data attachClassVectors):
+     * `glove-6b-50d` (offline default, installed by scripts/word-vectors.sh) or a GloVe / word2vec /
+     * fastText file. Needed by SSGN and the regression loss; recorded in lineage and eval.json.
+     */
+    wordVectors: z.string().min(1).optional(),
+    /** A class with no vector at all gets a zero row (listed) instead of stopping the run. */
+    allowMissingVectors: z.boolean().optional(),
   })
   .strict()
   .superRefine((d, ctx) => {
+    if (d.protocol !== undefined && d.split !== 'zeroshot')
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `a zero-shot protocol needs split zeroshot (split is ${d.split})`,
+        path: ['protocol'],
+      });
+    if (d.allowMissingVectors !== undefined && d.wordVectors === undefined)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: 'allowMissingVectors applies only with dataset.wordVectors',
+        path: ['allowMissingVectors'],
+      });
     // checked when the experiment loads, not when the dataset is first needed
     if (!d.prepare) return;
     try {
@@ -187,8 +227,25 @@ export const DatasetSchema = z
     }
   });
 
+/**
+ * `model.kind` and each kind's options object (`model.<optionsKey>`, e.g. `model.ssgn`), from the model
+ * package's kind registry: the entry's zod schema holds every option and default (one definition).
+ */
+const KIND_OPTION_SHAPES = Object.fromEntries(
+  listModelKinds()
+    .map((name) => getModelKind(name))
+    .filter((k) => k.optionsKey && k.options)
+    .map((k) => [k.optionsKey!, k.options!.optional()]),
+) as Record<string, z.ZodTypeAny>;
+
 export const ModelSchema = z
   .object({
+    /**
+     * A registered model kind (@sbir/model listModelKinds()): `sbir` (backbone + embedding head, the
+     * default, left out of config.json so earlier cells keep their ids) or `ssgn` (zero-shot).
+     */
+    kind: z.enum(listModelKinds() as [string, ...string[]]).optional(),
+    ...KIND_OPTION_SHAPES,
     /** A registered backbone (@sbir/model listBackbones()). */
     backbone: z.enum(listBackbones() as [string, ...string[]]),
     block: z.enum(BLOCKS),
@@ -216,7 +273,27 @@ export const ModelSchema = z
      *  their random init; 'copy-zero-domain' copies the SE fc2 into a DASE fc2 with a zero domain row). */
     pretrainedInit: z.enum(PRETRAINED_INITS).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    const kind = m.kind ?? DEFAULT_MODEL_KIND;
+    for (const key of Object.keys(KIND_OPTION_SHAPES)) {
+      const owner = listModelKinds().find((n) => getModelKind(n).optionsKey === key)!;
+      if ((m as Record<string, unknown>)[key] !== undefined && owner !== kind)
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `applies only to model.kind ${owner} (kind is ${kind})`,
+          path: [key],
+        });
+    }
+  })
+  .transform((m) => {
+    // the kind's options written out with their defaults, so config.json shows every setting
+    const entry = getModelKind(m.kind ?? DEFAULT_MODEL_KIND);
+    const key = entry.optionsKey;
+    if (!key || !entry.options) return m;
+    const given = (m as Record<string, unknown>)[key];
+    return { ...m, [key]: given ?? entry.options.parse({}) };
+  });
 
 export const TrainSchema = z
   .object({
@@ -308,6 +385,11 @@ export const CellConfigSchema = z
   .strict()
   .transform((cell) => ({
     ...cell,
+    // the protocol a zero-shot cell is judged by, written out (config.json holds every setting)
+    dataset:
+      cell.dataset.split === 'zeroshot'
+        ? { ...cell.dataset, protocol: cell.dataset.protocol ?? ('sem-pcyc' as const) }
+        : cell.dataset,
     eval: {
       ...cell.eval,
       distance: cell.eval.distance ?? defaultRetrievalDistance(cell.loss.name as string),
@@ -396,13 +478,15 @@ export const SENSITIVITY_METRICS = ['mAP@all', 'P@200', 'mAP@200'] as const;
  * A claim is an ordering on one grid axis ("treatment > baseline"); a factor is a config path and the
  * values it takes. Cells outside a factor's `when` (softmax for the MEMS margin) are not varied.
  */
+/** An ordering on one grid axis, "treatment > baseline" (sensitivity claims, the experiment's claims). */
+export const ClaimSchema = z.object({ axis: axisName, baseline: axisScalar, treatment: axisScalar }).strict();
+export type ClaimSettings = z.infer<typeof ClaimSchema>;
+
 export const SensitivitySchema = z
   .object({
     /** The eval.json metric the verdicts use. */
     metric: z.enum(SENSITIVITY_METRICS).default('mAP@all'),
-    claims: z
-      .array(z.object({ axis: axisName, baseline: axisScalar, treatment: axisScalar }).strict())
-      .min(1),
+    claims: z.array(ClaimSchema).min(1),
     factors: z.record(
       axisName,
       z
@@ -444,6 +528,11 @@ export const ExperimentFileSchema = z
     executor: ExecutorSchema.optional(),
     /** A one-factor-at-a-time sensitivity study around the grid (adds cells; see SensitivitySchema). */
     sensitivity: SensitivitySchema.optional(),
+    /**
+     * Orderings the report judges over the grid's own cells (paired by seed and the other axes), e.g.
+     * `{ axis: method, baseline: dase-softmax, treatment: ssgn }`; recorded in experiment.json.
+     */
+    claims: z.array(ClaimSchema).min(1).optional(),
   })
   .strict();
 
@@ -461,6 +550,7 @@ export const AXIS_ALIASES: Record<string, string> = {
   split: 'dataset.split',
   embeddingDim: 'model.embeddingDim',
   inputSize: 'model.inputSize',
+  kind: 'model.kind',
 };
 
 /** Unwraps defaults, optionals and refinements down to the schema that does the checking. */

@@ -13,6 +13,7 @@ import {
   isConfigPath,
   type AxisValue,
   type CellSettings,
+  type ClaimSettings,
   type SensitivitySettings,
 } from './schema';
 
@@ -52,18 +53,7 @@ export function checkSensitivity(
 ): void {
   const where = `${file}: sensitivity`;
   const gridAxes = Object.keys(axes);
-  s.claims.forEach((c, i) => {
-    const values = axes[c.axis];
-    if (!values)
-      throw new ConfigError(
-        `${where}.claims[${i}].axis: "${c.axis}" is not a grid axis (axes: ${gridAxes.join(', ')})`,
-      );
-    for (const key of ['baseline', 'treatment'] as const)
-      if (!values.some((v) => String(v) === String(c[key])))
-        throw new ConfigError(
-          `${where}.claims[${i}].${key}: "${c[key]}" is not a value of grid.${c.axis} (${values.join(', ')})`,
-        );
-  });
+  checkClaims(s.claims, axes, `${where}.claims`);
   for (const [name, f] of Object.entries(s.factors)) {
     if (name in axes || name === 'seed')
       throw new ConfigError(`${where}.factors.${name}: the name is a grid axis; name the factor otherwise`);
@@ -81,6 +71,26 @@ export function checkSensitivity(
       seen.add(String(v));
     });
   }
+}
+
+/** A claim names a grid axis and two of its values (sensitivity claims, the experiment's `claims`). */
+export function checkClaims(
+  claims: readonly ClaimSettings[],
+  axes: Record<string, AxisValue[]>,
+  where: string,
+): void {
+  claims.forEach((c, i) => {
+    const values = axes[c.axis];
+    if (!values)
+      throw new ConfigError(
+        `${where}[${i}].axis: "${c.axis}" is not a grid axis (axes: ${Object.keys(axes).join(', ')})`,
+      );
+    for (const key of ['baseline', 'treatment'] as const)
+      if (!values.some((v) => String(v) === String(c[key])))
+        throw new ConfigError(
+          `${where}[${i}].${key}: "${c[key]}" is not a value of grid.${c.axis} (${values.join(', ')})`,
+        );
+  });
 }
 
 function factorPath(p: string): string[] {
