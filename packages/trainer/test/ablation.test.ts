@@ -76,10 +76,15 @@ test('a forced NaN fails its cell cleanly while the grid goes on; reruns skip; -
     'embeddings.json',
     'retrieval.json',
     'checkpoints/last/trainer-state.json',
-    'checkpoints/best/trainer-state.json',
   ]) {
     expect(fs.existsSync(path.join(good, f))).toBe(true);
   }
+  // no checkpoint is selected on the test queries (issue 21): the last one and its fallback only
+  const kept = fs.readdirSync(path.join(good, 'checkpoints'));
+  expect(kept).toContain('last');
+  expect(kept.filter((n) => n !== 'last' && n !== 'previous')).toEqual([]);
+  const saved = readJson<Record<string, unknown>>(path.join(good, 'checkpoints/last/trainer-state.json'));
+  expect(Object.keys(saved).filter((k) => /best/i.test(k))).toEqual([]);
   const evalJson = readJson<Record<string, number>>(path.join(good, 'eval.json'));
   expect(evalJson['mAP@all']).toBeGreaterThan(0);
   expect(evalJson['P@200']).toBeGreaterThan(0);
