@@ -113,6 +113,7 @@ export {
   precisionAtK,
   hammingMeanAveragePrecision,
   evaluateRetrieval,
+  hammingRetrieval,
   relevantRanks,
   normalizeRows,
   defaultRetrievalDistance,

@@ -289,3 +289,33 @@ test('eval.centreHashBits: post-hoc codes from the loss centres (MEMS, CosFace) 
     expect(h.lossEnd).toBeLessThan(h.lossStart);
   }
 });
+
+test("eval.centreHashBits as a list: every code length in one eval.json, the gallery in the authors' category order; euclidean-softmax trains", async () => {
+  const dir = path.join(root, 'hash-lengths');
+  fs.mkdirSync(dir);
+  const file = writeTinyExperiment(dir, {
+    name: 'lengths',
+    grid: '  loss: [euclidean-softmax]',
+    epochs: 1,
+    dataDir,
+    eval: 'centreHashBits: [8, 16, 32], centreHashSteps: 50, galleryOrder: category',
+  });
+  const runs = path.join(dir, 'runs');
+  const r = await runCli(['ablation', '--experiment', file, '--runs-dir', runs]);
+  expect(r.code).toBe(0);
+  const cell = cellDirs(runs, 'lengths')['euclidean-softmax']!;
+  const ev = readJson<{
+    hamming: { bits: number; 'mAP@all': number; prototypes: string };
+    hammingByBits: { bits: number; 'mAP@all': number; 'P@200': number }[];
+    galleryOrder: string;
+  }>(path.join(cell, 'eval.json'));
+  expect(ev.galleryOrder).toBe('category');
+  expect(ev.hamming).toMatchObject({ bits: 8, prototypes: 'loss-centres' }); // the first length
+  expect(ev.hammingByBits.map((h) => h.bits)).toEqual([8, 16, 32]);
+  expect(ev.hammingByBits[0]!['mAP@all']).toBe(ev.hamming['mAP@all']);
+  for (const h of ev.hammingByBits) {
+    expect(h['mAP@all']).toBeGreaterThan(0);
+    expect(h['mAP@all']).toBeLessThanOrEqual(1);
+    expect(h['P@200']).toBeGreaterThan(0);
+  }
+});

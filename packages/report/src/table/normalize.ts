@@ -75,7 +75,7 @@ function cellSetLabels(cells: readonly CellRecord[], history: unknown): Map<stri
  */
 const PREFERRED_ORDER: Record<string, string[]> = {
   block: ['none', 'se', 'dase'],
-  loss: ['softmax', 'mems'],
+  loss: ['softmax', 'euclidean-softmax', 'mems'],
 };
 
 export interface Observation {
