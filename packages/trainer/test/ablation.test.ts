@@ -281,6 +281,9 @@ test('eval.centreHashBits: post-hoc codes from the loss centres (MEMS, CosFace) 
       steps: 200,
       features: 'flip-mean',
     });
+    // one length given as a number: eval.json as before (no per-length record, stored gallery order)
+    expect(ev).not.toHaveProperty('hammingByBits');
+    expect(ev).not.toHaveProperty('galleryOrder');
     const h = ev.hamming!;
     // 4 classes: chance mAP is about 1/4; any ranking of the whole gallery has mAP in (0, 1].
     expect(h['mAP@all']).toBeGreaterThan(0);
