@@ -13,13 +13,13 @@ import { SingleBar } from 'cli-progress';
 import yargs, { type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { optionFlag, optionShape } from './adapters/options';
-import { listAdapterOptions, listAdapters, type DeclaredOption } from './adapters/registry';
+import { getAdapter, listAdapterOptions, listAdapters, type DeclaredOption } from './adapters/registry';
 import { writeContactSheet } from './contact-sheet';
 import { EXIT, exitWithError, UsageError } from './cli-exit';
 import { oneLine } from './errors';
 import { removeActiveTempFilesSync } from './io';
 import { loadManifest } from './manifest';
-import { DEFAULT_SIZE, prepareDataset } from './prepare';
+import { DEFAULT_SIZE, imageDefaults, prepareDataset } from './prepare';
 import { sha256File } from './shards';
 import { DOMAINS, SPLIT_NAMES, SUBSETS, type Manifest, type PrepareProgress } from './types';
 import { attachClassVectors } from './vectors/attach';
@@ -210,6 +210,11 @@ function adapterValues(a: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(listAdapterOptions().map((o) => [o.name, a[optionFlag(o.name)]]));
 }
 
+/** The dataset's default edge (for the default output folder name); ours for an unknown name, which prepare reports. */
+function defaultSizeOf(dataset: string): number {
+  return listAdapters().includes(dataset) ? imageDefaults(getAdapter(dataset)).size : DEFAULT_SIZE;
+}
+
 export async function main(argv: string[]): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
@@ -233,8 +238,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('root', { type: 'string', describe: 'dataset folder (not used by emoji)' })
           .option('size', {
             type: 'number',
-            default: DEFAULT_SIZE,
-            describe: 'output edge in pixels (64 for demos, 224 like the paper)',
+            describe: `output edge in pixels (default per dataset: sketchy, tuberlin 256, so that 224 px crops downsample; others ${DEFAULT_SIZE})`,
           })
           .option('out', {
             type: 'string',
@@ -242,8 +246,8 @@ export async function main(argv: string[]): Promise<void> {
           })
           .option('fit', {
             choices: ['contain', 'cover', 'fill'] as const,
-            default: 'contain' as const,
-            describe: 'resize mode; contain pads with white',
+            describe:
+              'resize mode: fill stretches (the authors, default for sketchy and tuberlin), contain pads with white (default otherwise), cover crops',
           })
           .option('split', { choices: ['category', 'zeroshot'] as const, default: 'category' as const })
           .option('seed', { type: 'number', default: 0 })
@@ -269,6 +273,12 @@ export async function main(argv: string[]): Promise<void> {
             type: 'number',
             describe: 'zeroshot: seeded random choice of this many unseen classes',
           })
+          .option('gallery-check', {
+            type: 'boolean',
+            default: true,
+            describe:
+              'compare the photos found with the published gallery (sketchy 73,002, tuberlin 204,489); --no-gallery-check to skip',
+          })
           .options(adapterFlags())
           .option('categories', { type: 'string', describe: 'comma-separated categories to keep' })
           .option('max-categories', { type: 'number', describe: 'keep the first N categories (sorted)' })
@@ -283,7 +293,8 @@ export async function main(argv: string[]): Promise<void> {
           .options(wordVectorOptions)
           .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' }),
       async (a) => {
-        const out = a.out ?? path.join(REPO_ROOT, 'data', `${a.dataset}-${a.size}`);
+        const out =
+          a.out ?? path.join(REPO_ROOT, 'data', `${a.dataset}-${a.size ?? defaultSizeOf(a.dataset)}`);
         checkWordVectorsFile(a['word-vectors']); // before the long prepare, not after it
         const reporter = progressReporter(a.quiet);
         const t0 = Date.now();
@@ -300,6 +311,7 @@ export async function main(argv: string[]): Promise<void> {
             queriesPerCategory: a['queries-per-category'],
             splitFile: a['split-file'],
             photosInTrain: a['photos-in-train'],
+            galleryCheck: a['gallery-check'],
             unseenFile: a['unseen-file'],
             unseenCount: a['unseen-count'],
             ...adapterValues(a),

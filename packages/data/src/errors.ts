@@ -12,7 +12,8 @@ export type DataErrorCode =
   | 'no-space'
   | 'io'
   | 'bad-manifest'
-  | 'bad-split';
+  | 'bad-split'
+  | 'count-mismatch';
 
 export class DataError extends Error {
   readonly code: DataErrorCode;

@@ -30,6 +30,8 @@ export { EXIT, UsageError, errorLine, exitCodeFor, exitWithError } from './cli-e
 export { getAdapter, listAdapters, registerAdapter } from './adapters/registry';
 export {
   checkPrepareOptions,
+  checkGallerySize,
+  imageDefaults,
   prepareDataset,
   DEFAULT_SIZE,
   DEFAULT_SHARD_ROWS,

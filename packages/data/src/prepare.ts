@@ -110,11 +110,18 @@ interface Resolved {
   batchRows: number;
   concurrency: number;
   photosInTrain: boolean;
+  galleryCheck: boolean;
 }
 
-function resolveOptions(opts: PrepareOptions): Resolved {
+/** The image edge and fit of a dataset when the options leave them out (the adapter's, else ours). */
+export function imageDefaults(adapter: DatasetAdapter): { size: number; fit: Fit } {
+  return { size: adapter.defaultSize ?? DEFAULT_SIZE, fit: adapter.defaultFit ?? 'contain' };
+}
+
+function resolveOptions(opts: PrepareOptions, adapter: DatasetAdapter): Resolved {
   if (!opts.out) throw new DataError('bad-option', 'option --out is required');
-  const fit = opts.fit ?? 'contain';
+  const defaults = imageDefaults(adapter);
+  const fit = opts.fit ?? defaults.fit;
   if (!['contain', 'cover', 'fill'].includes(fit))
     throw new DataError('bad-option', messages.badOption('fit', 'contain, cover or fill', fit));
   const split = opts.split ?? 'category';
@@ -123,7 +130,7 @@ function resolveOptions(opts: PrepareOptions): Resolved {
   const seed = opts.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0)
     throw new DataError('bad-option', messages.badOption('seed', 'a non-negative integer', opts.seed));
-  const size = positiveInt('size', opts.size, DEFAULT_SIZE);
+  const size = positiveInt('size', opts.size, defaults.size);
   if (size > 4096) throw new DataError('bad-option', messages.badOption('size', 'at most 4096', size));
   if (
     opts.queriesPerCategory !== undefined &&
@@ -174,6 +181,7 @@ function resolveOptions(opts: PrepareOptions): Resolved {
     batchRows: positiveInt('batchRows', opts.batchRows, DEFAULT_BATCH_ROWS),
     concurrency: positiveInt('concurrency', opts.concurrency, defaultConcurrency()),
     photosInTrain: opts.photosInTrain ?? true,
+    galleryCheck: opts.galleryCheck ?? true,
   };
 }
 
@@ -316,8 +324,9 @@ function emptyCounts(): Record<SplitName, Record<Domain, number>> {
  * throws the DataError prepareDataset would. Lets a config be checked when it is loaded.
  */
 export function checkPrepareOptions(opts: PrepareOptions): void {
-  resolveOptions(opts);
-  adapterOptions(opts, getAdapter(opts.dataset));
+  const adapter = getAdapter(opts.dataset);
+  resolveOptions(opts, adapter);
+  adapterOptions(opts, adapter);
 }
 
 type Progress = (p: PrepareProgress) => void;
@@ -370,6 +379,40 @@ async function scanSamples(
     }
   }
   return { scan, classes };
+}
+
+/**
+ * The photos found against the published count of the full dataset (mAP@all depends strongly on the
+ * gallery, and a missing `--extra-photos` or a doubled photo folder changes it by thousands). A subset
+ * (categories, caps) is not checked; off by more than 1% is an error naming both numbers.
+ */
+export function checkGallerySize(
+  adapter: DatasetAdapter,
+  aOpts: AdapterOptions,
+  samples: readonly Sample[],
+  enabled: boolean,
+  log: Log,
+): void {
+  const published = adapter.publishedPhotos;
+  if (!published) return;
+  const photos = samples.filter((s) => s.domain === 'photo').length;
+  const subset =
+    Boolean(aOpts.categories?.length) ||
+    aOpts.maxCategories !== undefined ||
+    aOpts.maxPerCategory !== undefined;
+  if (!enabled || subset) {
+    log(
+      `gallery: ${photos} photos, not checked against the published ${published.count} (${subset ? 'a subset' : '--no-gallery-check'})`,
+    );
+    return;
+  }
+  if (Math.abs(photos - published.count) > 0.01 * published.count) {
+    throw new DataError(
+      'count-mismatch',
+      `dataset "${adapter.name}": found ${photos} photos, the published gallery has ${published.count} (${published.source}); check --extra-photos (see docs/reproduce-dase-mems.md), or pass --no-gallery-check to prepare what is there`,
+    );
+  }
+  log(`gallery: ${photos} photos (published: ${published.count}, ${published.source})`);
 }
 
 /** The split: zero-shot classes, the authors' split file, or a seeded per-category split. */
@@ -656,6 +699,7 @@ function buildManifest(p: ManifestParts): Manifest {
       split: r.split,
       seed: r.seed,
       ...(p.opts.queriesPerCategory !== undefined ? { queriesPerCategory: p.opts.queriesPerCategory } : {}),
+      ...(r.galleryCheck ? {} : { galleryCheck: false }),
     },
     planHash: p.hash,
     createdBy: `@sbir/data ${PACKAGE_VERSION}`,
@@ -665,8 +709,8 @@ function buildManifest(p: ManifestParts): Manifest {
 
 /** scan → split → plan → keep verified shards → encode the rest → manifest (written last). */
 export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
-  const r = resolveOptions(opts);
-  const adapter = getAdapter(r.dataset);
+  const adapter = getAdapter(opts.dataset);
+  const r = resolveOptions(opts, adapter);
   const aOpts = adapterOptions(opts, adapter);
   const log = opts.log ?? (() => undefined);
   const progress = opts.onProgress ?? (() => undefined);
@@ -674,6 +718,7 @@ export async function prepareDataset(opts: PrepareOptions): Promise<Manifest> {
   if (root) aOpts.root = root;
 
   const { scan, classes } = await scanSamples(adapter, aOpts, progress);
+  checkGallerySize(adapter, aOpts, scan.samples, r.galleryCheck, log);
   const split = splitSamples(r, opts, adapter, scan.samples, classes);
   const rows = planRows(scan.samples, split.splits, classes, r.seed);
   const shards = planShards(rows, r.shardRows, r.batchRows);

@@ -95,6 +95,18 @@ export interface DatasetAdapter {
   defaultQueriesPerCategory: number;
   /** Zero-shot default unseen count when no split file exists (a value < 1 is a fraction). */
   defaultUnseen: number;
+  /**
+   * Image preparation when `--fit` / `--size` are not given (default `contain`, DEFAULT_SIZE). Sketchy and
+   * TU-Berlin follow the authors: stretched (`fill`, Dataset.py `Resize((224, 224))`) and stored at 256
+   * px, so that the 224 px crops of the input pipeline downsample rather than upsample.
+   */
+  defaultFit?: Fit;
+  defaultSize?: number;
+  /**
+   * The published photo count of the full dataset (the retrieval gallery under the authors' protocol),
+   * checked after the scan unless `galleryCheck` is false or the scan is a subset (categories, caps).
+   */
+  publishedPhotos?: { count: number; source: string };
   scan(opts: AdapterOptions): Promise<ScanResult>;
 }
 
@@ -217,6 +229,11 @@ export interface NamedPrepareOptions extends CommonAdapterOptions {
   unseenFile?: string;
   /** Zero-shot: seeded random choice of this many unseen classes (ignores split files). */
   unseenCount?: number;
+  /**
+   * Compare the photos found with the adapter's `publishedPhotos` (default true): a count off by more
+   * than 1% is an error naming both numbers. False prepares whatever the folders hold.
+   */
+  galleryCheck?: boolean;
   /** Rows per shard file (default 2048). */
   shardRows?: number;
   /** Rows per Arrow record batch inside a shard (default 256). */
@@ -246,6 +263,7 @@ export const PREPARE_OPTION_NAMES = [
   'photosInTrain',
   'unseenFile',
   'unseenCount',
+  'galleryCheck',
   'categories',
   'maxCategories',
   'strict',

@@ -41,8 +41,12 @@ describe('sketchy', () => {
     });
   });
 
-  test('finds sketch/<tx_000100000000>/ and photo/<tx_000000000000>/ under the 256x256 level, plus extension photos', async () => {
-    const s = await getAdapter('sketchy').scan({ root: dir, extraPhotos: path.join(dir, 'EXTEND') });
+  test('finds sketch/<tx_000100000000>/ and photo/<tx_000000000000>/ under the 256x256 level, plus extension photos (--original-photos)', async () => {
+    const s = await getAdapter('sketchy').scan({
+      root: dir,
+      extraPhotos: path.join(dir, 'EXTEND'),
+      originalPhotos: true,
+    });
     expect(count(s, 'sketch')).toBe(12);
     expect(count(s, 'photo')).toBe(10);
     const sk = s.samples.find(

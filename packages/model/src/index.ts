@@ -136,6 +136,7 @@ export {
   precisionAtK,
   hammingMeanAveragePrecision,
   evaluateRetrieval,
+  hammingRetrieval,
   relevantRanks,
   normalizeRows,
   defaultRetrievalDistance,

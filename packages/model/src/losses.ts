@@ -23,9 +23,18 @@ import { Rng } from './rng';
 import type { ClassVectors } from './kinds/types';
 
 export type LossName =
-  'softmax' | 'mems' | 'contrastive' | 'triplet' | 'center' | 'cosface' | 'arcface' | 'regression';
+  | 'softmax'
+  | 'euclidean-softmax'
+  | 'mems'
+  | 'contrastive'
+  | 'triplet'
+  | 'center'
+  | 'cosface'
+  | 'arcface'
+  | 'regression';
 export const LOSS_NAMES: readonly LossName[] = [
   'softmax',
+  'euclidean-softmax',
   'mems',
   'contrastive',
   'triplet',
@@ -285,6 +294,20 @@ const defs: Record<LossName, LossDef> = {
       const c = addLinear(env.store, env.rng, 'loss.classifier', env.embeddingDim, env.numClasses);
       return {
         compute: (f, y) => crossEntropy(dense(f, c.w as tf.Tensor2D, c.b as tf.Tensor1D), y),
+      };
+    },
+  },
+  // The authors' code has no linear-classifier softmax: its loss without a margin is MEMS with m = 1
+  // (models/losses.py MEMS with --margin 1, main.py's default). This entry is that baseline by name, so
+  // softmax -> euclidean-softmax changes the logit form and euclidean-softmax -> mems the margin alone.
+  'euclidean-softmax': {
+    description:
+      'softmax over negative squared Euclidean distances to learnable centres: MEMS with m = 1 (authors: models/losses.py, --margin 1)',
+    defaults: { scale: 1 },
+    create: (o, env) => {
+      const centres = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
+      return {
+        compute: (f, y) => crossEntropy(memsLogits(f, centres as tf.Tensor2D, y, 1, o.scale as number), y),
       };
     },
   },

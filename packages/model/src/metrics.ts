@@ -464,16 +464,34 @@ export function evaluateRetrieval(
   const result: RetrievalResult = { ...main, nQueries: query.labels.length, nGallery: gallery.labels.length };
   if (query.codes && gallery.codes) {
     const bits = opts.bits ?? Math.round(query.codes.length / Math.max(query.labels.length, 1));
-    const h = rankAll(
-      { variants: [codesToSigned(query.codes)] },
-      { variants: [codesToSigned(gallery.codes)] },
-      query.labels,
-      gallery.labels,
+    result.hamming = hammingRetrieval(
+      { codes: query.codes, labels: query.labels },
+      { codes: gallery.codes, labels: gallery.labels },
       bits,
       opts,
-      bits,
     );
-    result.hamming = { bits, mapAll: h.mapAll, mapAtK: h.mapAtK, pAtK: h.pAtK, pr: h.pr };
   }
   return result;
+}
+
+/**
+ * The Hamming ranking metrics of one code length alone (what `evaluateRetrieval` adds as `hamming`),
+ * so that further code lengths of the same features are scored without ranking the features again.
+ */
+export function hammingRetrieval(
+  query: { codes: Uint8Array; labels: Int32Array },
+  gallery: { codes: Uint8Array; labels: Int32Array },
+  bits: number,
+  opts: MetricOptions = {},
+): NonNullable<RetrievalResult['hamming']> {
+  const h = rankAll(
+    { variants: [codesToSigned(query.codes)] },
+    { variants: [codesToSigned(gallery.codes)] },
+    query.labels,
+    gallery.labels,
+    bits,
+    opts,
+    bits,
+  );
+  return { bits, mapAll: h.mapAll, mapAtK: h.mapAtK, pAtK: h.pAtK, pr: h.pr };
 }

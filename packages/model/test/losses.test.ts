@@ -225,6 +225,37 @@ describe('MEMS', () => {
   });
 });
 
+describe('euclidean-softmax', () => {
+  it('equals MEMS with margin 1 on fixed inputs: same centres, same loss and gradients at every step', () => {
+    const env = { embeddingDim: D, numClasses: K, totalSteps: 100 };
+    const base = createLoss({ name: 'euclidean-softmax' }, env); // same Rng(0): same initial centres
+    const mems = createLoss({ name: 'mems', margin: 1 }, env);
+    const cb = base.store.params.get('loss.centres') as tf.Variable;
+    const cm = mems.store.params.get('loss.centres') as tf.Variable;
+    expect(toArray(cb)).toEqual(toArray(cm));
+    const f = tf.tensor2d(F, [B, D]);
+    const y = tf.tensor1d(Y, 'int32');
+    for (const step of [0, 50, 1000]) {
+      const gb = tf.variableGrads(() => base.compute(f, y, { step }), [cb]);
+      const gm = tf.variableGrads(() => mems.compute(f, y, { step }), [cm]);
+      expect(gb.value.dataSync()[0]).toBeCloseTo(gm.value.dataSync()[0], 6);
+      expect(maxRelErr(toArray(gb.grads[cb.name]!), toArray(gm.grads[cm.name]!))).toBeLessThan(1e-6);
+    }
+    // and both equal the hand computation of MEMS with m = 1 on the fixed centres C
+    const v = tf.tidy(() => crossEntropy(memsLogits(f, tf.tensor2d(C, [K, D]), y, 1, 1), y).dataSync()[0]);
+    expect(Math.abs(v - refMems(rows(F, D), rows(C, D), Y, 1, 1))).toBeLessThan(1e-5);
+    // a real margin changes the value: the test above can fail
+    const m4 = createLoss({ name: 'mems', margin: 4, annealSteps: 0 }, env);
+    const v4 = tf.tidy(() => m4.compute(f, y, { step: 0 }).dataSync()[0]);
+    const v1 = tf.tidy(() => base.compute(f, y, { step: 0 }).dataSync()[0]);
+    expect(Math.abs(v4 - v1)).toBeGreaterThan(1e-3);
+    expect(base.marginAt).toBeUndefined();
+    for (const l of [base, mems, m4]) l.store.dispose();
+    f.dispose();
+    y.dispose();
+  });
+});
+
 describe('CosFace and ArcFace', () => {
   it('CosFace matches the hand computation and finite differences', () => {
     const [m, s] = [0.35, 8];

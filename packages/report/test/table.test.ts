@@ -91,6 +91,29 @@ describe('ablation table', () => {
     expect(toMarkdown(t)).toContain(HAMMING_METRIC);
   });
 
+  it('shows one Hamming column per code length when cells evaluated several (eval.json hammingByBits)', () => {
+    const exp = loadRunStore(runs, 'ablation').experiments[0];
+    for (const c of exp.cells) {
+      if (!c.eval) continue;
+      const map = c.eval['mAP@all'] as number;
+      c.eval.hammingByBits = [128, 32, 64].map((bits) => ({ bits, 'mAP@all': map - bits / 1000 }));
+    }
+    const metrics = metricsFor(exp);
+    expect(metrics).toEqual([
+      'mAP@all',
+      'P@200',
+      'Hamming mAP@all (32 bits)',
+      'Hamming mAP@all (64 bits)',
+      'Hamming mAP@all (128 bits)',
+    ]);
+    const t = buildTable(normalize(exp, metrics));
+    const vals = ABLATION_MAP.emoji['se|mems'];
+    const c = row(t, 'se', 'mems').cells[columnKey('emoji', 'Hamming mAP@all (128 bits)')];
+    expect(c.n).toBe(vals.length);
+    expect(c.mean).toBeCloseTo(avg(vals) - 0.128, 12);
+    expect(toMarkdown(t)).toContain('Hamming mAP@all (32 bits)');
+  });
+
   it('marks the best mean per column, and every entry that ties it at the shown precision', () => {
     const shown = (v: number | null) => (v === null ? '' : v.toFixed(3));
     for (const col of table.columns) {

@@ -1,7 +1,7 @@
 /**
  * Trains and evaluates one cell inside a worker process. The run store is written as it goes:
  * status.json (running -> finished | failed | interrupted), metrics.jsonl, checkpoints at every epoch
- * end (last, and best by the epoch evaluation's mAP@all), then embeddings.json, retrieval.json with
+ * end (the last one only: no checkpoint is selected on the test queries), then embeddings.json, retrieval.json with
  * thumbnails, and last eval.json with the finished state.
  *
  * Test hooks (environment, documented in the README):
@@ -366,13 +366,8 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
       state.epoch = epoch;
       state.epochLossSum = 0;
       state.epochLossCount = 0;
-      const improved = quick !== null && (state.bestMetric === null || quick.mapAll > state.bestMetric);
-      if (improved) {
-        state.bestMetric = quick!.mapAll;
-        state.bestEpoch = epoch;
-      }
+      // the epoch evaluation runs on test queries: it is a curve to watch, never a model selection
       await checkpoint();
-      if (improved) await dumpCheckpoint(trainer!, cell, 'best', state);
       cell.updateStatus({ step: state.step, epoch });
       emit('onEpochEnd', cellId, line);
     };

@@ -22,8 +22,6 @@ export interface TrainerState {
   /** Running sums of the epoch in progress (its trainLoss survives a resume). */
   epochLossSum: number;
   epochLossCount: number;
-  bestMetric: number | null;
-  bestEpoch: number | null;
   trainSeconds: number;
   time: string;
 }
@@ -36,8 +34,6 @@ export function initialTrainerState(): TrainerState {
     batchInPass: 0,
     epochLossSum: 0,
     epochLossCount: 0,
-    bestMetric: null,
-    bestEpoch: null,
     trainSeconds: 0,
     time: nowIso(),
   };
@@ -153,7 +149,7 @@ export function verifyCheckpoint(dir: string): void {
 export async function dumpCheckpoint(
   model: Checkpointable,
   cell: CellStore,
-  which: 'last' | 'best',
+  which: 'last',
   state: TrainerState,
 ): Promise<void> {
   const target = cell.checkpointDir(which);
@@ -165,17 +161,13 @@ export async function dumpCheckpoint(
   writeJsonAtomicSync(path.join(tmp, 'trainer-state.json'), state);
   writeCheckpointDigests(tmp);
   fsyncDirSync(tmp);
-  // last -> previous -> dropped; best -> dropped (rename cannot replace a non-empty folder)
+  // last -> previous -> dropped (rename cannot replace a non-empty folder)
   const drop = path.join(root, `.${which}.old-${process.pid}`);
   fs.rmSync(drop, { recursive: true, force: true });
-  if (which === 'last') {
-    const previous = cell.checkpointDir('previous');
-    if (fs.existsSync(target)) {
-      if (fs.existsSync(previous)) fs.renameSync(previous, drop);
-      fs.renameSync(target, previous);
-    }
-  } else if (fs.existsSync(target)) {
-    fs.renameSync(target, drop);
+  const previous = cell.checkpointDir('previous');
+  if (fs.existsSync(target)) {
+    if (fs.existsSync(previous)) fs.renameSync(previous, drop);
+    fs.renameSync(target, previous);
   }
   fs.renameSync(tmp, target);
   fsyncDirSync(root);
@@ -183,8 +175,9 @@ export async function dumpCheckpoint(
 }
 
 /**
- * Checkpoint folders to resume from, best first: last, one left by a crash during an older swap
- * (`.last.old-<pid>`), previous, then best (which is never newer than previous).
+ * Checkpoint folders to resume from, newest first: last, one left by a crash during an older swap
+ * (`.last.old-<pid>`), then previous. There is no `best`: a checkpoint picked by mAP on the test
+ * queries would be a model selected on test data (the authors report the last model, issue 21).
  */
 export function checkpointCandidates(cell: CellStore): string[] {
   const root = path.join(cell.dir, 'checkpoints');
@@ -194,12 +187,9 @@ export function checkpointCandidates(cell: CellStore): string[] {
     .filter((n) => n.startsWith('.last.old-'))
     .sort()
     .map((n) => path.join(root, n));
-  return [
-    cell.checkpointDir('last'),
-    ...left,
-    cell.checkpointDir('previous'),
-    cell.checkpointDir('best'),
-  ].filter((d) => fs.existsSync(path.join(d, 'trainer-state.json')));
+  return [cell.checkpointDir('last'), ...left, cell.checkpointDir('previous')].filter((d) =>
+    fs.existsSync(path.join(d, 'trainer-state.json')),
+  );
 }
 
 /** The checkpoint folder a resume would try first (null: none). */
@@ -226,7 +216,7 @@ export interface RestoredCheckpoint {
 
 /**
  * Restores model + optimiser + trainer state from the newest checkpoint that matches its digests
- * (last, then previous, then best), and truncates metrics.jsonl back to its step. A corrupt one is
+ * (last, then previous), and truncates metrics.jsonl back to its step. A corrupt one is
  * reported and deleted, never loaded; when none is usable the cell starts over from step 0.
  */
 export async function restoreCheckpoint(model: Checkpointable, cell: CellStore): Promise<RestoredCheckpoint> {

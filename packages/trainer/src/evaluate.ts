@@ -23,6 +23,7 @@ import {
   type SbirTrainer,
 } from '@sbir/model';
 import { writeFileAtomicSync, writeJsonAtomicSync } from '@sbir/core';
+import { galleryPermutation, hammingByBits, hashLengths, permuteRows } from './eval-order';
 import { CellStore } from './run-store';
 import type { CellConfig } from './schema';
 import { classNeighbours, classVectorsRecord, perClassMetrics, protocolRecord } from './zeroshot';
@@ -230,14 +231,22 @@ export async function finalEvaluation(
   const shown = spread(nQueries, cfg.eval.retrievalQueries);
   const q = await embedSubset(trainer, ds, 'query', { batchSize: bs, flip, keep: new Set(shown) });
   const g = await embedSubset(trainer, ds, 'gallery', { batchSize: bs, flip });
-  const centreHash =
-    cfg.eval.centreHashBits && !q.code
-      ? centreHashCodes(trainer, ds, cfg, q, g, cfg.eval.centreHashBits)
-      : null;
+  // every code length asked for (tester.py HashTester: 32, 64, 128 in one run); the first is `hamming`
+  const lengths = q.code ? [] : hashLengths(cfg.eval.centreHashBits);
+  const hashes = lengths.map((bits) => ({ bits, ...centreHashCodes(trainer, ds, cfg, q, g, bits) }));
+  const centreHash = hashes[0] ?? null;
   const codes = centreHash?.codes ?? { query: q.code, gallery: g.code, bits: q.bits };
+  // the gallery as ranked: stored order, or the authors' category order (eval-order.ts), ties by index
+  const perm = galleryPermutation(g.labels, g.ids, cfg.eval.galleryOrder);
+  const gLabels = permuteRows(g.labels, 1, perm);
   const m = evaluateRetrieval(
     { features: q.embedding, flipped: q.flipped, labels: q.labels, codes: codes.query },
-    { features: g.embedding, flipped: g.flipped, labels: g.labels, codes: codes.gallery },
+    {
+      features: permuteRows(g.embedding, g.dim, perm),
+      flipped: g.flipped && permuteRows(g.flipped, g.dim, perm),
+      labels: gLabels,
+      codes: codes.gallery && codes.bits ? permuteRows(codes.gallery, codes.bits, perm) : codes.gallery,
+    },
     q.dim,
     { k: K, bits: codes.bits, distance, precisionKs: [100] },
   );
@@ -279,6 +288,12 @@ export async function finalEvaluation(
         }
       : null,
     ...(centreHash?.skipped ? { hammingSkipped: centreHash.skipped } : {}),
+    ...(Array.isArray(cfg.eval.centreHashBits)
+      ? {
+          hammingByBits: hammingByBits(hashes, m.hamming, { query: q.labels, gallery: gLabels }, perm, K),
+        }
+      : {}),
+    ...(cfg.eval.galleryOrder ? { galleryOrder: cfg.eval.galleryOrder } : {}),
     nQueries: q.n,
     nGallery: g.n,
     evalSeconds,

@@ -101,7 +101,7 @@ export interface EpochLine {
 export type MetricLine = StepLine | EpochLine;
 
 /** Checkpoint folders under checkpoints/: `previous` is the `last` before the current one. */
-export type CheckpointName = 'last' | 'previous' | 'best';
+export type CheckpointName = 'last' | 'previous';
 
 export function nowIso(): string {
   return new Date().toISOString();
@@ -317,7 +317,8 @@ export class CellStore {
 
   /**
    * Removes what a killed writer leaves behind: `*.tmp-<pid>` files and folders of atomic writes and
-   * checkpoint swaps (cell folder, checkpoints/, retrieval/), and the half-swapped `.best.old-<pid>`.
+   * checkpoint swaps (cell folder, checkpoints/, retrieval/), and the half-swapped `.best.old-<pid>` of
+   * stores written before the `best` checkpoint was removed.
    * Run when the cell (re)starts, by its one owner. Returns the names removed.
    */
   removeStaleTemp(): string[] {

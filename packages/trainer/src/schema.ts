@@ -12,6 +12,7 @@
  */
 import { checkPrepareOptions, type PrepareOptions } from '@sbir/data';
 import { z } from 'zod';
+import { GALLERY_ORDERS, type GalleryOrder } from './eval-order';
 import {
   ATTN_TYPES,
   HIDDEN_ACTIVATIONS,
@@ -359,9 +360,16 @@ export const EvalSchema = z
     /**
      * Post-hoc binary codes as the authors' tester.py: after training, a spectral-normalised map
      * (embedding -> bits) is fitted to the class prototypes, codes = its sign; Hamming mAP in eval.json.
-     * Optional with no default, so that cells which do not use it keep their ids.
+     * Optional with no default, so that cells which do not use it keep their ids. A list (tester.py:
+     * [32, 64, 128]) evaluates every length in one run: `hamming` is the first, `hammingByBits` all.
      */
-    centreHashBits: positiveInt.optional(),
+    centreHashBits: z.union([positiveInt, z.array(positiveInt).min(1)]).optional(),
+    /**
+     * Gallery order for ranking, which decides ties (eval-order.ts): `stored` (the prepared, shuffled
+     * order; what an unset value means) or `category` (the authors' photo list order). No default, so
+     * cells without it keep their ids.
+     */
+    galleryOrder: z.enum(GALLERY_ORDERS as [GalleryOrder, ...GalleryOrder[]]).optional(),
     /** Adam steps of that fit (default 1000; the authors run 10,000). */
     centreHashSteps: positiveInt.optional(),
     /**

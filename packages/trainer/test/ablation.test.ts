@@ -76,10 +76,15 @@ test('a forced NaN fails its cell cleanly while the grid goes on; reruns skip; -
     'embeddings.json',
     'retrieval.json',
     'checkpoints/last/trainer-state.json',
-    'checkpoints/best/trainer-state.json',
   ]) {
     expect(fs.existsSync(path.join(good, f))).toBe(true);
   }
+  // no checkpoint is selected on the test queries (issue 21): the last one and its fallback only
+  const kept = fs.readdirSync(path.join(good, 'checkpoints'));
+  expect(kept).toContain('last');
+  expect(kept.filter((n) => n !== 'last' && n !== 'previous')).toEqual([]);
+  const saved = readJson<Record<string, unknown>>(path.join(good, 'checkpoints/last/trainer-state.json'));
+  expect(Object.keys(saved).filter((k) => /best/i.test(k))).toEqual([]);
   const evalJson = readJson<Record<string, number>>(path.join(good, 'eval.json'));
   expect(evalJson['mAP@all']).toBeGreaterThan(0);
   expect(evalJson['P@200']).toBeGreaterThan(0);
@@ -276,11 +281,44 @@ test('eval.centreHashBits: post-hoc codes from the loss centres (MEMS, CosFace) 
       steps: 200,
       features: 'flip-mean',
     });
+    // one length given as a number: eval.json as before (no per-length record, stored gallery order)
+    expect(ev).not.toHaveProperty('hammingByBits');
+    expect(ev).not.toHaveProperty('galleryOrder');
     const h = ev.hamming!;
     // 4 classes: chance mAP is about 1/4; any ranking of the whole gallery has mAP in (0, 1].
     expect(h['mAP@all']).toBeGreaterThan(0);
     expect(h['mAP@all']).toBeLessThanOrEqual(1);
     // the fit decorrelates the prototypes' codes: mean off-diagonal inner product goes down
     expect(h.lossEnd).toBeLessThan(h.lossStart);
+  }
+});
+
+test("eval.centreHashBits as a list: every code length in one eval.json, the gallery in the authors' category order; euclidean-softmax trains", async () => {
+  const dir = path.join(root, 'hash-lengths');
+  fs.mkdirSync(dir);
+  const file = writeTinyExperiment(dir, {
+    name: 'lengths',
+    grid: '  loss: [euclidean-softmax]',
+    epochs: 1,
+    dataDir,
+    eval: 'centreHashBits: [8, 16, 32], centreHashSteps: 50, galleryOrder: category',
+  });
+  const runs = path.join(dir, 'runs');
+  const r = await runCli(['ablation', '--experiment', file, '--runs-dir', runs]);
+  expect(r.code).toBe(0);
+  const cell = cellDirs(runs, 'lengths')['euclidean-softmax']!;
+  const ev = readJson<{
+    hamming: { bits: number; 'mAP@all': number; prototypes: string };
+    hammingByBits: { bits: number; 'mAP@all': number; 'P@200': number }[];
+    galleryOrder: string;
+  }>(path.join(cell, 'eval.json'));
+  expect(ev.galleryOrder).toBe('category');
+  expect(ev.hamming).toMatchObject({ bits: 8, prototypes: 'loss-centres' }); // the first length
+  expect(ev.hammingByBits.map((h) => h.bits)).toEqual([8, 16, 32]);
+  expect(ev.hammingByBits[0]!['mAP@all']).toBe(ev.hamming['mAP@all']);
+  for (const h of ev.hammingByBits) {
+    expect(h['mAP@all']).toBeGreaterThan(0);
+    expect(h['mAP@all']).toBeLessThanOrEqual(1);
+    expect(h['P@200']).toBeGreaterThan(0);
   }
 });

@@ -60,6 +60,24 @@ describe('config.json of two cells differs exactly by their axis', () => {
     expect(elsewhere.cells.map((c) => c.cellId)).toEqual(exp.cells.map((c) => c.cellId));
   });
 
+  test("paper-ablation: euclidean-softmax -> mems changes the margin alone; 3 seeds; every hash length, authors' gallery order", () => {
+    const exp = loadExperiment('paper-ablation', { dataRoot: '/data', weightsRoot: '/w' });
+    const axes = { dataset: 'sketchy', block: 'dase', seed: 1 };
+    const plain = cellOf(exp.cells, { ...axes, loss: 'euclidean-softmax' });
+    const mems = cellOf(exp.cells, { ...axes, loss: 'mems' });
+    expect(diffPaths(settingsOf(plain), settingsOf(mems)).sort()).toEqual([
+      'loss.annealSteps',
+      'loss.margin',
+      'loss.name',
+    ]);
+    expect(plain.loss).toMatchObject({ name: 'euclidean-softmax', scale: 1 });
+    expect(mems.loss).toMatchObject({ name: 'mems', margin: 4, scale: 1 });
+    expect([...new Set(exp.cells.map((c) => c.axes.seed))]).toEqual([0, 1, 2]);
+    expect(exp.cells).toHaveLength(36);
+    expect(mems.eval).toMatchObject({ centreHashBits: [32, 64, 128], galleryOrder: 'category' });
+    expect(mems.dataset.dir).toBe('/data/sketchy-256');
+  });
+
   test('the networks of an SE and a DASE cell differ only by the domain input', async () => {
     await initBackend('tensorflow', { quiet: true });
     const exp = loadExperiment('demo', { dataRoot: '/data' });

@@ -49,7 +49,7 @@ describe('experiment schema errors name the file and the path', () => {
       'unknown loss in an axis',
       'loss: [softmax, mems]',
       'loss: [softmax, mem]',
-      'experiments/demo.yaml: grid.loss[1]: unknown loss "mem" (known: softmax, mems, contrastive, triplet, center, cosface, arcface)',
+      'experiments/demo.yaml: grid.loss[1]: unknown loss "mem" (known: softmax, euclidean-softmax, mems, contrastive, triplet, center, cosface, arcface)',
     ],
     [
       'unknown block in an axis',

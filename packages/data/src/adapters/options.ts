@@ -37,6 +37,8 @@ export const adapterOption = {
       .enum(values as [T, ...T[]], expecting(listChoices(values)))
       .default(defaultValue)
       .describe(description),
+  /** An on/off switch, no default (absent = off; the adapter states it in `description`). */
+  flag: (description: string) => z.boolean(expecting('true or false')).optional().describe(description),
   /** A positive integer with a default. */
   positiveIntWithDefault: (description: string, defaultValue: number) =>
     z.number(expecting('a positive integer')).int().min(1).default(defaultValue).describe(description),

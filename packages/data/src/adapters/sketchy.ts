@@ -4,7 +4,14 @@
  * Liu et al. (DSH, CVPR 2017) as `--extra-photos <dir>/<category>/*.jpg`.
  *
  * The sketch folder defaults to `tx_000100000000`, the folder the DASE authors train on
- * (Ben-Louis/SBIR-DASE-MEMS, see shared/PAPER.md); the photo folder to `tx_000000000000`.
+ * (Ben-Louis/SBIR-DASE-MEMS@589f789 README, "Datasets"; docs/PAPER.md); the photo folder to `tx_000000000000`.
+ *
+ * Photos: with `--extra-photos`, the extension folder alone, as the authors (their README's Sketchy
+ * "Photos" download is the extended set, read as `photos/<category>` by split_data.py; the published
+ * gallery is 73,002 photos). `--original-photos` adds `photo/<photo-folder>` on top (a deviation, named),
+ * skipping an original whose file name is already in the extension's category, so no photo counts twice.
+ * Without `--extra-photos` the original 12,500 photos are the gallery (not the paper's setting: prepare's
+ * gallery check says so).
  */
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -31,7 +38,13 @@ export const sketchyOptions = z.object({
   photoFolder: adapterOption.name('photo folder', SKETCHY_PHOTO_FOLDER),
   extraPhotos: adapterOption.dir('extension photo folder <dir>/<category>/*'),
   maxPerCategory: adapterOption.positiveInt('cap per category and domain'),
+  originalPhotos: adapterOption.flag(
+    'with --extra-photos, also add photo/<photo-folder> (not the authors: they use the extension alone); originals already in the extension are skipped',
+  ),
 });
+
+/** Extended Sketchy's photo count (Liu et al., Deep Sketch Hashing, CVPR 2017; docs/PAPER.md). */
+export const SKETCHY_EXTENDED_PHOTOS = 73002;
 
 /** The folder holding `sketch/` and `photo/`: the root itself or the zip's `256x256` level. */
 function findBase(root: string): string {
@@ -57,7 +70,9 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
   const sketchDir = path.join(base, 'sketch', sketchFolder);
   const photoDir = path.join(base, 'photo', photoFolder);
   if (!isDir(sketchDir)) throw new DataError('missing-dir', messages.missingDir('sketch-folder', sketchDir));
-  if (!isDir(photoDir)) throw new DataError('missing-dir', messages.missingDir('photo-folder', photoDir));
+  const withOriginals = !opts.extraPhotos || Boolean(opts.originalPhotos);
+  if (withOriginals && !isDir(photoDir))
+    throw new DataError('missing-dir', messages.missingDir('photo-folder', photoDir));
   if (opts.extraPhotos && !isDir(opts.extraPhotos))
     throw new DataError('missing-dir', messages.missingDir('extra-photos', opts.extraPhotos));
 
@@ -66,13 +81,9 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
     throw new DataError('empty-category', `no category folders in ${sketchDir}`);
   const cats = filterCategories(allSketchCats, opts);
   const restrict = opts.categories || opts.maxCategories !== undefined ? cats : undefined;
-  const photoPairs = pairCategories(
-    allSketchCats,
-    listDirs(photoDir),
-    { sketch: sketchDir, photo: photoDir },
-    {},
-    restrict,
-  );
+  const photoPairs = withOriginals
+    ? pairCategories(allSketchCats, listDirs(photoDir), { sketch: sketchDir, photo: photoDir }, {}, restrict)
+    : undefined;
   const extraPairs = opts.extraPhotos
     ? pairCategories(
         allSketchCats,
@@ -98,28 +109,29 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
         source: relSource(path.join(sDir, f), root),
       });
     }
-    const pDir = path.join(photoDir, photoPairs.get(cat) as string);
-    const p = listImages(pDir, { strict, relativeTo: root });
-    skipped.push(...p.skipped);
-    for (const f of capList(p.files, opts.maxPerCategory)) {
-      samples.push({
-        domain: 'photo',
-        category: cat,
-        instance: stem(f),
-        source: relSource(path.join(pDir, f), root),
-      });
-    }
+    const inExtension = new Map<string, string>(); // file stem -> its extension source
     if (extraPairs && opts.extraPhotos) {
       const eDir = path.join(opts.extraPhotos, extraPairs.get(cat) as string);
       const e = listImages(eDir, { strict, relativeTo: opts.extraPhotos, prefix: 'extra-photos' });
       skipped.push(...e.skipped);
       for (const f of capList(e.files, opts.maxPerCategory)) {
-        samples.push({
-          domain: 'photo',
-          category: cat,
-          instance: `extra:${stem(f)}`,
-          source: relSource(path.join(eDir, f), opts.extraPhotos, 'extra-photos'),
-        });
+        const source = relSource(path.join(eDir, f), opts.extraPhotos, 'extra-photos');
+        inExtension.set(stem(f), source);
+        samples.push({ domain: 'photo', category: cat, instance: `extra:${stem(f)}`, source });
+      }
+    }
+    if (photoPairs) {
+      const pDir = path.join(photoDir, photoPairs.get(cat) as string);
+      const p = listImages(pDir, { strict, relativeTo: root });
+      skipped.push(...p.skipped);
+      for (const f of capList(p.files, opts.maxPerCategory)) {
+        const source = relSource(path.join(pDir, f), root);
+        const twin = inExtension.get(stem(f));
+        if (twin) {
+          skipped.push({ source, reason: `duplicate of an extension photo (${twin})` });
+          continue;
+        }
+        samples.push({ domain: 'photo', category: cat, instance: stem(f), source });
       }
     }
   }
@@ -127,7 +139,7 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
   return {
     samples,
     skipped,
-    notes: { sketchFolder, photoFolder, extraPhotos: Boolean(extra) },
+    notes: { sketchFolder, photoFolder: withOriginals ? photoFolder : null, extraPhotos: Boolean(extra) },
     licenses: [
       {
         name: 'sketchy',
@@ -159,11 +171,18 @@ async function scan(given: AdapterOptions): Promise<ScanResult> {
 
 export const sketchyAdapter: DatasetAdapter = {
   name: 'sketchy',
-  version: '1',
+  version: '2', // 2: the extension alone when --extra-photos is given; originals deduplicated
   description: 'Sketchy: sketch/<aug>/<category>/*.png, photo/<aug>/<category>/*.jpg (+ --extra-photos)',
   options: sketchyOptions,
   needsRoot: true,
   defaultQueriesPerCategory: 50,
   defaultUnseen: 25,
+  // Dataset.py: Resize((224, 224)) of the original file, i.e. stretched; stored at 256 px so crops downsample
+  defaultFit: 'fill',
+  defaultSize: 256,
+  publishedPhotos: {
+    count: SKETCHY_EXTENDED_PHOTOS,
+    source: 'extended Sketchy, Liu et al. DSH CVPR 2017',
+  },
   scan,
 };

@@ -30,6 +30,9 @@ export const tuberlinOptions = z.object({
   maxPerCategory: adapterOption.positiveInt('cap per category and domain'),
 });
 
+/** Extended TU-Berlin's photo count (Zhang et al. 2016, as used by DSH, CVPR 2017; docs/PAPER.md). */
+export const TUBERLIN_EXTENDED_PHOTOS = 204489;
+
 /** Extension photo folder (normalised key) -> TU-Berlin sketch category (normalised key). */
 export const TUBERLIN_PHOTO_ALIASES: Record<string, string> = {
   tromobone: 'trombone',
@@ -134,5 +137,12 @@ export const tuberlinAdapter: DatasetAdapter = {
   needsRoot: true,
   defaultQueriesPerCategory: 10,
   defaultUnseen: 30,
+  // Dataset.py: Resize((224, 224)) of the original file, i.e. stretched; stored at 256 px so crops downsample
+  defaultFit: 'fill',
+  defaultSize: 256,
+  publishedPhotos: {
+    count: TUBERLIN_EXTENDED_PHOTOS,
+    source: 'extended TU-Berlin, Zhang et al. 2016 as used by DSH, CVPR 2017',
+  },
   scan,
 };

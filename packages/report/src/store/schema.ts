@@ -186,6 +186,8 @@ export const EvalSchema = z
       .passthrough()
       .nullable()
       .optional(),
+    /** Every code length of one run (trainer: `eval.centreHashBits` as a list); `hamming` is the first. */
+    hammingByBits: z.array(z.object({ bits: optNum, 'mAP@all': optNum }).passthrough()).optional(),
     nQueries: optNum,
     nGallery: optNum,
     evalSeconds: optNum,

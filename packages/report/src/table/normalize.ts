@@ -13,11 +13,30 @@ const NESTED_METRICS: Record<string, (e: NonNullable<CellRecord['eval']>) => unk
   [HAMMING_METRIC]: (e) => e.hamming?.['mAP@all'],
 };
 
-/** The table's metrics: mAP@all and P@200, plus Hamming mAP@all when a finished cell has binary codes. */
+/** The column of one code length of eval.json `hammingByBits`: `Hamming mAP@all (64 bits)`. */
+export const hammingBitsMetric = (bits: number): string => `${HAMMING_METRIC} (${bits} bits)`;
+const BITS_METRIC = /^Hamming mAP@all \((\d+) bits\)$/;
+
+/** A metric's value in eval.json: a top-level field, `hamming`, or one length of `hammingByBits`. */
+function metricValue(e: NonNullable<CellRecord['eval']>, k: string): unknown {
+  if (NESTED_METRICS[k]) return NESTED_METRICS[k](e);
+  const bits = BITS_METRIC.exec(k);
+  if (bits) return e.hammingByBits?.find((h) => h.bits === Number(bits[1]))?.['mAP@all'];
+  return e[k];
+}
+
+/**
+ * The table's metrics: mAP@all and P@200, plus Hamming mAP@all when a finished cell has binary codes:
+ * one column per code length when cells evaluated several (`hammingByBits`, shortest first), else the
+ * one `hamming` column.
+ */
 export function metricsFor(exp: ExperimentRecord): string[] {
-  const hamming = exp.cells.some(
-    (c) => c.status.state === 'finished' && typeof c.eval?.hamming?.['mAP@all'] === 'number',
-  );
+  const finished = exp.cells.filter((c) => c.status.state === 'finished');
+  const lengths = [
+    ...new Set(finished.flatMap((c) => (c.eval?.hammingByBits ?? []).map((h) => h.bits))),
+  ].filter((b): b is number => typeof b === 'number');
+  if (lengths.length) return [...DEFAULT_METRICS, ...lengths.sort((a, b) => a - b).map(hammingBitsMetric)];
+  const hamming = finished.some((c) => typeof c.eval?.hamming?.['mAP@all'] === 'number');
   return hamming ? [...DEFAULT_METRICS, HAMMING_METRIC] : [...DEFAULT_METRICS];
 }
 const NON_ROW_AXES = new Set(['dataset', 'seed']);
@@ -75,7 +94,7 @@ function cellSetLabels(cells: readonly CellRecord[], history: unknown): Map<stri
  */
 const PREFERRED_ORDER: Record<string, string[]> = {
   block: ['none', 'se', 'dase'],
-  loss: ['softmax', 'mems'],
+  loss: ['softmax', 'euclidean-softmax', 'mems'],
 };
 
 export interface Observation {
@@ -219,7 +238,7 @@ export function normalize(
     const finished = c.status.state === 'finished';
     const m: Record<string, number | undefined> = {};
     for (const k of metrics) {
-      const v = c.eval ? (NESTED_METRICS[k] ? NESTED_METRICS[k](c.eval) : c.eval[k]) : undefined;
+      const v = c.eval ? metricValue(c.eval, k) : undefined;
       m[k] = finished && typeof v === 'number' && Number.isFinite(v) ? v : undefined;
     }
     return {
