@@ -103,4 +103,4 @@ export function neighbourIntro(n: ZsNeighbours): string {
 }
 
 export const unseenText = (t: ZsTable): string =>
-  `Unseen classes (${t.protocol.unseen.length}): ${and(t.protocol.unseen) || 'none listed'}.`;
+  `Unseen classes (${t.protocol.unseen.length}): ${and([...t.protocol.unseen].sort((a, b) => a.localeCompare(b))) || 'none listed'}.`;

@@ -18,7 +18,7 @@ const texText = (s: string): string =>
 const texNumber = (s: string): string => {
   const m = /^([\d.]+)(?: ± ([\d.]+))? \((\d+)\)$/.exec(s);
   if (m) return `$${m[1]}${m[2] ? ` \\pm ${m[2]}` : ''}$ (${m[3]})`;
-  return /^\[[\d.]+, [\d.]+\]$/.test(s) ? `$${s}$` : texEscape(s);
+  return /^\[-?[\d.]+, -?[\d.]+\]$/.test(s) ? `$${s}$` : texEscape(s);
 };
 
 function tableLatex(v: ZeroShotView, t: ZsTable, experiment: string): string {

@@ -25,6 +25,10 @@ export interface FixtureCell {
   artifacts?: boolean;
   /** optional extra config fields (e.g. a `name`) */
   extraConfig?: Record<string, unknown>;
+  /** fields merged into eval.json (finished cells), e.g. the zero-shot `protocol` and `perClass` */
+  extraEval?: Record<string, unknown>;
+  /** further JSON files in the cell folder (name → content), e.g. class-neighbours.json */
+  files?: Record<string, unknown>;
 }
 
 export interface FixtureExperiment {
@@ -37,6 +41,8 @@ export interface FixtureExperiment {
   totalEpochs?: number;
   /** cell ids listed in experiment.json whose folder is not written yet */
   phantomCells?: string[];
+  /** fields merged into experiment.json, e.g. `claims` */
+  extraMeta?: Record<string, unknown>;
 }
 
 export function canonicalJson(v: unknown): string {
@@ -247,8 +253,10 @@ export async function writeExperiment(
         },
         flipTest: true,
         unknownFutureMetric: 42,
+        ...cell.extraEval,
       });
     }
+    for (const [name, content] of Object.entries(cell.files ?? {})) writeJson(path.join(dir, name), content);
     if (cell.artifacts ?? cell.state === 'finished') {
       const rr = rng(99 + seed);
       const rows = [];
@@ -301,6 +309,7 @@ export async function writeExperiment(
     cells: [...ids, ...(exp.phantomCells ?? [])],
     createdAt: new Date(t0).toISOString(),
     updatedAt: new Date(t0 + 3_600_000).toISOString(),
+    ...exp.extraMeta,
   });
   return byKey;
 }
