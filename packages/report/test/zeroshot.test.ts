@@ -7,6 +7,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import Ajv from 'ajv';
+import { compile, type TopLevelSpec } from 'vega-lite';
 import { buildReport } from '../src/report';
 import { ReportInputError } from '../src/messages';
 import { loadRunStore, readClassNeighbours } from '../src/store/read';
@@ -146,7 +148,7 @@ function mixedCells(): FixtureCell[] {
   );
 }
 
-const EVIL = '<script>alert(1)</script> $\\input{/etc/passwd}$ [x](javascript:alert(2)) | *';
+const EVIL = '=cmd|x <script>alert(1)</script> $\\input{/etc/passwd}$ [x](javascript:alert(2)) | *';
 
 let runs: string;
 let view: ZeroShotView;
@@ -376,7 +378,25 @@ describe('coverage, neighbours and the per-class chart', () => {
     const cat = d.points.find((p) => p.row === 'ssgn' && p.category === 'cat')!;
     expect(cat.n).toBe(3);
     expect(cat.mean).toBeCloseTo(avg([0, 1, 2].map((s) => classMap('ssgn', s, k))), 12);
-    const spec = JSON.stringify(perClassSpec(t, d, { title: 'x' }));
+    const vl: TopLevelSpec = perClassSpec(t, d, { title: 'x' });
+    const schema = JSON.parse(
+      fs.readFileSync(require.resolve('vega-lite/build/vega-lite-schema.json'), 'utf8'),
+    );
+    const validate = new Ajv({ strict: false, allowUnionTypes: true, validateFormats: false }).compile(
+      schema,
+    );
+    expect(validate(vl)).toBe(true);
+    const warnings: string[] = [];
+    const logger = {
+      level: () => logger,
+      warn: (...a: unknown[]) => (warnings.push(a.join(' ')), logger),
+      info: () => logger,
+      debug: () => logger,
+      error: (...a: unknown[]) => (warnings.push(a.join(' ')), logger),
+    };
+    expect(compile(vl, { logger: logger as never }).spec).toBeTruthy();
+    expect(warnings).toEqual([]);
+    const spec = JSON.stringify(vl);
     expect(spec).toContain('"sort":["animal-mammal","car_(sedan)","cat","hot-air_balloon","teddy-bear"]');
     expect(spec).not.toContain('seen-class');
   });
@@ -468,6 +488,9 @@ describe('hostile strings and bad files', () => {
     expect(md).not.toContain('<script');
     expect(md).not.toContain('[x](');
     expect(md).toContain('&lt;script&gt;');
+    // a spreadsheet formula stays text in the CSV
+    const csv = fs.readFileSync(path.join(out, 'zeroshot.csv'), 'utf8');
+    expect(csv).toContain(`,"'${EVIL.replace(/"/g, '""')}",mAP@all,`);
     const tex = fs.readFileSync(path.join(out, 'zeroshot.tex'), 'utf8');
     expect(tex).not.toContain('\\input');
     expect(tex).toContain('\\textbackslash{}input\\{/etc/passwd\\}');

@@ -5,7 +5,7 @@
  * in, data and spec out.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import { CATEGORY_SCHEME, chartConfig } from '../charts/theme';
+import { chartConfig } from '../charts/theme';
 import { mean } from '../stats';
 import { metricLabel, type ZsTable } from './compute';
 
@@ -99,10 +99,9 @@ export function perClassSpec(
             field: 'row',
             type: 'nominal',
             sort: d.rows,
-            scale: { scheme: CATEGORY_SCHEME },
+            scale: { scheme: 'tableau10' },
             legend: { title: 'row', orient: 'top', columns: 3 },
           },
-          shape: { field: 'row', type: 'nominal', sort: d.rows, legend: null },
           tooltip: [
             { field: 'category', title: 'class' },
             { field: 'row' },
