@@ -265,6 +265,22 @@ describe('zero-shot tables', () => {
     expect(mixed.notes.join(' ')).toContain(
       'emoji: 2 protocols (sem-pcyc and yelamarthi), one table each; never pooled.',
     );
+    // a claim is tested per protocol, each in its own first metric, never across protocols
+    const exp = loadRunStore(runs, 'mixed').experiments[0]!;
+    const claimed = computeZeroShot(
+      { ...exp, meta: { ...exp.meta, claims: [CLAIMS[0]!] } },
+      () => undefined,
+    )!;
+    expect(claimed.claims.map((c) => [c.protocol, c.metric, c.n, c.diffs.map((d) => d.toFixed(6))])).toEqual([
+      ['sem-pcyc', 'mAP@all', 2, ['0.000000', '0.000000']],
+      ['yelamarthi', 'mAP@200', 2, ['0.050000', '0.150000']],
+    ]);
+    // Holm's family counts the comparisons with a test: all-zero differences have none
+    expect(claimed.claims.map((c) => [c.p, c.family])).toEqual([
+      [null, 1],
+      [claimed.claims[1]!.pAdjusted, 1],
+    ]);
+    expect(claimed.claims[1]!.p).toBeCloseTo(1 - (2 * Math.atan(2)) / Math.PI, 10); // t = 0.1 / (0.0707/√2) = 2, df = 1
     const csv = zeroShotCsv(mixed, 'mixed').trim().split('\n');
     expect(csv[0]).toBe(
       'experiment,dataset,protocol,unseen_classes,method,metric,n,mean,std,ci_low,ci_high,seeds,values',

@@ -256,6 +256,8 @@ export interface ZsComparison {
 }
 
 type Claim = { axis: string; baseline: string; treatment: string };
+/** A comparison before the correction over its claim's family, which gives the rest. */
+type Measured = Omit<ZsComparison, 'pAdjusted' | 'family' | 'verdict' | 'sentence'>;
 
 /** One seed's cell of a row, or null when the row holds two cells of that seed (not paired). */
 function cellsBySeed(row: ZsRow): Map<string, ZsSample | null> {
@@ -264,7 +266,7 @@ function cellsBySeed(row: ZsRow): Map<string, ZsSample | null> {
   return out;
 }
 
-function compare(claim: Claim, t: ZsTable, treated: ZsRow, base: ZsRow, rowAxes: string[]): ZsComparison {
+function compare(claim: Claim, t: ZsTable, treated: ZsRow, base: ZsRow, rowAxes: string[]): Measured {
   const metric = t.protocol.metrics[0]!;
   const a = cellsBySeed(treated);
   const b = cellsBySeed(base);
@@ -275,7 +277,7 @@ function compare(claim: Claim, t: ZsTable, treated: ZsRow, base: ZsRow, rowAxes:
   const tb = seeds.map((s) => b.get(s)!.values[metric] as number);
   const test = pairedTTest(ta, tb);
   const other = rowAxes.filter((x) => x !== claim.axis);
-  const c = {
+  return {
     ...claim,
     label: `${displayValue(claim.axis, claim.treatment)} > ${displayValue(claim.axis, claim.baseline)}`,
     tableId: t.id,
@@ -291,15 +293,11 @@ function compare(claim: Claim, t: ZsTable, treated: ZsRow, base: ZsRow, rowAxes:
     sd: test.sdDiff,
     ci: tInterval(test.n, test.meanDiff, test.sdDiff),
     p: test.p,
-    pAdjusted: null,
-    family: 0,
-    verdict: 'cannot tell' as Verdict,
   };
-  return { ...c, sentence: '' };
 }
 
 /** Every (table, other setting) where the claim's treatment and baseline rows both exist. */
-function comparisonsOf(claim: Claim, tables: ZsTable[], rowAxes: string[]): ZsComparison[] {
+function comparisonsOf(claim: Claim, tables: ZsTable[], rowAxes: string[]): Measured[] {
   const other = rowAxes.filter((x) => x !== claim.axis);
   const otherKey = (r: ZsRow) => other.map((x) => r.axes[x]).join('\u0000');
   return tables.flatMap((t) =>
