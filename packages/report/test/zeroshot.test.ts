@@ -355,8 +355,11 @@ describe('the report build', () => {
       expect(fs.existsSync(path.join(out, f))).toBe(true);
     const report = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
     expect(report).toContain('## Zero-shot retrieval');
+    expect(report).toContain('Per unseen class: [chart](charts/zeroshot-per-class-emoji-sem-pcyc.svg).');
+    // the chart itself once, under Figures
+    expect(report.split('](charts/zeroshot-per-class-emoji-sem-pcyc.svg)')).toHaveLength(3);
     expect(report).toContain(
-      '![per unseen class: emoji, sem-pcyc](charts/zeroshot-per-class-emoji-sem-pcyc.svg)',
+      '![zeroshot: mAP@all per unseen class (emoji, sem-pcyc)](charts/zeroshot-per-class-emoji-sem-pcyc.svg)',
     );
     expect(report.indexOf('## Zero-shot retrieval')).toBeLessThan(report.indexOf('## Figures'));
     const claims = fs.readFileSync(path.join(out, 'zeroshot-claims.csv'), 'utf8').split('\n');

@@ -32,7 +32,8 @@ function tableMarkdown(v: ZeroShotView, t: ZsTable, chart: string | undefined): 
     '',
     ...claims.flatMap((c) => [`- ${mdText(c.sentence)}`]),
     ...(claims.length ? [''] : []),
-    ...(chart ? [`![${mdText(`per unseen class: ${t.dataset}, ${t.protocol.name}`)}](${chart})`, ''] : []),
+    // a link, not the image: report.md shows the chart once, under Figures (it is a chart record)
+    ...(chart ? [`Per unseen class: [chart](${chart}).`, ''] : []),
   ];
 }
 

@@ -1,5 +1,5 @@
 /** Zero-shot: the protocol's first metric per unseen class, one point per row (issue 19). */
-import { zeroShotTables } from '../../zeroshot/compute';
+import { metricLabel, zeroShotTables } from '../../zeroshot/compute';
 import { perClassChartName, perClassData, perClassSpec } from '../../zeroshot/per-class';
 import type { ChartRecord } from '../record';
 
@@ -13,7 +13,7 @@ export const zeroshotPerClass: ChartRecord = {
       .flatMap((t) => {
         const d = perClassData(t);
         if (!d.points.length) return [];
-        const title = `${view.table.experimentName}: ${d.metric} per unseen class (${t.dataset}, ${t.protocol.name})`;
+        const title = `${view.table.experimentName}: ${metricLabel(t.protocol.name, d.metric)} per unseen class (${t.dataset}, ${t.protocol.name})`;
         return [{ name: perClassChartName(t), title, spec: perClassSpec(t, d, { title }) }];
       }),
 };
