@@ -1,13 +1,19 @@
 /**
  * Golden files: the report built from a fixed fixture store must match the committed outputs in
  * test/golden/ byte for byte (one table in each text format, the hostile experiment's Markdown table,
- * and two chart specs), so a refactor of the report shows any change in what it writes.
+ * the zero-shot section's Markdown, LaTeX and CSV, and three chart specs), so a refactor of the report shows any change in what it writes.
  * `UPDATE_GOLDEN=1 npx jest packages/report/test/golden.test.ts` rewrites them; review the diff.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildReport } from '../src/report';
-import { ablationFixture, hostileFixture, tmpDir, writeExperiment } from './helpers/fixtures';
+import {
+  ablationFixture,
+  hostileFixture,
+  tmpDir,
+  writeExperiment,
+  zeroShotFixture,
+} from './helpers/fixtures';
 
 jest.setTimeout(120_000);
 
@@ -24,6 +30,12 @@ const GOLDEN: Record<string, Record<string, string>> = {
     'training-curves-emoji.vl.json': 'charts/training-curves-emoji.vl.json',
   },
   xss: { 'xss.md': 'ablation.md' },
+  zeroshot: {
+    'zeroshot.md': 'zeroshot.md',
+    'zeroshot.tex': 'zeroshot.tex',
+    'zeroshot.csv': 'zeroshot.csv',
+    'zeroshot-per-class-emoji-sem-pcyc.vl.json': 'charts/zeroshot-per-class-emoji-sem-pcyc.vl.json',
+  },
 };
 
 /**
@@ -45,6 +57,7 @@ beforeAll(async () => {
   const runsDir = path.join(root, 'runs');
   await writeExperiment(runsDir, ablationFixture());
   await writeExperiment(runsDir, hostileFixture());
+  await writeExperiment(runsDir, zeroShotFixture());
   const referenceFile = path.join(root, 'paper-reference.yaml');
   fs.writeFileSync(referenceFile, REFERENCE);
   for (const [experiment, files] of Object.entries(GOLDEN)) {

@@ -12,6 +12,7 @@ import { mapByCell } from './records/map-by-cell';
 import { precisionRecall } from './records/precision-recall';
 import { throughput } from './records/throughput';
 import { trainingCurves } from './records/training-curves';
+import { zeroshotPerClass } from './records/zeroshot-per-class';
 
 export const CHARTS: readonly ChartRecord[] = [
   mapByCell,
@@ -20,6 +21,7 @@ export const CHARTS: readonly ChartRecord[] = [
   precisionRecall,
   distances,
   embeddingsPca,
+  zeroshotPerClass,
 ];
 
 /** A page's specs by slot, leaving out the charts without data. */

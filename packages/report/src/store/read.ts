@@ -11,6 +11,7 @@ import { ReportInputError, message } from '../messages';
 import {
   CELL_ID,
   CellConfigSchema,
+  ClassNeighboursSchema,
   CellStatusSchema,
   EmbeddingsSchema,
   EvalSchema,
@@ -19,6 +20,7 @@ import {
   MetricLineSchema,
   RetrievalSchema,
   type StoredCellConfig,
+  type ClassNeighbours,
   type CellStatus,
   type Embeddings,
   type EvalResult,
@@ -166,6 +168,11 @@ export function readEmbeddings(cell: CellRecord): Embeddings | undefined {
 
 export function readRetrieval(cell: CellRecord): Retrieval | undefined {
   return readJson(path.join(cell.dir, 'retrieval.json'), RetrievalSchema);
+}
+
+/** class-neighbours.json of a zero-shot cell (undefined when the cell has none). */
+export function readClassNeighbours(cell: CellRecord): ClassNeighbours | undefined {
+  return readJson(path.join(cell.dir, 'class-neighbours.json'), ClassNeighboursSchema);
 }
 
 /** A real folder (lstat): experiment and cell folders that are symbolic links are not followed. */

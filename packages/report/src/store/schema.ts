@@ -58,6 +58,14 @@ export const SensitivitySchema = z
     path: ['factors'],
   });
 
+/**
+ * experiment.json `claims` (issue 19): the orderings the zero-shot section tests, treatment > baseline
+ * on one grid axis; the same shape as `sensitivity.claims`.
+ */
+export const ClaimsSchema = z.array(
+  z.object({ axis: sensitivityName, baseline: Scalar, treatment: Scalar }).passthrough(),
+);
+
 export const ExperimentMetaSchema = z
   .object({
     formatVersion: z.number().optional(),
@@ -76,6 +84,8 @@ export const ExperimentMetaSchema = z
     updatedAt: optStr,
     /** Present only for experiments with a `sensitivity:` block. */
     sensitivity: SensitivitySchema.optional(),
+    /** The zero-shot section's claims (issue 19); absent in older stores. */
+    claims: ClaimsSchema.optional(),
   })
   .passthrough();
 
@@ -176,11 +186,70 @@ const HistogramSchema = z
     message: 'edges must have one more entry than intra and inter, which must have equal length',
   });
 
+/** A class name as the dataset spells it (printed in every format, so bounded, never trusted). */
+const className = z.string().max(200);
+
+/** A protocol or metric name: printed everywhere, looked up in eval.json. */
+const PROTOCOL_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+const METRIC_NAME = /^[A-Za-z0-9@._-]{1,64}$/;
+
+/**
+ * eval.json `protocol` (issue 19): null for a category split; for a zero-shot one, its name
+ * (sem-pcyc, yelamarthi), the metrics its table shows, and the unseen classes.
+ */
+export const ProtocolSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(PROTOCOL_NAME, 'expected a protocol name (lower-case letters, digits, ".", "_" or "-")'),
+    metrics: z
+      .array(z.string().regex(METRIC_NAME, 'expected a metric name (an eval.json key such as mAP@all)'))
+      .min(1)
+      .max(8),
+    unseen: z.array(className),
+  })
+  .passthrough();
+
+/** eval.json `perClass`: the metrics of each query class. */
+export const PerClassSchema = z.array(
+  z
+    .object({
+      category: className,
+      nQueries: optNum,
+      nGallery: optNum,
+      'mAP@all': optNum,
+      'P@100': optNum,
+      'mAP@200': optNum,
+      'P@200': optNum,
+    })
+    .passthrough(),
+);
+
+/** eval.json `classVectors`: where the class-name vectors came from and what they miss. */
+export const ClassVectorsSchema = z
+  .object({
+    source: z.string().max(1000),
+    format: z.enum(['glove', 'word2vec', 'fasttext']),
+    dim: z.number().int().positive(),
+    sha256: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected "sha256:" and 64 hex digits'),
+    classes: z.number().int().nonnegative(),
+    missingClasses: z.array(className).optional().default([]),
+    missingTokens: z
+      .array(z.object({ category: className, tokens: z.array(z.string().max(200)) }).passthrough())
+      .optional()
+      .default([]),
+  })
+  .passthrough();
+
 export const EvalSchema = z
   .object({
     'mAP@all': optNum,
     'P@200': optNum,
     'mAP@200': optNum,
+    'P@100': optNum,
+    protocol: ProtocolSchema.nullable().optional(),
+    perClass: PerClassSchema.nullable().optional(),
+    classVectors: ClassVectorsSchema.nullable().optional(),
     hamming: z
       .object({ bits: optNum, 'mAP@all': optNum, 'P@200': optNum })
       .passthrough()
@@ -267,6 +336,29 @@ export const RetrievalSchema = z
   })
   .passthrough();
 
+const neighbour = z.object({ category: className, unseen: z.boolean() }).passthrough();
+
+/**
+ * class-neighbours.json (zero-shot cells with class vectors): for each unseen class, its k nearest
+ * classes by the cosine of the class word vectors, and by the distance between class means of photo
+ * features in the trained model's space.
+ */
+export const ClassNeighboursSchema = z
+  .object({
+    k: z.number().int().positive(),
+    distance: z.enum(['euclidean', 'angular']),
+    classes: z.array(
+      z
+        .object({
+          category: className,
+          word: z.array(neighbour.extend({ similarity: num })),
+          learned: z.array(neighbour.extend({ distance: num })),
+        })
+        .passthrough(),
+    ),
+  })
+  .passthrough();
+
 export type ExperimentMeta = z.infer<typeof ExperimentMetaSchema>;
 /** config.json as the report reads it: the fields it uses of the trainer's CellConfig (passthrough). */
 export type StoredCellConfig = z.infer<typeof CellConfigSchema>;
@@ -278,3 +370,8 @@ export type Embeddings = z.infer<typeof EmbeddingsSchema>;
 export type Retrieval = z.infer<typeof RetrievalSchema>;
 export type AxisValue = z.infer<typeof AxisValueSchema>;
 export type Sensitivity = z.infer<typeof SensitivitySchema>;
+export type Claim = z.infer<typeof ClaimsSchema>[number];
+export type Protocol = z.infer<typeof ProtocolSchema>;
+export type PerClass = z.infer<typeof PerClassSchema>[number];
+export type ClassVectors = z.infer<typeof ClassVectorsSchema>;
+export type ClassNeighbours = z.infer<typeof ClassNeighboursSchema>;

@@ -160,7 +160,8 @@ export function displayAxis(axis: string): string {
   return axis.length ? axis[0].toUpperCase() + axis.slice(1) : axis;
 }
 
-function cellAxisValue(cell: CellRecord, axis: string): string {
+/** A cell's value of a grid axis; block, loss, dataset and seed fall back to the config. */
+export function cellAxisValue(cell: CellRecord, axis: string): string {
   const axes = cell.config?.axes ?? {};
   if (axis in axes) return axisString(axes[axis]);
   if (axis === 'block') return axisString(cell.config?.model?.block);
@@ -170,7 +171,8 @@ function cellAxisValue(cell: CellRecord, axis: string): string {
   return 'none';
 }
 
-function orderValues(axis: string, declared: AxisValue[] | undefined, seen: string[]): string[] {
+/** An axis's values in experiment.json's declared order, then the paper's order, then as seen. */
+export function orderValues(axis: string, declared: AxisValue[] | undefined, seen: string[]): string[] {
   const out: string[] = [];
   const push = (v: string) => {
     if (!out.includes(v)) out.push(v);

