@@ -249,10 +249,10 @@ describe('sensitivity design (one factor at a time around the grid)', () => {
     });
   });
 
-  test('the shipped sensitivity.yaml: 120 cells whose centre is the demo grid, cell for cell', () => {
+  test('the shipped sensitivity.yaml: 126 cells whose centre is the demo grid, cell for cell', () => {
     const study = loadExperiment('sensitivity');
     const demo = loadExperiment('demo');
-    expect(study.cells).toHaveLength(120);
+    expect(study.cells).toHaveLength(126); // 120 + margin m = 1 (2 blocks x MEMS x 3 seeds)
     const centre = study.cells.filter((c) =>
       study.sensitivity!.factors.every((f) => [f.baseline, 'n/a'].includes(c.axes[f.name]!)),
     );

@@ -140,7 +140,7 @@ describe('overrides applied to an experiment', () => {
   test.each([
     [
       ['model.widht=32'],
-      'override model.widht=32: unknown key "widht" under model (known: backbone, block, width, inputSize, embeddingDim, hashBits, seReduction, weightsFile, domainAwareStages, attnActivation, pretrained, pretrainedInit)',
+      'override model.widht=32: unknown key "widht" under model (known: kind, ssgn, backbone, block, width, inputSize, embeddingDim, hashBits, seReduction, weightsFile, domainAwareStages, attnActivation, pretrained, pretrainedInit)',
     ],
     [
       ['modle.width=32'],

@@ -49,7 +49,7 @@ describe('experiment schema errors name the file and the path', () => {
       'unknown loss in an axis',
       'loss: [softmax, mems]',
       'loss: [softmax, mem]',
-      'experiments/demo.yaml: grid.loss[1]: unknown loss "mem" (known: softmax, euclidean-softmax, mems, contrastive, triplet, center, cosface, arcface)',
+      'experiments/demo.yaml: grid.loss[1]: unknown loss "mem" (known: softmax, euclidean-softmax, mems, contrastive, triplet, center, cosface, arcface, regression)',
     ],
     [
       'unknown block in an axis',
@@ -61,13 +61,13 @@ describe('experiment schema errors name the file and the path', () => {
       'unknown key in base',
       'embeddingDim: 64 }',
       'embeddingDim: 64, blok: 1 }',
-      'experiments/demo.yaml: base.model.blok: unknown key "blok" (known: backbone, block, width',
+      'experiments/demo.yaml: base.model.blok: unknown key "blok" (known: kind, ssgn, backbone, block, width',
     ],
     [
       'unknown top-level key',
       'losses:',
       'lossez: {}\nlosses:',
-      'experiments/demo.yaml: lossez: unknown key "lossez" (known: name, description, base, losses, grid, executor, sensitivity)',
+      'experiments/demo.yaml: lossez: unknown key "lossez" (known: name, description, base, losses, grid, executor, sensitivity, claims)',
     ],
     [
       'unknown loss option',
@@ -164,7 +164,7 @@ describe('experiment schema errors name the file and the path', () => {
       '  size:\n    small: { model: { inputSize: 32 } }\n    big: { model: { inputSise: 96 } }\n',
     );
     expect(errorOf('inputSise: 96', 'inputSise: 97', text)).toBe(
-      'experiments/demo.yaml: grid.size.big.model.inputSise: unknown key "inputSise" (known: backbone, block, width, inputSize, embeddingDim, hashBits, seReduction, weightsFile, domainAwareStages, attnActivation, pretrained, pretrainedInit)',
+      'experiments/demo.yaml: grid.size.big.model.inputSise: unknown key "inputSise" (known: kind, ssgn, backbone, block, width, inputSize, embeddingDim, hashBits, seReduction, weightsFile, domainAwareStages, attnActivation, pretrained, pretrainedInit)',
     );
   });
 
