@@ -47,9 +47,13 @@ describe('post-hoc centre hashing (authors)', () => {
     const opts = { steps: 50, lr: 1e-2, seed: 3 };
     const a = trainCentreHash(scaled, k, dim, bits, { ...opts, distance: 'angular' });
     const e = trainCentreHash(unit, k, dim, bits, opts);
-    Array.from(a.weight).forEach((w, i) => expect(w).toBeCloseTo(e.weight[i], 3)); // float32 rounding of the norms, through 50 Adam steps
+    // float32 rounding of the norms, through 50 Adam steps, differs by processor (up to 8e-4 on an AMD
+    // EPYC with oneDNN): the fit ignores the norms when it stays far below what the norms do without it
+    const maxDiff = (x: Float32Array, y: Float32Array) =>
+      Math.max(...Array.from(x, (v, i) => Math.abs(v - y[i])));
+    expect(maxDiff(a.weight, e.weight)).toBeLessThan(2e-3);
     const scaledEuclid = trainCentreHash(scaled, k, dim, bits, opts);
-    expect(Array.from(scaledEuclid.weight)).not.toEqual(Array.from(e.weight));
+    expect(maxDiff(scaledEuclid.weight, e.weight)).toBeGreaterThan(10 * maxDiff(a.weight, e.weight));
 
     // codes of the flip-mean feature, normalised: sign(W (m / |m|) + b) with m = (f + f_flip) / 2
     const n = 5;
