@@ -11,11 +11,18 @@ import Ajv from 'ajv';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { ReportInputError } from '../src/messages';
 import { buildReport } from '../src/report';
-import { computeSensitivity, type SensitivityClaim, type SensitivityView } from '../src/sensitivity/compute';
+import {
+  computeSensitivity,
+  distinctSettings,
+  equivalenceNote,
+  type SensitivityClaim,
+  type SensitivityView,
+} from '../src/sensitivity/compute';
 import { sensitivityLatex } from '../src/sensitivity/latex';
 import { expectCompilesInArticles, PDFLATEX } from './helpers/latex';
 import { fmtPNearAlpha, sensitivityMarkdown } from '../src/sensitivity/markdown';
-import { sensitivitySpec } from '../src/sensitivity/spec';
+import { sensitivityPoints, sensitivitySpec } from '../src/sensitivity/spec';
+import { htmlEntitiesOutsideCode, injectedHtml, renderPermissive } from './helpers/markdown-safety';
 import { loadRunStore } from '../src/store/read';
 import { tmpDir, writeExperiment, type FixtureCell } from './helpers/fixtures';
 
@@ -242,6 +249,19 @@ describe('sensitivity statistics', () => {
     expect(setting(block, 'margin=2, loss=MEMS').sameAs).toBe('steps=400, loss=MEMS');
     expect(block.settings.filter((s) => s.sameAs)).toHaveLength(4);
     expect(block.distinct).toBe(8);
+    // the row of the first names the others; the table and the forest show the distinct ones only
+    expect(setting(block, 'steps=400, loss=softmax').equivalents).toEqual([
+      'margin=1.5, loss=softmax',
+      'margin=2, loss=softmax',
+      'margin=4, loss=softmax',
+    ]);
+    expect(distinctSettings(block).map((s) => s.label)).toEqual(
+      block.settings.filter((s) => !s.sameAs).map((s) => s.label),
+    );
+    expect(new Set(distinctSettings(block).map((s) => s.label)).size).toBe(block.distinct);
+    expect(equivalenceNote(setting(block, 'steps=400, loss=softmax'))).toBe(
+      'steps=400, loss=softmax: the same cells as margin=1.5, margin=2, margin=4 (each with loss=softmax).',
+    );
     expect(block.tested).toBe(7); // margin=1.5 on MEMS has one pair: no test
     const shared = setting(block, 'margin=4, loss=softmax');
     const original = setting(block, 'steps=400, loss=softmax');
@@ -297,7 +317,7 @@ describe('sensitivity statistics', () => {
     expect(block.sentence).toBe(
       'DASE > SE (mAP@all, Holm over 7 settings tested): holds significantly in 1 (steps=800, loss=softmax: +0.050 [+0.048, +0.052]); ' +
         'flips significantly in 1 (margin=4, loss=MEMS: -0.030 [-0.032, -0.028]); the data cannot tell in 6 ' +
-        '(1 without a test: fewer than two paired seeds or no difference). 4 more shown settings repeat the cells of another.',
+        '(1 without a test: fewer than two paired seeds or no difference). 4 more settings repeat the cells of a row (named in its note).',
     );
   });
 
@@ -377,8 +397,22 @@ describe('sensitivity outputs', () => {
       expect(layers[0]!.encoding.y?.datum).toBe(0);
       expect(layers[1]!.encoding.y2?.field).toBe('hi');
       expect(layers[2]!.encoding.color?.field).toBe('setting');
-      expect(plain.data.values).toHaveLength(c.settings.length);
+      // no phantom points: a setting is drawn only where its cells ran at the factor's value
+      const points = plain.data.values as { factor: string; value: string; setting: string }[];
+      expect(points).toHaveLength(c.settings.filter((s) => s.applies).length);
+      for (const p of points) {
+        const st = c.settings.find(
+          (s) => s.factor === p.factor && s.value === p.value && (s.otherLabel || 'all') === p.setting,
+        )!;
+        expect({ p, applies: st.applies }).toEqual({ p, applies: true });
+      }
     }
+    // softmax has no MEMS margin: its margin settings are the baseline cells, never drawn at a margin
+    const blockPoints = sensitivityPoints(view.claims[0]!);
+    expect(blockPoints.filter((p) => p.factor === 'margin' && p.setting === 'loss=softmax')).toEqual([]);
+    expect(
+      blockPoints.filter((p) => p.factor === 'margin' && p.setting === 'loss=MEMS').map((p) => p.value),
+    ).toEqual(['1.5', '2', '4']);
     expect(warnings).toEqual([]);
   });
 
@@ -388,15 +422,26 @@ describe('sensitivity outputs', () => {
     const dir = path.join(out, 'sens');
     const report = fs.readFileSync(path.join(dir, 'report.md'), 'utf8');
     expect(report).toContain('## Sensitivity');
-    expect(report).toContain('### DASE &gt; SE');
+    expect(report).toContain('### DASE > SE');
     expect(report).toContain('Holm–Bonferroni');
     expect(report).toContain('](charts/sensitivity-1-block.svg)');
     expect(report).toContain(
-      '| steps | 800 | loss=softmax | 3 | +0.050 | \\[+0.048, +0.052\\] | &lt;0.001 | &lt;0.001 | holds |',
+      '| steps | 800 | loss=softmax | 3 | +0.050 | [+0.048, +0.052] | <0.001 | <0.001 | holds |',
     );
-    expect(report).toContain('| margin | 4 | loss=softmax | 3 |');
-    expect(report).toContain('cannot tell (same cells as steps=400, loss=softmax) |');
-    expect(fs.readFileSync(path.join(dir, 'sensitivity.md'), 'utf8')).toContain('MEMS &gt; softmax');
+    // one row per distinct setting: the repeats of the centre are named in a note, not shown again
+    expect(report).not.toContain('| margin | 4 | loss=softmax | 3 |');
+    expect(report).toContain('| steps | 400 | loss=softmax | 3 |');
+    expect(report).toContain(
+      '- steps=400, loss=softmax: the same cells as margin=1.5, margin=2, margin=4 (each with loss=softmax).',
+    );
+    expect(report).toContain('](charts/sensitivity-forest-1-block.svg)');
+    expect(fs.existsSync(path.join(dir, 'charts', 'sensitivity-forest-1-block.vl.json'))).toBe(true);
+    expect(fs.readFileSync(path.join(dir, 'sensitivity.md'), 'utf8')).toContain('MEMS > softmax');
+    for (const f of ['report.md', 'sensitivity.md', 'findings.md'])
+      expect({ f, entities: htmlEntitiesOutsideCode(fs.readFileSync(path.join(dir, f), 'utf8')) }).toEqual({
+        f,
+        entities: [],
+      });
     const tex = fs.readFileSync(path.join(dir, 'sensitivity.tex'), 'utf8');
     for (const s of [
       '\\toprule',
@@ -441,8 +486,13 @@ describe('sensitivity outputs', () => {
     c.settings[0]!.otherLabel = evil;
     c.settings[0]!.value = evil;
     const md = sensitivityMarkdown(hostile, () => undefined);
-    expect(md).not.toMatch(/<script|[^\\]\]\(javascript/);
-    expect(md).toContain('&lt;script&gt;x&lt;/script&gt;');
+    // backslash escapes, not entities: the source reads as text and renders to it, with no tag or link
+    expect(injectedHtml(md)).toEqual([]);
+    expect(htmlEntitiesOutsideCode(md)).toEqual([]);
+    expect(md).toContain('\\<script>x\\</script>');
+    expect(renderPermissive(md)).toContain(
+      '&lt;script&gt;x&lt;/script&gt; $\\input{/etc/passwd}$ [a](javascript:1) | &amp;',
+    );
     const tex = sensitivityLatex(hostile, 'x_y');
     expect(tex).not.toContain('\\input{');
     expect(tex).toContain('\\textbackslash{}input\\{/etc/passwd\\}');

@@ -5,8 +5,8 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { html, type SafeHtml } from '../util/html';
-import { methodNote, type SensitivityView } from './compute';
-import { settingCells, settingColumns } from './markdown';
+import { distinctSettings, methodNote, type SensitivityView } from './compute';
+import { claimNotes, settingCells, settingColumns } from './markdown';
 import { sensitivitySpec } from './spec';
 
 export const SENSITIVITY_PAGE = 'sensitivity.html';
@@ -24,13 +24,15 @@ function settingsTable(v: SensitivityView, i: number): SafeHtml {
   const c = v.claims[i]!;
   return html`<div class="table-wrap"><table class="ablation sensitivity">
   <thead><tr>${settingColumns(v.metric).map((h) => html`<th>${h}</th>`)}</tr></thead>
-  <tbody>${c.settings.map(
+  <tbody>${distinctSettings(c).map(
     (s) =>
       html`<tr data-verdict="${s.verdict}">${settingCells(s).map((t, k) =>
         NUMERIC.has(k) ? html`<td class="num">${t}</td>` : html`<td>${t}</td>`,
       )}</tr>`,
   )}</tbody>
-</table></div>`;
+</table></div>${
+    claimNotes(c).length ? html`<ul class="notes">${claimNotes(c).map((n) => html`<li>${n}</li>`)}</ul>` : ''
+  }`;
 }
 
 export interface SensitivityPageArgs {
