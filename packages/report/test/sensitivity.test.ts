@@ -15,13 +15,18 @@ import {
   computeSensitivity,
   distinctSettings,
   equivalenceNote,
+  fmtInterval,
   type SensitivityClaim,
+  type SensitivitySetting,
   type SensitivityView,
 } from '../src/sensitivity/compute';
 import { sensitivityLatex } from '../src/sensitivity/latex';
 import { expectCompilesInArticles, PDFLATEX } from './helpers/latex';
 import { fmtPNearAlpha, sensitivityMarkdown } from '../src/sensitivity/markdown';
-import { sensitivityPoints, sensitivitySpec } from '../src/sensitivity/spec';
+import { findingsMarkdown, formAndMarginSentences } from '../src/sensitivity/findings';
+import { forestSpec, sensitivityPoints, sensitivitySpec } from '../src/sensitivity/spec';
+import { tInterval } from '../src/sensitivity/stats';
+import { fmtSigned } from '../src/table/format';
 import { htmlEntitiesOutsideCode, injectedHtml, renderPermissive } from './helpers/markdown-safety';
 import { loadRunStore } from '../src/store/read';
 import { tmpDir, writeExperiment, type FixtureCell } from './helpers/fixtures';
@@ -135,6 +140,11 @@ async function writeSensitivityStore(runs: string, name: string, extra: object =
     file,
     JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), sensitivity: extra }),
   );
+}
+
+/** mean, sd and 95 % t interval of some differences (for hand-built settings) */
+function pairedTTestOf(d: number[]) {
+  return { mean: avg(d), sd: sd(d), ci: tInterval(d.length, avg(d), sd(d)) };
 }
 
 let runs: string;
@@ -506,6 +516,117 @@ describe('sensitivity outputs', () => {
       expectCompilesInArticles(dir, ['s.tex']);
     },
   );
+});
+
+describe('the forest plot and the findings', () => {
+  it('draws one forest row per distinct setting: Δ, its CI, the verdict colour and a zero line', () => {
+    const schema = JSON.parse(
+      fs.readFileSync(require.resolve('vega-lite/build/vega-lite-schema.json'), 'utf8'),
+    );
+    const validate = new Ajv({ strict: false, allowUnionTypes: true, validateFormats: false }).compile(
+      schema,
+    );
+    for (const c of view.claims) {
+      const spec = forestSpec(c, view.metric);
+      expect(validate(spec)).toBe(true);
+      expect(compile(spec).spec).toBeTruthy();
+      const plain = spec as unknown as {
+        data: { values: { label: string; row: string; mean: number; lo: number | null; verdict: string }[] };
+        layer: { encoding: Record<string, { datum?: number; field?: string }> }[];
+      };
+      const rows = plain.data.values;
+      expect(rows.map((r) => r.label)).toEqual(distinctSettings(c).map((s) => s.label));
+      expect(new Set(rows.map((r) => r.row)).size).toBe(rows.length);
+      expect(plain.layer[0]!.encoding.x?.datum).toBe(0);
+      expect(plain.layer[1]!.encoding.x2?.field).toBe('hi');
+      expect(plain.layer[2]!.encoding.color?.field).toBe('verdict');
+    }
+    const rows = (forestSpec(block, 'mAP@all') as unknown as { data: { values: { row: string }[] } }).data
+      .values;
+    expect(rows.map((r) => r.row)).toContain('steps=400, loss=softmax (+3 same)');
+  });
+
+  it('writes one sentence per claim and factor from the verdicts, the centre once', () => {
+    const text = findingsMarkdown(view);
+    const lines = text.trimEnd().split('\n');
+    // per claim: the centre, then each factor
+    expect(lines).toHaveLength(view.claims.length * (1 + view.factors.length));
+    const s800 = setting(block, 'steps=800, loss=softmax');
+    const s800m = setting(block, 'steps=800, loss=MEMS');
+    const s200 = setting(block, 'steps=200, loss=softmax');
+    const s200m = setting(block, 'steps=200, loss=MEMS');
+    const at = (x: SensitivitySetting) => `${x.otherLabel} ${fmtSigned(x.mean)} ${fmtInterval(x.ci)}`;
+    expect(lines[1]).toBe(
+      `- DASE > SE against steps (200, 400, 800; baseline 400): holds at steps=800 (${at(s800)}); ` +
+        `the data cannot tell at steps=200 (${at(s200)}; ${at(s200m)}), steps=800 (${at(s800m)}).`,
+    );
+    const c400 = setting(block, 'steps=400, loss=softmax');
+    expect(lines[0]).toMatch(/^- DASE > SE at the centre \(steps=400, margin=2\): loss=softmax /);
+    expect(lines[0]).toContain(`${at(c400)}, the data cannot tell`);
+    // softmax has no margin: the margin sentence speaks of MEMS only
+    expect(lines[2]).toMatch(
+      /^- DASE > SE against margin \(1\.5, 2, 4; baseline 2\): flips at margin=4 \(loss=MEMS /,
+    );
+    expect(lines[2]).not.toContain('loss=softmax');
+    expect(htmlEntitiesOutsideCode(text)).toEqual([]);
+  });
+
+  it('says what the logit form (m = 1 against softmax) and the margin (m > 1 against m = 1) each do', () => {
+    const mk = (value: string, other: string, seeds: string[], diffs: number[]): SensitivitySetting => {
+      const t = pairedTTestOf(diffs);
+      return {
+        factor: 'margin',
+        value,
+        other: { block: other },
+        otherLabel: `block=${other}`,
+        label: `margin=${value}, block=${other}`,
+        seeds,
+        diffs,
+        n: diffs.length,
+        mean: t.mean,
+        sd: t.sd,
+        ci: t.ci,
+        p: 0.01,
+        pAdjusted: 0.02,
+        verdict: 'flips',
+        equivalents: [],
+        applies: true,
+      };
+    };
+    const one = mk('1', 'SE', ['0', '1', '2'], [-0.03, -0.032, -0.028]);
+    const four = mk('4', 'SE', ['0', '1', '2'], [-0.01, -0.013, -0.004]);
+    const claim = {
+      axis: 'loss',
+      baseline: 'softmax',
+      treatment: 'mems',
+      label: 'MEMS > softmax',
+      settings: [one, four],
+      distinct: 2,
+      tested: 2,
+      sentence: '',
+    };
+    const factor = {
+      name: 'margin',
+      path: 'loss.margin',
+      values: ['1', '4'],
+      baseline: '4',
+      when: { loss: 'mems' },
+    };
+    const [form, margin] = formAndMarginSentences(claim, [factor]);
+    expect(form).toBe(
+      `Logit form alone (MEMS > softmax at margin=1, the Euclidean softmax): block=SE ${fmtSigned(one.mean)} ${fmtInterval(one.ci)}, flips.`,
+    );
+    // m = 4 against m = 1 per seed: the difference of the two Δs, [0.02, 0.019, 0.024]
+    const d = [0.02, 0.019, 0.024];
+    const half = (T975[2]! * sd(d)) / Math.sqrt(3);
+    expect(margin).toBe(
+      `Margin alone (margin m against m = 1, same seeds, uncorrected p): m = 4: block=SE ${fmtSigned(avg(d))} ` +
+        `[${fmtSigned(avg(d) - half)}, ${fmtSigned(avg(d) + half)}], p = ${fmtPNearAlpha(pOf(avg(d) / (sd(d) / Math.sqrt(3)), 2))}.`,
+    );
+    // without m = 1 cells there is nothing to say; a claim the margin does not apply to says nothing either
+    expect(formAndMarginSentences({ ...claim, settings: [four] }, [factor])).toEqual([]);
+    expect(formAndMarginSentences({ ...claim, axis: 'block', treatment: 'dase' }, [factor])).toEqual([]);
+  });
 });
 
 describe('p-values near the level', () => {

@@ -51,10 +51,9 @@ function inertDelimiter(c: string, prev: string, next: string): boolean {
 
 function needsEscape(s: string, i: number, edge: Edge, paired: Set<number>): boolean {
   const c = s[i]!;
-  // beyond a cell: whitespace (the pipe's padding); beyond text: a letter, the worst case
-  const outside = edge === 'cell' ? ' ' : 'a';
-  const prev = i > 0 ? s[i - 1]! : outside;
-  const next = i + 1 < s.length ? s[i + 1]! : undefined;
+  // beyond a cell: whitespace (the pipe's padding); beyond text: unknown, so never inert
+  const prev = i > 0 ? s[i - 1] : undefined;
+  const next = i + 1 < s.length ? s[i + 1] : undefined;
   switch (c) {
     case '`':
     case '|':
@@ -64,7 +63,8 @@ function needsEscape(s: string, i: number, edge: Edge, paired: Set<number>): boo
     case '*':
     case '_':
     case '~':
-      return !inertDelimiter(c, prev, next ?? outside);
+      if (edge === 'text' && (prev === undefined || next === undefined)) return true;
+      return !inertDelimiter(c, prev ?? ' ', next ?? ' ');
     case '<':
       return next === undefined ? edge === 'text' : /[A-Za-z/!?]/.test(next);
     case '&':
