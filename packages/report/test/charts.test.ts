@@ -310,6 +310,15 @@ describe('charts readable at any number of cells', () => {
         expect(new Set(panel.data.values.map((v) => v.run))).toEqual(new Set([row.title.text]));
         expect(panel.encoding).not.toHaveProperty('color'); // one series: a fixed colour, no legend
       }
+    // precision–recall likewise: a panel per cell, one line each, headers naming the cells
+    const pr = experimentCharts(view).find((c) => c.name === 'pr-emoji')!.spec as unknown as {
+      facet: { field: string; sort: string[] };
+      spec: { encoding: object };
+    };
+    expect(validate(pr)).toBe(true);
+    expect(pr.facet.field).toBe('run');
+    expect(pr.facet.sort).toEqual(rows.map((r) => shortRowLabels(view.table).get(r.key)));
+    expect(pr.spec.encoding).not.toHaveProperty('color');
     // a few cells keep one panel with a colour each (no colour reused: at most MAX_LINES_PER_PANEL ≤ 10)
     expect(MAX_LINES_PER_PANEL).toBeLessThanOrEqual(CATEGORY_COLORS.length);
     expect(specs['report:training-curves-emoji']).toHaveProperty('hconcat');

@@ -384,6 +384,56 @@ export function prCurveSpec(
   };
 }
 
+/**
+ * Precision–recall of many runs as small multiples: a panel per run (its label as the header), one line
+ * each on shared axes, so no colour is reused and no legend is cut off.
+ */
+export function prCurveGridSpec(
+  points: PrPoint[],
+  opts: { title?: string; runs?: string[]; note?: string } = {},
+): TopLevelSpec {
+  const runs = opts.runs ?? [...new Set(points.map((p) => p.run))];
+  const high = Math.max(0, ...points.map((p) => p.precision)) > 0.5;
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: opts.title ?? 'Precision–recall',
+      subtitle: [
+        '11-point interpolated, mean over queries; one panel per run, shared axes',
+        ...(opts.note ? [opts.note] : []),
+      ],
+    },
+    data: { values: points },
+    facet: {
+      field: 'run',
+      type: 'nominal',
+      sort: runs,
+      title: null,
+      header: { labelLimit: 0, labelFontSize: 11 },
+    },
+    columns: 5,
+    spec: {
+      width: 150,
+      height: 110,
+      mark: { type: 'line', point: { size: 15, color: CATEGORY_COLORS[0] }, color: CATEGORY_COLORS[0] },
+      encoding: {
+        x: { field: 'recall', type: 'quantitative', scale: { domain: [0, 1] } },
+        y: {
+          field: 'precision',
+          type: 'quantitative',
+          scale: high ? { domain: [0, 1] } : { zero: true, nice: true },
+        },
+        tooltip: [
+          { field: 'run' },
+          { field: 'recall', format: '.1f' },
+          { field: 'precision', format: '.3f' },
+        ],
+      },
+    },
+    config: chartConfig,
+  } as TopLevelSpec;
+}
+
 /** Intra- vs inter-class distance histograms (the MEMS claim: intra distances shift below inter ones). */
 export function distanceHistogramSpec(
   bins: HistogramBin[],
