@@ -474,10 +474,13 @@ describe('sensitivity outputs', () => {
     const data = JSON.parse(
       page.match(/<script type="application\/json" id="page-data">(.*?)<\/script>/s)![1],
     );
-    expect(Object.keys(data.specs)).toEqual(['sensitivity-0', 'sensitivity-1']);
-    expect(fs.readFileSync(path.join(out, 'dashboard', 'e', 'sens', 'index.html'), 'utf8')).toContain(
-      'href="sensitivity.html"',
-    );
+    // per claim its forest plot, then the factor panels
+    expect(Object.keys(data.specs)).toEqual(['forest-0', 'sensitivity-0', 'forest-1', 'sensitivity-1']);
+    expect(page).toContain('data-chart="forest-0"');
+    const index = fs.readFileSync(path.join(out, 'dashboard', 'e', 'sens', 'index.html'), 'utf8');
+    expect(index).toContain('href="sensitivity.html"');
+    // the experiment page has the forest plots as a panel too (chart record sensitivity-forest)
+    expect(index).toContain('data-chart="forest"');
     // an experiment without the block gets none of it
     expect(fs.readFileSync(path.join(out, 'plain', 'report.md'), 'utf8')).not.toContain('Sensitivity');
     expect(fs.existsSync(path.join(out, 'plain', 'sensitivity.md'))).toBe(false);

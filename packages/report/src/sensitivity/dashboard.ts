@@ -7,7 +7,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { html, type SafeHtml } from '../util/html';
 import { distinctSettings, methodNote, type SensitivityView } from './compute';
 import { claimNotes, settingCells, settingColumns } from './markdown';
-import { sensitivitySpec } from './spec';
+import { forestSpec, sensitivitySpec } from './spec';
 
 export const SENSITIVITY_PAGE = 'sensitivity.html';
 
@@ -51,7 +51,10 @@ export function sensitivityPage(
   mlflowUi?: string,
 ): SensitivityPageArgs {
   const specs: Record<string, TopLevelSpec> = Object.fromEntries(
-    v.claims.map((c, i) => [`sensitivity-${i}`, sensitivitySpec(c, v.factors, v.metric)]),
+    v.claims.flatMap((c, i) => [
+      [`forest-${i}`, forestSpec(c, v.metric)],
+      [`sensitivity-${i}`, sensitivitySpec(c, v.factors, v.metric)],
+    ]),
   );
   const body = html`<section class="hero">
       <h1>Sensitivity: ${experiment.name}</h1>
@@ -62,6 +65,7 @@ export function sensitivityPage(
       (c, i) => html`<section class="panel" data-claim="${c.label}">
       <div class="panel-head"><h2>${c.label}</h2></div>
       <p class="verdict">${c.sentence}</p>
+      <div class="chart" data-chart="forest-${i}"></div>
       <div class="chart" data-chart="sensitivity-${i}"></div>
       ${settingsTable(v, i)}
     </section>`,

@@ -68,7 +68,10 @@ export function sensitivitySpec(
       sort: f.values,
       title: f.name,
       axis: { labelAngle: 0 },
+      // a band per value, the settings side by side in it, so their CI bars do not hide each other
+      scale: { type: 'band' as const, paddingInner: 0.2 },
     };
+    const xOffset = { field: 'setting', type: 'nominal' as const, sort: settings };
     return {
       title: { text: f.name, subtitle: `baseline ${f.baseline}` },
       width: opts.width ?? 180,
@@ -82,14 +85,19 @@ export function sensitivitySpec(
         {
           transform: [{ filter: 'isValid(datum.lo)' }],
           mark: { type: 'rule' as const, strokeWidth: 1.5 },
-          encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
+          encoding: { x, xOffset, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
         },
-        { transform: [valid], mark: { type: 'line' as const, strokeWidth: 1.5 }, encoding: { x, y, color } },
+        {
+          transform: [valid],
+          mark: { type: 'line' as const, strokeWidth: 1.5 },
+          encoding: { x, xOffset, y, color },
+        },
         {
           transform: [valid],
           mark: { type: 'point' as const, filled: true, size: 60 },
           encoding: {
             x,
+            xOffset,
             y,
             color,
             shape: {
