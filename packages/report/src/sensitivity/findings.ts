@@ -75,8 +75,14 @@ function marginContrast(m: SensitivitySetting, one: SensitivitySetting): Contras
   return { other: m.otherLabel, n: t.n, mean: t.meanDiff, ci: tInterval(t.n, t.meanDiff, t.sdDiff), p: t.p };
 }
 
+/** "p = 0.012", "p < 0.001", "p n/a" */
+const pText = (p: number | null): string => {
+  const t = fmtPNearAlpha(p);
+  return t.startsWith('<') ? `p ${t}` : t === 'n/a' ? 'p n/a' : `p = ${t}`;
+};
+
 const contrastText = (x: Contrast): string =>
-  `${x.other ? `${x.other} ` : ''}${fmtSigned(x.mean)} ${fmtInterval(x.ci)}, p = ${fmtPNearAlpha(x.p)}`;
+  `${x.other ? `${x.other} ` : ''}${fmtSigned(x.mean)} ${fmtInterval(x.ci)}, ${pText(x.p)}`;
 
 /**
  * Form against margin, when the claim's treatment has a margin factor measured at m = 1: m = 1 against
