@@ -14,6 +14,7 @@ import { findingsMarkdown } from '../src/sensitivity/findings';
 import { sensitivityLatex } from '../src/sensitivity/latex';
 import { sensitivityMarkdown } from '../src/sensitivity/markdown';
 import { loadRunStore } from '../src/store/read';
+import { htmlEntitiesOutsideCode } from './helpers/markdown-safety';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DOCS = path.join(ROOT, 'docs', 'sensitivity');
@@ -34,6 +35,18 @@ describe('the committed sensitivity study (docs/sensitivity)', () => {
     expect(findingsMarkdown(view)).toBe(read(DOCS, 'findings.md'));
     for (const i of view.claims.keys())
       expect(fs.existsSync(path.join(DOCS, `charts/${forestChartName(view, i)}.png`))).toBe(true);
+  });
+
+  test('the committed Markdown has no phantom rows and reads as text (no HTML entity outside code)', () => {
+    for (const f of ['ablation.md', 'report.md', 'sensitivity.md', 'findings.md']) {
+      const text = read(DOCS, f);
+      expect({ f, phantom: text.split('\n').filter((l) => /\| 0 finished[^|]*\|$/.test(l)) }).toEqual({
+        f,
+        phantom: [],
+      });
+      expect({ f, entities: htmlEntitiesOutsideCode(text) }).toEqual({ f, entities: [] });
+      expect(text).not.toMatch(/\\\[|\\\]/);
+    }
   });
 
   test('the README states the committed findings verbatim', () => {
