@@ -12,13 +12,22 @@ import { renderPng, renderSvg, svgToPng } from '../src/charts/render';
 import {
   distanceHistogramSpec,
   mapByCellSpec,
+  MAX_LINES_PER_PANEL,
   pcaSpec,
   prCurveSpec,
   trainingCurvesSpec,
 } from '../src/charts/specs';
-import { downsample, histogramBins, mapChartData, meanBy, rebin, sumHistograms } from '../src/charts/data';
+import {
+  downsample,
+  histogramBins,
+  mapChartData,
+  meanBy,
+  rebin,
+  shortRowLabels,
+  sumHistograms,
+} from '../src/charts/data';
 import { CHARTS } from '../src/charts/registry';
-import { BLOCK_PALETTE, NO_BLOCK_COLOR } from '../src/charts/theme';
+import { BLOCK_PALETTE, CATEGORY_COLORS, NO_BLOCK_COLOR } from '../src/charts/theme';
 import { displayValue } from '../src/table/normalize';
 import { buildReportModel } from '../src/view/report-model';
 import { experimentCharts, experimentSpecs, runSpecs } from '../src/charts/registry';
@@ -248,6 +257,74 @@ describe('block labels and colours come from the data', () => {
   });
 });
 
+describe('charts readable at any number of cells', () => {
+  /** the ablation grid crossed with a width axis (3 values) and a margin axis that is "n/a" for softmax */
+  async function manyRows() {
+    const fixture = ablationFixture('many-rows');
+    fixture.axes.width = [8, 16, 32];
+    fixture.axes.margin = [2, 'n/a'];
+    fixture.cells = fixture.cells.flatMap((c) =>
+      [8, 16, 32].map((width) => ({
+        ...c,
+        axes: { ...c.axes, width, margin: c.axes.loss === 'mems' ? 2 : 'n/a' },
+      })),
+    );
+    const dir = path.join(tmpDir(), 'runs');
+    await writeExperiment(dir, fixture);
+    return makeView(loadRunStore(dir).experiments[0], tmpDir(), { referenceFile: 'none.yaml' });
+  }
+
+  it('labels rows by block, loss and the settings off the usual one, whole and distinct', async () => {
+    const view = await manyRows();
+    const labels = [...shortRowLabels(view.table).values()];
+    expect(labels).toHaveLength(view.table.rows.length);
+    expect(new Set(labels).size).toBe(labels.length);
+    for (const l of labels) expect(l).not.toMatch(/n\/a|margin=2/);
+    expect(labels).toContain('SE + softmax + width=32');
+    const map = experimentCharts(view).find((c) => c.name === 'map-by-cell')!.spec as unknown as {
+      spec: { layer: { encoding: { y: { axis: { labelLimit: number } } } }[] };
+      data: { values: { row: string }[] };
+    };
+    expect(map.spec.layer[0]!.encoding.y.axis.labelLimit).toBe(0); // never cut off
+    expect(new Set(map.data.values.map((v) => v.row))).toEqual(new Set(labels));
+  });
+
+  it('draws training curves of many cells as small multiples: a row per cell, one line per panel', async () => {
+    const view = await manyRows();
+    const curves = experimentCharts(view).find((c) => c.name === 'training-curves-emoji')!.spec;
+    expect(validate(curves)).toBe(true);
+    expect(compile(curves).spec).toBeTruthy();
+    const plain = curves as unknown as {
+      vconcat: {
+        title: { text: string };
+        hconcat: { data: { values: { run: string }[] }; encoding: object }[];
+      }[];
+    };
+    const rows = view.table.rows.filter((r) => r.counts.finished > 0);
+    expect(rows.length).toBeGreaterThan(MAX_LINES_PER_PANEL);
+    expect(plain.vconcat.map((r) => r.title.text)).toEqual(
+      rows.map((r) => shortRowLabels(view.table).get(r.key)),
+    );
+    for (const row of plain.vconcat)
+      for (const panel of row.hconcat) {
+        expect(new Set(panel.data.values.map((v) => v.run))).toEqual(new Set([row.title.text]));
+        expect(panel.encoding).not.toHaveProperty('color'); // one series: a fixed colour, no legend
+      }
+    // precision–recall likewise: a panel per cell, one line each, headers naming the cells
+    const pr = experimentCharts(view).find((c) => c.name === 'pr-emoji')!.spec as unknown as {
+      facet: { field: string; sort: string[] };
+      spec: { encoding: object };
+    };
+    expect(validate(pr)).toBe(true);
+    expect(pr.facet.field).toBe('run');
+    expect(pr.facet.sort).toEqual(rows.map((r) => shortRowLabels(view.table).get(r.key)));
+    expect(pr.spec.encoding).not.toHaveProperty('color');
+    // a few cells keep one panel with a colour each (no colour reused: at most MAX_LINES_PER_PANEL ≤ 10)
+    expect(MAX_LINES_PER_PANEL).toBeLessThanOrEqual(CATEGORY_COLORS.length);
+    expect(specs['report:training-curves-emoji']).toHaveProperty('hconcat');
+  });
+});
+
 describe('the chart registry', () => {
   it('has unique ids and slots, and every record appears somewhere', () => {
     expect(new Set(CHARTS.map((r) => r.id)).size).toBe(CHARTS.length);
@@ -268,7 +345,7 @@ describe('the chart registry', () => {
         .filter((k) => k.startsWith('report:'))
         .map((k) => k.slice('report:'.length)),
     );
-    expect(Object.keys(m.charts.experiment)).toEqual(['map']);
+    expect(Object.keys(m.charts.experiment)).toEqual(['map']); // no sensitivity block: no forest
     expect(Object.keys(m.charts.compare)).toEqual(['curves', 'throughput', 'pr', 'distances']);
     const finished = m.exp.cells.find((c) => c.status.state === 'finished')!;
     expect(Object.keys(m.charts.run.get(finished.cellId)!)).toEqual([

@@ -10,6 +10,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import MarkdownIt from 'markdown-it';
+import { htmlEntitiesOutsideCode, injectedHtml } from './helpers/markdown-safety';
 import { buildReport, type BuildOptions } from '../src/report';
 import { ReportInputError } from '../src/messages';
 import { serveStatic } from '../src/serve';
@@ -292,7 +293,12 @@ describe('HTML and Markdown from store strings', () => {
   it('report.md and ablation.md render to text only: no tag, link or heading from the store', () => {
     for (const f of ['report.md', 'ablation.md']) {
       const text = fs.readFileSync(path.join(out, f), 'utf8');
-      expect(text).not.toMatch(/<script|<svg|<a |<img|(?<!\\)\]\(javascript:/i);
+      // Escaping is now a backslash before the one character that would start markup (`\<script`, `\]`
+      // before `(`) instead of HTML entities, so the payload reads as text in the source too. A `<` or
+      // `]` after an odd run of backslashes is literal in CommonMark; the rendering below proves it.
+      expect(text).not.toMatch(/(?<!\\)<(script|svg|a |img)|(?<!\\)\]\(javascript:/i);
+      expect(htmlEntitiesOutsideCode(text)).toEqual([]);
+      expect(injectedHtml(text)).toEqual([]);
       const rendered = md.render(text);
       // every element is one the package writes; links and images point at the report's own files
       for (const [tag, name, attrs] of rendered.matchAll(/<(\w+)([^>]*)>/g)) {

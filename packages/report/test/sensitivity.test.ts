@@ -11,11 +11,23 @@ import Ajv from 'ajv';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { ReportInputError } from '../src/messages';
 import { buildReport } from '../src/report';
-import { computeSensitivity, type SensitivityClaim, type SensitivityView } from '../src/sensitivity/compute';
+import {
+  computeSensitivity,
+  distinctSettings,
+  equivalenceNote,
+  fmtInterval,
+  type SensitivityClaim,
+  type SensitivitySetting,
+  type SensitivityView,
+} from '../src/sensitivity/compute';
 import { sensitivityLatex } from '../src/sensitivity/latex';
 import { expectCompilesInArticles, PDFLATEX } from './helpers/latex';
 import { fmtPNearAlpha, sensitivityMarkdown } from '../src/sensitivity/markdown';
-import { sensitivitySpec } from '../src/sensitivity/spec';
+import { findingsMarkdown, formAndMarginSentences } from '../src/sensitivity/findings';
+import { forestSpec, sensitivityPoints, sensitivitySpec } from '../src/sensitivity/spec';
+import { tInterval } from '../src/sensitivity/stats';
+import { fmtSigned } from '../src/table/format';
+import { htmlEntitiesOutsideCode, injectedHtml, renderPermissive } from './helpers/markdown-safety';
 import { loadRunStore } from '../src/store/read';
 import { tmpDir, writeExperiment, type FixtureCell } from './helpers/fixtures';
 
@@ -130,6 +142,11 @@ async function writeSensitivityStore(runs: string, name: string, extra: object =
   );
 }
 
+/** mean, sd and 95 % t interval of some differences (for hand-built settings) */
+function pairedTTestOf(d: number[]) {
+  return { mean: avg(d), sd: sd(d), ci: tInterval(d.length, avg(d), sd(d)) };
+}
+
 let runs: string;
 let view: SensitivityView;
 let block: SensitivityClaim;
@@ -242,6 +259,19 @@ describe('sensitivity statistics', () => {
     expect(setting(block, 'margin=2, loss=MEMS').sameAs).toBe('steps=400, loss=MEMS');
     expect(block.settings.filter((s) => s.sameAs)).toHaveLength(4);
     expect(block.distinct).toBe(8);
+    // the row of the first names the others; the table and the forest show the distinct ones only
+    expect(setting(block, 'steps=400, loss=softmax').equivalents).toEqual([
+      'margin=1.5, loss=softmax',
+      'margin=2, loss=softmax',
+      'margin=4, loss=softmax',
+    ]);
+    expect(distinctSettings(block).map((s) => s.label)).toEqual(
+      block.settings.filter((s) => !s.sameAs).map((s) => s.label),
+    );
+    expect(new Set(distinctSettings(block).map((s) => s.label)).size).toBe(block.distinct);
+    expect(equivalenceNote(setting(block, 'steps=400, loss=softmax'))).toBe(
+      'steps=400, loss=softmax: the same cells as margin=1.5, margin=2, margin=4 (each with loss=softmax).',
+    );
     expect(block.tested).toBe(7); // margin=1.5 on MEMS has one pair: no test
     const shared = setting(block, 'margin=4, loss=softmax');
     const original = setting(block, 'steps=400, loss=softmax');
@@ -297,7 +327,7 @@ describe('sensitivity statistics', () => {
     expect(block.sentence).toBe(
       'DASE > SE (mAP@all, Holm over 7 settings tested): holds significantly in 1 (steps=800, loss=softmax: +0.050 [+0.048, +0.052]); ' +
         'flips significantly in 1 (margin=4, loss=MEMS: -0.030 [-0.032, -0.028]); the data cannot tell in 6 ' +
-        '(1 without a test: fewer than two paired seeds or no difference). 4 more shown settings repeat the cells of another.',
+        '(1 without a test: fewer than two paired seeds or no difference). 4 more settings repeat the cells of a row (named in its note).',
     );
   });
 
@@ -377,8 +407,22 @@ describe('sensitivity outputs', () => {
       expect(layers[0]!.encoding.y?.datum).toBe(0);
       expect(layers[1]!.encoding.y2?.field).toBe('hi');
       expect(layers[2]!.encoding.color?.field).toBe('setting');
-      expect(plain.data.values).toHaveLength(c.settings.length);
+      // no phantom points: a setting is drawn only where its cells ran at the factor's value
+      const points = plain.data.values as { factor: string; value: string; setting: string }[];
+      expect(points).toHaveLength(c.settings.filter((s) => s.applies).length);
+      for (const p of points) {
+        const st = c.settings.find(
+          (s) => s.factor === p.factor && s.value === p.value && (s.otherLabel || 'all') === p.setting,
+        )!;
+        expect({ p, applies: st.applies }).toEqual({ p, applies: true });
+      }
     }
+    // softmax has no MEMS margin: its margin settings are the baseline cells, never drawn at a margin
+    const blockPoints = sensitivityPoints(view.claims[0]!);
+    expect(blockPoints.filter((p) => p.factor === 'margin' && p.setting === 'loss=softmax')).toEqual([]);
+    expect(
+      blockPoints.filter((p) => p.factor === 'margin' && p.setting === 'loss=MEMS').map((p) => p.value),
+    ).toEqual(['1.5', '2', '4']);
     expect(warnings).toEqual([]);
   });
 
@@ -388,15 +432,26 @@ describe('sensitivity outputs', () => {
     const dir = path.join(out, 'sens');
     const report = fs.readFileSync(path.join(dir, 'report.md'), 'utf8');
     expect(report).toContain('## Sensitivity');
-    expect(report).toContain('### DASE &gt; SE');
+    expect(report).toContain('### DASE > SE');
     expect(report).toContain('Holm–Bonferroni');
     expect(report).toContain('](charts/sensitivity-1-block.svg)');
     expect(report).toContain(
-      '| steps | 800 | loss=softmax | 3 | +0.050 | \\[+0.048, +0.052\\] | &lt;0.001 | &lt;0.001 | holds |',
+      '| steps | 800 | loss=softmax | 3 | +0.050 | [+0.048, +0.052] | <0.001 | <0.001 | holds |',
     );
-    expect(report).toContain('| margin | 4 | loss=softmax | 3 |');
-    expect(report).toContain('cannot tell (same cells as steps=400, loss=softmax) |');
-    expect(fs.readFileSync(path.join(dir, 'sensitivity.md'), 'utf8')).toContain('MEMS &gt; softmax');
+    // one row per distinct setting: the repeats of the centre are named in a note, not shown again
+    expect(report).not.toContain('| margin | 4 | loss=softmax | 3 |');
+    expect(report).toContain('| steps | 400 | loss=softmax | 3 |');
+    expect(report).toContain(
+      '- steps=400, loss=softmax: the same cells as margin=1.5, margin=2, margin=4 (each with loss=softmax).',
+    );
+    expect(report).toContain('](charts/sensitivity-forest-1-block.svg)');
+    expect(fs.existsSync(path.join(dir, 'charts', 'sensitivity-forest-1-block.vl.json'))).toBe(true);
+    expect(fs.readFileSync(path.join(dir, 'sensitivity.md'), 'utf8')).toContain('MEMS > softmax');
+    for (const f of ['report.md', 'sensitivity.md', 'findings.md'])
+      expect({ f, entities: htmlEntitiesOutsideCode(fs.readFileSync(path.join(dir, f), 'utf8')) }).toEqual({
+        f,
+        entities: [],
+      });
     const tex = fs.readFileSync(path.join(dir, 'sensitivity.tex'), 'utf8');
     for (const s of [
       '\\toprule',
@@ -419,10 +474,13 @@ describe('sensitivity outputs', () => {
     const data = JSON.parse(
       page.match(/<script type="application\/json" id="page-data">(.*?)<\/script>/s)![1],
     );
-    expect(Object.keys(data.specs)).toEqual(['sensitivity-0', 'sensitivity-1']);
-    expect(fs.readFileSync(path.join(out, 'dashboard', 'e', 'sens', 'index.html'), 'utf8')).toContain(
-      'href="sensitivity.html"',
-    );
+    // per claim its forest plot, then the factor panels
+    expect(Object.keys(data.specs)).toEqual(['forest-0', 'sensitivity-0', 'forest-1', 'sensitivity-1']);
+    expect(page).toContain('data-chart="forest-0"');
+    const index = fs.readFileSync(path.join(out, 'dashboard', 'e', 'sens', 'index.html'), 'utf8');
+    expect(index).toContain('href="sensitivity.html"');
+    // the experiment page has the forest plots as a panel too (chart record sensitivity-forest)
+    expect(index).toContain('data-chart="forest"');
     // an experiment without the block gets none of it
     expect(fs.readFileSync(path.join(out, 'plain', 'report.md'), 'utf8')).not.toContain('Sensitivity');
     expect(fs.existsSync(path.join(out, 'plain', 'sensitivity.md'))).toBe(false);
@@ -441,8 +499,13 @@ describe('sensitivity outputs', () => {
     c.settings[0]!.otherLabel = evil;
     c.settings[0]!.value = evil;
     const md = sensitivityMarkdown(hostile, () => undefined);
-    expect(md).not.toMatch(/<script|[^\\]\]\(javascript/);
-    expect(md).toContain('&lt;script&gt;x&lt;/script&gt;');
+    // backslash escapes, not entities: the source reads as text and renders to it, with no tag or link
+    expect(injectedHtml(md)).toEqual([]);
+    expect(htmlEntitiesOutsideCode(md)).toEqual([]);
+    expect(md).toContain('\\<script>x\\</script>');
+    expect(renderPermissive(md)).toContain(
+      '&lt;script&gt;x&lt;/script&gt; $\\input{/etc/passwd}$ [a](javascript:1) | &amp;',
+    );
     const tex = sensitivityLatex(hostile, 'x_y');
     expect(tex).not.toContain('\\input{');
     expect(tex).toContain('\\textbackslash{}input\\{/etc/passwd\\}');
@@ -456,6 +519,117 @@ describe('sensitivity outputs', () => {
       expectCompilesInArticles(dir, ['s.tex']);
     },
   );
+});
+
+describe('the forest plot and the findings', () => {
+  it('draws one forest row per distinct setting: Δ, its CI, the verdict colour and a zero line', () => {
+    const schema = JSON.parse(
+      fs.readFileSync(require.resolve('vega-lite/build/vega-lite-schema.json'), 'utf8'),
+    );
+    const validate = new Ajv({ strict: false, allowUnionTypes: true, validateFormats: false }).compile(
+      schema,
+    );
+    for (const c of view.claims) {
+      const spec = forestSpec(c, view.metric);
+      expect(validate(spec)).toBe(true);
+      expect(compile(spec).spec).toBeTruthy();
+      const plain = spec as unknown as {
+        data: { values: { label: string; row: string; mean: number; lo: number | null; verdict: string }[] };
+        layer: { encoding: Record<string, { datum?: number; field?: string }> }[];
+      };
+      const rows = plain.data.values;
+      expect(rows.map((r) => r.label)).toEqual(distinctSettings(c).map((s) => s.label));
+      expect(new Set(rows.map((r) => r.row)).size).toBe(rows.length);
+      expect(plain.layer[0]!.encoding.x?.datum).toBe(0);
+      expect(plain.layer[1]!.encoding.x2?.field).toBe('hi');
+      expect(plain.layer[2]!.encoding.color?.field).toBe('verdict');
+    }
+    const rows = (forestSpec(block, 'mAP@all') as unknown as { data: { values: { row: string }[] } }).data
+      .values;
+    expect(rows.map((r) => r.row)).toContain('steps=400, loss=softmax (+3 same)');
+  });
+
+  it('writes one sentence per claim and factor from the verdicts, the centre once', () => {
+    const text = findingsMarkdown(view);
+    const lines = text.trimEnd().split('\n');
+    // per claim: the centre, then each factor
+    expect(lines).toHaveLength(view.claims.length * (1 + view.factors.length));
+    const s800 = setting(block, 'steps=800, loss=softmax');
+    const s800m = setting(block, 'steps=800, loss=MEMS');
+    const s200 = setting(block, 'steps=200, loss=softmax');
+    const s200m = setting(block, 'steps=200, loss=MEMS');
+    const at = (x: SensitivitySetting) => `${x.otherLabel} ${fmtSigned(x.mean)} ${fmtInterval(x.ci)}`;
+    expect(lines[1]).toBe(
+      `- DASE > SE against steps (200, 400, 800; baseline 400): holds at steps=800 (${at(s800)}); ` +
+        `the data cannot tell at steps=200 (${at(s200)}; ${at(s200m)}), steps=800 (${at(s800m)}).`,
+    );
+    const c400 = setting(block, 'steps=400, loss=softmax');
+    expect(lines[0]).toMatch(/^- DASE > SE at the centre \(steps=400, margin=2\): loss=softmax /);
+    expect(lines[0]).toContain(`${at(c400)}, the data cannot tell`);
+    // softmax has no margin: the margin sentence speaks of MEMS only
+    expect(lines[2]).toMatch(
+      /^- DASE > SE against margin \(1\.5, 2, 4; baseline 2\): flips at margin=4 \(loss=MEMS /,
+    );
+    expect(lines[2]).not.toContain('loss=softmax');
+    expect(htmlEntitiesOutsideCode(text)).toEqual([]);
+  });
+
+  it('says what the logit form (m = 1 against softmax) and the margin (m > 1 against m = 1) each do', () => {
+    const mk = (value: string, other: string, seeds: string[], diffs: number[]): SensitivitySetting => {
+      const t = pairedTTestOf(diffs);
+      return {
+        factor: 'margin',
+        value,
+        other: { block: other },
+        otherLabel: `block=${other}`,
+        label: `margin=${value}, block=${other}`,
+        seeds,
+        diffs,
+        n: diffs.length,
+        mean: t.mean,
+        sd: t.sd,
+        ci: t.ci,
+        p: 0.01,
+        pAdjusted: 0.02,
+        verdict: 'flips',
+        equivalents: [],
+        applies: true,
+      };
+    };
+    const one = mk('1', 'SE', ['0', '1', '2'], [-0.03, -0.032, -0.028]);
+    const four = mk('4', 'SE', ['0', '1', '2'], [-0.01, -0.013, -0.004]);
+    const claim = {
+      axis: 'loss',
+      baseline: 'softmax',
+      treatment: 'mems',
+      label: 'MEMS > softmax',
+      settings: [one, four],
+      distinct: 2,
+      tested: 2,
+      sentence: '',
+    };
+    const factor = {
+      name: 'margin',
+      path: 'loss.margin',
+      values: ['1', '4'],
+      baseline: '4',
+      when: { loss: 'mems' },
+    };
+    const [form, margin] = formAndMarginSentences(claim, [factor]);
+    expect(form).toBe(
+      `Logit form alone (MEMS > softmax at margin=1, the Euclidean softmax): block=SE ${fmtSigned(one.mean)} ${fmtInterval(one.ci)}, flips.`,
+    );
+    // m = 4 against m = 1 per seed: the difference of the two Δs, [0.02, 0.019, 0.024]
+    const d = [0.02, 0.019, 0.024];
+    const half = (T975[2]! * sd(d)) / Math.sqrt(3);
+    expect(margin).toBe(
+      `Margin alone (margin m against m = 1, same seeds, uncorrected p): m = 4: block=SE ${fmtSigned(avg(d))} ` +
+        `[${fmtSigned(avg(d) - half)}, ${fmtSigned(avg(d) + half)}], p = ${fmtPNearAlpha(pOf(avg(d) / (sd(d) / Math.sqrt(3)), 2))}.`,
+    );
+    // without m = 1 cells there is nothing to say; a claim the margin does not apply to says nothing either
+    expect(formAndMarginSentences({ ...claim, settings: [four] }, [factor])).toEqual([]);
+    expect(formAndMarginSentences({ ...claim, axis: 'block', treatment: 'dase' }, [factor])).toEqual([]);
+  });
 });
 
 describe('p-values near the level', () => {

@@ -9,7 +9,15 @@ import { loadPaperReference } from '../src/store/reference';
 import { buildTable, columnKey, parseBaseline, type AblationTable } from '../src/table/build';
 import { HAMMING_METRIC, metricsFor, normalize } from '../src/table/normalize';
 import { toCsv, toHtmlTable, toLatex, toMarkdown } from '../src/table/assemble';
-import { ABLATION_MAP, ablationFixture, hostileFixture, tmpDir, writeExperiment } from './helpers/fixtures';
+import {
+  ABLATION_MAP,
+  ablationFixture,
+  hostileFixture,
+  tmpDir,
+  writeExperiment,
+  type FixtureCell,
+} from './helpers/fixtures';
+import { htmlEntitiesOutsideCode, injectedHtml } from './helpers/markdown-safety';
 import { expectCompilesInArticles, PDFLATEX } from './helpers/latex';
 
 jest.setTimeout(60_000);
@@ -150,6 +158,36 @@ describe('ablation table', () => {
   it('counts failed and running cells per row', () => {
     expect(row(table, 'none', 'softmax').counts).toMatchObject({ finished: 5, failed: 1, running: 0 });
     expect(row(table, 'dase', 'mems').counts).toMatchObject({ finished: 5, running: 1 });
+  });
+
+  it('leaves out rows whose cells no run ever started, and says how many', async () => {
+    const dir = path.join(tmpDir(), 'runs');
+    const cell = (block: string, loss: string, seed: number, state: FixtureCell['state'], extra = {}) => ({
+      axes: { dataset: 'emoji', block, loss, seed },
+      state,
+      map: 0.4,
+      p200: 0.3,
+      ...extra,
+    });
+    await writeExperiment(dir, {
+      name: 'pieces',
+      axes: { dataset: ['emoji'], block: ['se', 'dase'], loss: ['softmax', 'mems'], seed: [0, 1] },
+      cells: [
+        ...[0, 1].map((s) => cell('se', 'softmax', s, 'finished')),
+        // a piece that no run has submitted: queued, attempt 0, never started
+        ...[0, 1].map((s) => cell('se', 'mems', s, 'queued', { neverStarted: true })),
+        // queued again after an attempt: part of a run, so its row stays
+        cell('dase', 'softmax', 0, 'queued'),
+        cell('dase', 'softmax', 1, 'queued', { neverStarted: true }),
+      ],
+    });
+    const t = buildTable(normalize(loadRunStore(dir, 'pieces').experiments[0]));
+    expect(t.rows.map((r) => r.label)).toEqual(['SE + softmax', 'DASE + softmax']);
+    expect(t.rows[1]!.counts.queued).toBe(2);
+    expect(t.notes).toContain(
+      '1 row(s) left out: none of their 2 cells was ever started (queued, attempt 0, no startedAt, no Slurm job), so no run has submitted them yet; they appear once a run picks one up.',
+    );
+    expect(toMarkdown(t)).not.toContain('| SE | MEMS |');
   });
 
   it('takes another baseline and says n/a with fewer than two pairs', async () => {
@@ -325,7 +363,10 @@ describe('table formats', () => {
     expect(out).not.toContain('<img');
     expect(out).toContain('&lt;img src=x onerror=&quot;window.__pwned=2&quot;&gt;');
     const md = toMarkdown(t);
-    expect(md).not.toMatch(/<img|<script/);
+    // Markdown escapes `<` before a letter with a backslash (no entity): literal text, no tag when rendered
+    expect(md).not.toMatch(/(?<!\\)<(img|script)/);
+    expect(injectedHtml(md)).toEqual([]);
+    expect(htmlEntitiesOutsideCode(md)).toEqual([]);
     expect(toLatex(t)).toContain('\\textless{}img');
   });
 });

@@ -12,6 +12,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { buildReport } from '../src/report';
 import { ReportInputError } from '../src/messages';
 import { loadRunStore, readClassNeighbours } from '../src/store/read';
+import { htmlEntitiesOutsideCode, injectedHtml, renderPermissive } from './helpers/markdown-safety';
 import { computeZeroShot, type ZeroShotView } from '../src/zeroshot/compute';
 import { zeroShotCsv } from '../src/zeroshot/csv';
 import { zeroShotLatex } from '../src/zeroshot/latex';
@@ -145,9 +146,9 @@ describe('zero-shot tables', () => {
     expect(md).toContain('| Method | mAP@all (n) | mAP@all 95 % CI | Prec@100 (n) | Prec@100 95 % CI |');
     const ssgn = ZS_MAP.ssgn!;
     const half = (T975_2 * sd(ssgn)) / Math.sqrt(3);
-    // Markdown escapes the interval's brackets (mdText), so no link can form
+    // a bracketed interval alone in a cell cannot form a link (no `(` after it), so it stays unescaped
     expect(md).toContain(
-      `| ssgn | ${avg(ssgn).toFixed(3)} ± ${sd(ssgn).toFixed(3)} (3) | \\[${(avg(ssgn) - half).toFixed(3)}, ${(avg(ssgn) + half).toFixed(3)}\\] |`,
+      `| ssgn | ${avg(ssgn).toFixed(3)} ± ${sd(ssgn).toFixed(3)} (3) | [${(avg(ssgn) - half).toFixed(3)}, ${(avg(ssgn) + half).toFixed(3)}] |`,
     );
     expect(md).toContain(
       '### Zero-shot retrieval on 5 unseen classes (emoji), protocol sem-pcyc: mAP@all and Prec@100',
@@ -355,6 +356,10 @@ describe('the report build', () => {
       expect(fs.existsSync(path.join(out, f))).toBe(true);
     const report = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
     expect(report).toContain('## Zero-shot retrieval');
+    // the source reads as text: no HTML entity outside code spans ("ssgn > dase-softmax" as written)
+    expect(htmlEntitiesOutsideCode(report)).toEqual([]);
+    expect(htmlEntitiesOutsideCode(fs.readFileSync(path.join(out, 'zeroshot.md'), 'utf8'))).toEqual([]);
+    expect(report).toContain('- ssgn > dase-softmax (emoji, sem-pcyc): holds');
     expect(report).toContain('Per unseen class: [chart](charts/zeroshot-per-class-emoji-sem-pcyc.svg).');
     // the chart itself once, under Figures
     expect(report.split('](charts/zeroshot-per-class-emoji-sem-pcyc.svg)')).toHaveLength(3);
@@ -416,9 +421,13 @@ describe('hostile strings and bad files', () => {
       referenceFile: '/nonexistent.yaml',
     });
     const md = fs.readFileSync(path.join(out, 'zeroshot.md'), 'utf8');
-    expect(md).not.toContain('<script');
-    expect(md).not.toContain('[x](');
-    expect(md).toContain('&lt;script&gt;');
+    // backslash escapes where a character would start markup (`\<script`, `\]` before `(`), no entities:
+    // rendered, the payload is text, never a tag or a link
+    expect(injectedHtml(md)).toEqual([]);
+    expect(htmlEntitiesOutsideCode(md)).toEqual([]);
+    expect(md).not.toMatch(/(?<!\\)<script|(?<!\\)\]\(javascript/);
+    expect(md).toContain('\\<script>');
+    expect(renderPermissive(md)).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     // a spreadsheet formula stays text in the CSV
     const csv = fs.readFileSync(path.join(out, 'zeroshot.csv'), 'utf8');
     expect(csv).toContain(`,"'${EVIL.replace(/"/g, '""')}",mAP@all,`);

@@ -28,6 +28,44 @@ export function downsample<T extends { step: number; loss: number }>(points: T[]
   return out;
 }
 
+/**
+ * Chart labels of the table rows that fit an axis: block and loss, then only the settings off the usual
+ * one (each axis's most common value other than "n/a", ties to the first in row order), "n/a" left out:
+ * "SE + MEMS + margin=4" rather than eight settings cut off at the same place. Falls back to the full
+ * labels when two rows would read the same.
+ */
+function usualValues(t: AblationTable): Map<string, string> {
+  const usual = new Map<string, string>();
+  for (const a of t.rowAxes.filter((x) => x !== 'block' && x !== 'loss')) {
+    const counts = new Map<string, number>();
+    for (const r of t.rows) if (r.axes[a] !== 'n/a') counts.set(r.axes[a], (counts.get(r.axes[a]) ?? 0) + 1);
+    let top: [string, number] | undefined;
+    for (const e of counts) if (!top || e[1] > top[1]) top = e;
+    if (top) usual.set(a, top[0]);
+  }
+  return usual;
+}
+
+export function shortRowLabels(t: AblationTable): Map<string, string> {
+  const usual = usualValues(t);
+  const short = t.rows.map((r) =>
+    t.rowAxes
+      .filter((a) => a === 'block' || a === 'loss' || (r.axes[a] !== 'n/a' && r.axes[a] !== usual.get(a)))
+      .map((a) => (a === 'block' || a === 'loss' ? displayValue(a, r.axes[a]) : `${a}=${r.axes[a]}`))
+      .join(' + '),
+  );
+  const unique = new Set(short).size === short.length;
+  return new Map(t.rows.map((r, i) => [r.key, unique ? short[i]! : r.label]));
+}
+
+/** "otherwise steps=400, margin=2, …": what the short labels leave out, for a subtitle ('' when nothing). */
+export function usualSettings(t: AblationTable): string {
+  const labels = shortRowLabels(t);
+  if (t.rows.every((r) => labels.get(r.key) === r.label)) return '';
+  const usual = [...usualValues(t)].map(([a, v]) => `${a}=${v}`);
+  return usual.length ? `labels name block, loss and the settings off the usual ${usual.join(', ')}` : '';
+}
+
 export function mapChartData(t: AblationTable): {
   points: MapPoint[];
   summary: MapSummary[];
@@ -37,14 +75,16 @@ export function mapChartData(t: AblationTable): {
 } {
   const points: MapPoint[] = [];
   const summary: MapSummary[] = [];
+  const labels = shortRowLabels(t);
   for (const r of t.rows) {
     const block = displayValue('block', r.axes.block);
+    const row = labels.get(r.key)!;
     for (const col of t.columns) {
       if (col.paperOnly) continue;
       const c = r.cells[col.key];
       c.values.forEach((v, i) =>
         points.push({
-          row: r.label,
+          row,
           block,
           dataset: col.dataset,
           metric: col.metric,
@@ -54,7 +94,7 @@ export function mapChartData(t: AblationTable): {
       );
       if (c.mean !== null)
         summary.push({
-          row: r.label,
+          row,
           block,
           dataset: col.dataset,
           metric: col.metric,
@@ -67,7 +107,7 @@ export function mapChartData(t: AblationTable): {
     }
   }
   const blocks = [...new Set(t.rows.map((r) => displayValue('block', r.axes.block)))];
-  return { points, summary, rows: t.rows.map((r) => r.label), blocks };
+  return { points, summary, rows: t.rows.map((r) => labels.get(r.key)!), blocks };
 }
 
 export function stepPoints(run: string, metrics: MetricLine[], max = 300): StepPoint[] {

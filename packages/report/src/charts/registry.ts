@@ -10,12 +10,14 @@ import { distances } from './records/distances';
 import { embeddingsPca } from './records/embeddings-pca';
 import { mapByCell } from './records/map-by-cell';
 import { precisionRecall } from './records/precision-recall';
+import { sensitivityForest } from './records/sensitivity-forest';
 import { throughput } from './records/throughput';
 import { trainingCurves } from './records/training-curves';
 import { zeroshotPerClass } from './records/zeroshot-per-class';
 
 export const CHARTS: readonly ChartRecord[] = [
   mapByCell,
+  sensitivityForest,
   trainingCurves,
   throughput,
   precisionRecall,

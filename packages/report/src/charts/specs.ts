@@ -14,7 +14,7 @@ import type {
   SeriesPoint,
   StepPoint,
 } from './points';
-import { blockColor, chartConfig, CATEGORY_SCHEME, KIND_COLORS } from './theme';
+import { blockColor, chartConfig, CATEGORY_COLORS, CATEGORY_SCHEME, KIND_COLORS } from './theme';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 
@@ -37,6 +37,8 @@ export function mapByCellSpec(
     width?: number;
     /** every block label of the experiment, in axis order (default: those in `summary`) */
     blocks?: string[];
+    /** what the row labels leave out (a second subtitle line) */
+    note?: string;
   } = {},
 ): TopLevelSpec {
   const rows = opts.rows ?? [...new Set(summary.map((s) => s.row))];
@@ -46,7 +48,8 @@ export function mapByCellSpec(
     ...summary.map((s) => ({ ...s, kind: 'mean' })),
     ...points.map((p) => ({ ...p, kind: 'seed' })),
   ];
-  const y = { field: 'row', type: 'nominal' as const, sort: rows, title: null, axis: { labelLimit: 220 } };
+  // labels are kept whole (no limit): they are short (shortRowLabels) and must tell rows apart
+  const y = { field: 'row', type: 'nominal' as const, sort: rows, title: null, axis: { labelLimit: 0 } };
   const x = { type: 'quantitative' as const, scale: { zero: false, nice: true } };
   const color = {
     field: 'block',
@@ -58,7 +61,10 @@ export function mapByCellSpec(
     $schema: SCHEMA,
     title: {
       text: opts.title ?? 'Retrieval accuracy by cell',
-      subtitle: 'mean ± 1 sample std over seeds; small dots: individual seeds; ★ best per column',
+      subtitle: [
+        'mean ± 1 sample std over seeds; small dots: individual seeds; ★ best per column',
+        ...(opts.note ? [opts.note] : []),
+      ],
     },
     data: { values },
     facet: {
@@ -232,6 +238,107 @@ export function trainingCurvesSpec(
   };
 }
 
+/** Above this many runs, one panel per run (small multiples) instead of one line per run in a panel. */
+export const MAX_LINES_PER_PANEL = 6;
+
+/** [min, max] of some values, padded by 5 % (a fixed domain shared by every panel of a column). */
+function paddedDomain(values: number[]): [number, number] | undefined {
+  if (!values.length) return undefined;
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const pad = (hi - lo || Math.abs(hi) || 1) * 0.05;
+  return [lo - pad, hi + pad];
+}
+
+/**
+ * Training curves of many runs as small multiples: a row of panels per run, titled with its label, the
+ * training loss and each quick metric in their own column. Each column has one fixed x and y domain, so
+ * the runs compare by position; one line per panel (one colour per column), so no colour is reused and
+ * no legend is needed. The first row's panels name the columns.
+ */
+export function trainingCurvesGridSpec(
+  steps: StepPoint[],
+  epochs: EpochPoint[],
+  opts: { title?: string; runs?: string[]; metrics?: string[]; note?: string } = {},
+): TopLevelSpec {
+  const runs = opts.runs ?? [...new Set([...steps.map((s) => s.run), ...epochs.map((e) => e.run)])];
+  const metrics = opts.metrics ?? [...new Set(epochs.map((e) => e.metric))];
+  const panel = { width: 210, height: 60 };
+  const lastStep = Math.max(0, ...steps.map((p) => p.step));
+  const lastEpoch = Math.max(1, ...epochs.map((p) => p.epoch));
+  const lossPanel = (run: string, first: boolean) => ({
+    ...panel,
+    ...(first ? { title: { text: 'training loss per step', fontSize: 11 } } : {}),
+    data: { values: steps.filter((p) => p.run === run) },
+    mark: {
+      type: 'line' as const,
+      interpolate: 'monotone' as const,
+      strokeWidth: 1.5,
+      color: CATEGORY_COLORS[0],
+    },
+    encoding: {
+      x: { field: 'step', type: 'quantitative' as const, title: null, scale: { domain: [0, lastStep] } },
+      y: {
+        field: 'loss',
+        type: 'quantitative' as const,
+        title: null,
+        scale: { domain: paddedDomain(steps.map((p) => p.loss)), nice: false },
+      },
+      tooltip: [{ field: 'run' }, { field: 'step' }, { field: 'loss', format: '.4f' }],
+    },
+  });
+  const metricPanel = (run: string, m: string, k: number, first: boolean) => {
+    const color = CATEGORY_COLORS[(k + 1) % CATEGORY_COLORS.length];
+    const all = epochs.filter((e) => e.metric === m);
+    return {
+      ...panel,
+      ...(first ? { title: { text: `${quickTitle(m)} per epoch`, fontSize: 11 } } : {}),
+      data: { values: all.filter((p) => p.run === run) },
+      mark: { type: 'line' as const, color, point: { color } },
+      encoding: {
+        x: {
+          field: 'epoch',
+          type: 'quantitative' as const,
+          title: null,
+          scale: { domain: [1, lastEpoch] },
+          axis: { tickMinStep: 1, format: 'd' },
+        },
+        y: {
+          field: 'value',
+          type: 'quantitative' as const,
+          title: null,
+          scale: { domain: paddedDomain(all.map((p) => p.value)), nice: false },
+        },
+        tooltip: [
+          { field: 'run' },
+          { field: 'epoch' },
+          { field: 'value', title: quickTitle(m), format: '.4f' },
+        ],
+      },
+    };
+  };
+  const rows = runs.map((run, i) => ({
+    title: { text: run, anchor: 'start' as const, fontSize: 12, fontWeight: 600, offset: 4 },
+    hconcat: [
+      ...(steps.length ? [lossPanel(run, i === 0)] : []),
+      ...metrics.map((m, k) => metricPanel(run, m, k, i === 0)),
+    ],
+  }));
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: opts.title ?? 'Training curves',
+      subtitle: [
+        'one row per run: training loss per logged step, then each "quick" per-epoch metric (subset evaluation, not the final numbers)',
+        ...(opts.note ? [opts.note] : []),
+      ],
+    },
+    vconcat: rows,
+    spacing: 6,
+    config: chartConfig,
+  } as TopLevelSpec;
+}
+
 /** 11-point interpolated precision-recall curves (eval.json pr), one line per run. */
 export function prCurveSpec(
   points: PrPoint[],
@@ -275,6 +382,56 @@ export function prCurveSpec(
     },
     config: chartConfig,
   };
+}
+
+/**
+ * Precision–recall of many runs as small multiples: a panel per run (its label as the header), one line
+ * each on shared axes, so no colour is reused and no legend is cut off.
+ */
+export function prCurveGridSpec(
+  points: PrPoint[],
+  opts: { title?: string; runs?: string[]; note?: string } = {},
+): TopLevelSpec {
+  const runs = opts.runs ?? [...new Set(points.map((p) => p.run))];
+  const high = Math.max(0, ...points.map((p) => p.precision)) > 0.5;
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: opts.title ?? 'Precision–recall',
+      subtitle: [
+        '11-point interpolated, mean over queries; one panel per run, shared axes',
+        ...(opts.note ? [opts.note] : []),
+      ],
+    },
+    data: { values: points },
+    facet: {
+      field: 'run',
+      type: 'nominal',
+      sort: runs,
+      title: null,
+      header: { labelLimit: 0, labelFontSize: 11 },
+    },
+    columns: 5,
+    spec: {
+      width: 150,
+      height: 110,
+      mark: { type: 'line', point: { size: 15, color: CATEGORY_COLORS[0] }, color: CATEGORY_COLORS[0] },
+      encoding: {
+        x: { field: 'recall', type: 'quantitative', scale: { domain: [0, 1] } },
+        y: {
+          field: 'precision',
+          type: 'quantitative',
+          scale: high ? { domain: [0, 1] } : { zero: true, nice: true },
+        },
+        tooltip: [
+          { field: 'run' },
+          { field: 'recall', format: '.1f' },
+          { field: 'precision', format: '.3f' },
+        ],
+      },
+    },
+    config: chartConfig,
+  } as TopLevelSpec;
 }
 
 /** Intra- vs inter-class distance histograms (the MEMS claim: intra distances shift below inter ones). */

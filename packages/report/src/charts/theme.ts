@@ -21,6 +21,20 @@ export function blockColor(label: string, order: readonly string[]): string {
 export const KIND_COLORS = { intra: '#2563eb', inter: '#f97316' };
 export const CATEGORY_SCHEME = 'tableau20';
 
+/** The categorical palette: ten colours, so a panel of up to ten series never reuses one. */
+export const CATEGORY_COLORS = [
+  '#2563eb',
+  '#f97316',
+  '#10b981',
+  '#e11d48',
+  '#8b5cf6',
+  '#eab308',
+  '#0891b2',
+  '#6b7280',
+  '#db2777',
+  '#65a30d',
+] as const;
+
 export const chartConfig: Config = {
   background: 'white',
   font: FONT,
@@ -49,18 +63,5 @@ export const chartConfig: Config = {
   header: { labelFontSize: 12, labelFontWeight: 600, titleFontSize: 12, labelColor: '#111827' },
   line: { strokeWidth: 2 },
   point: { size: 40 },
-  range: {
-    category: [
-      '#2563eb',
-      '#f97316',
-      '#10b981',
-      '#e11d48',
-      '#8b5cf6',
-      '#eab308',
-      '#0891b2',
-      '#6b7280',
-      '#db2777',
-      '#65a30d',
-    ],
-  },
+  range: { category: [...CATEGORY_COLORS] },
 };

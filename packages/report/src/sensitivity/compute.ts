@@ -49,8 +49,15 @@ export interface SensitivitySetting {
   /** Holm-adjusted p within the claim; null when untested (n < 2 or every difference zero) */
   pAdjusted: number | null;
   verdict: Verdict;
-  /** the first setting with the very same cell pairs: this one is shown but counted once */
+  /** the first setting with the very same cell pairs: this one is counted once and shown as that one's row */
   sameAs?: string;
+  /** the later settings with the very same cell pairs (named in the note of this setting's row) */
+  equivalents: string[];
+  /**
+   * the paired cells hold the factor at this value (not "n/a"): false for a setting the factor does not
+   * apply to (softmax at a MEMS margin), whose cells are the baseline cells again; charts draw no point there
+   */
+  applies: boolean;
 }
 
 export interface SensitivityClaim {
@@ -201,6 +208,10 @@ function measure(
     p: test.p,
     pAdjusted: null,
     verdict: 'cannot tell',
+    equivalents: [],
+    applies:
+      seeds.length > 0 &&
+      seeds.every((seed) => (treated.get(seed) as Sample).axes[s.factor.name] === s.value),
   };
   const pairKey = seeds
     .map((seed) => `${(treated.get(seed) as Sample).cellId}:${(base.get(seed) as Sample).cellId}`)
@@ -219,8 +230,10 @@ function correct(measured: Measured[]): { distinct: number; tested: number } {
   for (const m of measured) {
     const f = first.get(m.pairKey);
     // no pairs at all is no shared cell set: each empty setting stands alone
-    if (f && m.pairKey) m.setting.sameAs = f.label;
-    else first.set(m.pairKey || `empty:${first.size}`, m.setting);
+    if (f && m.pairKey) {
+      m.setting.sameAs = f.label;
+      f.equivalents.push(m.setting.label);
+    } else first.set(m.pairKey || `empty:${first.size}`, m.setting);
   }
   const originals = [...first.values()];
   const adjusted = holmAdjust(originals.map((s) => s.p));
@@ -259,8 +272,26 @@ export function claimSentence(c: Omit<SensitivityClaim, 'sentence'>, metric: str
     `the data cannot tell in ${unclear}` +
     (untested ? ` (${untested} without a test: fewer than two paired seeds or no difference)` : '') +
     '.' +
-    (repeats ? ` ${repeats} more shown setting${repeats === 1 ? '' : 's'} repeat the cells of another.` : '')
+    (repeats
+      ? ` ${repeats} more setting${repeats === 1 ? '' : 's'} repeat${repeats === 1 ? 's' : ''} the cells of a row (named in its note).`
+      : '')
   );
+}
+
+/** The table rows of a claim: one per distinct set of paired cells (its repeats are named in a note). */
+export const distinctSettings = (c: Pick<SensitivityClaim, 'settings'>): SensitivitySetting[] =>
+  c.settings.filter((s) => !s.sameAs);
+
+/**
+ * "steps=400, loss=softmax: the same cells as margin=1.5, margin=2 (each with loss=softmax)": the
+ * settings a row stands for; undefined for a row without repeats.
+ */
+export function equivalenceNote(s: SensitivitySetting): string | undefined {
+  if (!s.equivalents.length) return undefined;
+  const suffix = s.otherLabel ? `, ${s.otherLabel}` : '';
+  const shared = s.otherLabel !== '' && s.equivalents.every((e) => e.endsWith(suffix));
+  const names = shared ? s.equivalents.map((e) => e.slice(0, -suffix.length)) : s.equivalents;
+  return `${s.label}: the same cells as ${names.join(', ')}${shared ? ` (each with ${s.otherLabel})` : ''}.`;
 }
 
 export function computeSensitivity(exp: ExperimentRecord): SensitivityView | undefined {

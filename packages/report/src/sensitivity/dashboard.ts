@@ -5,9 +5,9 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { html, type SafeHtml } from '../util/html';
-import { methodNote, type SensitivityView } from './compute';
-import { settingCells, settingColumns } from './markdown';
-import { sensitivitySpec } from './spec';
+import { distinctSettings, methodNote, type SensitivityView } from './compute';
+import { claimNotes, settingCells, settingColumns } from './markdown';
+import { forestSpec, sensitivitySpec } from './spec';
 
 export const SENSITIVITY_PAGE = 'sensitivity.html';
 
@@ -24,13 +24,15 @@ function settingsTable(v: SensitivityView, i: number): SafeHtml {
   const c = v.claims[i]!;
   return html`<div class="table-wrap"><table class="ablation sensitivity">
   <thead><tr>${settingColumns(v.metric).map((h) => html`<th>${h}</th>`)}</tr></thead>
-  <tbody>${c.settings.map(
+  <tbody>${distinctSettings(c).map(
     (s) =>
       html`<tr data-verdict="${s.verdict}">${settingCells(s).map((t, k) =>
         NUMERIC.has(k) ? html`<td class="num">${t}</td>` : html`<td>${t}</td>`,
       )}</tr>`,
   )}</tbody>
-</table></div>`;
+</table></div>${
+    claimNotes(c).length ? html`<ul class="notes">${claimNotes(c).map((n) => html`<li>${n}</li>`)}</ul>` : ''
+  }`;
 }
 
 export interface SensitivityPageArgs {
@@ -49,7 +51,10 @@ export function sensitivityPage(
   mlflowUi?: string,
 ): SensitivityPageArgs {
   const specs: Record<string, TopLevelSpec> = Object.fromEntries(
-    v.claims.map((c, i) => [`sensitivity-${i}`, sensitivitySpec(c, v.factors, v.metric)]),
+    v.claims.flatMap((c, i) => [
+      [`forest-${i}`, forestSpec(c, v.metric)],
+      [`sensitivity-${i}`, sensitivitySpec(c, v.factors, v.metric)],
+    ]),
   );
   const body = html`<section class="hero">
       <h1>Sensitivity: ${experiment.name}</h1>
@@ -60,6 +65,7 @@ export function sensitivityPage(
       (c, i) => html`<section class="panel" data-claim="${c.label}">
       <div class="panel-head"><h2>${c.label}</h2></div>
       <p class="verdict">${c.sentence}</p>
+      <div class="chart" data-chart="forest-${i}"></div>
       <div class="chart" data-chart="sensitivity-${i}"></div>
       ${settingsTable(v, i)}
     </section>`,

@@ -4,8 +4,8 @@
  * correction. Every store string goes through texEscape.
  */
 import { LATEX_COLUMN_WIDTH, LATEX_TEXT_WIDTH, texEscape } from '../table/assemble';
-import { methodNote, type SensitivityClaim, type SensitivityView } from './compute';
-import { settingCells, settingColumns } from './markdown';
+import { distinctSettings, methodNote, type SensitivityClaim, type SensitivityView } from './compute';
+import { claimNotes, settingCells, settingColumns } from './markdown';
 
 /** Rough width in points of text set in \small (as the ablation table estimates it). */
 const smallWidth = (plain: string): number => plain.length * 4.6;
@@ -21,11 +21,12 @@ function claimTable(c: SensitivityClaim, metric: string, experiment: string, ind
   const head = settingColumns(metric).slice(1);
   const widths = head.map(smallWidth);
   const body: string[] = [];
-  const factors = [...new Set(c.settings.map((s) => s.factor))];
+  const rows = distinctSettings(c);
+  const factors = [...new Set(rows.map((s) => s.factor))];
   factors.forEach((f, k) => {
     if (k) body.push('\\midrule');
     body.push(`\\multicolumn{${head.length}}{@{}l}{\\textit{${texEscape(f)}}} \\\\`);
-    for (const s of c.settings.filter((x) => x.factor === f)) {
+    for (const s of rows.filter((x) => x.factor === f)) {
       const cells = settingCells(s).slice(1);
       cells.forEach((t, i) => (widths[i] = Math.max(widths[i]!, smallWidth(t))));
       body.push(`${cells.map((t, i) => (i >= 2 && i <= 6 ? texNumber(t) : texEscape(t))).join(' & ')} \\\\`);
@@ -52,6 +53,9 @@ function claimTable(c: SensitivityClaim, metric: string, experiment: string, ind
     '\\small',
     `\\setlength{\\tabcolsep}{${TABCOLSEP}pt}`,
     ...(scale ? ['\\resizebox{\\textwidth}{!}{%', ...tabular, '}'] : tabular),
+    ...(claimNotes(c).length
+      ? ['\\par\\smallskip{\\footnotesize', ...claimNotes(c).map((n) => `${texText(n)}\\par`), '}']
+      : []),
     `\\end{${env}}`,
   ].join('\n');
 }

@@ -1,8 +1,10 @@
 /** The sensitivity section in Markdown: per claim, its verdict sentence, the table of settings, its chart. */
 import { fmtP, fmtSigned } from '../table/format';
-import { mdText } from '../util/markdown';
+import { mdCell, mdText } from '../util/markdown';
 import { ALPHA } from './stats';
 import {
+  distinctSettings,
+  equivalenceNote,
   fmtInterval,
   methodNote,
   type SensitivityClaim,
@@ -10,9 +12,9 @@ import {
   type SensitivityView,
 } from './compute';
 
-/** The verdict cell: a repeat of another setting's cells says so. */
+/** The verdict cell: a row standing for other settings too says so (its note names them). */
 export const verdictText = (s: SensitivitySetting): string =>
-  s.sameAs ? `${s.verdict} (same cells as ${s.sameAs})` : s.verdict;
+  s.equivalents.length ? `${s.verdict} (+${s.equivalents.length} same)` : s.verdict;
 
 /** The columns every format shows, as plain text (each format escapes them). */
 export function settingColumns(metric: string): string[] {
@@ -39,7 +41,16 @@ export function settingCells(s: SensitivitySetting): string[] {
   ];
 }
 
-function claimMarkdown(c: SensitivityClaim, metric: string, chart: string | undefined): string[] {
+/** The notes under a claim's table: for each row that stands for other settings, which ones. */
+export const claimNotes = (c: SensitivityClaim): string[] =>
+  distinctSettings(c).flatMap((s) => equivalenceNote(s) ?? []);
+
+function claimMarkdown(
+  c: SensitivityClaim,
+  metric: string,
+  chart: string | undefined,
+  forest: string | undefined,
+): string[] {
   const head = settingColumns(metric);
   const align = head.map((_, i) => (i === 0 || i === 2 || i === head.length - 1 ? ':--' : '--:'));
   return [
@@ -47,21 +58,25 @@ function claimMarkdown(c: SensitivityClaim, metric: string, chart: string | unde
     '',
     mdText(c.sentence),
     '',
-    `| ${head.map(mdText).join(' | ')} |`,
+    ...(forest ? [`![${mdText(`${c.label}: Δ ${metric} per distinct setting`)}](${forest})`, ''] : []),
+    `| ${head.map(mdCell).join(' | ')} |`,
     `| ${align.join(' | ')} |`,
-    ...c.settings.map((s) => `| ${settingCells(s).map(mdText).join(' | ')} |`),
+    ...distinctSettings(c).map((s) => `| ${settingCells(s).map(mdCell).join(' | ')} |`),
     '',
+    ...claimNotes(c).map((n) => `- ${mdText(n)}`),
+    ...(claimNotes(c).length ? [''] : []),
     ...(chart ? [`![${mdText(`${c.label}: Δ ${metric} by factor`)}](${chart})`, ''] : []),
   ];
 }
 
 /**
  * The section, from `## Sensitivity` on. `chartFile(i)` is the link to claim i's chart (relative to
- * the Markdown file), undefined for none.
+ * the Markdown file), undefined for none; `forestFile(i)` the same for its forest plot.
  */
 export function sensitivityMarkdown(
   v: SensitivityView,
   chartFile: (i: number) => string | undefined,
+  forestFile: (i: number) => string | undefined = () => undefined,
 ): string {
   return [
     '## Sensitivity',
@@ -82,6 +97,6 @@ export function sensitivityMarkdown(
     ),
     ...v.notes.map((n) => `- ${mdText(n)}`),
     '',
-    ...v.claims.flatMap((c, i) => claimMarkdown(c, v.metric, chartFile(i))),
+    ...v.claims.flatMap((c, i) => claimMarkdown(c, v.metric, chartFile(i), forestFile(i))),
   ].join('\n');
 }

@@ -3,9 +3,11 @@
  * claim (charts/sensitivity-<k>-<axis>.vl.json, .svg, .png), plus the Markdown for report.md. The
  * orchestrator writes the files (confined to the output folder); this module only renders them.
  */
+import { forestChartName } from '../charts/records/sensitivity-forest';
 import { renderSvg, svgToPng } from '../charts/render';
 import { safeSegment } from '../util/html';
 import type { SensitivityView } from './compute';
+import { findingsMarkdown } from './findings';
 import { sensitivityLatex } from './latex';
 import { sensitivityMarkdown } from './markdown';
 import { sensitivitySpec } from './spec';
@@ -41,8 +43,14 @@ export async function sensitivitySection(
     if (png) files.push({ path: `${base}.png`, content: await svgToPng(svg) });
   }
   const link = (i: number) => `charts/${sensitivityChartName(v, i)}.${png ? 'png' : 'svg'}`;
-  const markdown = sensitivityMarkdown(v, link);
+  // the forest plots are chart records (charts/records/sensitivity-forest.ts), written with the figures
+  const forest = (i: number) =>
+    v.claims[i]!.settings.some((s) => s.mean !== null)
+      ? `charts/${forestChartName(v, i)}.${png ? 'png' : 'svg'}`
+      : undefined;
+  const markdown = sensitivityMarkdown(v, link, forest);
   files.push({ path: 'sensitivity.md', content: `${markdown}\n` });
+  files.push({ path: 'findings.md', content: findingsMarkdown(v) });
   files.push({ path: 'sensitivity.tex', content: sensitivityLatex(v, experiment) });
   return { files, markdown };
 }

@@ -5,7 +5,7 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { chartConfig } from '../charts/theme';
-import type { SensitivityClaim, SensitivityFactor, Verdict } from './compute';
+import { distinctSettings, type SensitivityClaim, type SensitivityFactor, type Verdict } from './compute';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 const VERDICTS: Verdict[] = ['holds', 'flips', 'cannot tell'];
@@ -24,19 +24,25 @@ export interface SensitivityPoint {
   verdict: Verdict;
 }
 
+/**
+ * The points of the factor panels: only settings whose cells ran at the factor's value (a softmax cell
+ * has no MEMS margin, so "margin=4, loss=softmax" is the baseline cells again and is not drawn at 4).
+ */
 export function sensitivityPoints(c: SensitivityClaim): SensitivityPoint[] {
-  return c.settings.map((s) => ({
-    factor: s.factor,
-    value: s.value,
-    setting: s.otherLabel || 'all',
-    label: s.label,
-    n: s.n,
-    mean: s.mean,
-    lo: s.ci?.[0] ?? null,
-    hi: s.ci?.[1] ?? null,
-    pAdjusted: s.pAdjusted,
-    verdict: s.verdict,
-  }));
+  return c.settings
+    .filter((s) => s.applies)
+    .map((s) => ({
+      factor: s.factor,
+      value: s.value,
+      setting: s.otherLabel || 'all',
+      label: s.label,
+      n: s.n,
+      mean: s.mean,
+      lo: s.ci?.[0] ?? null,
+      hi: s.ci?.[1] ?? null,
+      pAdjusted: s.pAdjusted,
+      verdict: s.verdict,
+    }));
 }
 
 export function sensitivitySpec(
@@ -62,7 +68,10 @@ export function sensitivitySpec(
       sort: f.values,
       title: f.name,
       axis: { labelAngle: 0 },
+      // a band per value, the settings side by side in it, so their CI bars do not hide each other
+      scale: { type: 'band' as const, paddingInner: 0.2 },
     };
+    const xOffset = { field: 'setting', type: 'nominal' as const, sort: settings };
     return {
       title: { text: f.name, subtitle: `baseline ${f.baseline}` },
       width: opts.width ?? 180,
@@ -76,14 +85,19 @@ export function sensitivitySpec(
         {
           transform: [{ filter: 'isValid(datum.lo)' }],
           mark: { type: 'rule' as const, strokeWidth: 1.5 },
-          encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
+          encoding: { x, xOffset, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
         },
-        { transform: [valid], mark: { type: 'line' as const, strokeWidth: 1.5 }, encoding: { x, y, color } },
+        {
+          transform: [valid],
+          mark: { type: 'line' as const, strokeWidth: 1.5 },
+          encoding: { x, xOffset, y, color },
+        },
         {
           transform: [valid],
           mark: { type: 'point' as const, filled: true, size: 60 },
           encoding: {
             x,
+            xOffset,
             y,
             color,
             shape: {
@@ -118,10 +132,76 @@ export function sensitivitySpec(
     data: { values },
     // a factor with no value off its baseline run yet has nothing to show beyond the centre point
     concat: factors
-      .filter((f) => c.settings.some((st) => st.factor === f.name && st.value !== f.baseline))
+      .filter((f) => values.some((p) => p.factor === f.name && p.value !== f.baseline))
       .map(panel),
     columns: 3,
     resolve: { scale: { y: 'shared', color: 'shared', shape: 'shared' } },
+    config: chartConfig,
+  } as TopLevelSpec;
+}
+
+/** Verdict colours of the forest plot: holds green, flips red, cannot tell grey. */
+const VERDICT_COLORS = ['#15803d', '#dc2626', '#6b7280'];
+
+/**
+ * The forest plot of one claim: one row per distinct setting (table order), its mean Δ as a point with
+ * the 95 % t interval as a bar, coloured by the verdict after Holm, and a rule at Δ = 0.
+ */
+export function forestSpec(c: SensitivityClaim, metric: string, opts: { width?: number } = {}): TopLevelSpec {
+  const values = distinctSettings(c)
+    .filter((s) => s.mean !== null)
+    .map((s) => ({
+      ...sensitivityPoints({ ...c, settings: [{ ...s, applies: true }] })[0]!,
+      row: s.equivalents.length ? `${s.label} (+${s.equivalents.length} same)` : s.label,
+    }));
+  const y = {
+    field: 'row',
+    type: 'nominal' as const,
+    sort: values.map((p) => p.row),
+    title: null,
+    axis: { labelLimit: 0 },
+  };
+  const x = { field: 'mean', type: 'quantitative' as const, title: `Δ ${metric} (treatment − baseline)` };
+  const color = {
+    field: 'verdict',
+    type: 'nominal' as const,
+    scale: { domain: VERDICTS, range: VERDICT_COLORS },
+    legend: { title: 'verdict (Holm)', orient: 'top' as const },
+  };
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: `${c.label}: Δ ${metric} per distinct setting`,
+      subtitle: 'mean Δ over paired seeds with its 95 % t interval; colour: verdict after Holm',
+    },
+    data: { values },
+    width: opts.width ?? 320,
+    height: Math.max(40, values.length * 18),
+    layer: [
+      { mark: { type: 'rule', color: '#374151', strokeDash: [4, 3] }, encoding: { x: { datum: 0 } } },
+      {
+        transform: [{ filter: 'isValid(datum.lo)' }],
+        mark: { type: 'rule', strokeWidth: 2 },
+        encoding: { y, x: { ...x, field: 'lo' }, x2: { field: 'hi' }, color },
+      },
+      {
+        mark: { type: 'point', filled: true, size: 50 },
+        encoding: {
+          y,
+          x,
+          color,
+          tooltip: [
+            { field: 'label', title: 'setting' },
+            { field: 'n', title: 'pairs' },
+            { field: 'mean', title: 'mean Δ', format: '+.4f' },
+            { field: 'lo', title: 'CI low', format: '+.4f' },
+            { field: 'hi', title: 'CI high', format: '+.4f' },
+            { field: 'pAdjusted', title: 'p (Holm)', format: '.4f' },
+            { field: 'verdict' },
+          ],
+        },
+      },
+    ],
     config: chartConfig,
   } as TopLevelSpec;
 }

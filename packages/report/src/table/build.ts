@@ -154,6 +154,15 @@ export function rowLabel(rowAxes: readonly string[], axes: Record<string, string
     .join(' + ');
 }
 
+/** The note on the rows left out because no cell of theirs was ever started. */
+function unstartedNote(rows: Observation[][]): string {
+  const cells = rows.reduce((n, obs) => n + obs.length, 0);
+  return (
+    `${rows.length} row(s) left out: none of their ${cells} cells was ever started (queued, attempt 0, ` +
+    'no startedAt, no Slurm job), so no run has submitted them yet; they appear once a run picks one up.'
+  );
+}
+
 export function buildTable(norm: NormalizedExperiment, opts: BuildTableOptions = {}): AblationTable {
   const reference = opts.reference ?? [];
   const notes: string[] = [];
@@ -175,9 +184,13 @@ export function buildTable(norm: NormalizedExperiment, opts: BuildTableOptions =
     }
   }
 
-  // rows: every combination of row-axis values that has at least one cell, in axis order
+  // rows: every combination of row-axis values that has at least one cell some run picked up, in axis
+  // order; a row of cells never started (a grid run in pieces) is no result yet and would only pad the table
   const byRow = new Map<string, Observation[]>();
   for (const o of norm.observations) byRow.set(o.rowKey, [...(byRow.get(o.rowKey) ?? []), o]);
+  const unstarted = [...byRow].filter(([, obs]) => !obs.some((o) => o.started));
+  for (const [key] of unstarted) byRow.delete(key);
+  if (unstarted.length) notes.push(unstartedNote(unstarted.map(([, obs]) => obs)));
   const rowAxesValues = cartesian(norm.rowAxes, norm.rowAxisValues).filter((v) =>
     byRow.has(rowKeyOf(norm.rowAxes, v)),
   );

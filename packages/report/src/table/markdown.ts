@@ -1,5 +1,5 @@
 /** The ablation table as Markdown (and the paper's other numbers as a list). */
-import { mdText } from '../util/markdown';
+import { mdCell } from '../util/markdown';
 import type { AblationTable, StatCell } from './build';
 import { cellText, deltaText, fmt, paperTableRef, paperText } from './format';
 import { displayAxis, displayValue } from './normalize';
@@ -12,7 +12,7 @@ const ours = (c: StatCell): string => {
 };
 
 /** Every string in a Markdown table, title or note (store strings above all) goes through here. */
-const mdEscape = (s: string): string => mdText(s);
+const mdEscape = (s: string): string => mdCell(s);
 
 export function toMarkdown(t: AblationTable): string {
   const groups = layout(t);

@@ -102,6 +102,12 @@ export interface Observation {
   /** human label, e.g. "DASE · MEMS · emoji · seed 0" (or config.name) */
   label: string;
   state: string;
+  /**
+   * whether any run ever picked the cell up: not queued, or queued again after an attempt, or handed to
+   * Slurm. A queued cell with attempt 0, no startedAt and no Slurm job was only listed by a dry run or
+   * by a grid that no command has run yet.
+   */
+  started: boolean;
   dataset: string;
   seed: string;
   /** value of each row axis, as a string */
@@ -198,6 +204,12 @@ export function runLabel(
   return [...rowAxes.map((a) => displayValue(a, axes[a])), dataset, `seed ${seed}`].join(' · ');
 }
 
+export const everStarted = (c: CellRecord): boolean =>
+  c.status.state !== 'queued' ||
+  (c.status.attempt ?? 0) > 0 ||
+  !!c.status.startedAt ||
+  !!c.status.slurm?.jobId;
+
 export function normalize(
   exp: ExperimentRecord,
   metrics: readonly string[] = DEFAULT_METRICS,
@@ -247,6 +259,7 @@ export function normalize(
       cellId: c.cellId,
       label: c.config?.name ?? runLabel(values, rowAxes, dataset, seed),
       state: c.status.state,
+      started: everStarted(c),
       dataset,
       seed,
       rowAxes: values,

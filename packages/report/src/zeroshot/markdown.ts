@@ -1,5 +1,5 @@
 /** The zero-shot section in Markdown: tables, claim sentences, word-vector coverage, class neighbours. */
-import { mdText } from '../util/markdown';
+import { mdCell, mdText } from '../util/markdown';
 import type { ZeroShotView, ZsCoverage, ZsNeighbours, ZsTable } from './compute';
 import {
   TABLE_NOTE,
@@ -15,7 +15,7 @@ import {
   unseenText,
 } from './cells';
 
-const mdRow = (cells: string[]): string => `| ${cells.map(mdText).join(' | ')} |`;
+const mdRow = (cells: string[]): string => `| ${cells.map(mdCell).join(' | ')} |`;
 
 function tableMarkdown(v: ZeroShotView, t: ZsTable, chart: string | undefined): string[] {
   const head = tableColumns(t, v.rowAxes);

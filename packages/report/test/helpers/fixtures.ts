@@ -29,6 +29,8 @@ export interface FixtureCell {
   extraEval?: Record<string, unknown>;
   /** further JSON files in the cell folder (name → content), e.g. class-neighbours.json */
   files?: Record<string, unknown>;
+  /** a queued cell no run ever picked up (attempt 0), as a dry run or an unrun piece of a grid leaves it */
+  neverStarted?: boolean;
 }
 
 export interface FixtureExperiment {
@@ -161,7 +163,7 @@ export async function writeExperiment(
     const end = new Date(t0 + ci * 600_000 + 60_000 + ci * 1000).toISOString();
     writeJson(path.join(dir, 'status.json'), {
       state: cell.state,
-      attempt: 1,
+      attempt: cell.neverStarted ? 0 : 1,
       pid: 1000 + ci,
       host: 'fixture-host',
       createdAt: start,

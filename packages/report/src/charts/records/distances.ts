@@ -1,7 +1,7 @@
 /** Intra- vs inter-class distance histograms (the MEMS claim), pooled over seeds in the report. */
 import { safeSegment } from '../../util/html';
 import { cellLabel } from '../../view/experiment-view';
-import { histogramBins, sumHistograms } from '../data';
+import { histogramBins, shortRowLabels, sumHistograms } from '../data';
 import type { ChartRecord } from '../record';
 import { distanceHistogramSpec } from '../specs';
 import { datasetCells } from './common';
@@ -13,15 +13,18 @@ export const distances: ChartRecord = {
   reportPerDataset: (view, dataset) => {
     const { finished, runs } = datasetCells(view, dataset);
     const rows = view.table.rows;
+    const label = shortRowLabels(view.table);
     const ofRow = (key: string) => finished.filter((c) => view.obs.get(c.cellId)?.rowKey === key);
-    const bins = rows.flatMap((r) => histogramBins(r.label, sumHistograms(ofRow(r.key).map((c) => c.eval))));
+    const bins = rows.flatMap((r) =>
+      histogramBins(label.get(r.key)!, sumHistograms(ofRow(r.key).map((c) => c.eval))),
+    );
     if (!bins.length) return [];
     const separated: Record<string, number> = {};
     for (const r of rows) {
       const fs_ = ofRow(r.key)
         .map((c) => c.eval?.distanceStats?.fractionSeparated)
         .filter((x): x is number => typeof x === 'number');
-      if (fs_.length) separated[r.label] = fs_.reduce((s, x) => s + x, 0) / fs_.length;
+      if (fs_.length) separated[label.get(r.key)!] = fs_.reduce((s, x) => s + x, 0) / fs_.length;
     }
     return [
       {

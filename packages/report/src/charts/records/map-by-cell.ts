@@ -1,5 +1,5 @@
 /** Retrieval accuracy per table row: mean ± std over seeds with each seed as a dot. */
-import { mapChartData } from '../data';
+import { mapChartData, usualSettings } from '../data';
 import type { ChartRecord } from '../record';
 import { mapByCellSpec } from '../specs';
 
@@ -20,6 +20,7 @@ export const mapByCell: ChartRecord = {
           rows: m.rows,
           blocks: m.blocks,
           title: `${table.experimentName}: retrieval accuracy by cell`,
+          note: usualSettings(table),
         }),
       },
     ];
@@ -32,6 +33,7 @@ export const mapByCell: ChartRecord = {
       blocks: m.blocks,
       title: mapByCell.title,
       width: 240,
+      note: usualSettings(table),
     });
   },
 };

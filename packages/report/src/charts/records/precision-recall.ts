@@ -1,9 +1,9 @@
 /** 11-point interpolated precision–recall curves from eval.json. */
 import { safeSegment } from '../../util/html';
 import { cellLabel } from '../../view/experiment-view';
-import { meanBy, prPoints } from '../data';
+import { meanBy, prPoints, usualSettings } from '../data';
 import type { ChartRecord } from '../record';
-import { prCurveSpec } from '../specs';
+import { MAX_LINES_PER_PANEL, prCurveGridSpec, prCurveSpec } from '../specs';
 import { datasetCells } from './common';
 
 export const precisionRecall: ChartRecord = {
@@ -18,17 +18,14 @@ export const precisionRecall: ChartRecord = {
       'precision',
     );
     if (!pr.length) return [];
-    return [
-      {
-        name: `pr-${safeSegment(dataset)}`,
-        title: `Precision–recall on ${dataset}`,
-        spec: prCurveSpec(pr, {
-          legendTitle: 'cell (mean over seeds)',
-          title: `Precision–recall on ${dataset}, mean over seeds`,
-          runs: runs.filter((r) => pr.some((p) => p.run === r)),
-        }),
-      },
-    ];
+    const shown = runs.filter((r) => pr.some((p) => p.run === r));
+    const title = `Precision–recall on ${dataset}, mean over seeds`;
+    // many cells: a panel each (small multiples), never a dozen lines sharing colours
+    const spec =
+      shown.length > MAX_LINES_PER_PANEL
+        ? prCurveGridSpec(pr, { title, runs: shown, note: usualSettings(view.table) })
+        : prCurveSpec(pr, { legendTitle: 'cell (mean over seeds)', title, runs: shown });
+    return [{ name: `pr-${safeSegment(dataset)}`, title: `Precision–recall on ${dataset}`, spec }];
   },
   compare: (view) => {
     const pr = view.exp.cells.flatMap((c) => prPoints(cellLabel(view, c), c.eval));

@@ -1,9 +1,9 @@
 /** Training loss per step and the quick per-epoch metrics, one line per run (or per table row). */
 import { safeSegment } from '../../util/html';
 import { cellLabel } from '../../view/experiment-view';
-import { epochPoints, meanBy, stepPoints } from '../data';
+import { epochPoints, meanBy, stepPoints, usualSettings } from '../data';
 import type { ChartRecord } from '../record';
-import { trainingCurvesSpec } from '../specs';
+import { MAX_LINES_PER_PANEL, trainingCurvesGridSpec, trainingCurvesSpec } from '../specs';
 import { datasetCells } from './common';
 
 export const trainingCurves: ChartRecord = {
@@ -23,15 +23,18 @@ export const trainingCurves: ChartRecord = {
       'value',
     );
     if (!steps.length && !epochs.length) return [];
+    const shown = runs.filter((r) => steps.some((s) => s.run === r) || epochs.some((e) => e.run === r));
+    const title = `Training curves on ${dataset}, mean over finished seeds`;
+    // many cells: small multiples (a row of panels per cell), never a dozen lines sharing colours
+    const spec =
+      shown.length > MAX_LINES_PER_PANEL
+        ? trainingCurvesGridSpec(steps, epochs, { title, runs: shown, note: usualSettings(view.table) })
+        : trainingCurvesSpec(steps, epochs, { legendTitle: 'cell (mean over seeds)', title, runs: shown });
     return [
       {
         name: `training-curves-${safeSegment(dataset)}`,
         title: `Training curves on ${dataset} (mean over finished seeds)`,
-        spec: trainingCurvesSpec(steps, epochs, {
-          legendTitle: 'cell (mean over seeds)',
-          title: `Training curves on ${dataset}, mean over finished seeds`,
-          runs: runs.filter((r) => steps.some((s) => s.run === r) || epochs.some((e) => e.run === r)),
-        }),
+        spec,
       },
     ];
   },
