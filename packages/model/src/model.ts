@@ -58,6 +58,20 @@ export interface ModelConfig {
   hashDetach?: boolean;
 }
 
+/** The backbone a model config names, with its block settings (every model kind builds it so). */
+export function backboneOf(cfg: ModelConfig, store: ParamStore, rng: Rng): ResNetBackbone {
+  return createBackbone({
+    name: cfg.backbone,
+    width: cfg.width,
+    attn: cfg.block,
+    seReduction: cfg.seReduction,
+    domainAwareStages: cfg.domainAwareStages,
+    attnActivation: cfg.attnActivation,
+    store,
+    rng,
+  });
+}
+
 export function validateModelConfig(cfg: ModelConfig): void {
   const posInt = (v: unknown, key: string): void => {
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
@@ -136,16 +150,7 @@ export class SbirNet {
   constructor(cfg: ModelConfig, rng: Rng) {
     validateModelConfig(cfg);
     this.cfg = cfg;
-    this.backbone = createBackbone({
-      name: cfg.backbone,
-      width: cfg.width,
-      attn: cfg.block,
-      seReduction: cfg.seReduction,
-      domainAwareStages: cfg.domainAwareStages,
-      attnActivation: cfg.attnActivation,
-      store: this.store,
-      rng,
-    });
+    this.backbone = backboneOf(cfg, this.store, rng);
     const e = linearInit(rng, this.backbone.outChannels, cfg.embeddingDim);
     this.embedW = this.store.addParam('head.embed.weight', e.w);
     this.embedB = this.store.addParam('head.embed.bias', e.b);

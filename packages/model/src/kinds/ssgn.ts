@@ -15,11 +15,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { ForwardContext, ResNetBackbone, createBackbone, globalAveragePool } from '../backbones';
+import { ForwardContext, ResNetBackbone, globalAveragePool } from '../backbones';
 import { PretrainedReport, loadPretrained } from '../import/pretrained';
 import { l2normalize } from '../losses';
 import {
   ModelConfig,
+  backboneOf,
   ModelOutput,
   loadWeightsInto,
   resolvedModelConfig,
@@ -145,16 +146,7 @@ class SsgnNet implements RetrievalNet {
     // Checked before any variable exists, so a refused config leaves nothing behind.
     const v = o.decoder === 'fine' ? null : checkedVectors(env.classVectors, cfg, o.decoder);
     const rng = env.rng;
-    this.backbone = createBackbone({
-      name: cfg.backbone,
-      width: cfg.width,
-      attn: cfg.block,
-      seReduction: cfg.seReduction,
-      domainAwareStages: cfg.domainAwareStages,
-      attnActivation: cfg.attnActivation,
-      store: this.store,
-      rng,
-    });
+    this.backbone = backboneOf(cfg, this.store, rng);
     const chans = this.backbone.stageChannels();
     this.fusedStages = o.fusion ? chans.map((_, i) => i + 1) : [chans.length];
     this.fusion = this.fusedStages.map((s) =>

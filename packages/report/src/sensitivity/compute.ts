@@ -29,15 +29,8 @@ export interface SensitivityFactor {
   when: Record<string, string>;
 }
 
-export interface SensitivitySetting {
-  factor: string;
-  value: string;
-  /** the claim's other grid axes (seed aside), axis → value as printed */
-  other: Record<string, string>;
-  /** "loss=MEMS"; '' when the claim leaves no other axis */
-  otherLabel: string;
-  /** "steps=800, loss=MEMS" */
-  label: string;
+/** A paired comparison of two cell groups over seeds (sensitivity settings, zero-shot claims). */
+export interface PairedDiff {
   /** seeds paired (finished with the metric on both sides), and treatment − baseline per seed */
   seeds: string[];
   diffs: number[];
@@ -48,6 +41,17 @@ export interface SensitivitySetting {
   p: number | null;
   /** Holm-adjusted p within the claim; null when untested (n < 2 or every difference zero) */
   pAdjusted: number | null;
+}
+
+export interface SensitivitySetting extends PairedDiff {
+  factor: string;
+  value: string;
+  /** the claim's other grid axes (seed aside), axis → value as printed */
+  other: Record<string, string>;
+  /** "loss=MEMS"; '' when the claim leaves no other axis */
+  otherLabel: string;
+  /** "steps=800, loss=MEMS" */
+  label: string;
   verdict: Verdict;
   /** the first setting with the very same cell pairs: this one is counted once and shown as that one's row */
   sameAs?: string;

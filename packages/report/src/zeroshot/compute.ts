@@ -6,7 +6,7 @@
  * reader of class-neighbours.json. The statistics are the sensitivity section's (paired t-test, t
  * interval, Holm, verdict), imported, not copied.
  */
-import { verdictOf, type Verdict } from '../sensitivity/compute';
+import { verdictOf, type PairedDiff, type Verdict } from '../sensitivity/compute';
 import { holmAdjust, tInterval } from '../sensitivity/stats';
 import { mean, pairedTTest, sampleStd } from '../stats';
 import type { CellRecord, ExperimentRecord } from '../store/read';
@@ -226,7 +226,7 @@ function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
   return out;
 }
 
-export interface ZsComparison {
+export interface ZsComparison extends PairedDiff {
   axis: string;
   baseline: string;
   treatment: string;
@@ -240,16 +240,7 @@ export interface ZsComparison {
   metricLabel: string;
   /** the other row axes, as printed ("" when the claim's axis is the only one) */
   otherLabel: string;
-  seeds: string[];
-  diffs: number[];
-  n: number;
-  mean: number | null;
-  sd: number | null;
-  ci: [number, number] | null;
-  p: number | null;
-  /** Holm-adjusted over the claim's comparisons with a test; = p when there is one */
-  pAdjusted: number | null;
-  /** m of that correction */
+  /** m of the Holm correction over the claim's comparisons with a test (pAdjusted = p when 1) */
   family: number;
   verdict: Verdict;
   sentence: string;
