@@ -44,11 +44,11 @@ test('a tiny SSGN grid trains with the default word vectors; eval.json has both 
     const out = `${res.stdout}\n${res.stderr}`;
     expect({ status: res.status, tail: out.slice(-3000) }).toMatchObject({ status: 0 });
     expect(out).toMatch(/class vectors: 77\/77 classes/);
-    const meta = readJson<{ cells: string[]; claims: unknown[] }>(path.join(runs, 'zeroshot', 'experiment.json'));
-    expect(meta.claims.length).toBeGreaterThan(0);
-    const finished = meta.cells.filter((id) =>
-      fs.existsSync(path.join(runs, 'zeroshot', id, 'eval.json')),
+    const meta = readJson<{ cells: string[]; claims: unknown[] }>(
+      path.join(runs, 'zeroshot', 'experiment.json'),
     );
+    expect(meta.claims.length).toBeGreaterThan(0);
+    const finished = meta.cells.filter((id) => fs.existsSync(path.join(runs, 'zeroshot', id, 'eval.json')));
     expect(finished).toHaveLength(2);
     for (const id of finished) {
       const cell = path.join(runs, 'zeroshot', id);
@@ -62,7 +62,8 @@ test('a tiny SSGN grid trains with the default word vectors; eval.json has both 
       expect(neighbours.classes).toHaveLength(15);
     }
     const kinds = finished.map(
-      (id) => readJson<{ model: { kind?: string } }>(path.join(runs, 'zeroshot', id, 'config.json')).model.kind,
+      (id) =>
+        readJson<{ model: { kind?: string } }>(path.join(runs, 'zeroshot', id, 'config.json')).model.kind,
     );
     expect(kinds.sort()).toEqual([undefined, 'ssgn'].sort());
   } finally {
