@@ -251,8 +251,14 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
   if (executor instanceof SlurmExecutor) executor.preflight();
   for (const p of todo) {
     const dir = p.config.model.pretrained;
-    if (dir !== undefined && !fs.existsSync(dir))
-      throw new ConfigError(missingPretrainedMessage(dir, p.config.model.backbone));
+    if (dir === undefined) continue;
+    if (!fs.existsSync(dir)) throw new ConfigError(missingPretrainedMessage(dir, p.config.model.backbone));
+    // the model's own check (readPretrainedDir), made before the first file is written
+    const st = fs.lstatSync(dir);
+    if (st.isSymbolicLink() || !st.isDirectory())
+      throw new ConfigError(
+        `model.pretrained: ${dir} is not a folder (symlinks are not followed); it is the --out folder of: npx nx run model:import -- --from <checkpoint file> --arch ${p.config.model.backbone} --out ${dir}`,
+      );
   }
 
   if (noData.length > 0) {
