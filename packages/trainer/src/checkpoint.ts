@@ -199,25 +199,23 @@ function stepOf(dir: string): number {
 }
 
 /**
- * Checkpoint folders to resume from, newest step first wherever they sit: last, previous, best and
- * the `.last.old-<pid>` a crash between the renames of `dumpCheckpoint` left (a crash there can leave
- * `previous` newer than that folder). At equal steps: last, leftovers, previous, best.
+ * Checkpoint folders to resume from: the rotation of `last` newest step first wherever it sits (last,
+ * previous, and the `.last.old-<pid>` a crash between the renames of `dumpCheckpoint` left: a crash
+ * there can leave `previous` newer than that folder; at equal steps in that order), then best, the
+ * last resort (it is saved apart from the rotation, at the best epoch).
  */
 export function checkpointCandidates(cell: CellStore): string[] {
   const root = path.join(cell.dir, 'checkpoints');
   if (!fs.existsSync(root)) return [];
   const left = leftovers(root).filter((d) => path.basename(d).startsWith('.last.old-'));
-  const found = [
-    cell.checkpointDir('last'),
-    ...left,
-    cell.checkpointDir('previous'),
-    cell.checkpointDir('best'),
-  ].filter((d) => fs.existsSync(path.join(d, 'trainer-state.json')));
-  const steps = new Map(found.map((d) => [d, stepOf(d)]));
-  return found
+  const has = (d: string): boolean => fs.existsSync(path.join(d, 'trainer-state.json'));
+  const rotation = [cell.checkpointDir('last'), ...left, cell.checkpointDir('previous')].filter(has);
+  const steps = new Map(rotation.map((d) => [d, stepOf(d)]));
+  const newestFirst = rotation
     .map((d, i) => ({ d, i }))
     .sort((a, b) => steps.get(b.d)! - steps.get(a.d)! || a.i - b.i)
     .map((x) => x.d);
+  return [...newestFirst, ...[cell.checkpointDir('best')].filter(has)];
 }
 
 /**
