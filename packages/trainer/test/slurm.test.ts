@@ -265,6 +265,68 @@ withCluster(
   },
 );
 
+withCluster(
+  'per-cell resources: two arrays in one submission; a failed cell fails its task (Slurm FAILED) and the run exits 1 with a summary',
+  async () => {
+    prepareData();
+    const dir = path.join(root, 'vary');
+    fs.mkdirSync(dir, { recursive: true });
+    const file = writeTinyExperiment(dir, {
+      name: 'vary',
+      dataDir,
+      grid: '  seed: [0, 1]',
+      epochs: 1,
+      train: 'limitRows: 64',
+    });
+    fs.appendFileSync(
+      file,
+      'executor: { name: slurm, cpusPerTask: 1, time: "10", vary: { seed: { "1": { time: "9" } } } }\n',
+    );
+    const runs = path.join(dir, 'runs');
+    const r = await runCli(
+      ['ablation', '--experiment', file, '--runs-dir', runs],
+      slurmEnv({ SBIR_FORCE_NAN_AT_STEP: '2', SBIR_FORCE_NAN_CELLS: 'seed=1' }),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(
+      /1 cell\(s\) failed .*\n {2}[0-9a-f]{12} seed=1: non-finite loss \(NaN\) at step 2/,
+    );
+    const [good, bad] = cellsOf(runs, 'vary');
+    const a = statusOf(good!).slurm!;
+    const b = statusOf(bad!).slurm!;
+    expect(statusOf(good!).state).toBe('finished');
+    expect(statusOf(bad!).state).toBe('failed');
+    expect(a.submission).toBe(b.submission);
+    expect(a.arrayJobId).not.toBe(b.arrayJobId); // one array per distinct request
+    const folder = path.join(runs, 'vary', '.slurm', a.submission);
+    expect(readJson<{ jobIds: string[] }>(path.join(folder, 'job.json')).jobIds).toEqual([
+      a.arrayJobId,
+      b.arrayJobId,
+    ]);
+    const arrays = readJson<{ arrays: string[][] }>(path.join(folder, 'sbatch.json')).arrays;
+    expect(arrays.map((argv) => argv.filter((x) => x.startsWith('--time=')))).toEqual([
+      ['--time=10'],
+      ['--time=9'],
+    ]);
+    expect(arrays.map((argv) => argv[argv.length - 1])).toEqual(['0', '1']);
+    // Slurm's own record: the task of the failed cell FAILED (exit 1), the other COMPLETED
+    const stateOf = (id: string): string =>
+      /JobState=(\S+)/.exec(
+        spawnSync('scontrol', ['-o', 'show', 'job', id], { env: slurmEnv(), encoding: 'utf8' }).stdout,
+      )?.[1] ?? '?';
+    expect([stateOf(a.jobId), stateOf(b.jobId)]).toEqual(['COMPLETED', 'FAILED']);
+    expect([a.state, b.state]).toEqual(['COMPLETED', 'FAILED']);
+    const st = await runCli(['status', '--experiment', file, '--runs-dir', runs], slurmEnv());
+    for (const [cell, job] of [
+      [good!, a],
+      [bad!, b],
+    ] as const)
+      expect(st.stdout).toMatch(
+        new RegExp(`${path.basename(cell)} .*${job.jobId} .*task-${job.jobId}\\.out`),
+      );
+  },
+);
+
 /** eval.json without what depends on the wall clock (seconds, timestamps). */
 function results(cell: string): Record<string, unknown> {
   const e = readJson<Record<string, unknown>>(path.join(cell, 'eval.json'));

@@ -202,7 +202,9 @@ async function train(t: TaskCell): Promise<{ code: number; requeued: boolean }> 
     await mirrorCell(t);
     return { code: 143, requeued: false };
   }
-  cell.updateStatus({ slurm: { ...slurm, state: 'COMPLETED', reason: null } });
+  // the state Slurm records for the exit code below (a failed cell fails its task)
+  const ended = outcome.state === 'failed' ? 'FAILED' : 'COMPLETED';
+  cell.updateStatus({ slurm: { ...slurm, state: ended, reason: null } });
   log(`cell ${cell.cellId}: ${outcome.state}${outcome.error ? ` (${outcome.error})` : ''}`);
   await mirrorCell(t);
   // a failed cell fails its task, so that Slurm (and sacct) record FAILED
