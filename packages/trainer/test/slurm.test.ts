@@ -327,6 +327,36 @@ withCluster(
   },
 );
 
+withCluster(
+  'past executor.maxRequeues the task stops at the time limit warning: interrupted with the count, resumable; the follower exits 1',
+  async () => {
+    prepareData();
+    const dir = path.join(root, 'maxrq');
+    fs.mkdirSync(dir, { recursive: true });
+    const file = writeTinyExperiment(dir, { name: 'maxrq', dataDir, grid: '  seed: [0]', epochs: 4 });
+    fs.appendFileSync(
+      file,
+      'executor: { name: slurm, cpusPerTask: 1, time: "1", requeue: true, signalBefore: 10, maxRequeues: 0 }\n',
+    );
+    const runs = path.join(dir, 'runs');
+    const r = await runCli(
+      ['ablation', '--experiment', file, '--runs-dir', runs],
+      slurmEnv({ SBIR_STEP_DELAY_MS: '4000' }),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/1 cell\(s\) interrupted by Slurm/);
+    const [cell] = cellsOf(runs, 'maxrq');
+    const st = statusOf(cell!);
+    expect(st).toMatchObject({ state: 'interrupted', slurm: { state: 'TIMEOUT', requeues: 0 } });
+    expect(st.error).toMatch(
+      /reached its time limit after 0 requeue\(s\) \(executor\.maxRequeues 0\); rerun resumes/,
+    );
+    expect(st.step).toBeGreaterThan(0);
+    expect(fs.existsSync(path.join(cell!, 'checkpoints', 'last', 'trainer-state.json'))).toBe(true);
+    expect(fs.existsSync(path.join(cell!, 'claim.json'))).toBe(false);
+  },
+);
+
 /** eval.json without what depends on the wall clock (seconds, timestamps). */
 function results(cell: string): Record<string, unknown> {
   const e = readJson<Record<string, unknown>>(path.join(cell, 'eval.json'));
