@@ -456,6 +456,7 @@ class CellTracker {
   private readonly done = new Set<string>();
   private readonly epochsSeen = new Map<string, number>();
   private readonly slurmState = new Map<string, string>();
+  private readonly requeues = new Map<string, number>();
 
   constructor(private readonly ctx: ExecutionContext) {}
 
@@ -471,6 +472,10 @@ class CellTracker {
       this.ctx.view.log(`${id} ${label}: Slurm ${status.slurm!.jobId} ${sstate}`);
     }
     if (sstate) this.slurmState.set(id, sstate);
+    const requeues = status.slurm?.requeues ?? 0;
+    if (requeues > (this.requeues.get(id) ?? 0) && status.error)
+      this.ctx.view.log(`${id} ${label}: ${status.error}`); // "requeued at the time limit (k of at most N)"
+    this.requeues.set(id, requeues);
     const metrics = p.store.readMetrics();
     if (status.state === 'running' && !this.started.has(id)) {
       this.started.add(id);

@@ -191,8 +191,9 @@ async function train(t: TaskCell): Promise<{ code: number; requeued: boolean }> 
   if (!claim.held()) return { code: 143, requeued: false }; // someone else owns the cell now
   if (outcome.state === 'interrupted' && requeueAsked) {
     claim.stopHeartbeat();
-    const requeued = requeueSelf(t);
+    // mirrored first: the requeue makes Slurm SIGTERM this process, which then exits at once
     await mirrorCell(t);
+    const requeued = requeueSelf(t);
     return { code: requeued ? 0 : 143, requeued };
   }
   if (outcome.state === 'interrupted') {
