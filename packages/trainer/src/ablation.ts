@@ -205,7 +205,7 @@ export function chooseExecutor(opts: AblationOptions, exp: Experiment): Executor
   if (name === 'slurm') {
     const settings = exp.executor ?? ExecutorSchema.parse({ name: 'slurm' });
     return new SlurmExecutor({
-      settings,
+      settings: { ...settings, requeue: Boolean(opts.requeue) || settings.requeue },
       file: exp.file,
       detach: opts.detach,
       requeue: opts.requeue || settings.requeue,
