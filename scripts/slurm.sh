@@ -74,6 +74,9 @@ SlurmctldHost=localhost(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# a requeued job waits cred_expire seconds before it may start again (default 120): short, so that the
+# requeue test (1-minute time limit) does not spend most of its time waiting
+AuthInfo=cred_expire=10
 SlurmctldPort=$PORT
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool/%n

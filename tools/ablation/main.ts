@@ -7,8 +7,8 @@
  * (docs/CONTRACTS.md). `--dry-run`, `--no-report` and `--help` stop before the report.
  *
  * Exit codes: the trainer's (0 done, 1 runtime failure, 2 bad option or config, 130/143 interrupted),
- * then the report's (2 bad run store input, 1 runtime failure). The report is built only after a run
- * that exited 0, as before (failed cells are part of a successful run and of its report).
+ * then the report's (2 bad run store input, 1 runtime failure). The report is built after a run that
+ * exited 0, or 1 because cells failed (failed cells are part of the report; the exit code stays 1).
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -44,7 +44,10 @@ function cli(argv: string[]) {
 export async function main(argv: string[]): Promise<number> {
   const args = await cli(argv).parseAsync();
   const trained = await runAblation(ablationRequest(args, args._));
-  if (args['dry-run'] || !args.report || trained.exitCode !== 0) return trained.exitCode;
+  // failed cells are results: the report shows them, and the exit code (1) still says they failed
+  const onlyFailedCells = trained.exitCode === 1 && (trained.failedCells ?? 0) > 0;
+  if (args['dry-run'] || !args.report || (trained.exitCode !== 0 && !onlyFailedCells))
+    return trained.exitCode;
   // loaded only now: --help and --dry-run do not pay for the chart and image libraries
   const { runBuild } = await import('@sbir/report');
   await runBuild({
@@ -57,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     png: true,
     includeStale: false,
   });
-  return 0;
+  return trained.exitCode;
 }
 
 /** One line on stderr and the project's exit code (2 = usage/config/input, 1 = runtime). */

@@ -30,6 +30,7 @@ export {
   fieldProblem,
   formatPath,
   issueSentence,
+  quoteExcerpt,
   valueAt,
   type IssuePath,
 } from './zod-issues';

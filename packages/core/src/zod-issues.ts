@@ -29,11 +29,28 @@ export function valueAt(input: unknown, path: IssuePath, opts: { unionByName?: b
   return v;
 }
 
-/** A value as YAML would show it: strings quoted, `.nan` / `.inf` for non-finite numbers. */
+/** Characters of a string shown in a message; a longer one is cut, with its length. */
+const SHOWN_CHARS = 60;
+
+/**
+ * A string from untrusted input, quoted for a terminal: JSON escapes (control characters, NUL, ESC,
+ * quotes) plus \u escapes for DEL, C1 controls and the invisible or reordering code points, cut at
+ * SHOWN_CHARS (a binary file given as YAML is one long string: an excerpt, never its bytes).
+ */
+export function quoteExcerpt(value: string, max = SHOWN_CHARS): string {
+  const cut = value.length > max ? value.slice(0, max) : value;
+  const escaped = JSON.stringify(cut).replace(
+    /[\u007f-\u009f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return value.length > max ? `${escaped.slice(0, -1)}..." (${value.length} characters)` : escaped;
+}
+
+/** A value as YAML would show it: strings quoted (an escaped excerpt), `.nan` / `.inf` for non-finite numbers. */
 function show(value: unknown): string {
   if (typeof value === 'number' && !Number.isFinite(value))
     return Number.isNaN(value) ? '.nan' : `${value < 0 ? '-' : ''}.inf`;
-  return typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
+  return typeof value === 'string' ? quoteExcerpt(value) : JSON.stringify(value);
 }
 
 /** The noun for a value at `path`: its key, or the parent's key for a discriminator (`loss.name` -> loss). */
@@ -63,7 +80,9 @@ export function issueSentence(
       return `unknown ${noun(issue.path)} ${show(issue.received)} (known: ${issue.options.join(', ')})`;
     case 'unrecognized_keys': {
       const known = knownKeys(issue.path);
-      return `unknown key "${issue.keys[0]}"` + (known ? ` (known: ${known.join(', ')})` : '');
+      return (
+        `unknown key ${quoteExcerpt(issue.keys[0] ?? '')}` + (known ? ` (known: ${known.join(', ')})` : '')
+      );
     }
     case 'invalid_type':
       if (issue.received === 'undefined') return `missing (required ${issue.expected})`;

@@ -10,6 +10,7 @@ import {
   formatPath,
   formatTable,
   isDir,
+  quoteExcerpt,
   issueSentence,
   mean,
   sampleStd,
@@ -64,4 +65,10 @@ test('zod issues name the field and the value found there', () => {
   expect(issueSentence(issueOf({ step: 1, lr: 1, x: 0 }), {}, () => ['step', 'lr'])).toBe(
     'unknown key "x" (known: step, lr)',
   );
+  // untrusted strings: escaped (no ESC, NUL, DEL or bidi controls reach a terminal) and cut, with their length
+  const binary = `\x7fELF\x1b[31m\x00\u202e${'x'.repeat(100)}`;
+  expect(issueSentence(issueOf({ step: binary, lr: 1 }), { step: binary })).toBe(
+    `expected number, got string "\\u007fELF\\u001b[31m\\u0000\\u202e${'x'.repeat(49)}..." (111 characters)`,
+  );
+  expect(quoteExcerpt('a"b\\c')).toBe('"a\\"b\\\\c"');
 });

@@ -14,7 +14,7 @@ import { displayPath, loadRunStore, readRetrieval } from './store/read';
 import { paperUnmatchedMarkdown, toCsv, toHtmlDocument, toLatex, toMarkdown } from './table/assemble';
 import { safeSegment } from './util/html';
 import { mdCode, mdParagraph, mdText, shellWord } from './util/markdown';
-import { confineOutput, writeInside } from './util/paths';
+import { assertNoLinkOut, confineOutput, writeInside } from './util/paths';
 import { representativeCells } from './view/experiment-view';
 import { buildReportModel, type ExperimentModel } from './view/report-model';
 
@@ -187,6 +187,8 @@ export async function buildReport(opts: BuildOptions): Promise<BuildResult> {
   const log = opts.log ?? (() => undefined);
   const store = loadRunStore(opts.runsDir, opts.experiment, { includeStale: opts.includeStale });
   const out = path.resolve(opts.out ?? defaultOut(opts.experiment ? store.experiments[0].id : undefined));
+  // refused before the first file, not half-way through the report
+  assertNoLinkOut(out);
   const referenceFile = path.resolve(opts.referenceFile ?? path.join('experiments', 'paper-reference.yaml'));
   const model = buildReportModel(store, {
     out,

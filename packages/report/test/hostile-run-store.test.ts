@@ -174,13 +174,20 @@ describe('ids read from the store, and writes outside --out', () => {
     expect(fs.readFileSync(victim, 'utf8')).toBe('keep');
     expect(fs.lstatSync(path.join(s.out, 'ablation.csv')).isFile()).toBe(true);
 
-    // a link at a folder the report writes into is refused with one line
+    // a link at a folder the report writes into is refused with one line, before any file is written
     const elsewhere = path.join(s.root, 'elsewhere');
     fs.mkdirSync(elsewhere);
     fs.symlinkSync(elsewhere, path.join(s.out, 'dashboard'));
+    const fresh = path.join(s.root, 'fresh-out');
+    fs.mkdirSync(fresh);
+    fs.symlinkSync(elsewhere, path.join(fresh, 'dashboard'));
     expect(await buildError(s.runs, s.out)).toMatch(
-      /dashboard\/index\.html: refusing to write through a symbolic link that leaves the output folder/,
+      /dashboard: refusing to write through a symbolic link that leaves the output folder/,
     );
+    expect(await buildError(s.runs, fresh)).toMatch(
+      /fresh-out\/dashboard: refusing to write through a symbolic link that leaves the output folder/,
+    );
+    expect(fs.readdirSync(fresh)).toEqual(['dashboard']); // nothing written: no half report
     expect(fs.readdirSync(elsewhere)).toEqual([]);
   });
 });

@@ -21,7 +21,7 @@ import { MlflowMirror } from './mlflow/mirror';
 import type { CellOutcome } from './protocol';
 import { createProgressView } from './progress';
 import { CellStore, planCell, readJsonFile, RunStore, type CellStatus } from './run-store';
-import type { CellConfig, ExecutorName } from './schema';
+import { ExecutorSchema, type CellConfig, type ExecutorName } from './schema';
 import { findOnPath } from './slurm/commands';
 import { SlurmExecutor, slurmProbe } from './slurm/executor';
 import { fmt, meanStd } from './table';
@@ -220,15 +220,17 @@ export interface AblationResult {
   exitCode: number;
   experiment: Experiment;
   outcomes: CellOutcome[];
+  /** Selected cells whose state is `failed` at the end (exit 1, after the others ran; a report still builds). */
+  failedCells?: number;
 }
 
 /** The executor of this run: `--executor`, else the yaml's `executor.name`, else local. */
 export function chooseExecutor(opts: AblationOptions, exp: Experiment): Executor {
   const name = opts.executor ?? exp.executor?.name ?? 'local';
   if (name === 'slurm') {
-    const settings = exp.executor ?? { name: 'slurm', sbatchArgs: [], setup: [], requeue: false };
+    const settings = exp.executor ?? ExecutorSchema.parse({ name: 'slurm' });
     return new SlurmExecutor({
-      settings,
+      settings: { ...settings, requeue: Boolean(opts.requeue) || settings.requeue },
       file: exp.file,
       detach: opts.detach,
       requeue: opts.requeue || settings.requeue,
@@ -239,7 +241,10 @@ export function chooseExecutor(opts: AblationOptions, exp: Experiment): Executor
   return new LocalExecutor({ workers: opts.workers, threads: opts.threads, probe });
 }
 
-/** Runs the grid. Resolves with the process exit code (0 = every cell finished or failed cleanly). */
+/**
+ * Runs the grid. Resolves with the process exit code: 0 when every selected cell finished, 1 when one
+ * failed (`failedCells` > 0, the others ran) or was lost, 130/143 when interrupted.
+ */
 export async function runAblation(opts: AblationOptions): Promise<AblationResult> {
   const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const exp = loadExperiment(opts.experiment, {
@@ -262,7 +267,8 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     );
     if (exp.overrides.length) write(`overrides: ${exp.overrides.join(' ')}`);
     write(gridTable(exp, planned));
-    write(`${executor.name} executor: ${executor.describe(todo.length)}; runs dir ${runs.dir}`);
+    const shown = executor.describe(todo.length, todo.length ? todo : planned);
+    write(`${executor.name} executor: ${shown}; runs dir ${runs.dir}`);
     return { exitCode: 0, experiment: exp, outcomes: [] };
   }
   // Before anything is written: an executor that cannot run says so in one line, and so does a
@@ -270,8 +276,14 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
   if (executor instanceof SlurmExecutor) executor.preflight();
   for (const p of todo) {
     const dir = p.config.model.pretrained;
-    if (dir !== undefined && !fs.existsSync(dir))
-      throw new ConfigError(missingPretrainedMessage(dir, p.config.model.backbone));
+    if (dir === undefined) continue;
+    if (!fs.existsSync(dir)) throw new ConfigError(missingPretrainedMessage(dir, p.config.model.backbone));
+    // the model's own check (readPretrainedDir), made before the first file is written
+    const st = fs.lstatSync(dir);
+    if (st.isSymbolicLink() || !st.isDirectory())
+      throw new ConfigError(
+        `model.pretrained: ${dir} is not a folder (symlinks are not followed); it is the --out folder of: npx nx run model:import -- --from <checkpoint file> --arch ${p.config.model.backbone} --out ${dir}`,
+      );
   }
 
   if (noData.length > 0) {
@@ -290,7 +302,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
     );
   write(
     `experiment ${exp.name}: ${selected.length} cells (${todo.length} to run, ${planned.length - todo.length} skipped); ` +
-      `${executor.describe(todo.length)}; results in ${displayPath(runs.dir)}`,
+      `${executor.describe(todo.length, todo)}; results in ${displayPath(runs.dir)}`,
   );
   if (todo.length > 0)
     await ensureDatasets(
@@ -321,6 +333,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
       labels: new Map(planned.map((p) => [p.config.cellId, axesLabel(p.config.axes)])),
       view,
       mirror,
+      trackingUri: trackingUri || null,
       backend: opts.backend ?? process.env.SBIR_BACKEND ?? 'auto',
       gitSha: sha,
       gitDirty: git.dirty,
@@ -344,11 +357,9 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
   write(
     `\nresults: ${displayPath(runs.dir)}/<cell-id>/ (eval.json, metrics.jsonl, retrieval/); ${result.logs}`,
   );
-  const exitCode = exitCodeOf(result, write);
-  const failed = result.outcomes.filter((o) => o.state === 'failed');
-  if (failed.length > 0)
-    write(`${failed.length} cell(s) failed (see status.json "error"); retry them with --retry-failed`);
-  return { exitCode, experiment: exp, outcomes: result.outcomes };
+  const failed = planCells(runs, selected, false).filter((p) => p.status?.state === 'failed');
+  const exitCode = exitCodeOf(result, write) || failedCellsExit(failed, write);
+  return { exitCode, experiment: exp, outcomes: result.outcomes, failedCells: failed.length };
 }
 
 /**
@@ -373,7 +384,7 @@ function writeGridFiles(runs: RunStore, exp: Experiment, planned: PlannedCell[])
   writeExperimentMeta(runs, exp);
 }
 
-/** 1: executor failure or lost cells; 130/143: interrupted; 0: every cell finished or failed. */
+/** 1: executor failure or lost cells; 130/143: interrupted; 0: no cell lost (failed cells: failedCellsExit). */
 function exitCodeOf(result: ExecutionResult, write: (line: string) => void): number {
   if (result.fatal) {
     write(`error: ${String(result.fatal).split('\n')[0]}`);
@@ -388,6 +399,20 @@ function exitCodeOf(result: ExecutionResult, write: (line: string) => void): num
     return 1;
   }
   return 0;
+}
+
+/**
+ * Exit 1 when a selected cell ended `failed` (this run or an earlier one), after every other cell
+ * ran: a script or a scheduler sees the failure; the summary names each failed cell and its error.
+ */
+function failedCellsExit(failed: PlannedCell[], write: (line: string) => void): number {
+  if (failed.length === 0) return 0;
+  write(`${failed.length} cell(s) failed (see status.json "error"); retry them with --retry-failed:`);
+  for (const p of failed)
+    write(
+      `  ${p.config.cellId} ${axesLabel(p.config.axes)}: ${(p.status?.error ?? '').split('\n')[0]!.slice(0, 160)}`,
+    );
+  return 1;
 }
 
 /** mAP@all / P@200 per cell, then mean ± std over seeds for each other axis combination. */

@@ -174,22 +174,58 @@ export async function dumpCheckpoint(
   fs.rmSync(drop, { recursive: true, force: true });
 }
 
+/** Folders a crash in the middle of `dumpCheckpoint` leaves behind (`.last.old-<pid>`, `.last.tmp-<pid>`, ...). */
+function leftovers(root: string): string[] {
+  if (!fs.existsSync(root)) return [];
+  return fs
+    .readdirSync(root)
+    .filter((n) => /^\.(last|best)\.(old|tmp)-\d+$/.test(n))
+    .sort()
+    .map((n) => path.join(root, n));
+}
+
+/** The step a checkpoint folder's trainer state records (-1 when unreadable: tried last). */
+function stepOf(dir: string): number {
+  const step = readJsonFile<TrainerState>(path.join(dir, 'trainer-state.json'))?.step;
+  return typeof step === 'number' && Number.isFinite(step) ? step : -1;
+}
+
 /**
- * Checkpoint folders to resume from, newest first: last, one left by a crash during an older swap
- * (`.last.old-<pid>`), then previous. There is no `best`: a checkpoint picked by mAP on the test
- * queries would be a model selected on test data (the authors report the last model, issue 21).
+ * Checkpoint folders to resume from: the rotation of `last` newest step first wherever it sits (last,
+ * previous, and the `.last.old-<pid>` a crash between the renames of `dumpCheckpoint` left: a crash
+ * there can leave `previous` newer than that folder; at equal steps in that order). There is no
+ * `best`: a checkpoint picked by mAP on the test queries would be a model selected on test data (the
+ * authors report the last model, issue 21).
  */
 export function checkpointCandidates(cell: CellStore): string[] {
   const root = path.join(cell.dir, 'checkpoints');
   if (!fs.existsSync(root)) return [];
-  const left = fs
-    .readdirSync(root)
-    .filter((n) => n.startsWith('.last.old-'))
-    .sort()
-    .map((n) => path.join(root, n));
-  return [cell.checkpointDir('last'), ...left, cell.checkpointDir('previous')].filter((d) =>
-    fs.existsSync(path.join(d, 'trainer-state.json')),
-  );
+  const left = leftovers(root).filter((d) => path.basename(d).startsWith('.last.old-'));
+  const has = (d: string): boolean => fs.existsSync(path.join(d, 'trainer-state.json'));
+  const rotation = [cell.checkpointDir('last'), ...left, cell.checkpointDir('previous')].filter(has);
+  const steps = new Map(rotation.map((d) => [d, stepOf(d)]));
+  const newestFirst = rotation
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => steps.get(b.d)! - steps.get(a.d)! || a.i - b.i)
+    .map((x) => x.d);
+  return newestFirst;
+}
+
+/**
+ * After a restore from `from`: a leftover it came from becomes `last` (when there is none), and the
+ * other leftovers of interrupted swaps are deleted, so that none outlives the resume.
+ */
+function cleanLeftovers(cell: CellStore, from: string): string {
+  const root = path.join(cell.dir, 'checkpoints');
+  let kept = from;
+  const last = cell.checkpointDir('last');
+  if (leftovers(root).includes(from) && !fs.existsSync(last)) {
+    fs.renameSync(from, last);
+    kept = last;
+  }
+  for (const d of leftovers(root)) if (d !== kept) fs.rmSync(d, { recursive: true, force: true });
+  fsyncDirSync(root);
+  return kept;
 }
 
 /** The checkpoint folder a resume would try first (null: none). */
@@ -215,8 +251,9 @@ export interface RestoredCheckpoint {
 }
 
 /**
- * Restores model + optimiser + trainer state from the newest checkpoint that matches its digests
- * (last, then previous), and truncates metrics.jsonl back to its step. A corrupt one is
+ * Restores model + optimiser + trainer state from the newest checkpoint (by step) that matches its
+ * digests (checkpointCandidates), truncates metrics.jsonl back to its step and removes the leftovers
+ * of interrupted swaps. A corrupt one is
  * reported and deleted, never loaded; when none is usable the cell starts over from step 0.
  */
 export async function restoreCheckpoint(model: Checkpointable, cell: CellStore): Promise<RestoredCheckpoint> {
@@ -233,7 +270,9 @@ export async function restoreCheckpoint(model: Checkpointable, cell: CellStore):
     const state = readJsonFile<TrainerState>(path.join(dir, 'trainer-state.json'))!;
     await model.loadCheckpoint(path.join(dir, 'model'));
     const { bad } = cell.truncateMetrics(state.step);
-    return { state, from: path.relative(cell.dir, dir), faults, badMetricLines: bad };
+    const from = path.relative(cell.dir, dir);
+    cleanLeftovers(cell, dir);
+    return { state, from, faults, badMetricLines: bad };
   }
   const { bad } = cell.truncateMetrics(0);
   return { state: null, from: null, faults, badMetricLines: bad };

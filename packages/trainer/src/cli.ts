@@ -211,17 +211,24 @@ async function main(): Promise<number> {
     )
     .command(
       'status',
-      'cell states of an experiment, with the Slurm job/task id and its live state',
+      "cell states of an experiment; after a Slurm submission, that submission's cells with each task's state, node, requeues and log",
       (y) =>
-        y.option('data-root', {
-          type: 'string',
-          describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
-        }),
+        y
+          .option('data-root', {
+            type: 'string',
+            describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
+          })
+          .option('submission', {
+            type: 'string',
+            default: 'latest',
+            describe: "a submission id (runs/<experiment>/.slurm/<id>), latest, or none (the yaml's cells)",
+          }),
       (argv) => {
         exitCode = experimentStatus({
           experiment: argv.experiment,
           runsDir: argv['runs-dir'],
           dataRoot: argv['data-root'],
+          submission: argv.submission,
         });
       },
     )

@@ -38,6 +38,8 @@ export interface ExecutionContext {
   labels: Map<string, string>;
   view: ProgressView;
   mirror: MirrorSink | null;
+  /** The MLflow server `mirror` writes to (null: none); Slurm tasks mirror their own cell to it. */
+  trackingUri?: string | null;
   /** `--backend` as given (auto, tensorflow, tensorflow-gpu, cpu). */
   backend: string;
   gitSha: string | null;
@@ -64,7 +66,8 @@ export interface ExecutionResult {
 export interface Executor {
   readonly name: ExecutorName;
   /** One line for the header and --dry-run: how cells would run. */
-  describe(todo: number): string;
+  /** One line on where the cells run; `cells`: those it would run (a Slurm request may vary per cell). */
+  describe(todo: number, cells?: PlannedCell[]): string;
   run(ctx: ExecutionContext): Promise<ExecutionResult>;
 }
 

@@ -28,7 +28,13 @@ import {
   SensitivitySchema,
 } from './schema';
 import { ConfigError } from './messages';
-import { applyGridOverrides, checkValueOverrides, parseOverrides, type Override } from './overrides';
+import {
+  applyExecutorOverrides,
+  applyGridOverrides,
+  checkValueOverrides,
+  parseOverrides,
+  type Override,
+} from './overrides';
 import {
   checkClaims,
   checkSensitivity,
@@ -195,8 +201,14 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
     const where = at.length ? `${formatPath(at)}: ` : '';
     throw new ConfigError(`${file}: ${where}${issueSentence(issue, raw, (p) => fileKnownKeys(p))}`);
   }
-  const overrides = parseOverrides(opts.overrides ?? []);
-  const exp = { ...parsed.data, grid: applyGridOverrides(parsed.data.grid, overrides) };
+  const allOverrides = parseOverrides(opts.overrides ?? []);
+  // executor.* says where cells run, not what they are: kept out of cell configs and digests
+  const overrides = allOverrides.filter((o) => o.path[0] !== 'executor');
+  const exp = {
+    ...parsed.data,
+    grid: applyGridOverrides(parsed.data.grid, overrides),
+    executor: executorWithOverrides(parsed.data.executor, allOverrides),
+  };
   checkValueOverrides(exp.grid, overrides);
   const valueOverrides = overrides.filter((o) => o.path[0] !== 'grid');
   const axisNames = Object.keys(exp.grid);
@@ -239,6 +251,7 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
     }
     resolved.push(...study.added.map((c) => ({ ...c, combo: [] })));
   }
+  if (exp.executor) checkExecutorVary(exp.executor, axes, file);
   const cells: CellConfig[] = [];
   const seen = new Map<string, string>();
   for (const { axes: cellAxes, settings } of resolved) {
@@ -279,12 +292,69 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
       ),
     ),
     axes,
-    overrides: overrides.map((o) => o.text),
+    overrides: allOverrides.map((o) => o.text),
     cells,
     ...(exp.executor ? { executor: exp.executor } : {}),
     ...(sensitivity ? { sensitivity } : {}),
     ...(exp.claims ? { claims: exp.claims } : {}),
   };
+}
+
+/** Executor settings that are strings in the schema: a number typed on the command line (`time=90`) is one. */
+const EXECUTOR_STRINGS = new Set(['partition', 'time', 'mem', 'gres', 'account', 'qos', 'node']);
+
+function stringsOf(settings: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(settings)) {
+    if (EXECUTOR_STRINGS.has(k) && typeof v === 'number') settings[k] = String(v);
+    // argv elements (`executor.sbatchArgs=[--gpus, 1]`): numbers are their text
+    if ((k === 'sbatchArgs' || k === 'setup') && Array.isArray(v))
+      settings[k] = v.map((x: unknown) => (typeof x === 'number' ? String(x) : x));
+  }
+}
+
+/**
+ * The file's executor block with the `executor.*` overrides applied and validated again; an error
+ * names the override (one line). Undefined when neither the file nor an override has one.
+ */
+function executorWithOverrides(
+  block: ExecutorSettings | undefined,
+  overrides: readonly Override[],
+): ExecutorSettings | undefined {
+  const mine = overrides.filter((o) => o.path[0] === 'executor');
+  if (mine.length === 0) return block;
+  const fields = Object.keys(ExecutorSchema.shape);
+  const raw = applyExecutorOverrides(block ?? {}, mine, {
+    block: fields,
+    variant: fields.filter((k) => k !== 'name' && k !== 'vary'),
+  });
+  stringsOf(raw);
+  for (const byValue of Object.values((raw.vary ?? {}) as Record<string, Record<string, unknown>>))
+    for (const entry of Object.values(byValue ?? {}))
+      if (entry && typeof entry === 'object') stringsOf(entry as Record<string, unknown>);
+  const parsed = ExecutorSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const at = issue.code === z.ZodIssueCode.unrecognized_keys ? [...issue.path, issue.keys[0]!] : issue.path;
+  const by = mine.find((o) => at.every((k, i) => o.path[i + 1] === String(k))) ?? mine[mine.length - 1]!;
+  throw new ConfigError(
+    `override ${by.text}: ${formatPath(['executor', ...at])}: ${issueSentence(issue, raw, () => null)}`,
+  );
+}
+
+/** `executor.vary` names axes of the grid and values they take (one line naming the first that does not). */
+function checkExecutorVary(s: ExecutorSettings, axes: Record<string, AxisValue[]>, file: string): void {
+  for (const [axis, byValue] of Object.entries(s.vary)) {
+    if (!(axis in axes))
+      throw new ConfigError(
+        `${file}: executor.vary.${axis}: no such grid axis (axes: ${Object.keys(axes).join(', ') || 'none'})`,
+      );
+    const values = axes[axis]!.map(String);
+    for (const v of Object.keys(byValue))
+      if (!values.includes(v))
+        throw new ConfigError(
+          `${file}: executor.vary.${axis}.${v}: axis ${axis} has no value ${v} (values: ${values.join(', ')})`,
+        );
+  }
 }
 
 export function axesLabel(axes: Record<string, AxisValue>): string {

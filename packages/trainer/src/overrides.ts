@@ -39,7 +39,8 @@ export interface Override {
   sweep?: OverrideValue[];
 }
 
-const KEY_RE = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$/;
+// later segments may start with a digit: axis values in `executor.vary.seed.1.time`
+const KEY_RE = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_][A-Za-z0-9_-]*)*$/;
 
 /** Parses one override; throws ConfigError `override <text>: <why>`. */
 export function parseOverride(text: string): Override {
@@ -62,10 +63,21 @@ export function parseOverride(text: string): Override {
   try {
     parsed = parseValue(rawValue);
   } catch (e) {
-    return fail((e as Error).message);
+    return fail(`${(e as Error).message}${quotingHint(key, rawValue)}`);
   }
   if (parsed.sweep) return { text, op, path, sweep: parsed.elements, value: parsed.elements };
   return { text, op, path, value: parsed.elements[0]! };
+}
+
+/**
+ * A value that failed to parse and holds `{ } [ ] ( ) ,` or quotes is most often a string that
+ * needed quoting (`{weightsRoot}/x` reads as a map): say how, for the override and for the shell.
+ */
+function quotingHint(key: string, raw: string): string {
+  if (!/[{}[\]()"',]/.test(raw) || /^'.*'$|^".*"$/.test(raw)) return '';
+  const inner = raw.includes("'") ? `"${raw.replace(/(["\\])/g, '\\$1')}"` : `'${raw}'`;
+  const shell = inner.startsWith("'") ? `"${key}=${inner}"` : `'${key}=${inner}'`;
+  return `; if the value is one string, quote it: ${key}=${inner} (in a shell: ${shell})`;
 }
 
 export function parseOverrides(texts: readonly string[]): Override[] {
@@ -85,6 +97,8 @@ export function parseOverrides(texts: readonly string[]): Override[] {
 
 class Scanner {
   pos = 0;
+  /** Maps open around the position: inside one, ":" separates a key from its value. */
+  inMap = 0;
   constructor(readonly src: string) {}
   peek(): string | undefined {
     return this.src[this.pos];
@@ -178,7 +192,12 @@ function parseElement(s: Scanner): OverrideValue {
   }
   if (ch === '{') {
     s.pos++;
-    return parseMap(s);
+    s.inMap++;
+    try {
+      return parseMap(s);
+    } finally {
+      s.inMap--;
+    }
   }
   if (ch === "'" || ch === '"') return parseQuoted(s, ch);
   return parsePrimitive(s);
@@ -235,12 +254,15 @@ function parseQuoted(s: Scanner, quote: string): string {
   throw new Error(`unterminated ${quote} quote starting at character ${start + 1}`);
 }
 
-const SPECIAL = /[,[\]{}()'":]/;
+const SPECIAL = /[,[\]{}()'"]/;
 
-/** An unquoted run of characters up to a separator, trimmed; typed as Hydra does. */
+/**
+ * An unquoted run of characters up to a separator, trimmed; typed as Hydra does. ":" ends it only
+ * inside a map (`{k: v}`), so that `executor.time=1:30:00` and `executor.gres=gpu:1` need no quotes.
+ */
 function parsePrimitive(s: Scanner): OverrideValue {
   const start = s.pos;
-  while (!s.eof() && !SPECIAL.test(s.src[s.pos]!)) s.pos++;
+  while (!s.eof() && !SPECIAL.test(s.src[s.pos]!) && !(s.inMap > 0 && s.src[s.pos] === ':')) s.pos++;
   const word = s.src.slice(start, s.pos).trim();
   if (word === '') {
     const ch = s.peek();
@@ -278,7 +300,7 @@ export function showValue(v: OverrideValue): string {
 // ---------------------------------------------------------------- checks against the schema and the grid
 
 /** Top-level keys an override may name besides the cell config's own. */
-const EXTRA_ROOTS = ['grid', 'losses'];
+const EXTRA_ROOTS = ['grid', 'losses', 'executor'];
 
 function unknownKey(o: Override, at: number, known: readonly string[]): never {
   const under = at > 0 ? ` under ${o.path.slice(0, at).join('.')}` : '';
@@ -396,7 +418,7 @@ export function applyGridOverrides(
 
 /** Checks the value overrides (non-grid) against the schema and the axes of `grid`; throws ConfigError. */
 export function checkValueOverrides(grid: Record<string, unknown>, overrides: readonly Override[]): void {
-  for (const o of overrides.filter((x) => x.path[0] !== 'grid')) {
+  for (const o of overrides.filter((x) => x.path[0] !== 'grid' && x.path[0] !== 'executor')) {
     if (o.sweep)
       throw new ConfigError(
         `override ${o.text}: a comma list is a sweep; sweep it with grid.${o.text.replace(/^\+*/, '')}, or quote the value ('...') to mean one string`,
@@ -414,4 +436,59 @@ export function checkValueOverrides(grid: Record<string, unknown>, overrides: re
       }
     }
   }
+}
+
+// ---------------------------------------------------------------- executor.* overrides
+
+/**
+ * Applies the `executor.*` overrides (`executor.partition=gpu`, `executor.vary.dataset.tu-berlin.time=96:00:00`)
+ * to a copy of the file's executor block; `fields` are the keys an executor block and a `vary` entry
+ * take. The caller validates the result with the executor schema. Throws ConfigError naming the override.
+ */
+export function applyExecutorOverrides(
+  block: Record<string, unknown>,
+  overrides: readonly Override[],
+  fields: { block: readonly string[]; variant: readonly string[] },
+): Record<string, unknown> {
+  const out = structuredClone(block);
+  for (const o of overrides.filter((x) => x.path[0] === 'executor')) {
+    if (o.sweep)
+      throw new ConfigError(
+        `override ${o.text}: executor settings take one value (a comma list is a sweep; quote it to mean one string)`,
+      );
+    const path = o.path.slice(1);
+    if (path.length === 0)
+      throw new ConfigError(`override ${o.text}: name a setting (executor.<setting>=value)`);
+    if (!fields.block.includes(path[0]!)) unknownKey(o, 1, fields.block);
+    const isVary = path[0] === 'vary';
+    if (!isVary && path.length > 1)
+      throw new ConfigError(`override ${o.text}: executor.${path[0]} is a value, not a map`);
+    if (isVary && path.length > 4)
+      throw new ConfigError(`override ${o.text}: expected executor.vary.<axis>.<value>.<setting>`);
+    if (isVary && path.length === 4 && !fields.variant.includes(path[3]!)) unknownKey(o, 4, fields.variant);
+    setAt(out, path, o);
+  }
+  return out;
+}
+
+/** set / add / force / delete of `o` at `path` below `obj`, creating maps on the way. */
+function setAt(obj: Record<string, unknown>, path: string[], o: Override): void {
+  let at = obj;
+  for (const key of path.slice(0, -1)) {
+    const next = at[key];
+    if (next === undefined || next === null) at[key] = {};
+    else if (typeof next !== 'object' || Array.isArray(next))
+      throw new ConfigError(`override ${o.text}: ${key} is a value, not a map`);
+    at = at[key] as Record<string, unknown>;
+  }
+  const last = path[path.length - 1]!;
+  const present = at[last] !== undefined;
+  const shown = ['executor', ...path].join('.');
+  if (o.op === 'delete' && !present) throw new ConfigError(`override ${o.text}: ${shown} is not set`);
+  if (o.op === 'add' && present)
+    throw new ConfigError(
+      `override ${o.text}: ${shown} is already set; use ${o.text.slice(1)} or +${o.text}`,
+    );
+  if (o.op === 'delete') delete at[last];
+  else at[last] = structuredClone(o.value);
 }

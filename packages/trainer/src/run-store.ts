@@ -66,8 +66,10 @@ export interface SlurmCellInfo {
   state: string;
   reason: string | null;
   node: string | null;
-  /** Slurm requeues of this task ($SLURM_RESTART_COUNT). */
+  /** Slurm requeues of this task ($SLURM_RESTART_COUNT): preemption, node loss and time limits alike. */
   restarts?: number;
+  /** Requeues the task asked for itself at its time limit (`executor.requeue`; at most `executor.maxRequeues`). */
+  requeues?: number;
   /** The submission folder under runs/<experiment>/.slurm/. */
   submission: string;
 }

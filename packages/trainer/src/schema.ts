@@ -434,39 +434,103 @@ const slurmWord = z
   .string()
   .min(1)
   .regex(/^[^\s]+$/, 'expected one word without spaces');
+/** sbatch options the executor sets itself (the array, its output, the hold): not in `sbatchArgs`. */
+export const RESERVED_SBATCH_OPTIONS = [
+  'array',
+  'output',
+  'error',
+  'hold',
+  'parsable',
+  'chdir',
+  'open-mode',
+  'job-name',
+  'signal',
+  'requeue',
+  'no-requeue',
+];
+
+/**
+ * `sbatchArgs`: argv elements as sbatch takes them: `--name=value`, `--flag`, `--name value` (two
+ * elements), `-X value` or `-Xvalue`. Options the executor sets itself are refused.
+ */
+const sbatchArgsSchema = z.array(z.string().min(1)).superRefine((args, ctx) => {
+  let valueOf: string | null = null;
+  args.forEach((a, i) => {
+    const long = /^--([a-z][a-z-]*)(=[\s\S]*)?$/.exec(a);
+    const short = /^-([A-Za-z])([\s\S]*)$/.exec(a);
+    if (long && RESERVED_SBATCH_OPTIONS.includes(long[1]!)) {
+      ctx.addIssue({ code: 'custom', path: [i], message: `--${long[1]} is set by the executor itself` });
+      return;
+    }
+    if (long || short) {
+      valueOf = (long && !long[2]) || (short && !short[2]) ? a : null;
+      return;
+    }
+    if (valueOf !== null && !a.startsWith('-')) {
+      valueOf = null; // the value of the option before it (`--gpus 1`)
+      return;
+    }
+    ctx.addIssue({
+      code: 'custom',
+      path: [i],
+      message: 'expected an sbatch option such as --constraint=a100, --gpus 1 or -G 1',
+    });
+  });
+});
+
+const executorFields = {
+  /** sbatch options (each becomes one argv element, never a shell string). */
+  partition: slurmWord.optional(),
+  /** Time limit per task in Slurm's format (`2-00:00:00`, `90`, `1:30:00`). */
+  time: z
+    .string()
+    .regex(/^(\d+-)?\d+(:\d+){0,2}$/, 'expected a Slurm time limit such as 90, 1:30:00 or 2-00:00:00')
+    .optional(),
+  cpusPerTask: positiveInt.optional(),
+  mem: z
+    .string()
+    .regex(/^\d+[KMGT]?$/, 'expected a Slurm memory size such as 16G')
+    .optional(),
+  /** e.g. `gpu:1`; a task granted a GPU trains with the tensorflow-gpu backend (`--backend auto`). */
+  gres: slurmWord.optional(),
+  /** At most this many tasks of the array at once (`--array=0-N%P`). */
+  arrayParallelism: positiveInt.optional(),
+  account: slurmWord.optional(),
+  qos: slurmWord.optional(),
+  /** Extra sbatch options (see sbatchArgsSchema). */
+  sbatchArgs: sbatchArgsSchema.default([]),
+  /** Shell lines the job script runs before the cell (`module load ...`); one line each. */
+  setup: z.array(z.string().regex(/^[^\n\r]*$/, 'expected one line')).default([]),
+  /**
+   * Requeue: Slurm requeues a preempted or node-lost task, and a task that reaches its time limit
+   * checkpoints and requeues itself (`--signal`, then `scontrol requeue`); the requeued task resumes.
+   */
+  requeue: z.boolean().default(false),
+  /** With `requeue`: seconds before the time limit at which Slurm signals the task (`--signal=B:USR1@<s>`). */
+  signalBefore: positiveInt.max(65535).default(120),
+  /** With `requeue`: automatic requeues of one task at its time limit; then it ends `interrupted`. */
+  maxRequeues: z.number().int().min(0).default(3),
+  /** The node binary on the compute nodes (default: the one running the ablation). */
+  node: z.string().min(1).optional(),
+};
+
+/** Settings a `vary` entry may change for the cells of one axis value (not `name`, not `vary`). */
+const ExecutorVariantSchema = z
+  .object(Object.fromEntries(Object.entries(executorFields).map(([k, v]) => [k, v.optional()])))
+  .strict() as z.ZodType<
+  Partial<{ [K in keyof typeof executorFields]: z.infer<(typeof executorFields)[K]> }>
+>;
+
 export const ExecutorSchema = z
   .object({
     name: z.enum(EXECUTORS).default('local'),
-    /** sbatch options (each becomes one argv element, never a shell string). */
-    partition: slurmWord.optional(),
-    /** Time limit per task in Slurm's format (`2-00:00:00`, `90`, `1:30:00`). */
-    time: z
-      .string()
-      .regex(/^(\d+-)?\d+(:\d+){0,2}$/, 'expected a Slurm time limit such as 90, 1:30:00 or 2-00:00:00')
-      .optional(),
-    cpusPerTask: positiveInt.optional(),
-    mem: z
-      .string()
-      .regex(/^\d+[KMGT]?$/, 'expected a Slurm memory size such as 16G')
-      .optional(),
-    /** e.g. `gpu:1`; a GPU request makes the tasks train with `--backend tensorflow-gpu`. */
-    gres: slurmWord.optional(),
-    /** At most this many tasks of the array at once (`--array=0-N%P`). */
-    arrayParallelism: positiveInt.optional(),
-    account: slurmWord.optional(),
-    qos: slurmWord.optional(),
-    /** Extra sbatch options, one `--name=value` each. */
-    sbatchArgs: z
-      .array(
-        z.string().regex(/^--[a-z][a-z-]*(=.*)?$/, 'expected one sbatch option such as --constraint=a100'),
-      )
-      .default([]),
-    /** Shell lines the job script runs before the cell (`module load ...`); one line each. */
-    setup: z.array(z.string().regex(/^[^\n\r]*$/, 'expected one line')).default([]),
-    /** Let Slurm requeue a preempted or node-lost task (the requeued task resumes the cell). */
-    requeue: z.boolean().default(false),
-    /** The node binary on the compute nodes (default: the one running the ablation). */
-    node: z.string().min(1).optional(),
+    ...executorFields,
+    /**
+     * Per-cell resources: `vary: { <axis>: { <value>: { time: "96:00:00" } } }` changes the settings
+     * of the cells with that axis value (later axes win); cells with different settings become
+     * separate job arrays of one submission.
+     */
+    vary: z.record(z.string(), z.record(z.string(), ExecutorVariantSchema)).default({}),
   })
   .strict();
 export type ExecutorSettings = z.infer<typeof ExecutorSchema>;

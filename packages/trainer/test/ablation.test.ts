@@ -54,10 +54,12 @@ test('a forced NaN fails its cell cleanly while the grid goes on; reruns skip; -
     childEnv({ SBIR_FORCE_NAN_AT_STEP: '3', SBIR_FORCE_NAN_CELLS: 'loss=mems' }),
   );
   expect(first.stderr).not.toMatch(/Error/);
-  expect(first.code).toBe(0);
+  expect(first.code).toBe(1); // after the other cell ran: a script or scheduler sees the failure
   expect(first.stdout).toContain('preparing it (once)');
   expect(first.stdout).toMatch(/loss=mems: failed: non-finite loss \(NaN\) at step 3/);
-  expect(first.stdout).toMatch(/1 cell\(s\) failed/);
+  expect(first.stdout).toMatch(
+    /1 cell\(s\) failed .*--retry-failed:\n {2}[0-9a-f]{12} .*loss=mems: non-finite loss \(NaN\) at step 3/,
+  );
 
   const cells = cellDirs(runs, 'nan');
   const good = cells.softmax!;
@@ -105,7 +107,8 @@ test('a forced NaN fails its cell cleanly while the grid goes on; reruns skip; -
   // rerun: nothing to do, nothing touched
   const before = snapshot(good);
   const second = await runCli(args);
-  expect(second.code).toBe(0);
+  expect(second.code).toBe(1); // a selected cell is still failed
+  expect(second.stdout).toMatch(/1 cell\(s\) failed/);
   expect(second.stdout).toContain('0 to run, 2 skipped');
   expect(snapshot(good)).toEqual(before);
 

@@ -118,6 +118,52 @@ describe('CLI: one line on stderr, exit 2 for usage/config/input errors', () => 
     oneLineError(c.stderr, /bogus/);
   });
 
+  test('a binary file as --experiment: a short escaped excerpt, never its raw bytes', async () => {
+    const file = path.join(dir, 'binary.yaml');
+    const bytes = Buffer.alloc(4000);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 37) % 256;
+    Buffer.from('\x7fELF\x1b[31m\x00', 'latin1').copy(bytes);
+    fs.writeFileSync(file, bytes);
+    const r = await runCli(['ablation', '--experiment', file, '--dry-run']);
+    expect(r.code).toBe(2);
+    oneLineError(r.stderr, /binary\.yaml: /);
+    expect(r.stderr.length).toBeLessThan(400);
+    // eslint-disable-next-line no-control-regex
+    expect(r.stderr.trimEnd()).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+  });
+
+  test('an unquoted {…} override value: the error says how to quote it', async () => {
+    const r = await runCli([
+      'ablation',
+      '--experiment',
+      experiment,
+      '--dry-run',
+      'model.pretrained={weightsRoot}/x',
+    ]);
+    expect(r.code).toBe(2);
+    oneLineError(
+      r.stderr,
+      /override model\.pretrained=\{weightsRoot\}\/x: expected ":" at character 13; if the value is one string, quote it: model\.pretrained='\{weightsRoot\}\/x' \(in a shell: "model\.pretrained='\{weightsRoot\}\/x'"\)\n?$/,
+    );
+  });
+
+  test('model.pretrained at a regular file stops before anything is written, like a missing one', async () => {
+    const weights = path.join(dir, 'weights.pth');
+    fs.writeFileSync(weights, 'not an import folder');
+    const runs = path.join(dir, 'runs-pretrained');
+    const r = await runCli([
+      'ablation',
+      '--experiment',
+      experiment,
+      '--runs-dir',
+      runs,
+      `model.pretrained=${weights}`,
+    ]);
+    expect(r.code).toBe(2);
+    oneLineError(r.stderr, /model\.pretrained: .*weights\.pth is not a folder .*model:import/);
+    expect(fs.existsSync(runs)).toBe(false);
+  });
+
   test('dataset.prepare: {size: "big"} names the field', async () => {
     const file = path.join(dir, 'big.yaml');
     fs.writeFileSync(

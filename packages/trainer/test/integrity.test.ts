@@ -216,7 +216,10 @@ test('a corrupt shard fails its cell before a training step, naming the shard an
   const file = writeTinyExperiment(dir, { name: 'shard', grid: '  seed: [0]', dataDir: copy, epochs: 1 });
   const runs = path.join(dir, 'runs');
   const r = await runCli(['ablation', '--experiment', file, '--runs-dir', runs]);
-  expect(r.code).toBe(0); // a failed cell is a clean outcome; the summary says so
+  expect(r.code).toBe(1); // a failed cell fails the run (after the others), with a summary
+  expect(r.stdout).toMatch(
+    /1 cell\(s\) failed .*\n {2}[0-9a-f]{12} seed=0: shard .* does not match its sha256/,
+  );
   const [cell] = cellDirs(runs, 'shard');
   const st = statusOf(cell!);
   expect(st.state).toBe('failed');

@@ -144,7 +144,7 @@ describe('overrides applied to an experiment', () => {
     ],
     [
       ['modle.width=32'],
-      'override modle.width=32: unknown key "modle" (known: dataset, model, loss, train, eval, seed, losses)',
+      'override modle.width=32: unknown key "modle" (known: dataset, model, loss, train, eval, seed, losses, executor)',
     ],
     [['model={widht: 3}'], 'override model={widht: 3}: unknown key "widht" under model'],
     [['model.width.x=1'], 'override model.width.x=1: model.width is a value, not a map'],

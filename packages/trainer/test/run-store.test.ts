@@ -118,6 +118,34 @@ describe('run store', () => {
     });
   });
 
+  test('a crash between the two renames of a checkpoint swap: the newest verified checkpoint wins, the leftover goes', async () => {
+    const cell = new CellStore(path.join(dir, 'swap'));
+    fs.mkdirSync(cell.dir, { recursive: true });
+    for (const step of [5, 10, 15, 20])
+      cell.appendMetric({ kind: 'step', step, epoch: 1, loss: 1, lr: 0.1, imagesPerSec: 1, time: '' });
+    const model = new FakeModel(10);
+    await dumpCheckpoint(model, cell, 'last', { ...initialTrainerState(), step: 10 });
+    model.weight = 20;
+    await dumpCheckpoint(model, cell, 'last', { ...initialTrainerState(), step: 20 });
+    // the re-probe by hand: `mv previous .last.old-999; mv last previous`, then the crash
+    const root = path.join(cell.dir, 'checkpoints');
+    fs.renameSync(cell.checkpointDir('previous'), path.join(root, '.last.old-999'));
+    fs.renameSync(cell.checkpointDir('last'), cell.checkpointDir('previous'));
+    expect(findCheckpoint(cell)).toBe(cell.checkpointDir('previous'));
+    const restored = new FakeModel();
+    const r = await restoreCheckpoint(restored, cell);
+    expect(r).toMatchObject({ from: path.join('checkpoints', 'previous'), faults: [] });
+    expect(r.state?.step).toBe(20);
+    expect(restored.weight).toBe(20);
+    expect(cell.readMetrics().map((l) => l.step)).toEqual([5, 10, 15, 20]);
+    expect(fs.readdirSync(root)).toEqual(['previous']); // the older leftover is cleaned up
+
+    // a leftover that is the newest verified one is kept, as `last`
+    fs.renameSync(cell.checkpointDir('previous'), path.join(root, '.last.old-7'));
+    expect((await restoreCheckpoint(new FakeModel(), cell)).state?.step).toBe(20);
+    expect(fs.readdirSync(root)).toEqual(['last']);
+  });
+
   test('a corrupt last checkpoint is named, deleted, and previous is restored; none left: step 0', async () => {
     const cell = new CellStore(path.join(dir, 'c'));
     fs.mkdirSync(cell.dir, { recursive: true });

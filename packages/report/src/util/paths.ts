@@ -49,6 +49,45 @@ export function assertInsideOut(root: string, target: string): string {
   return abs;
 }
 
+/**
+ * Before a report writes its first file: refuses an output folder that already holds a symbolic link
+ * to a folder outside it (a write below it would be refused half-way, leaving half a report). A link
+ * to a file is no danger: the atomic write replaces it. Reads only.
+ */
+export function assertNoLinkOut(root: string): void {
+  const top = path.resolve(root);
+  let real: string;
+  try {
+    real = fs.realpathSync(top);
+  } catch {
+    return; // not there yet: nothing to write through
+  }
+  const shown = displayPath(top);
+  const walk = (dir: string): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const abs = path.join(dir, e.name);
+      if (e.isDirectory()) walk(abs);
+      else if (e.isSymbolicLink() && linksToFolderOutside(real, abs))
+        throw new ReportInputError(message.outsideOutLink(displayPath(abs), shown), abs);
+    }
+  };
+  walk(top);
+}
+
+function linksToFolderOutside(realRoot: string, link: string): boolean {
+  try {
+    return fs.statSync(link).isDirectory() && !isInside(realRoot, fs.realpathSync(link));
+  } catch {
+    return false; // dangling: a write replaces it like any file
+  }
+}
+
 /** `assertInsideOut`, then creates the file's folder (and checks again: the folder is real now). */
 export function confineOutput(root: string, file: string): string {
   const abs = assertInsideOut(root, file);

@@ -74,6 +74,8 @@ export function sbatchArgv(
     outputPattern: string;
     chdir: string;
     script: string;
+    /** Arguments of the job script (the array number of a submission with several arrays). */
+    scriptArgs?: string[];
     requeue: boolean;
   },
 ): string[] {
@@ -88,6 +90,8 @@ export function sbatchArgv(
     `--chdir=${o.chdir}`,
     '--export=ALL',
     o.requeue ? '--requeue' : '--no-requeue',
+    // the batch shell execs the task, so B: reaches it: checkpoint, then requeue (slurm/task.ts)
+    ...(o.requeue ? [`--signal=B:USR1@${s.signalBefore ?? 120}`] : []),
     '--ntasks=1',
   ];
   if (s.partition) argv.push(`--partition=${s.partition}`);
@@ -97,8 +101,32 @@ export function sbatchArgv(
   if (s.gres) argv.push(`--gres=${s.gres}`);
   if (s.account) argv.push(`--account=${s.account}`);
   if (s.qos) argv.push(`--qos=${s.qos}`);
-  argv.push(...s.sbatchArgs, o.script);
+  argv.push(...s.sbatchArgs, o.script, ...(o.scriptArgs ?? []));
   return argv;
+}
+
+/** Does this request ask for a GPU, in any of sbatch's spellings (`gres`, `--gpus=1`, `-G 1`, `--gres gpu:1`)? */
+export function requestsGpu(s: Pick<ExecutorSettings, 'gres' | 'sbatchArgs'>): boolean {
+  const gpuGres = (v: string | undefined): boolean => /(^|,)gpu(:|$|,)/.test(v ?? '');
+  if (gpuGres(s.gres)) return true;
+  const args = s.sbatchArgs ?? [];
+  return args.some((a, i) => {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+    if (m) {
+      const value = m[2] ?? args[i + 1];
+      if (/^gpus(-per-(task|node|socket))?$/.test(m[1]!)) return value !== '0';
+      return m[1] === 'gres' && gpuGres(value);
+    }
+    return /^-G/.test(a) && (a.slice(2) || args[i + 1]) !== '0';
+  });
+}
+
+/** Did Slurm grant this task a GPU? (however it was requested: the task's environment says it) */
+export function grantedGpu(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (Number(env.SLURM_GPUS_ON_NODE) > 0) return true;
+  if (env.SLURM_JOB_GPUS || env.SLURM_STEP_GPUS) return true;
+  const cuda = env.CUDA_VISIBLE_DEVICES;
+  return cuda !== undefined && cuda !== '' && cuda !== '-1' && cuda !== 'NoDevFiles';
 }
 
 /** Which executor setting an sbatch rejection is about (Slurm 22.05 messages). */

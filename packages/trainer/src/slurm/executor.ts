@@ -35,6 +35,7 @@ import {
   stoppedText,
   parseJobId,
   queueStates,
+  requestsGpu,
   requireSlurmCommands,
   sbatchArgv,
   sbatchFailure,
@@ -43,7 +44,13 @@ import {
   oneLine,
   type TaskState,
 } from './commands';
-import { jobScript, newSubmissionId, SubmissionFolder } from './submission';
+import {
+  jobScript,
+  newSubmissionId,
+  SubmissionFolder,
+  TASK_OUTPUT_PATTERN,
+  taskOutputName,
+} from './submission';
 
 export interface SlurmExecutorOptions {
   settings: ExecutorSettings;
@@ -72,9 +79,39 @@ export function slurmProbe(ttlMs = 1000): ClaimProbe {
   };
 }
 
-/** The backend tasks train with: `--backend` as given, tensorflow-gpu for `auto` when a GPU is asked for. */
+/**
+ * The backend tasks ask for: `--backend` as given, tensorflow-gpu for `auto` when a GPU is requested
+ * in any spelling (a task granted one without asking switches on its own: slurm/task.ts).
+ */
 export function taskBackend(backend: string, s: ExecutorSettings): string {
-  return backend === 'auto' && /(^|,)gpu(:|$|,)/.test(s.gres ?? '') ? 'tensorflow-gpu' : backend;
+  return backend === 'auto' && requestsGpu(s) ? 'tensorflow-gpu' : backend;
+}
+
+/** A cell's executor settings: the block with its `vary` entries for the cell's axis values (later axes win). */
+export function cellSettings(s: ExecutorSettings, axes: Record<string, unknown>): ExecutorSettings {
+  let out: ExecutorSettings = { ...s };
+  for (const [axis, byValue] of Object.entries(s.vary ?? {})) {
+    const entry = axis in axes ? byValue[String(axes[axis])] : undefined;
+    if (entry)
+      out = { ...out, ...Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== undefined)) };
+  }
+  return { ...out, vary: {} };
+}
+
+/** Cells grouped by their settings, in grid order of each group's first cell: one job array each. */
+export function groupBySettings<T extends { cell: PlannedCell }>(
+  s: ExecutorSettings,
+  cells: T[],
+): { settings: ExecutorSettings; cells: T[] }[] {
+  const groups = new Map<string, { settings: ExecutorSettings; cells: T[] }>();
+  for (const c of cells) {
+    const settings = cellSettings(s, c.cell.config.axes);
+    const key = JSON.stringify(settings);
+    const g = groups.get(key) ?? { settings, cells: [] };
+    g.cells.push(c);
+    groups.set(key, g);
+  }
+  return [...groups.values()];
 }
 
 const FINAL_CELL_STATES = new Set(['finished', 'failed', 'interrupted']);
@@ -125,6 +162,22 @@ function reconcileOne(store: CellStore, slurm: SlurmCellInfo, log: (l: string) =
   return lost;
 }
 
+/** One array's request in words (what `--dry-run` shows). */
+function describeRequest(s: ExecutorSettings): string {
+  return [
+    s.partition ? `partition ${s.partition}` : 'default partition',
+    `${s.cpusPerTask ?? 1} CPU(s) per task`,
+    ...(s.gres ? [`gres ${s.gres}`] : []),
+    ...(s.mem ? [`mem ${s.mem}`] : []),
+    s.time ? `time limit ${s.time}` : "the partition's time limit",
+    ...(s.requeue
+      ? [`requeue on (signal ${s.signalBefore}s before the limit, at most ${s.maxRequeues} requeue(s))`]
+      : []),
+    ...(s.sbatchArgs.length ? [`sbatch ${s.sbatchArgs.join(' ')}`] : []),
+    ...(s.arrayParallelism ? [`at most ${s.arrayParallelism} at once`] : []),
+  ].join(', ');
+}
+
 export class SlurmExecutor implements Executor {
   readonly name = 'slurm' as const;
 
@@ -135,16 +188,18 @@ export class SlurmExecutor implements Executor {
     requireSlurmCommands();
   }
 
-  describe(todo: number): string {
-    const s = this.opts.settings;
-    const parts = [
-      `Slurm job array of ${todo} task(s)`,
-      s.partition ? `partition ${s.partition}` : 'default partition',
-      `${s.cpusPerTask ?? 1} CPU(s) per task`,
-      ...(s.gres ? [`gres ${s.gres}`] : []),
-      ...(s.arrayParallelism ? [`at most ${s.arrayParallelism} at once`] : []),
-    ];
-    return parts.join(', ');
+  describe(todo: number, cells: PlannedCell[] = []): string {
+    const groups = cells.length
+      ? groupBySettings(
+          this.opts.settings,
+          cells.map((cell) => ({ cell })),
+        )
+      : [];
+    if (groups.length <= 1)
+      return `Slurm job array of ${todo} task(s), ${describeRequest(this.opts.settings)}`;
+    return `${groups.length} Slurm job arrays: ${groups
+      .map((g) => `${g.cells.length} task(s), ${describeRequest(g.settings)}`)
+      .join('; ')}`;
   }
 
   async run(ctx: ExecutionContext): Promise<ExecutionResult> {
@@ -174,15 +229,15 @@ export class SlurmExecutor implements Executor {
       ctx.view.log(`${p.config.cellId} ${ctx.labels.get(p.config.cellId)}: not submitted (${got.skipped})`);
       if (job && /Slurm/.test(got.skipped)) following.add(job.arrayJobId);
     }
-    let jobId: string | null = null;
     const folder = new SubmissionFolder(ctx.runs.dir, submission);
     if (claimed.length > 0) {
-      jobId = this.submit(ctx, folder, token, claimed);
-      following.add(jobId);
+      const jobIds = this.submit(ctx, folder, token, claimed);
+      for (const j of jobIds) following.add(j);
+      const jobId = jobIds.join(', ');
       if (this.opts.detach) {
         ctx.write(
           `submitted Slurm job ${jobId}: ${claimed.length} task(s) (${displayPath(folder.dir)}); ` +
-            `follow with: npx nx run trainer:status -- --experiment ${ctx.exp.name}`,
+            `follow with: npx nx run trainer:status -- --experiment ${ctx.exp.file}`,
         );
         return {
           outcomes: [],
@@ -199,94 +254,119 @@ export class SlurmExecutor implements Executor {
   }
 
   private logsLine(folder: SubmissionFolder): string {
-    return `Slurm task output: ${displayPath(folder.dir)}/task-<index>.out`;
+    return `Slurm task output: ${displayPath(folder.dir)}/${taskOutputName('<job>_<index>')}`;
   }
 
   /**
-   * Writes the submission folder, submits the array held, records each cell's job/task id in its
-   * claim and status.json, then releases the job. Any failure releases the claims and writes nothing
-   * into the cells.
+   * Writes the submission folder, submits one array per distinct per-cell request (held), records
+   * each cell's job/task id in its claim and status.json, then releases the arrays. Any failure
+   * cancels what was submitted, releases the claims and writes nothing into the cells.
    */
   private submit(
     ctx: ExecutionContext,
     folder: SubmissionFolder,
     token: string,
     claimed: { cell: PlannedCell; claim: Claim }[],
-  ): string {
-    const s = this.opts.settings;
-    const backend = taskBackend(ctx.backend, s);
+  ): string[] {
+    const groups = groupBySettings(this.opts.settings, claimed);
     const modeOf = (p: PlannedCell): StartMode =>
       p.plan === 'resume' ? 'resume' : p.plan === 'retry' ? 'retry' : 'run';
+    const arrays = groups.map((g, array) => ({
+      array,
+      settings: { ...g.settings, requeue: this.opts.requeue || g.settings.requeue },
+      backend: taskBackend(ctx.backend, g.settings),
+    }));
     folder.writeTasks({
-      formatVersion: 1,
+      formatVersion: 2,
       experiment: ctx.exp.name,
       submission: folder.id,
       token,
-      backend,
+      backend: ctx.backend,
       createdAt: nowIso(),
-      cells: claimed.map((c, index) => ({
-        index,
-        cellId: c.cell.config.cellId,
-        mode: modeOf(c.cell),
-        axes: ctx.labels.get(c.cell.config.cellId) ?? '',
-      })),
+      overrides: ctx.exp.overrides,
+      experimentFile: ctx.exp.file,
+      trackingUri: ctx.trackingUri ?? null,
+      gitSha: ctx.gitSha,
+      arrays,
+      cells: groups.flatMap((g, array) =>
+        g.cells.map((c, index) => ({
+          index,
+          array,
+          cellId: c.cell.config.cellId,
+          mode: modeOf(c.cell),
+          axes: ctx.labels.get(c.cell.config.cellId) ?? '',
+        })),
+      ),
     });
     folder.writeScript(
       jobScript({
         experiment: ctx.exp.name,
         submission: folder.id,
-        setup: s.setup,
-        node: s.node ?? process.execPath,
+        setup: this.opts.settings.setup,
+        node: this.opts.settings.node ?? process.execPath,
         tasksFile: folder.file('tasks.json'),
         gitSha: ctx.gitSha,
         gitDirty: ctx.gitDirty,
       }),
     );
-    const argv = sbatchArgv(s, {
-      jobName: `sbir-${ctx.exp.name}`,
-      tasks: claimed.length,
-      outputPattern: folder.file('task-%a.out'),
-      chdir: folder.dir,
-      script: folder.file('job.sh'),
-      requeue: this.opts.requeue ?? s.requeue,
-    });
-    folder.writeSbatch(argv);
+    const argvs = arrays.map((a) =>
+      sbatchArgv(a.settings, {
+        jobName: `sbir-${ctx.exp.name}`,
+        tasks: groups[a.array]!.cells.length,
+        outputPattern: folder.file(TASK_OUTPUT_PATTERN),
+        chdir: folder.dir,
+        script: folder.file('job.sh'),
+        scriptArgs: [String(a.array)],
+        requeue: a.settings.requeue,
+      }),
+    );
+    folder.writeSbatch(argvs);
+    const jobIds: string[] = [];
     const fail = (e: Error): never => {
+      for (const j of jobIds) slurmCommand('scancel', [j]);
       for (const c of claimed) c.claim.release();
       folder.writeError(e.message);
       throw e;
     };
-    const r = slurmCommand('sbatch', argv, 60_000);
-    const jobId = r.code === 0 ? parseJobId(r.stdout) : null;
-    if (!jobId)
-      return fail(
-        r.code === 0
-          ? new SlurmError(`sbatch printed no job id: ${r.stdout.trim()}`)
-          : sbatchFailure(r.stderr, s, this.opts.file),
-      );
-    folder.writeJob({ jobId, submittedAt: nowIso(), tasks: claimed.length });
-    claimed.forEach(({ cell, claim }, index) => {
-      const taskId = `${jobId}_${index}`;
-      claim.update({ slurmJobId: taskId });
-      cell.store.updateStatus({
-        slurm: {
-          jobId: taskId,
-          arrayJobId: jobId,
-          arrayTaskId: index,
-          state: 'PENDING',
-          reason: null,
-          node: null,
-          restarts: 0,
-          submission: folder.id,
-        },
-      });
-    });
-    const rel = slurmCommand('scontrol', ['release', jobId]);
-    if (rel.code !== 0) {
-      slurmCommand('scancel', [jobId]);
-      return fail(new SlurmError(`scontrol release ${jobId} failed (job cancelled): ${oneLine(rel.stderr)}`));
+    for (const [i, argv] of argvs.entries()) {
+      const r = slurmCommand('sbatch', argv, 60_000);
+      const jobId = r.code === 0 ? parseJobId(r.stdout) : null;
+      if (!jobId)
+        return fail(
+          r.code === 0
+            ? new SlurmError(`sbatch printed no job id: ${r.stdout.trim()}`)
+            : sbatchFailure(r.stderr, arrays[i]!.settings, this.opts.file),
+        );
+      jobIds.push(jobId);
     }
-    return jobId;
+    folder.writeJob({ jobId: jobIds[0]!, jobIds, submittedAt: nowIso(), tasks: claimed.length });
+    groups.forEach((g, array) =>
+      g.cells.forEach(({ cell, claim }, index) => {
+        const taskId = `${jobIds[array]}_${index}`;
+        claim.update({ slurmJobId: taskId });
+        cell.store.updateStatus({
+          slurm: {
+            jobId: taskId,
+            arrayJobId: jobIds[array]!,
+            arrayTaskId: index,
+            state: 'PENDING',
+            reason: null,
+            node: null,
+            restarts: 0,
+            requeues: 0,
+            submission: folder.id,
+          },
+        });
+      }),
+    );
+    for (const jobId of jobIds) {
+      const rel = slurmCommand('scontrol', ['release', jobId]);
+      if (rel.code !== 0)
+        return fail(
+          new SlurmError(`scontrol release ${jobId} failed (job cancelled): ${oneLine(rel.stderr)}`),
+        );
+    }
+    return jobIds;
   }
 
   /** Follows the array(s) until no task is left in the queue; Ctrl-C detaches (the jobs go on). */
@@ -300,7 +380,8 @@ export class SlurmExecutor implements Executor {
       const j = p.store.readStatus()?.slurm?.arrayJobId;
       return j !== undefined && jobIds.includes(j);
     });
-    const tracker = new CellTracker(ctx);
+    // tasks given a tracking URI mirror their own cell; a second writer could race them to create a run
+    const tracker = new CellTracker(ctx.trackingUri ? { ...ctx, mirror: null } : ctx);
     let stopping: NodeJS.Signals | null = null;
     const onSignal = (signal: NodeJS.Signals): void => {
       stopping = signal;
@@ -375,6 +456,7 @@ class CellTracker {
   private readonly done = new Set<string>();
   private readonly epochsSeen = new Map<string, number>();
   private readonly slurmState = new Map<string, string>();
+  private readonly requeues = new Map<string, number>();
 
   constructor(private readonly ctx: ExecutionContext) {}
 
@@ -390,6 +472,10 @@ class CellTracker {
       this.ctx.view.log(`${id} ${label}: Slurm ${status.slurm!.jobId} ${sstate}`);
     }
     if (sstate) this.slurmState.set(id, sstate);
+    const requeues = status.slurm?.requeues ?? 0;
+    if (requeues > (this.requeues.get(id) ?? 0) && status.error)
+      this.ctx.view.log(`${id} ${label}: ${status.error}`); // "requeued at the time limit (k of at most N)"
+    this.requeues.set(id, requeues);
     const metrics = p.store.readMetrics();
     if (status.state === 'running' && !this.started.has(id)) {
       this.started.add(id);

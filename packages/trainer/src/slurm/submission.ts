@@ -10,25 +10,54 @@ import * as path from 'node:path';
 import { writeFileAtomicSync, writeJsonAtomicSync } from '@sbir/core';
 import { childEntry } from '../entry';
 import { REPO_ROOT } from '../grid';
+import { readJsonFile } from '../run-store';
 import type { StartMode } from '../protocol';
+import type { ExecutorSettings } from '../schema';
 
 export const TASK_ENTRY = childEntry(__dirname, 'task');
 
+/** One job array of a submission: the cells whose (per-cell) executor settings are these. */
+export interface SlurmArrayRecord {
+  array: number;
+  settings: ExecutorSettings;
+  /** The backend its tasks ask for (`auto` becomes tensorflow-gpu in a task granted a GPU). */
+  backend: string;
+}
+
 export interface SlurmTasksFile {
-  formatVersion: 1;
+  /** 2: several arrays (`arrays`, `cells[].array`), overrides, tracking; 1 (older): one array. */
+  formatVersion: 1 | 2;
   experiment: string;
   submission: string;
   /** The claim token every cell of this submission carries. */
   token: string;
   backend: string;
   createdAt: string;
-  cells: { index: number; cellId: string; mode: StartMode; axes: string }[];
+  /** The command-line overrides of the submission, as typed (executor.* included). */
+  overrides?: string[];
+  /** The experiment file as given to the submitting command. */
+  experimentFile?: string;
+  /** The MLflow server the tasks mirror their own cell to (none: null). */
+  trackingUri?: string | null;
+  gitSha?: string | null;
+  arrays?: SlurmArrayRecord[];
+  /** `index` is the task index within array `array` (0 when absent). */
+  cells: { index: number; array?: number; cellId: string; mode: StartMode; axes: string }[];
 }
 
 export interface SlurmJobFile {
+  /** The job id of array 0 (the only one of a one-array submission). */
   jobId: string;
+  /** The job id of each array, by array number. */
+  jobIds?: string[];
   submittedAt: string;
   tasks: number;
+}
+
+/** A task's output file: `task-<array job id>_<index>.out` in the submission folder (sbatch `%A_%a`). */
+export const TASK_OUTPUT_PATTERN = 'task-%A_%a.out';
+export function taskOutputName(taskId: string): string {
+  return `task-${taskId}.out`;
 }
 
 export function newSubmissionId(now = new Date()): string {
@@ -64,8 +93,9 @@ export function jobScript(o: {
     'export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"',
     `export SBIR_GIT_SHA=${shellQuote(o.gitSha ?? '')}`,
     `export SBIR_GIT_DIRTY=${o.gitDirty == null ? "''" : o.gitDirty ? '1' : '0'}`,
-    // exec: the task is the job's main process, so Slurm's SIGTERM reaches it directly
-    `exec ${[o.node, ...TASK_ENTRY.execArgv, TASK_ENTRY.file, o.tasksFile].map(shellQuote).join(' ')}`,
+    // exec: the task is the job's main process, so Slurm's SIGTERM and --signal reach it directly;
+    // $1 is the array number of the submission (sbatch passes it)
+    `exec ${[o.node, ...TASK_ENTRY.execArgv, TASK_ENTRY.file, o.tasksFile].map(shellQuote).join(' ')} "\${1:-0}"`,
     '',
   ].join('\n');
 }
@@ -92,8 +122,14 @@ export class SubmissionFolder {
     fs.chmodSync(this.file('job.sh'), 0o755);
   }
 
-  writeSbatch(argv: string[]): void {
-    writeJsonAtomicSync(this.file('sbatch.json'), { command: 'sbatch', argv, cwd: REPO_ROOT });
+  /** `argv`: array 0's (what a one-array submission ran); `arrays`: every array's, by number. */
+  writeSbatch(argvs: string[][]): void {
+    writeJsonAtomicSync(this.file('sbatch.json'), {
+      command: 'sbatch',
+      argv: argvs[0],
+      arrays: argvs,
+      cwd: REPO_ROOT,
+    });
   }
 
   writeJob(job: SlurmJobFile): void {
@@ -103,4 +139,38 @@ export class SubmissionFolder {
   writeError(text: string): void {
     writeFileAtomicSync(this.file('submit-error.txt'), `${text}\n`);
   }
+}
+
+/** A submission as recorded in its folder (what `trainer status` shows). */
+export interface SubmissionRecord {
+  id: string;
+  dir: string;
+  tasks: SlurmTasksFile;
+  job: SlurmJobFile | null;
+}
+
+/** The submissions of an experiment folder, oldest first (ids start with their UTC time). */
+export function listSubmissions(experimentDir: string): string[] {
+  const root = path.join(experimentDir, '.slurm');
+  if (!fs.existsSync(root)) return [];
+  return fs
+    .readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && /^\d{8}T\d{6}Z-[0-9a-f]{6}$/.test(e.name))
+    .map((e) => e.name)
+    .sort();
+}
+
+/** The record of one submission; null when its tasks.json is missing or not one (never submitted). */
+export function readSubmission(experimentDir: string, id: string): SubmissionRecord | null {
+  const folder = new SubmissionFolder(experimentDir, id);
+  const tasks = readJsonFile<SlurmTasksFile>(folder.file('tasks.json'));
+  if (!tasks || !Array.isArray(tasks.cells)) return null;
+  return { id, dir: folder.dir, tasks, job: readJsonFile<SlurmJobFile>(folder.file('job.json')) };
+}
+
+/** The Slurm job id of each cell of a submission (`<array job>_<index>`), null before sbatch accepted it. */
+export function taskIdOf(sub: SubmissionRecord, cell: SlurmTasksFile['cells'][number]): string | null {
+  const array = cell.array ?? 0;
+  const job = sub.job?.jobIds?.[array] ?? (array === 0 ? sub.job?.jobId : undefined);
+  return job ? `${job}_${cell.index}` : null;
 }
