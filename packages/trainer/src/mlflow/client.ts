@@ -208,7 +208,22 @@ export class MlflowClient {
 
   /** runs/log-inputs: the datasets a run used (MLflow shows them in the run's "Datasets used"). */
   async logInputs(runId: string, datasets: DatasetInput[]): Promise<void> {
-    await this.request('POST', '/api/2.0/mlflow/runs/log-inputs', { run_id: runId, datasets });
+    const post = () => this.request('POST', '/api/2.0/mlflow/runs/log-inputs', { run_id: runId, datasets });
+    try {
+      await post();
+    } catch (e) {
+      // The server creates an experiment's dataset row on first use without a lock: two runs logging
+      // the same dataset at once can both insert it and one gets a UNIQUE constraint error (seen with
+      // two cells finishing together). The row exists by then, so a second try links it.
+      if (!(
+        e instanceof MlflowError &&
+        e.status === 400 &&
+        /UNIQUE constraint failed: datasets/.test(e.message)
+      ))
+        throw e;
+      await new Promise((r) => setTimeout(r, 200));
+      await post();
+    }
   }
 
   async createRun(
