@@ -98,7 +98,7 @@ test('--dry-run of the paper grid with executor overrides shows the request; a m
   expect(r.stdout).toContain('overrides: executor.partition=gpu executor.gres=gpu:1 executor.time=24:00:00');
   // the yaml's vary (TU-Berlin: more time) survives an override of the base time: two arrays
   expect(r.stdout).toMatch(
-    /slurm executor: 2 Slurm job arrays: 4 task\(s\), partition gpu, 8 CPU\(s\) per task, gres gpu:1, mem 64G, time limit 24:00:00, requeue on \(signal 600s before the limit, at most 10 requeue\(s\)\); 4 task\(s\), partition gpu, .*time limit 72:00:00/,
+    /slurm executor: 2 Slurm job arrays: 18 task\(s\), partition gpu, 8 CPU\(s\) per task, gres gpu:1, mem 64G, time limit 24:00:00, requeue on \(signal 600s before the limit, at most 10 requeue\(s\)\); 18 task\(s\), partition gpu, .*time limit 72:00:00/,
   );
   const bad = await runCli([...args, 'executor.partiton=gpu']);
   expect(bad.code).toBe(2);
