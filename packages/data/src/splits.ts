@@ -231,9 +231,9 @@ export interface UnseenList {
   fileSource?: string;
 }
 
-/** Default location of the versioned unseen-class lists. */
-export function zeroshotFile(dataset: string): string {
-  return path.resolve(__dirname, '..', 'splits', `${dataset}-zeroshot.json`);
+/** Location of the versioned unseen-class lists: the default (SEM-PCYC's) or a named variant. */
+export function zeroshotFile(dataset: string, variant?: string): string {
+  return path.resolve(__dirname, '..', 'splits', `${dataset}-zeroshot${variant ? `-${variant}` : ''}.json`);
 }
 
 /**

@@ -5,7 +5,6 @@
  * nearest classes in the learned space. Pure functions of what the evaluation computed.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { zeroshotFile, type ClassVectors, type Manifest } from '@sbir/data';
 import type { RetrievalDistance, RetrievalResult } from '@sbir/model';
 import { ZEROSHOT_PROTOCOLS, type CellConfig, type ZeroshotProtocol } from './schema';
@@ -25,10 +24,7 @@ export function protocolRecord(cfg: CellConfig, manifest: Manifest): ProtocolRec
 
 /** The published unseen-class list of a protocol for a dataset, when one exists (packages/data/splits). */
 export function protocolListFile(protocol: ZeroshotProtocol, dataset: string): string | null {
-  const file =
-    protocol === 'yelamarthi'
-      ? path.join(path.dirname(zeroshotFile(dataset)), `${dataset}-zeroshot-yelamarthi.json`)
-      : zeroshotFile(dataset);
+  const file = zeroshotFile(dataset, protocol === 'yelamarthi' ? 'yelamarthi' : undefined);
   return fs.existsSync(file) ? file : null;
 }
 

@@ -7,6 +7,17 @@ import type { TopLevelSpec } from 'vega-lite';
 import { chartConfig } from '../charts/theme';
 import { distinctSettings, type SensitivityClaim, type SensitivityFactor, type Verdict } from './compute';
 
+/** The tooltip of a paired-Δ point (factor panels and forest plots). */
+const DELTA_TOOLTIP = [
+  { field: 'label', title: 'setting' },
+  { field: 'n', title: 'pairs' },
+  { field: 'mean', title: 'mean Δ', format: '+.4f' },
+  { field: 'lo', title: 'CI low', format: '+.4f' },
+  { field: 'hi', title: 'CI high', format: '+.4f' },
+  { field: 'pAdjusted', title: 'p (Holm)', format: '.4f' },
+  { field: 'verdict' },
+];
+
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 const VERDICTS: Verdict[] = ['holds', 'flips', 'cannot tell'];
 const SHAPES = ['triangle-up', 'triangle-down', 'circle'];
@@ -106,15 +117,7 @@ export function sensitivitySpec(
               scale: { domain: VERDICTS, range: SHAPES },
               legend: { title: 'verdict (Holm)', orient: 'top' as const },
             },
-            tooltip: [
-              { field: 'label', title: 'setting' },
-              { field: 'n', title: 'pairs' },
-              { field: 'mean', title: 'mean Δ', format: '+.4f' },
-              { field: 'lo', title: 'CI low', format: '+.4f' },
-              { field: 'hi', title: 'CI high', format: '+.4f' },
-              { field: 'pAdjusted', title: 'p (Holm)', format: '.4f' },
-              { field: 'verdict' },
-            ],
+            tooltip: DELTA_TOOLTIP,
           },
         },
       ],
@@ -190,15 +193,7 @@ export function forestSpec(c: SensitivityClaim, metric: string, opts: { width?: 
           y,
           x,
           color,
-          tooltip: [
-            { field: 'label', title: 'setting' },
-            { field: 'n', title: 'pairs' },
-            { field: 'mean', title: 'mean Δ', format: '+.4f' },
-            { field: 'lo', title: 'CI low', format: '+.4f' },
-            { field: 'hi', title: 'CI high', format: '+.4f' },
-            { field: 'pAdjusted', title: 'p (Holm)', format: '.4f' },
-            { field: 'verdict' },
-          ],
+          tooltip: DELTA_TOOLTIP,
         },
       },
     ],
