@@ -6,13 +6,14 @@
  * needs @sbir/trainer and @sbir/report, and the trainer must not depend on the report
  * (docs/CONTRACTS.md). `--dry-run`, `--no-report` and `--help` stop before the report.
  *
- * Exit codes: the trainer's (0 done, 1 runtime failure, 2 bad option or config, 130/143 interrupted),
- * then the report's (2 bad run store input, 1 runtime failure). The report is built after a run that
- * exited 0, or 1 because cells failed (failed cells are part of the report; the exit code stays 1).
+ * Exit codes: @sbir/core's convention, as every CLI (0 done, 1 runtime failure, 2 bad option, config
+ * or run store input, 130/143 interrupted). The report is built after a run that exited 0, or 1
+ * because cells failed (failed cells are part of the report; the exit code stays 1).
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ConfigError, ablationOptions, ablationRequest, runAblation, trainerOptions } from '@sbir/trainer';
+import { exitWithError, sbirEnv, yargsFailure } from '@sbir/core';
+import { ablationOptions, ablationRequest, runAblation, trainerOptions } from '@sbir/trainer';
 
 const USAGE =
   '$0 [options] [key=value ...]\n\n' +
@@ -36,9 +37,7 @@ function cli(argv: string[]) {
     })
     .strictOptions() // key=value overrides are positional; unknown --options are still errors
     .help()
-    .fail((msg, err) => {
-      throw err ?? new ConfigError(msg.replace(/\s*\n\s*/g, ' '));
-    });
+    .fail(yargsFailure);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -55,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     experiment: trained.experiment.name,
     out: args.out,
     // the server the grid mirrored to (none for --tracking-uri ''), as `report build` defaults it
-    mlflowUi: (args['tracking-uri'] ?? process.env.MLFLOW_TRACKING_URI) || undefined,
+    mlflowUi: (args['tracking-uri'] ?? sbirEnv().trackingUri) || undefined,
     reference: 'experiments/paper-reference.yaml',
     png: true,
     includeStale: false,
@@ -63,20 +62,8 @@ export async function main(argv: string[]): Promise<number> {
   return trained.exitCode;
 }
 
-/** One line on stderr and the project's exit code (2 = usage/config/input, 1 = runtime). */
-async function fail(e: unknown): Promise<number> {
-  if (e instanceof ConfigError) {
-    process.stderr.write(`error: ${e.message}\n`);
-    return 2;
-  }
-  const { errorLine } = await import('@sbir/report');
-  const { line, code } = errorLine(e);
-  process.stderr.write(`${line}\n`);
-  if (process.env.SBIR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-  return code;
-}
-
 if (require.main === module)
-  main(hideBin(process.argv))
-    .catch(fail)
-    .then((code) => process.exit(code));
+  main(hideBin(process.argv)).then(
+    (code) => process.exit(code),
+    (e: unknown) => exitWithError(e),
+  );

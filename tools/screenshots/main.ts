@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
+import { exitWithError, sbirEnv, yargsFailure } from '@sbir/core';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
@@ -25,7 +26,7 @@ export const CHROMIUM_ARGS = [
 
 export function findChromium(): string | undefined {
   return [
-    process.env.CHROMIUM_PATH,
+    sbirEnv().chromiumPath,
     '/usr/bin/chromium',
     '/usr/bin/chromium-browser',
     '/usr/bin/google-chrome',
@@ -145,8 +146,8 @@ export async function takeScreenshots(
   return written;
 }
 
-if (require.main === module) {
-  const a = yargs(hideBin(process.argv))
+async function main(argv: string[]): Promise<void> {
+  const a = await yargs(argv)
     .option('dashboard', { type: 'string', demandOption: true, describe: 'a built dashboard folder' })
     .option('out', { type: 'string', default: 'docs/screenshots' })
     .option('experiment', {
@@ -154,11 +155,10 @@ if (require.main === module) {
       describe: 'experiment folder under dashboard/e (default: the first)',
     })
     .strict()
-    .parseSync();
-  takeScreenshots(a.dashboard, a.out, a.experiment)
-    .then((files) => files.forEach((f) => console.log(`[report] screenshot ${f}`)))
-    .catch((e: unknown) => {
-      console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
-      process.exit(1);
-    });
+    .fail(yargsFailure)
+    .parseAsync();
+  const files = await takeScreenshots(a.dashboard, a.out, a.experiment);
+  files.forEach((f) => console.log(`[report] screenshot ${f}`));
 }
+
+if (require.main === module) main(hideBin(process.argv)).catch((e: unknown) => exitWithError(e));

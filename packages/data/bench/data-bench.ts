@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
+import { exitWithError, yargsFailure } from '@sbir/core';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { prepareDataset } from '../src';
@@ -166,6 +167,7 @@ async function main(): Promise<void> {
     .option('size', { type: 'number', hidden: true })
     .option('keep', { type: 'boolean', default: false, describe: 'keep the temp folder' })
     .strict()
+    .fail(yargsFailure)
     .parseAsync();
   if (a.child) return child(a.child, a.out as string, a.size as number);
 
@@ -300,7 +302,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+main().catch((e: unknown) => exitWithError(e));

@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { exitWithError, yargsFailure } from '@sbir/core';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { writeFileAtomic } from '../src/io';
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
     .option('tokens', { type: 'number', default: 300 })
     .option('child', { type: 'string', hidden: true })
     .strict()
+    .fail(yargsFailure)
     .parseAsync();
   if (a.child) return child(a.child, a.words, a.tokens);
 
@@ -157,7 +159,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+main().catch((e: unknown) => exitWithError(e));

@@ -9,19 +9,17 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { EXIT, exitWithError, sha256File, UsageError, yargsFailure } from '@sbir/core';
 import { SingleBar } from 'cli-progress';
 import yargs, { type Options } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { optionFlag, optionShape } from './adapters/options';
 import { getAdapter, listAdapterOptions, listAdapters, type DeclaredOption } from './adapters/registry';
 import { writeContactSheet } from './contact-sheet';
-import { EXIT, exitWithError, UsageError } from './cli-exit';
-import { oneLine } from './errors';
 import { removeActiveTempFilesSync } from './io';
 import { loadManifest } from './manifest';
 import { DEFAULT_SIZE, imageDefaults, prepareDataset } from './prepare';
-import { sha256File } from './shards';
-import { DOMAINS, SPLIT_NAMES, SUBSETS, type Manifest, type PrepareProgress } from './types';
+import { DOMAINS, SPLIT_NAMES, SPLIT_PROTOCOLS, SUBSETS, type Manifest, type PrepareProgress } from './types';
 import { attachClassVectors } from './vectors/attach';
 import { coverageLine } from './vectors/coverage-line';
 import { DEFAULT_WORD_VECTORS } from './vectors/default';
@@ -161,7 +159,7 @@ async function attachAndReport(
   process.stdout.write(`${coverageLine(coverage, dir)}\n`);
 }
 
-/** One line on stderr; exit 2 for bad options and input data, 1 for runtime failures (cli-exit.ts). */
+/** One line on stderr; exit 2 for bad options and input data, 1 for runtime failures (@sbir/core cli.ts). */
 function fail(err: unknown): never {
   exitWithError(err, removeActiveTempFilesSync);
 }
@@ -249,7 +247,7 @@ export async function main(argv: string[]): Promise<void> {
             describe:
               'resize mode: fill stretches (the authors, default for sketchy and tuberlin), contain pads with white (default otherwise), cover crops',
           })
-          .option('split', { choices: ['category', 'zeroshot'] as const, default: 'category' as const })
+          .option('split', { choices: SPLIT_PROTOCOLS, default: 'category' as const })
           .option('seed', { type: 'number', default: 0 })
           .option('queries-per-category', {
             type: 'number',
@@ -387,7 +385,7 @@ export async function main(argv: string[]): Promise<void> {
               ? `${bad} of ${m.shards.length} shards corrupt (rerun prepare to repair)\n`
               : `all ${m.shards.length} shard checksums match\n`,
           );
-          if (bad) process.exitCode = EXIT.usage; // the input data is bad (cli-exit.ts)
+          if (bad) process.exitCode = EXIT.usage; // the input data is bad (@sbir/core cli.ts)
         }
         if (a['contact-sheet']) {
           const r = await writeContactSheet(a.dir, a['contact-sheet'], {
@@ -403,9 +401,7 @@ export async function main(argv: string[]): Promise<void> {
     )
     .demandCommand(1, 'give a command: prepare, inspect or vectors')
     .strict()
-    .fail((msg, err) => {
-      fail(err ?? new UsageError(`${oneLine(msg)} (see --help)`));
-    })
+    .fail(yargsFailure)
     .help()
     .parseAsync();
 }

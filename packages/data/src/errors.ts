@@ -1,4 +1,5 @@
 /** One error type for bad input; every message is one line and names the file or option at fault. */
+import { EXIT, oneLine } from '@sbir/core';
 
 export type DataErrorCode =
   | 'bad-option'
@@ -15,6 +16,9 @@ export type DataErrorCode =
   | 'bad-split'
   | 'count-mismatch';
 
+/** DataError codes that are not the input's fault. */
+const RUNTIME_CODES = new Set<DataErrorCode>(['no-space', 'io']);
+
 export class DataError extends Error {
   readonly code: DataErrorCode;
   constructor(code: DataErrorCode, message: string) {
@@ -22,11 +26,11 @@ export class DataError extends Error {
     this.name = 'DataError';
     this.code = code;
   }
-}
 
-/** Collapse whitespace so that an error prints on one line. */
-export function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+  /** @sbir/core's convention (`exitCodeFor`): 2 when the input or an option is at fault, 1 for a full disk or I/O. */
+  get exitCode(): number {
+    return RUNTIME_CODES.has(this.code) ? EXIT.failure : EXIT.usage;
+  }
 }
 
 /** Message helpers, so the wording stays consistent across modules. */

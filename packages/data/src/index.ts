@@ -24,9 +24,8 @@ export type {
   Subset,
   ZeroshotSplitDefinition,
 } from './types';
-export { DOMAINS, SPLIT_NAMES, SUBSETS } from './types';
+export { DOMAINS, SPLIT_NAMES, SPLIT_PROTOCOLS, SUBSETS } from './types';
 export { DataError, type DataErrorCode } from './errors';
-export { EXIT, UsageError, errorLine, exitCodeFor, exitWithError } from './cli-exit';
 export { getAdapter, listAdapters, registerAdapter } from './adapters/registry';
 export {
   checkPrepareOptions,
@@ -41,7 +40,7 @@ export { loadManifest } from './manifest';
 export { openDataset, DEFAULT_SHUFFLE_BUFFER } from './reader';
 export { writeContactSheet, type ContactSheetOptions } from './contact-sheet';
 export { decodeToRgb } from './image';
-export { shardSchema, sha256File } from './shards';
+export { shardSchema } from './shards';
 export { parseNpyHeader, encodeNpy } from './npy';
 export { zeroshotFile } from './splits';
 export {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { formatPath, shellWord } from '@sbir/core';
 import { z } from 'zod';
 import { DataError, errorMessage } from './errors';
-import type { Manifest } from './types';
+import { SPLIT_PROTOCOLS, type Manifest } from './types';
 
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -31,7 +31,7 @@ const manifestSchema = z
     classes: z.array(z.string()).min(1),
     split: z
       .object({
-        protocol: z.enum(['category', 'zeroshot']),
+        protocol: z.enum(SPLIT_PROTOCOLS),
         seed: z.number().int(),
         source: z.string(),
         subsets,

@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { availableCores } from '@sbir/core';
+import { availableCores, sbirEnv, sha256File } from '@sbir/core';
 import { compareStrings, requireDir } from './adapters/common';
 import { checkAdapterOptions, optionFlag } from './adapters/options';
 import { getAdapter, listAdapterOptions } from './adapters/registry';
@@ -22,11 +22,12 @@ import { decodeToRgb, orderedMap } from './image';
 import { isTempName, writeFileAtomic } from './io';
 import { MANIFEST_FILE } from './manifest';
 import { rngFor, shuffleInPlace } from './rng';
-import { sha256File, ShardWriter, type ShardRow } from './shards';
+import { ShardWriter, type ShardRow } from './shards';
 import { categorySplit, chooseUnseen, splitFromFile, zeroshotSplit } from './splits';
 import {
   DOMAINS,
   SPLIT_NAMES,
+  SPLIT_PROTOCOLS,
   SUBSETS,
   type AdapterOptions,
   type DatasetAdapter,
@@ -42,6 +43,7 @@ import {
   type SkippedFile,
   type SplitDefinition,
   type SplitName,
+  type SplitProtocol,
 } from './types';
 
 export const STATE_FILE = '.prepare-state.json';
@@ -62,7 +64,7 @@ const SHARD_NAME = /^shard-\d{5}\.arrow$/;
  * default 4), which sharp's decodes share with the shard file writes; the nx targets set 8.
  */
 export function defaultConcurrency(): number {
-  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const pool = sbirEnv().uvThreadpoolSize;
   return Math.max(2, Math.min(2 * availableCores(), pool - 1));
 }
 
@@ -103,7 +105,7 @@ interface Resolved {
   out: string;
   size: number;
   fit: Fit;
-  split: 'category' | 'zeroshot';
+  split: SplitProtocol;
   seed: number;
   strict: boolean;
   shardRows: number;
@@ -125,8 +127,8 @@ function resolveOptions(opts: PrepareOptions, adapter: DatasetAdapter): Resolved
   if (!['contain', 'cover', 'fill'].includes(fit))
     throw new DataError('bad-option', messages.badOption('fit', 'contain, cover or fill', fit));
   const split = opts.split ?? 'category';
-  if (split !== 'category' && split !== 'zeroshot')
-    throw new DataError('bad-option', messages.badOption('split', 'category or zeroshot', split));
+  if (!SPLIT_PROTOCOLS.includes(split))
+    throw new DataError('bad-option', messages.badOption('split', SPLIT_PROTOCOLS.join(' or '), split));
   const seed = opts.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0)
     throw new DataError('bad-option', messages.badOption('seed', 'a non-negative integer', opts.seed));

@@ -12,11 +12,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
-import { shellWord } from '@sbir/core';
+import { sha256File, shellWord } from '@sbir/core';
 import { DataError, messages } from './errors';
 import { loadManifest } from './manifest';
 import { randomInt, rngFor, shuffleInPlace } from './rng';
-import { batchColumns, openShard, sha256File } from './shards';
+import { batchColumns, openShard } from './shards';
 import {
   SUBSETS,
   type BatchOptions,

@@ -213,14 +213,6 @@ export class ShardWriter {
   }
 }
 
-/** sha256 of a file, streamed. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 22 }) as AsyncIterable<Buffer>)
-    hash.update(chunk);
-  return hash.digest('hex');
-}
-
 /** Opens a shard for random access to its record batches (the file is not read whole). */
 export async function openShard(
   file: string,

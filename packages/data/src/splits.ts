@@ -8,9 +8,9 @@
  * - `zeroshot`: unseen classes from a versioned list (`packages/data/splits/<dataset>-zeroshot.json`)
  *   or a seeded choice; query = unseen sketches, gallery = unseen photos, train = seen classes.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { sha256 } from '@sbir/core';
 import { categoryKey, compareStrings } from './adapters/common';
 import { DataError, errorMessage } from './errors';
 import { rngFor, shuffleInPlace } from './rng';
@@ -149,7 +149,7 @@ export function parseSplitFile(file: string): ParsedSplitFile {
       'bad-split',
       `option --split-file: ${file} has no query list (keys tried: ${QUERY_KEYS.join(', ')})`,
     );
-  return { query, train, sha256: createHash('sha256').update(raw).digest('hex') };
+  return { query, train, sha256: sha256(raw) };
 }
 
 /** The category protocol with the query/train lists of a split file; unlisted sketches are skipped. */

@@ -12,7 +12,9 @@ export const SPLIT_NAMES: readonly SplitName[] = ['train', 'query', 'gallery'];
 export type Subset = 'train' | 'query' | 'gallery';
 export const SUBSETS: readonly Subset[] = ['train', 'query', 'gallery'];
 
-export type SplitProtocol = 'category' | 'zeroshot';
+/** How a dataset is split: the one list of protocols (manifest, data CLI, trainer schema). */
+export const SPLIT_PROTOCOLS = ['category', 'zeroshot'] as const;
+export type SplitProtocol = (typeof SPLIT_PROTOCOLS)[number];
 export type Fit = 'contain' | 'cover' | 'fill';
 
 /** One image an adapter found. `source` is unique within a dataset and becomes the row id. */

@@ -5,8 +5,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { exitCodeFor } from '@sbir/core';
 import sharp from 'sharp';
-import { DataError, exitCodeFor, getAdapter, openDataset, prepareDataset, type Sample } from '../src';
+import { DataError, getAdapter, openDataset, prepareDataset, type Sample } from '../src';
 import { makeSketchyTree, rmDir, tmpDir } from './fixtures';
 
 let root: string;

@@ -14,7 +14,10 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { exitWithError, yargsFailure } from '@sbir/core';
 import * as tf from '@tensorflow/tfjs-core';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
 import { pipelineDefaults, prepareInput, resolveInputPipeline, rotateImages } from '../src/augment';
 import { initBackend } from '../src/backend';
 import { Rng } from '../src/rng';
@@ -121,6 +124,8 @@ print(json.dumps({'pil': PIL.__version__, 'rows': rows}))
 }
 
 async function main(): Promise<void> {
+  // no options: only --help, and an error for anything else
+  await yargs(hideBin(process.argv)).strict().fail(yargsFailure).parseAsync();
   const info = await initBackend('tensorflow', { threads: 2, quiet: true });
   const loadAverage = { start: os.loadavg().map((v) => Math.round(v * 10) / 10), end: [] as number[] };
   process.stderr.write('timing the pipelines (44 x 224 px) ...\n');
@@ -147,7 +152,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((e) => {
-  process.stderr.write(`augment-bench: ${(e as Error).message}\n`);
-  process.exit(1);
-});
+main().catch((e: unknown) => exitWithError(e));

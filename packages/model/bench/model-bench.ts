@@ -12,6 +12,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { exitWithError, yargsFailure } from '@sbir/core';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { initBackend } from '../src/backend';
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
       describe: 'run only the paper-scale comparison and update `paperScale` in an existing --out file',
     })
     .strict()
+    .fail(yargsFailure)
     .parseAsync();
   if (args['only-paper-scale']) {
     const previous = fs.existsSync(args.out) ? (JSON.parse(fs.readFileSync(args.out, 'utf8')) as object) : {};
@@ -413,7 +415,4 @@ function paperScaleComparison(threads: number, steps: number): Record<string, un
   };
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`error: ${err.stack ?? err.message}\n`);
-  process.exit(1);
-});
+main().catch((e: unknown) => exitWithError(e));

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'child_process';
 import * as os from 'os';
-import { exitWithError, UsageError } from '@sbir/data';
+import { exitWithError, yargsFailure } from '@sbir/core';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKEND_NAMES, BackendInfo, BackendName, initBackend } from './backend';
@@ -16,8 +16,6 @@ import { MatmulRate, TrainRate, measureMatmul, measureTrainRate } from './doctor
 import { ImportManifest, ImportOptions, importCheckpoint } from './import/importer';
 import { listBackbones } from './backbones';
 import { hasGroupedConvGradKernel, setGroupedConvGradRoute } from './conv';
-
-/** A command-line usage error (exit code 2). */
 
 export interface DoctorReport {
   backend: BackendInfo;
@@ -247,12 +245,7 @@ export async function main(argv: string[]): Promise<void> {
     .demandCommand(1)
     .strict()
     .help()
-    .fail((msg, err, y) => {
-      // Errors from a command print as one line; usage errors show the help first (exit 2).
-      if (err) throw err;
-      y.showHelp();
-      throw new UsageError(msg);
-    })
+    .fail(yargsFailure)
     .parseAsync();
 }
 

@@ -3,16 +3,17 @@
  * report CLI.
  *   build  --experiment <name> [--runs-dir runs] [--out reports/<experiment>] [--mlflow-ui <url>] [--baseline block=se,loss=softmax]
  *   serve  same options plus [--port 8787] [--no-build]: builds, then serves the dashboard on 127.0.0.1
- * Errors: one line on stderr naming the option, file or field. Exit codes (the project's convention):
+ * Errors: one line on stderr naming the option, file or field. Exit codes (@sbir/core's convention):
  * 2 = usage, option or input errors (a bad run store file, an unknown experiment, a port in use),
  * 1 = runtime failures (anything unexpected; the stack is printed only with SBIR_DEBUG=1).
+ * `--runs-dir` defaults to $SBIR_RUNS_DIR and `--mlflow-ui` to $MLFLOW_TRACKING_URI, as in the trainer.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { displayPath } from '@sbir/core';
+import { displayPath, errorLine, exitWithError, sbirEnv, yargsFailure } from '@sbir/core';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { EXIT, ReportInputError } from './messages';
+import { ReportInputError } from './messages';
 import { buildReport, defaultOut, type BuildResult } from './report';
 import { serveStatic } from './serve';
 import { parseBaseline } from './table/build';
@@ -33,7 +34,12 @@ export interface CommonArgs {
 
 const common = <T>(y: Argv<T>) =>
   y
-    .option('runs-dir', { type: 'string', default: 'runs', describe: 'run store root' })
+    .option('runs-dir', {
+      type: 'string',
+      default: sbirEnv().runsDir,
+      defaultDescription: '$SBIR_RUNS_DIR, else runs',
+      describe: 'run store root',
+    })
     .option('experiment', {
       alias: 'e',
       type: 'string',
@@ -46,7 +52,7 @@ const common = <T>(y: Argv<T>) =>
     })
     .option('mlflow-ui', {
       type: 'string',
-      default: process.env.MLFLOW_TRACKING_URI,
+      default: sbirEnv().trackingUri,
       defaultDescription: '$MLFLOW_TRACKING_URI',
       describe: 'MLflow UI to link to',
     })
@@ -121,20 +127,6 @@ export function storeSignature(runsDir: string): string {
   return parts.join('|');
 }
 
-/** One line for any error; input errors exit 2, the rest 1. */
-export function errorLine(e: unknown): { line: string; code: number } {
-  if (e instanceof ReportInputError) return { line: `error: ${e.message}`, code: EXIT.usage };
-  const text = e instanceof Error ? e.message : String(e);
-  return { line: `error: ${text.split('\n')[0]}`, code: EXIT.runtime };
-}
-
-function fail(e: unknown): never {
-  const { line, code } = errorLine(e);
-  console.error(line);
-  if (process.env.SBIR_DEBUG && e instanceof Error && code === EXIT.runtime) console.error(e.stack);
-  process.exit(code);
-}
-
 function portOption(p: unknown): number {
   const n = Number(p);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
@@ -188,7 +180,7 @@ export async function main(argv: string[]): Promise<void> {
             busy = true;
             last = now;
             runBuild({ ...args, png: false })
-              .catch((e: unknown) => console.error(errorLine(e).line))
+              .catch((e: unknown) => console.error(errorLine(e)))
               .finally(() => (busy = false));
           }, args.watch * 1000);
         }
@@ -204,13 +196,9 @@ export async function main(argv: string[]): Promise<void> {
     )
     .demandCommand(1, 'give a command: build or serve')
     .strict()
-    .fail((msg, err) => {
-      if (err) fail(err);
-      console.error(`error: ${msg.replace(/\s*\n\s*/g, ' ')}`);
-      process.exit(EXIT.usage);
-    })
+    .fail(yargsFailure)
     .help()
     .parseAsync();
 }
 
-if (require.main === module) main(hideBin(process.argv)).catch(fail);
+if (require.main === module) main(hideBin(process.argv)).catch((e: unknown) => exitWithError(e));

@@ -43,6 +43,6 @@ export { renderSvg, renderPng, svgToPng, toVega } from './charts/render';
 export { retrievalGridSvg } from './retrieval';
 export { writeDashboard } from './dashboard/site';
 export { serveStatic } from './serve';
-export { ReportInputError, EXIT } from './messages';
-export { runBuild, errorLine } from './cli';
+export { ReportInputError } from './messages';
+export { runBuild } from './cli';
 export type { CommonArgs as ReportBuildArgs } from './cli';

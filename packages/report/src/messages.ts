@@ -1,23 +1,19 @@
 /**
  * Every user-facing message of the report in one place (the Vega-Lite `log/message.ts` habit):
  * each function takes the file and field it talks about, so errors read as one line that names both.
+ * Exit codes and the error line are the project's (@sbir/core `EXIT`, `exitWithError`).
  */
+import { UsageError } from '@sbir/core';
 
-/**
- * Exit codes of every CLI of the project: 2 = usage, configuration or input errors (the user can fix
- * the command line or the files it names), 1 = runtime failures (a bug, a full disk, a crashed worker).
- */
-export const EXIT = { ok: 0, runtime: 1, usage: 2 } as const;
-
-/** A problem with the input files or options; the CLI prints `message` alone and exits with EXIT.usage. */
-export class ReportInputError extends Error {
+/** A problem with the input files or options: a UsageError, so the CLI exits 2 (@sbir/core). */
+export class ReportInputError extends UsageError {
+  override name = 'ReportInputError';
   constructor(
     message: string,
     readonly file: string,
     readonly field?: string,
   ) {
     super(message);
-    this.name = 'ReportInputError';
   }
 }
 

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import { missingPretrainedMessage } from '@sbir/model';
 import * as path from 'node:path';
-import { displayPath, formatDuration, formatTable } from '@sbir/core';
+import { displayPath, formatDuration, formatTable, sbirEnv } from '@sbir/core';
 import { axesLabel, loadExperiment, REPO_ROOT, type Experiment } from './grid';
 import { RUNNABLE, type ExecutionResult, type Executor, type Plan, type PlannedCell } from './executor';
 import { LocalExecutor } from './local-executor';
@@ -310,7 +310,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
       write,
     );
 
-  const trackingUri = opts.trackingUri === undefined ? process.env.MLFLOW_TRACKING_URI : opts.trackingUri;
+  const trackingUri = opts.trackingUri === undefined ? sbirEnv().trackingUri : opts.trackingUri;
   const git = gitLineage(REPO_ROOT);
   const sha = git.commit;
   const mirror = trackingUri
@@ -334,7 +334,7 @@ export async function runAblation(opts: AblationOptions): Promise<AblationResult
       view,
       mirror,
       trackingUri: trackingUri || null,
-      backend: opts.backend ?? process.env.SBIR_BACKEND ?? 'auto',
+      backend: opts.backend ?? sbirEnv().backend,
       gitSha: sha,
       gitDirty: git.dirty,
       write,

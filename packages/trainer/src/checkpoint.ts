@@ -4,10 +4,9 @@
  * over `checkpoints/<name>`; `restoreCheckpoint` takes the newest one that verifies and truncates metrics.jsonl
  * to its step.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fsyncDirSync, writeJsonAtomicSync } from '@sbir/core';
+import { fsyncDirSync, sha256FileSync, writeJsonAtomicSync } from '@sbir/core';
 import { nowIso, readJsonFile, type CellStore } from './run-store';
 
 /** What the trainer itself keeps in a checkpoint beside the model's own files (restart-safe counters). */
@@ -63,19 +62,6 @@ export class CorruptCheckpoint extends Error {
   ) {
     super(`${file}: ${problem}`);
   }
-}
-
-/** sha256 of a file, read in 4 MiB chunks (checkpoints can be hundreds of MB). */
-function sha256FileSync(file: string): string {
-  const hash = createHash('sha256');
-  const buf = Buffer.allocUnsafe(1 << 22);
-  const fd = fs.openSync(file, 'r');
-  try {
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest('hex');
 }
 
 /**

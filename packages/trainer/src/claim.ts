@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeJsonAtomicSync } from '@sbir/core';
+import { sbirEnv, writeJsonAtomicSync } from '@sbir/core';
 import { isAlive, nowIso } from './run-store';
 
 export const CLAIM_FILE = 'claim.json';
@@ -27,9 +27,9 @@ const TAKEOVER_DIR = 'claim.takeover';
 const TAKEOVER_STALE_MS = 30_000;
 export const DEFAULT_HEARTBEAT_MS = 30_000;
 
+/** SBIR_CLAIM_STALE_S, else 10 minutes (@sbir/core env.ts). */
 export function defaultStaleAfterMs(): number {
-  const s = Number(process.env.SBIR_CLAIM_STALE_S);
-  return Number.isFinite(s) && s > 0 ? s * 1000 : 600_000;
+  return sbirEnv().claimStaleMs;
 }
 
 export interface ClaimOwner {

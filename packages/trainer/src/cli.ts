@@ -8,7 +8,7 @@
  * then the report), `npx nx run trainer:sync -- --experiment demo`.
  */
 import * as fs from 'node:fs';
-import { exitWithError } from '@sbir/data';
+import { exitWithError, sbirEnv, yargsFailure } from '@sbir/core';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { BackendName } from '@sbir/model';
@@ -63,9 +63,10 @@ export function trainerOptions<T>(y: Argv<T>) {
     })
     .option('runs-dir', {
       type: 'string',
-      default: process.env.SBIR_RUNS_DIR ?? 'runs',
+      default: sbirEnv().runsDir,
+      defaultDescription: '$SBIR_RUNS_DIR, else runs',
       coerce: runsDirOption,
-      describe: 'run store root (env SBIR_RUNS_DIR)',
+      describe: 'run store root',
     })
     .option('tracking-uri', {
       type: 'string',
@@ -74,7 +75,7 @@ export function trainerOptions<T>(y: Argv<T>) {
     })
     .middleware((argv) => {
       // the environment's server is checked like the option, by the commands that use it
-      const env = process.env.MLFLOW_TRACKING_URI;
+      const env = sbirEnv().trackingUri;
       const uses = argv._[0] === 'ablation' || argv._[0] === 'sync' || argv._[0] === undefined;
       if (uses && env && argv['tracking-uri'] === undefined) trackingUriOption('MLFLOW_TRACKING_URI', env);
     });
@@ -100,7 +101,8 @@ export function ablationOptions<T>(y: Argv<T>) {
     })
     .option('backend', {
       choices: BACKENDS,
-      default: (process.env.SBIR_BACKEND as BackendName | undefined) ?? 'auto',
+      default: sbirEnv().backend as BackendName,
+      defaultDescription: '$SBIR_BACKEND, else auto',
       describe: 'TensorFlow backend',
     })
     .option('workers', {
@@ -179,7 +181,7 @@ export function ablationRequest(
     executor: argv.executor,
     detach: argv.detach,
     requeue: argv.requeue,
-    tty: Boolean(process.stdout.isTTY) && !process.env.CI,
+    tty: Boolean(process.stdout.isTTY) && !sbirEnv().ci,
   };
 }
 
@@ -243,16 +245,12 @@ async function main(): Promise<number> {
     .demandCommand(1, 'give a command: ablation, status, sync or experiment-name')
     .strict()
     .help()
-    .fail((msg, err) => {
-      // yargs wraps what an option's coerce throws (a ConfigError) in its own error: usage either way
-      if (err && err.name !== 'YError') throw err;
-      throw new ConfigError((err?.message ?? msg).replace(/\s*\n\s*/g, ' '));
-    })
+    .fail(yargsFailure)
     .parseAsync();
   return exitCode;
 }
 
-// One line on stderr; exit 2 for usage/config/input errors, 1 for runtime failures (@sbir/data EXIT).
+// One line on stderr; exit 2 for usage/config/input errors, 1 for runtime failures (@sbir/core EXIT).
 if (require.main === module)
   main().then(
     (code) => process.exit(code),

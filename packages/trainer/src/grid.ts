@@ -5,10 +5,9 @@
  * One file on purpose: loading, validating and expanding an experiment file into cells is one pipeline
  * whose error messages name the same yaml paths; overrides are overrides.ts.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { displayPath, formatPath, issueSentence } from '@sbir/core';
+import { displayPath, formatPath, issueSentence, sbirEnv, sha256 } from '@sbir/core';
 import YAML from 'yaml';
 import { z } from 'zod';
 import {
@@ -91,10 +90,6 @@ function sortKeys(value: unknown): Json {
     return out;
   }
   return value as Json;
-}
-
-export function sha256(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 /**
@@ -218,8 +213,8 @@ export function expandExperiment(raw: unknown, file: string, opts: LoadOptions =
     axes[axis] = options.map((o) => o.value);
     return options;
   });
-  const dataRoot = opts.dataRoot ?? process.env.SBIR_DATA_ROOT ?? 'data';
-  const weightsRoot = opts.weightsRoot ?? process.env.SBIR_WEIGHTS_ROOT ?? 'weights';
+  const dataRoot = opts.dataRoot ?? sbirEnv().dataRoot;
+  const weightsRoot = opts.weightsRoot ?? sbirEnv().weightsRoot;
   const resolved: (ResolvedCell & { combo: AxisOption[] })[] = [];
   for (const combo of product(axisOptions)) {
     const cellAxes: Record<string, AxisValue> = {};

@@ -2,11 +2,11 @@
  * User-facing messages in one module (Vega-Lite's log/message.ts): config errors and warnings. zod
  * issues become sentences in @sbir/core (`issueSentence`, `formatPath`).
  */
-import { UsageError } from '@sbir/data';
+import { UsageError } from '@sbir/core';
 
 /**
  * A bad experiment file or option. Its message is one line and names the file and the field. A
- * UsageError of @sbir/data's exit-code convention: the CLI exits 2.
+ * UsageError of @sbir/core's exit-code convention: the CLI exits 2.
  */
 export class ConfigError extends UsageError {
   override name = 'ConfigError';

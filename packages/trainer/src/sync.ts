@@ -4,7 +4,7 @@
  * only what the server lacks is sent (see mlflow/mirror.ts).
  */
 import * as fs from 'node:fs';
-import { displayPath, formatTable } from '@sbir/core';
+import { displayPath, formatTable, sbirEnv } from '@sbir/core';
 import { loadExperiment, resolveExperimentFile } from './grid';
 import { ConfigError, messages } from './messages';
 import { MlflowError } from './mlflow/client';
@@ -33,7 +33,7 @@ export async function syncExperiment(
   opts: SyncOptions,
 ): Promise<{ exitCode: number; results: SyncResult[] }> {
   const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const trackingUri = opts.trackingUri ?? process.env.MLFLOW_TRACKING_URI;
+  const trackingUri = opts.trackingUri ?? sbirEnv().trackingUri;
   if (!trackingUri) throw new ConfigError(messages.noTrackingUri());
   const { name, file } = experimentName(opts.experiment);
   const runs = new RunStore(opts.runsDir, name);

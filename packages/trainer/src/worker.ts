@@ -7,6 +7,7 @@
  * step; it checkpoints, is marked interrupted, and the worker exits non-zero (130 / 143).
  */
 import * as path from 'node:path';
+import { sbirEnv } from '@sbir/core';
 import { initBackend, type BackendInfo, type BackendName } from '@sbir/model';
 import { runCell } from './cell';
 import { datasetLineage, gitFromEnv, gitLineage, hostLineage, writeLineage } from './lineage';
@@ -64,12 +65,12 @@ function recordLineage(cellDir: string, backend: BackendInfo): void {
 }
 
 async function main(): Promise<void> {
-  const backend = (process.env.SBIR_BACKEND ?? 'auto') as BackendName;
-  const threads = Number(process.env.TF_NUM_INTRAOP_THREADS) || undefined;
+  // the parent sets both in the worker's environment (local-executor.ts)
+  const { backend, threads } = sbirEnv();
   let backendName: string;
   let backendInfo: BackendInfo;
   try {
-    const info = await initBackend(backend, { threads, quiet: true });
+    const info = await initBackend(backend as BackendName, { threads, quiet: true });
     backendName = info.name;
     backendInfo = info;
     await send({

@@ -5,8 +5,7 @@
  * atomically and only after every check passed. `readClassVectors` reads them back after checking
  * both digests against the manifest.
  */
-import { shellWord } from '@sbir/core';
-import { createHash } from 'node:crypto';
+import { sha256 as sha256Hex, shellWord } from '@sbir/core';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataError, errorMessage } from '../errors';
@@ -75,7 +74,7 @@ export interface ClassVectors {
 }
 
 function sha256(data: string | Uint8Array): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  return `sha256:${sha256Hex(data)}`;
 }
 
 /** Plans for every manifest class; an empty class name is an error naming the manifest and its index. */

@@ -6,8 +6,7 @@
  * appears complete or not at all: everything is written into a temporary sibling, renamed at the end,
  * and the temporary folder is removed on failure.
  */
-import { UsageError } from '@sbir/data';
-import * as crypto from 'crypto';
+import { sha256File, UsageError } from '@sbir/core';
 import * as fs from 'fs';
 import * as path from 'path';
 import { createBackbone, getBackboneSpec } from '../backbones';
@@ -20,7 +19,6 @@ import { CheckpointError, SourceCheckpoint } from './source';
 
 export const IMPORT_MANIFEST = 'import.json';
 
-/** An error in what the user asked for (exit code 2), as opposed to a failure while running. */
 /** A bad --out, --arch or option of the import: exit 2 (the project's usage/input code). */
 export class ImportUsageError extends UsageError {}
 
@@ -82,24 +80,6 @@ export function backboneTargets(arch: string, block: string): TargetTensor[] {
   } finally {
     store.dispose();
   }
-}
-
-function sha256(file: string, onChunk: (done: number, total: number) => void): string {
-  const h = crypto.createHash('sha256');
-  const total = fs.statSync(file).size;
-  const fd = fs.openSync(file, 'r');
-  const buf = Buffer.alloc(16 << 20);
-  try {
-    let done = 0;
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) {
-      h.update(buf.subarray(0, n));
-      done += n;
-      onChunk(done, total);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
 }
 
 /** --out must be a new (or, with force, replaceable) real folder: no symlink is followed. */
@@ -188,7 +168,7 @@ export async function importCheckpoint(opts: ImportOptions): Promise<ImportResul
   }
   checkOut(out, opts.force ?? false);
   const bytes = fs.statSync(from).size;
-  const digest = sha256(from, (done, total) => progress({ phase: 'hash', done, total }));
+  const digest = await sha256File(from, (done, total) => progress({ phase: 'hash', done, total }));
   const format = detectFormat(from);
   progress({ phase: 'read', done: 0, total: 1 });
   const ck = await format.read(from, { key: opts.key });

@@ -9,7 +9,7 @@
  * the commands are slurm/commands.ts, the job folder slurm/submission.ts.
  */
 import * as os from 'node:os';
-import { displayPath } from '@sbir/core';
+import { displayPath, sbirEnv } from '@sbir/core';
 import { acquireClaim, newToken, type Claim, type ClaimProbe, type ClaimRecord } from '../claim';
 import {
   claimCell,
@@ -388,7 +388,7 @@ export class SlurmExecutor implements Executor {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    const pollMs = this.opts.pollMs ?? (Number(process.env.SBIR_SLURM_POLL_MS) || 2000);
+    const pollMs = this.opts.pollMs ?? sbirEnv().slurmPollMs;
     let lost = 0;
     let unanswered = 0;
     try {

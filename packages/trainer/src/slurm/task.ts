@@ -16,6 +16,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { sbirEnv } from '@sbir/core';
 import { initBackend, type BackendName } from '@sbir/model';
 import { acquireClaim, describeOwner, type Claim } from '../claim';
 import { runCell } from '../cell';
@@ -172,7 +173,7 @@ async function mirrorCell(t: TaskCell): Promise<void> {
 async function train(t: TaskCell): Promise<{ code: number; requeued: boolean }> {
   const { cell, claim, slurm } = t;
   cell.updateStatus({ slurm });
-  const threads = Number(process.env.SLURM_CPUS_PER_TASK) || Number(process.env.TF_NUM_INTRAOP_THREADS) || 1;
+  const threads = Number(process.env.SLURM_CPUS_PER_TASK) || sbirEnv().threads || 1;
   const info = await initBackend(backendOf(t), { threads, quiet: true });
   log(`cell ${cell.cellId} (${t.mode}) on ${slurm.node}: backend ${info.name}, ${info.threads} thread(s)`);
   if (info.warning) log(info.warning);
