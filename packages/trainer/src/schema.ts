@@ -10,7 +10,7 @@
  * One file on purpose: the zod schemas of the experiment file and of a cell config are one tree (a
  * cell config is the file's base merged with one grid point); split, the defaults would drift.
  */
-import { checkPrepareOptions, type PrepareOptions } from '@sbir/data';
+import { SPLIT_PROTOCOLS, checkPrepareOptions, type PrepareOptions } from '@sbir/data';
 import { z } from 'zod';
 import { GALLERY_ORDERS, type GalleryOrder } from './eval-order';
 import {
@@ -51,7 +51,7 @@ export type { LossName };
 export const BLOCKS = ATTN_TYPES as readonly [AttnType, ...AttnType[]];
 export const OPTIMIZERS = OPTIMIZER_NAMES as readonly [OptimizerName, ...OptimizerName[]];
 export const SCHEDULES = SCHEDULE_NAMES as readonly [ScheduleName, ...ScheduleName[]];
-export const SPLITS = ['category', 'zeroshot'] as const;
+export const SPLITS = SPLIT_PROTOCOLS;
 /**
  * Zero-shot protocols (issue 19): which unseen classes and which metrics a table shows. Every cell's
  * eval.json has all of them; the protocol decides the headline and is never mixed in one table row.
