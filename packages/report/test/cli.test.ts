@@ -11,11 +11,11 @@ const ROOT = path.resolve(__dirname, '..', '..', '..');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 const CLI = path.join(ROOT, 'packages', 'report', 'src', 'cli.ts');
 
-function cli(args: string[], cwd: string) {
+function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(TSX, [CLI, ...args], {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, MLFLOW_TRACKING_URI: '' },
+    env: { ...process.env, MLFLOW_TRACKING_URI: '', SBIR_RUNS_DIR: '', ...env },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -109,6 +109,17 @@ describe('report CLI', () => {
 
     const r5 = cli(['frobnicate'], dir);
     expect(r5.code).toBe(2);
+
+    // --runs-dir defaults to SBIR_RUNS_DIR, as the trainer's (@sbir/core sbirEnv)
+    const r6 = cli(['build', '--experiment', 'ablation'], dir, { SBIR_RUNS_DIR: 'from-env' });
+    expect(r6.code).toBe(2);
+    expect(r6.stderr).toBe(
+      'error: from-env: runs directory not found (pass --runs-dir, or run the trainer first)\n',
+    );
+    // an option's own check is a usage error too (yargs wraps what coerce throws)
+    const r7 = cli(['serve', '--no-build', '--port', '70000'], dir);
+    expect(r7.code).toBe(2);
+    expect(r7.stderr).toBe('error: --port: expected an integer from 0 to 65535, got 70000\n');
   });
 
   it('serves the dashboard on 127.0.0.1 and prints the URL', async () => {
