@@ -5,7 +5,10 @@ export {
   BACKEND_NAMES,
   CPU_BACKEND_WARNING,
   GPU_INSTALL_HINT,
+  gpuMayBePresent,
 } from './backend';
+export { listNvidiaGpus, parseNvidiaSmi } from './gpu';
+export type { NvidiaGpu, NvidiaSmiResult } from './gpu';
 export type { BackendName, BackendInfo, InitBackendOptions } from './backend';
 export { Rng } from './rng';
 export { ParamStore } from './params';
