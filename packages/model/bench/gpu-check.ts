@@ -124,6 +124,21 @@ async function check(o: Options): Promise<void> {
   ) as { gpu: { reason: string | null }; backend: { tfVersion: string } };
   if (!o.allowCpu && doctor.gpu.reason !== null) fail(`tensorflow-gpu uses no GPU: ${doctor.gpu.reason}`);
 
+  const probe = spawnSync(
+    o.python,
+    ['-c', 'import torch; print(torch.__version__, torch.cuda.is_available())'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (probe.status !== 0)
+    fail(
+      `${o.python} has no PyTorch (${(probe.stderr || String(probe.error ?? '')).trim().split('\n').pop()}); scripts/python-venv.sh installs it into .venv`,
+    );
+  const [torchVersion, cuda] = probe.stdout.trim().split(' ');
+  if (!o.allowCpu && cuda !== 'True')
+    fail(`PyTorch ${torchVersion} in ${o.python} cannot use CUDA (a CPU-only build?)`);
+
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sbir-gpu-check-'));
   try {
     const shape = [
