@@ -143,7 +143,8 @@ function ensureWheel(variant) {
 function ensureExtracted(variant, pkgDir) {
   const dest = path.join(cacheRoot(), `${variant.wheel}-${TF_VERSION}`);
   const complete = (f) => fs.existsSync(path.join(dest, f));
-  if (complete('COMPLETE') && complete('cuda-requirements.json')) return dest;
+  // extractions made before cuda-requirements.json existed are redone only for the GPU variant
+  if (complete('COMPLETE') && (!variant.cuda || complete('cuda-requirements.json'))) return dest;
   const wheel = ensureWheel(variant);
   const tmp = `${dest}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
