@@ -13,7 +13,12 @@
  * `postinstall` (`--verify`) loads the addon, builds it itself if it is missing, and reports.
  *
  * Variants: `cpu` (default; tensorflow-cpu wheel -> @tensorflow/tfjs-node) and `gpu`
- * (tensorflow wheel with CUDA -> @tensorflow/tfjs-node-gpu; see README "GPU backend").
+ * (tensorflow wheel with CUDA -> @tensorflow/tfjs-node-gpu; packages/model/README.md "GPU backend").
+ * `--variant gpu --install` (npm run native:gpu) also installs @tensorflow/tfjs-node-gpu (npm, no
+ * scripts) and NVIDIA's CUDA/cuDNN runtime wheels (pip, into <project>/.cache/cuda12), links them
+ * where the TensorFlow libraries' RUNPATH looks (deps/nvidia), and writes the marker
+ * .cache/native-gpu.json; from then on the root postinstall (`--verify`) redoes all of it after an
+ * `npm ci` (which deletes node_modules, never .cache). Remove the marker to stop that.
  *
  * Environment: SBIR_SKIP_NATIVE=1 skips everything; SBIR_TF_CACHE overrides the cache folder
  * (default ~/.cache/sbir-lab); PYTHON overrides the python used to run pip.
@@ -27,9 +32,28 @@ const cp = require('child_process');
 const TF_VERSION = '2.18.1';
 // tfjs-node 4.22's install.js tests for this exact file name to decide whether to download.
 const TFJS_LIB_MARKER = 'libtensorflow.so.2.9.1';
+const TFJS_VERSION = '4.22.0';
 const VARIANTS = {
   cpu: { wheel: 'tensorflow-cpu', wheelPrefix: 'tensorflow_cpu', pkg: '@tensorflow/tfjs-node' },
-  gpu: { wheel: 'tensorflow', wheelPrefix: 'tensorflow', pkg: '@tensorflow/tfjs-node-gpu' },
+  gpu: { wheel: 'tensorflow', wheelPrefix: 'tensorflow', pkg: '@tensorflow/tfjs-node-gpu', cuda: true },
+};
+/**
+ * The NVIDIA wheels taken from the TensorFlow wheel's `and-cuda` extra, with the libraries TensorFlow
+ * loads from each. libtensorflow_cc.so.2 / libtensorflow_framework.so.2 of the tensorflow 2.18.1 wheel
+ * carry RUNPATH entries `$ORIGIN/../nvidia/<dir>/lib` for exactly the first seven (readelf -d);
+ * nvjitlink is what cusparse and cusolver link against (their own RUNPATH `$ORIGIN/../../nvjitlink/lib`).
+ * Left out: nvcc (ptxas, for XLA), nvrtc, curand and nccl: no RUNPATH of TensorFlow's names them, so
+ * it could not find them there, and tfjs runs neither XLA nor multi-GPU collectives.
+ */
+const CUDA_LIBS = {
+  'nvidia-cuda-runtime-cu12': { dir: 'cuda_runtime', libs: ['libcudart.so.12'] },
+  'nvidia-cublas-cu12': { dir: 'cublas', libs: ['libcublasLt.so.12', 'libcublas.so.12'] },
+  'nvidia-cudnn-cu12': { dir: 'cudnn', libs: ['libcudnn.so.9'] },
+  'nvidia-cufft-cu12': { dir: 'cufft', libs: ['libcufft.so.11'] },
+  'nvidia-nvjitlink-cu12': { dir: 'nvjitlink', libs: ['libnvJitLink.so.12'] },
+  'nvidia-cusparse-cu12': { dir: 'cusparse', libs: ['libcusparse.so.12'] },
+  'nvidia-cusolver-cu12': { dir: 'cusolver', libs: ['libcusolver.so.11'] },
+  'nvidia-cuda-cupti-cu12': { dir: 'cuda_cupti', libs: ['libcupti.so.12'] },
 };
 
 // This file runs from tools/native-backend (root postinstall) or from its packed copy in
@@ -54,8 +78,9 @@ function parseArgs(argv) {
     if (a === '--stage') args.mode = 'stage';
     else if (a === '--verify') args.mode = 'verify';
     else if (a === '--build') args.mode = 'build';
+    else if (a === '--install') args.install = true;
     else if (a === '--variant') args.variant = argv[++i];
-    else fail(`unknown option ${a} (use --stage | --verify | --build, --variant cpu|gpu)`);
+    else fail(`unknown option ${a} (use --stage | --verify | --build [--install], --variant cpu|gpu)`);
   }
   if (!VARIANTS[args.variant]) fail(`--variant: unknown variant "${args.variant}" (cpu | gpu)`);
   return args;
@@ -69,6 +94,10 @@ function packageDir(pkg) {
 function cacheRoot() {
   return process.env.SBIR_TF_CACHE || path.join(os.homedir(), '.cache', 'sbir-lab');
 }
+
+/** Project-owned folders, outside node_modules so that `npm ci` keeps them. */
+const cudaDir = () => path.join(repoRoot, '.cache', 'cuda12');
+const gpuMarker = () => path.join(repoRoot, '.cache', 'native-gpu.json');
 
 function python() {
   return process.env.PYTHON || 'python3';
@@ -113,7 +142,9 @@ function ensureWheel(variant) {
 /** Extracts libraries and the C API header closure once per wheel into the cache (atomically). */
 function ensureExtracted(variant, pkgDir) {
   const dest = path.join(cacheRoot(), `${variant.wheel}-${TF_VERSION}`);
-  if (fs.existsSync(path.join(dest, 'COMPLETE'))) return dest;
+  const complete = (f) => fs.existsSync(path.join(dest, f));
+  // extractions made before cuda-requirements.json existed are redone only for the GPU variant
+  if (complete('COMPLETE') && (!variant.cuda || complete('cuda-requirements.json'))) return dest;
   const wheel = ensureWheel(variant);
   const tmp = `${dest}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -139,16 +170,75 @@ function symlink(target, at) {
   fs.symlinkSync(target, at);
 }
 
-function isStaged(pkgDir) {
+function isStaged(variant, pkgDir) {
   return (
     fs.existsSync(path.join(pkgDir, 'deps', 'lib', TFJS_LIB_MARKER)) &&
-    fs.existsSync(path.join(pkgDir, 'deps', 'include', 'tensorflow', 'c', 'eager', 'c_api.h'))
+    fs.existsSync(path.join(pkgDir, 'deps', 'include', 'tensorflow', 'c', 'eager', 'c_api.h')) &&
+    (!variant.cuda || fs.existsSync(path.join(pkgDir, 'deps', 'nvidia', 'cuda_runtime', 'lib')))
   );
+}
+
+/** `name==version` of each CUDA wheel taken, from the TensorFlow wheel's metadata (extract_wheel.py). */
+function cudaRequirements(extracted) {
+  const extra = JSON.parse(fs.readFileSync(path.join(extracted, 'cuda-requirements.json'), 'utf8'));
+  return Object.keys(CUDA_LIBS).map((name) => {
+    if (!extra[name]) fail(`${extracted}: the wheel's and-cuda extra has no ${name}`);
+    return `${name}==${extra[name]}`;
+  });
+}
+
+/** pip-installs the CUDA/cuDNN runtime wheels into .cache/cuda12 (atomically; a stamp makes it idempotent). */
+function ensureCudaWheels(reqs) {
+  const dest = cudaDir();
+  const stamp = path.join(dest, '.sbir-requirements');
+  const want = `${reqs.join(' ')}\n`;
+  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return dest;
+  const tmp = `${dest}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  log(`installing NVIDIA runtime wheels from PyPI into ${path.relative(repoRoot, dest)}: ${reqs.join(' ')}`);
+  const t0 = Date.now();
+  // --platform/--python-version: the wheels are py3-none-manylinux2014_x86_64 whatever python runs pip
+  run(python(), [
+    '-m',
+    'pip',
+    'install',
+    '--no-deps',
+    '--only-binary=:all:',
+    '--disable-pip-version-check',
+    '--platform',
+    'manylinux2014_x86_64',
+    '--python-version',
+    '3.11',
+    '--target',
+    tmp,
+    ...reqs,
+  ]);
+  fs.writeFileSync(path.join(tmp, '.sbir-requirements'), want);
+  fs.rmSync(dest, { recursive: true, force: true });
+  fs.renameSync(tmp, dest);
+  log(`NVIDIA wheels installed in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  return dest;
+}
+
+/**
+ * Loads every CUDA library TensorFlow looks for from where its RUNPATH points (deps/lib/../nvidia),
+ * with python's ctypes (dlopen, so their own dependencies resolve too). No driver is needed for this:
+ * libcuda.so.1 is only opened by TensorFlow at device discovery.
+ */
+function checkCudaLibs(pkgDir) {
+  const files = Object.values(CUDA_LIBS).flatMap(({ dir, libs }) =>
+    libs.map((l) => path.join(pkgDir, 'deps', 'lib', '..', 'nvidia', dir, 'lib', l)),
+  );
+  const code = 'import ctypes, sys\nfor f in sys.argv[1:]:\n    ctypes.CDLL(f)';
+  const r = cp.spawnSync(python(), ['-c', code, ...files], { encoding: 'utf8' });
+  if (r.status !== 0)
+    fail(`CUDA runtime libraries do not load: ${(r.stderr || '').trim().split('\n').pop()}`);
+  log(`CUDA runtime libraries load from deps/nvidia (${files.length} checked)`);
 }
 
 /** Puts the wheel's library and headers into <tfjs-node>/deps the way binding.gyp expects. */
 function stage(variant, pkgDir) {
-  if (isStaged(pkgDir)) {
+  if (isStaged(variant, pkgDir)) {
     log(`${variant.pkg}: TensorFlow ${TF_VERSION} already staged`);
     return;
   }
@@ -165,6 +255,11 @@ function stage(variant, pkgDir) {
   symlink('libtensorflow_cc.so.2', path.join(tmp, 'lib', 'libtensorflow.so'));
   symlink('libtensorflow_framework.so.2', path.join(tmp, 'lib', 'libtensorflow_framework.so'));
   symlink('libtensorflow_cc.so.2', path.join(tmp, 'lib', TFJS_LIB_MARKER));
+  if (variant.cuda) {
+    // The TF libraries' RUNPATH has $ORIGIN/../nvidia/<dir>/lib; $ORIGIN is deps/lib.
+    const cuda = ensureCudaWheels(cudaRequirements(src));
+    fs.symlinkSync(path.relative(tmp, path.join(cuda, 'nvidia')), path.join(tmp, 'nvidia'));
+  }
   fs.rmSync(deps, { recursive: true, force: true });
   fs.renameSync(tmp, deps);
   log(`${variant.pkg}: staged TensorFlow ${TF_VERSION} C library into ${path.relative(repoRoot, deps)}`);
@@ -231,6 +326,48 @@ function probe(variant) {
   }
 }
 
+/** npm-installs the JS part of tfjs-node-gpu without saving it or running scripts (its install.js downloads). */
+function installGpuPackage() {
+  const npm = process.env.npm_execpath;
+  const [cmd, pre] = npm && npm.endsWith('.js') ? [process.execPath, [npm]] : ['npm', []];
+  log(`installing ${VARIANTS.gpu.pkg}@${TFJS_VERSION} (npm, --no-save --ignore-scripts)`);
+  run(
+    cmd,
+    [
+      ...pre,
+      'install',
+      '--no-save',
+      '--ignore-scripts',
+      '--no-audit',
+      '--no-fund',
+      `${VARIANTS.gpu.pkg}@${TFJS_VERSION}`,
+    ],
+    {
+      cwd: repoRoot,
+    },
+  );
+}
+
+/** Stages, builds when needed, and loads one variant; exits on failure. */
+function setUp(variant, mode) {
+  const pkgDir = packageDir(variant.pkg);
+  if (!pkgDir)
+    fail(
+      `${variant.pkg} is not installed in node_modules (run npm ci${variant.cuda ? ', then npm run native:gpu' : ''})`,
+    );
+  stage(variant, pkgDir);
+  if (variant.cuda) checkCudaLibs(pkgDir);
+  if (mode === 'build' || !fs.existsSync(addonPath(pkgDir))) buildAddon(pkgDir);
+  let p = probe(variant);
+  if (!p.ok && mode === 'verify') {
+    log(`addon failed to load (${p.error}); rebuilding it`);
+    buildAddon(pkgDir);
+    p = probe(variant);
+  }
+  if (!p.ok) fail(`${variant.pkg} does not load: ${p.error}`);
+  log(`ok: ${variant.pkg}, tfjs backend "${p.backend}", TensorFlow ${p.tf}`);
+}
+
 function main() {
   if (process.env.SBIR_SKIP_NATIVE === '1') {
     log(
@@ -240,23 +377,31 @@ function main() {
   }
   const args = parseArgs(process.argv.slice(2));
   const variant = VARIANTS[args.variant];
-  const pkgDir = packageDir(variant.pkg);
-  if (!pkgDir) {
-    if (args.mode === 'stage') return log(`${variant.pkg} not in ${repoRoot}/node_modules; nothing to stage`);
-    fail(`${variant.pkg} is not installed in node_modules (run npm ci)`);
+  if (args.mode === 'stage') {
+    const pkgDir = packageDir(variant.pkg);
+    if (!pkgDir) return log(`${variant.pkg} not in ${repoRoot}/node_modules; nothing to stage`);
+    return stage(variant, pkgDir);
   }
-  if (args.mode === 'stage') return stage(variant, pkgDir);
-
-  stage(variant, pkgDir);
-  if (args.mode === 'build' || !fs.existsSync(addonPath(pkgDir))) buildAddon(pkgDir);
-  let p = probe(variant);
-  if (!p.ok && args.mode === 'verify') {
-    log(`addon failed to load (${p.error}); rebuilding it`);
-    buildAddon(pkgDir);
-    p = probe(variant);
+  if (args.install && variant.cuda) {
+    const t0 = Date.now();
+    if (!packageDir(variant.pkg)) installGpuPackage();
+    setUp(variant, args.mode);
+    fs.mkdirSync(path.dirname(gpuMarker()), { recursive: true });
+    fs.writeFileSync(
+      gpuMarker(),
+      `${JSON.stringify({ variant: 'gpu', package: `${variant.pkg}@${TFJS_VERSION}`, tensorflow: TF_VERSION, installedAt: new Date().toISOString() }, null, 2)}\n`,
+    );
+    return log(
+      `GPU variant ready in ${((Date.now() - t0) / 1000).toFixed(0)} s; npm ci redoes it while ${path.relative(repoRoot, gpuMarker())} exists`,
+    );
   }
-  if (!p.ok) fail(`${variant.pkg} does not load: ${p.error}`);
-  log(`ok: tfjs backend "${p.backend}", TensorFlow ${p.tf}`);
+  setUp(variant, args.mode);
+  // After `npm ci` (the root postinstall): bring the GPU variant back if this checkout asked for it.
+  if (args.mode === 'verify' && args.variant === 'cpu' && fs.existsSync(gpuMarker())) {
+    log(`${path.relative(repoRoot, gpuMarker())} exists: restoring the GPU variant`);
+    if (!packageDir(VARIANTS.gpu.pkg)) installGpuPackage();
+    setUp(VARIANTS.gpu, 'verify');
+  }
 }
 
 main();

@@ -3,16 +3,20 @@
  *
  * - `tensorflow`: `@tensorflow/tfjs-node` bound to the TensorFlow C library staged by
  *   `tools/native-backend/setup.js` (oneDNN kernels, the fast path used everywhere in this package).
- * - `tensorflow-gpu`: `@tensorflow/tfjs-node-gpu`; not installed in this repository and never tested
- *   here (see README "GPU (untested)").
+ * - `tensorflow-gpu`: `@tensorflow/tfjs-node-gpu` on the CUDA build of the same TensorFlow, installed
+ *   by `npm run native:gpu` (README "GPU backend"); TensorFlow's memory growth is on by default
+ *   (TF_FORCE_GPU_ALLOW_GROWTH=true), so a process takes only the GPU memory it uses.
  * - `cpu`: the pure-JavaScript tfjs backend; correct but about 1 training image per second.
- * - `auto`: the first of tensorflow-gpu, tensorflow, cpu that loads.
+ * - `auto`: tensorflow-gpu when it is installed and an NVIDIA driver is loaded (and CUDA_VISIBLE_DEVICES
+ *   does not hide every GPU), else tensorflow, else cpu: the first of them that loads. Without a GPU
+ *   the GPU build would only run the same CPU kernels, so auto leaves it alone there.
  *
  * Threads: TensorFlow reads TF_NUM_INTRAOP_THREADS, TF_NUM_INTEROP_THREADS (and oneDNN reads
  * OMP_NUM_THREADS) once, when its eager context is created, which happens when the native addon is
  * first required. `initBackend(name, { threads })` sets the three variables before that; a later call
  * cannot change them (the trainer sets them per worker process instead).
  */
+import * as fs from 'fs';
 import { availableCores } from '@sbir/core';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -53,10 +57,16 @@ export const CPU_BACKEND_WARNING =
   '(resnet-tiny, 64x64: hundreds of times slower than the native "tensorflow" backend). Use --backend tensorflow.';
 
 export const GPU_INSTALL_HINT =
-  'backend "tensorflow-gpu" is not available: @tensorflow/tfjs-node-gpu is not installed. ' +
-  'It is untested in this project; to try it: npm install @tensorflow/tfjs-node-gpu@4.22.0 --ignore-scripts ' +
-  '&& node tools/native-backend/setup.js --variant gpu (needs an NVIDIA GPU, CUDA runtime wheels; ' +
-  'see packages/model/README.md, section "GPU (untested)")';
+  'backend "tensorflow-gpu" is not available: @tensorflow/tfjs-node-gpu is not installed; ' +
+  'install it with: npm run native:gpu (node tools/native-backend/setup.js --variant gpu --build --install; ' +
+  'see packages/model/README.md, section "GPU backend")';
+
+/** An NVIDIA kernel driver is loaded and CUDA_VISIBLE_DEVICES does not hide every device. */
+export function gpuMayBePresent(env: NodeJS.ProcessEnv = process.env): boolean {
+  const cvd = env.CUDA_VISIBLE_DEVICES?.trim();
+  if (cvd === '' || cvd === '-1') return false;
+  return fs.existsSync('/proc/driver/nvidia/version');
+}
 
 type NativeKind = 'tensorflow' | 'tensorflow-gpu';
 let loadedNative: NativeKind | null = null;
@@ -106,6 +116,9 @@ function loadNative(kind: NativeKind, opts: InitBackendOptions): void {
   process.env.TF_ENABLE_ONEDNN_OPTS = process.env.TF_ENABLE_ONEDNN_OPTS ?? '1';
   // Quiet TensorFlow's C++ INFO lines (oneDNN/cpu-feature banners) unless the user asked for them.
   process.env.TF_CPP_MIN_LOG_LEVEL = process.env.TF_CPP_MIN_LOG_LEVEL ?? '1';
+  // Memory growth: without it each TensorFlow process reserves nearly all memory of every GPU it
+  // sees, so a second worker on the same card would fail to allocate.
+  process.env.TF_FORCE_GPU_ALLOW_GROWTH = process.env.TF_FORCE_GPU_ALLOW_GROWTH ?? 'true';
   const id = kind === 'tensorflow' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require(id);
@@ -180,7 +193,11 @@ export async function initBackend(
   } else {
     // auto: tensorflow-gpu, then tensorflow, then cpu.
     let kind: NativeKind | null = loadedNative;
-    const candidates: NativeKind[] = kind ? [kind] : ['tensorflow-gpu', 'tensorflow'];
+    const candidates: NativeKind[] = kind
+      ? [kind]
+      : gpuMayBePresent()
+        ? ['tensorflow-gpu', 'tensorflow']
+        : ['tensorflow'];
     kind = null;
     for (const k of candidates) {
       const id = k === 'tensorflow' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu';

@@ -7,18 +7,46 @@
  */
 import { spawnSync } from 'child_process';
 import * as os from 'os';
+import * as path from 'path';
+import * as tfc from '@tensorflow/tfjs-core';
 import { exitWithError, yargsFailure } from '@sbir/core';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKEND_NAMES, BackendInfo, BackendName, initBackend } from './backend';
 import { listBlocks } from './blocks/registry';
 import { MatmulRate, TrainRate, measureMatmul, measureTrainRate } from './doctor';
+import {
+  driverFacts,
+  listNvidiaGpus,
+  loadedCudaLibs,
+  parseTfGpuLog,
+  whyNoGpu,
+  type DriverFacts,
+  type LoadedCudaLib,
+  type NvidiaSmiResult,
+  type TfGpuDevice,
+} from './gpu';
 import { ImportManifest, ImportOptions, importCheckpoint } from './import/importer';
 import { listBackbones } from './backbones';
 import { hasGroupedConvGradKernel, setGroupedConvGradRoute } from './conv';
 
+/** What `model:doctor` finds about GPUs (gpu.ts). */
+export interface GpuReport {
+  installed: boolean;
+  cudaVisibleDevices: string | null;
+  driver: DriverFacts;
+  nvidiaSmi: NvidiaSmiResult;
+  /** The GPU devices TensorFlow created, from its log. */
+  tfDevices: TfGpuDevice[];
+  /** CUDA / cuDNN libraries TensorFlow had loaded after a convolution and a matmul. */
+  loaded: LoadedCudaLib[];
+  /** Why TensorFlow uses no GPU; null when it uses one. */
+  reason: string | null;
+}
+
 export interface DoctorReport {
   backend: BackendInfo;
+  gpu: GpuReport;
   cpu: { model: string; cores: number };
   matmul: MatmulRate;
   train: TrainRate;
@@ -42,6 +70,65 @@ export function matmulInChild(threads: number, n = 1024): MatmulRate {
   return JSON.parse(r.stdout.trim().split('\n').pop() as string) as MatmulRate;
 }
 
+/**
+ * Loads tensorflow-gpu in a child process with TensorFlow's log on (its device and dlopen lines go to
+ * the child's stderr, which this process can read), runs a convolution and a matmul there so cuDNN
+ * and cuBLAS load, and puts together the GPU section of the doctor's report.
+ */
+export function gpuReport(): GpuReport {
+  const installed = moduleResolvable('@tensorflow/tfjs-node-gpu');
+  const base = {
+    installed,
+    cudaVisibleDevices: process.env.CUDA_VISIBLE_DEVICES ?? null,
+    driver: driverFacts(),
+    nvidiaSmi: listNvidiaGpus(),
+  };
+  let tf: ReturnType<typeof parseTfGpuLog> | null = null;
+  let loaded: LoadedCudaLib[] = [];
+  if (installed) {
+    // from the sources (tsx, or jest's transform) the child needs tsx to load this file
+    const loader = path.extname(__filename) === '.ts' ? ['--import', 'tsx'] : process.execArgv;
+    const r = spawnSync(process.execPath, [...loader, __filename, 'gpu-probe'], {
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '0' },
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    tf = parseTfGpuLog(r.stderr ?? '');
+    if (r.status === 0)
+      loaded = (JSON.parse(r.stdout.trim().split('\n').pop() as string) as { loaded: LoadedCudaLib[] })
+        .loaded;
+    else tf.problems.push(`tensorflow-gpu did not load: ${(r.stderr || '').trim().split('\n').pop()}`);
+  }
+  const reason = whyNoGpu({
+    installed,
+    cudaVisibleDevices: process.env.CUDA_VISIBLE_DEVICES,
+    driver: base.driver,
+    smi: base.nvidiaSmi,
+    tf,
+  });
+  return { ...base, tfDevices: tf?.devices ?? [], loaded, reason };
+}
+
+function moduleResolvable(id: string): boolean {
+  try {
+    require.resolve(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The child of gpuReport: tensorflow-gpu, a convolution and a matmul, then the mapped CUDA libraries. */
+async function gpuProbe(): Promise<void> {
+  await initBackend('tensorflow-gpu', { quiet: true });
+  tfc.tidy(() => {
+    const x = tfc.ones([1, 8, 8, 4]) as tfc.Tensor4D;
+    const y = tfc.conv2d(x, tfc.ones([3, 3, 4, 4]) as tfc.Tensor4D, 1, 'same');
+    tfc.matMul(tfc.reshape(y, [16, 16]), tfc.ones([16, 16])).dataSync();
+  });
+  process.stdout.write(`${JSON.stringify({ loaded: loadedCudaLibs() })}\n`);
+}
+
 export async function runDoctor(opts: {
   backend: BackendName;
   threads?: number;
@@ -58,6 +145,7 @@ export async function runDoctor(opts: {
   );
   const report: DoctorReport = {
     backend,
+    gpu: gpuReport(),
     cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length },
     matmul,
     train,
@@ -97,6 +185,7 @@ export function formatDoctor(r: DoctorReport): string {
     `  matmul       ${r.matmul.n}x${r.matmul.n} float32: ${r.matmul.gflops.toFixed(1)} GFLOP/s`,
     `  train step   ${r.train.backbone} ${r.train.size}x${r.train.size}, batch ${r.train.batch}, Adam: ${r.train.imagesPerSec.toFixed(1)} images/s (${r.train.steps} steps, ${r.train.seconds.toFixed(1)} s)`,
   ];
+  lines.push(...formatGpu(r.gpu));
   if (r.threadCheck) {
     const parts = r.threadCheck.map(
       (t) =>
@@ -121,6 +210,22 @@ export function formatDoctor(r: DoctorReport): string {
   }
   if (b.warning) lines.push('', b.warning);
   return lines.join('\n');
+}
+
+/** The doctor's GPU lines: the GPUs TensorFlow sees and the CUDA / cuDNN it loaded, or why none. */
+export function formatGpu(g: GpuReport): string[] {
+  const smi = g.nvidiaSmi.error
+    ? g.nvidiaSmi.error
+    : `${g.nvidiaSmi.gpus.length} GPU(s)${g.nvidiaSmi.gpus.length ? `, driver ${g.nvidiaSmi.gpus[0]!.driver}` : ''}`;
+  const lines = [
+    `  gpu          ${g.reason === null ? g.tfDevices.map((d) => `GPU:${d.index} ${d.name} (${d.memoryMiB} MiB, compute ${d.computeCapability})`).join('; ') : `none: ${g.reason}`}`,
+    `  nvidia-smi   ${smi}${g.cudaVisibleDevices !== null ? `; CUDA_VISIBLE_DEVICES=${g.cudaVisibleDevices}` : ''}`,
+  ];
+  if (g.loaded.length > 0)
+    lines.push(
+      `  cuda libs    ${g.loaded.map((l) => `${l.lib}${l.version ? ` ${l.version}` : ''}`).join(', ')}`,
+    );
+  return lines;
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -157,6 +262,7 @@ export async function main(argv: string[]): Promise<void> {
         process.stdout.write((a.json ? JSON.stringify(report, null, 2) : formatDoctor(report)) + '\n');
       },
     )
+    .command('gpu-probe', false, (y) => y, gpuProbe)
     .command(
       'matmul',
       false,

@@ -7,8 +7,10 @@
  */
 
 // backend
-export { initBackend } from './backend';
-export type { BackendInfo, BackendName } from './backend';
+export { BACKEND_NAMES, currentBackend, gpuMayBePresent, initBackend, isNativeBackend } from './backend';
+export type { BackendInfo, BackendName, InitBackendOptions } from './backend';
+export { listNvidiaGpus, parseNvidiaSmi } from './gpu';
+export type { NvidiaGpu, NvidiaSmiResult } from './gpu';
 
 // registries: blocks, backbones, model kinds, losses (names, defaults, registration)
 export { ATTN_TYPES, HIDDEN_ACTIVATIONS, listBlocks, registerBlock } from './blocks';

@@ -13,6 +13,7 @@ import { displayPath, formatDuration, formatTable, sbirEnv } from '@sbir/core';
 import { axesLabel, loadExperiment, REPO_ROOT, type Experiment } from './grid';
 import { RUNNABLE, type ExecutionResult, type Executor, type Plan, type PlannedCell } from './executor';
 import { LocalExecutor } from './local-executor';
+import type { GpuRequest } from './gpus';
 import { matchesOnly, parseOnly } from './only';
 import { staleCellIds, writeExperimentMeta } from './experiment-meta';
 import { gitLineage } from './lineage';
@@ -46,6 +47,8 @@ export interface AblationOptions {
   workers?: number;
   /** TensorFlow intra-op threads per worker (default: cores / workers). */
   threads?: number;
+  /** `--gpus all|0,1|none` (gpus.ts): local workers, one GPU each; refused with the Slurm executor. */
+  gpus?: GpuRequest;
   /** MLflow server; default $MLFLOW_TRACKING_URI; null/empty = no mirroring. */
   trackingUri?: string | null;
   /** `--executor`: wins over the yaml's `executor.name` (default local). */
@@ -228,6 +231,10 @@ export interface AblationResult {
 export function chooseExecutor(opts: AblationOptions, exp: Experiment): Executor {
   const name = opts.executor ?? exp.executor?.name ?? 'local';
   if (name === 'slurm') {
+    if (opts.gpus !== undefined)
+      throw new ConfigError(
+        '--gpus applies to the local executor; with --executor slurm a task trains on the GPUs Slurm grants it (executor.gres, e.g. executor.gres=gpu:1)',
+      );
     const settings = exp.executor ?? ExecutorSchema.parse({ name: 'slurm' });
     return new SlurmExecutor({
       settings: { ...settings, requeue: Boolean(opts.requeue) || settings.requeue },
@@ -238,7 +245,13 @@ export function chooseExecutor(opts: AblationOptions, exp: Experiment): Executor
   }
   // Cells of a Slurm submission are claimed by Slurm tasks; ask squeue about them when it is here.
   const probe = findOnPath('squeue') ? slurmProbe() : {};
-  return new LocalExecutor({ workers: opts.workers, threads: opts.threads, probe });
+  return new LocalExecutor({
+    workers: opts.workers,
+    threads: opts.threads,
+    probe,
+    gpus: opts.gpus,
+    backend: opts.backend,
+  });
 }
 
 /**

@@ -15,6 +15,7 @@ import type { BackendName } from '@sbir/model';
 import { runAblation, type AblationOptions } from './ablation';
 import { listExperimentFiles, loadExperiment } from './grid';
 import { ConfigError } from './messages';
+import { parseGpus } from './gpus';
 import { EXECUTORS, type ExecutorName } from './schema';
 import { experimentStatus } from './status';
 import { syncExperiment } from './sync';
@@ -113,6 +114,11 @@ export function ablationOptions<T>(y: Argv<T>) {
       type: 'number',
       describe: 'TensorFlow threads per worker (default: cores / workers)',
     })
+    .option('gpus', {
+      type: 'string',
+      describe:
+        'local workers: all | 0,1 | none; one worker per GPU, each with its own CUDA_VISIBLE_DEVICES (default: all GPUs nvidia-smi lists when the backend is auto or tensorflow-gpu and an NVIDIA driver is loaded)',
+    })
     .option('data-root', {
       type: 'string',
       describe: 'replaces {dataRoot} in dataset.dir (default: env SBIR_DATA_ROOT, else data)',
@@ -153,6 +159,7 @@ export interface AblationArgv {
   backend: BackendName;
   workers?: number;
   threads?: number;
+  gpus?: string;
   'data-root'?: string;
   'weights-root'?: string;
   executor?: ExecutorName;
@@ -177,6 +184,7 @@ export function ablationRequest(
     backend: argv.backend,
     workers: positiveInt('--workers', argv.workers),
     threads: positiveInt('--threads', argv.threads),
+    gpus: argv.gpus === undefined ? undefined : parseGpus(String(argv.gpus)),
     trackingUri: argv['tracking-uri'],
     executor: argv.executor,
     detach: argv.detach,

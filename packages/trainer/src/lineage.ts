@@ -40,8 +40,29 @@ export interface Lineage {
   dataset: DatasetLineage;
   backend: { name: string; tfVersion: string | null; tfjsVersion: string | null };
   host: { name: string; platform: string; arch: string; cpu: string; cores: number; node: string };
+  /**
+   * The GPU the process was given (`--gpus`, Slurm's gres: CUDA_VISIBLE_DEVICES, null when unset) and
+   * whether TensorFlow trained on a GPU. Absent in lineages written before it existed.
+   */
+  gpu?: GpuLineage;
   /** Earlier lineages of this cell that differ from this one (a resume on other code or another host). */
   previous?: Omit<Lineage, 'previous'>[];
+}
+
+export interface GpuLineage {
+  cudaVisibleDevices: string | null;
+  used: boolean;
+}
+
+/** The GPU facts of this process for lineage.json: `used` when the GPU build found a device. */
+export function gpuLineage(
+  backend: { name: string; warning?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): GpuLineage {
+  return {
+    cudaVisibleDevices: env.CUDA_VISIBLE_DEVICES ?? null,
+    used: backend.name === 'tensorflow-gpu' && !backend.warning,
+  };
 }
 
 /** Git state of `dir` (two git calls; never throws). */

@@ -18,27 +18,39 @@ import {
   type PlannedCell,
 } from './executor';
 import { childEntry } from './entry';
+import { describeGpus, resolveGpus, workerGpuEnv, type GpuRequest } from './gpus';
 import type { CellOutcome, ParentMessage, StartMode, WorkerMessage } from './protocol';
 
 export const WORKER_ENTRY = childEntry(__dirname, 'worker');
 
 /**
  * Workers x threads <= cores. On small machines one worker per two cores measured best (see README
- * "Worker model"); never more workers than cells.
+ * "Worker model"); with GPUs (`gpus` > 0) one worker per GPU; never more workers than cells.
  */
 export function workerLayout(
   cells: number,
   cores: number,
   workers?: number,
   threads?: number,
+  gpus = 0,
 ): { workers: number; threads: number } {
-  const w = Math.max(1, Math.min(cells || 1, workers ?? Math.max(1, Math.floor(cores / 2)), cores));
+  const byDefault = gpus > 0 ? gpus : Math.max(1, Math.floor(cores / 2));
+  const w = Math.max(1, Math.min(cells || 1, workers ?? byDefault, cores));
   const t = Math.max(1, threads ?? Math.floor(cores / w));
   return { workers: w, threads: t };
 }
 
+/** What a pool runs with: worker count, threads each, and the GPUs dealt out (null: environment as is). */
+export interface PoolLayout {
+  workers: number;
+  threads: number;
+  gpus: string[] | null;
+}
+
 interface WorkerSlot {
   index: number;
+  /** The GPU position it was dealt (a replacement worker takes over its predecessor's). */
+  gpuSlot: number;
   child: ChildProcess;
   job: { cell: PlannedCell; claim: Claim } | null;
   ready: boolean;
@@ -49,15 +61,36 @@ interface WorkerSlot {
 export class LocalExecutor implements Executor {
   readonly name = 'local' as const;
 
-  constructor(private readonly opts: { workers?: number; threads?: number; probe?: ClaimProbe } = {}) {}
+  /** Resolved once, when the executor is made (before any file is written): nvidia-smi runs here. */
+  private readonly gpus: string[] | null;
 
-  layout(todo: number): { workers: number; threads: number } {
-    return workerLayout(todo, availableCores(), this.opts.workers, this.opts.threads);
+  constructor(
+    private readonly opts: {
+      workers?: number;
+      threads?: number;
+      probe?: ClaimProbe;
+      /** `--gpus`; undefined: one per worker where a driver is there and the backend may use it. */
+      gpus?: GpuRequest;
+      backend?: string;
+    } = {},
+  ) {
+    this.gpus = resolveGpus(opts.gpus, opts.backend ?? 'auto');
+  }
+
+  layout(todo: number): PoolLayout {
+    const l = workerLayout(
+      todo,
+      availableCores(),
+      this.opts.workers,
+      this.opts.threads,
+      this.gpus?.length ?? 0,
+    );
+    return { ...l, gpus: this.gpus };
   }
 
   describe(todo: number): string {
     const l = this.layout(todo);
-    return `${l.workers} worker(s) x ${l.threads} thread(s)`;
+    return `${l.workers} worker(s) x ${l.threads} thread(s)${describeGpus(l.gpus, l.workers)}`;
   }
 
   run(ctx: ExecutionContext): Promise<ExecutionResult> {
@@ -80,7 +113,7 @@ class WorkerPool {
 
   constructor(
     private readonly ctx: ExecutionContext,
-    private readonly layout: { workers: number; threads: number },
+    private readonly layout: PoolLayout,
     private readonly probe: ClaimProbe,
   ) {
     this.queue = [...ctx.todo];
@@ -91,7 +124,7 @@ class WorkerPool {
   async run(): Promise<ExecutionResult> {
     fs.mkdirSync(this.logDir, { recursive: true });
     const finished = new Promise<void>((resolve) => (this.resolveAll = resolve));
-    for (let i = 0; i < this.layout.workers; i++) this.spawn(i);
+    for (let i = 0; i < this.layout.workers; i++) this.spawn(i, i);
     if (this.queue.length === 0) this.maybeDone();
     const onSignal = (signal: NodeJS.Signals): void => this.onSignal(signal);
     process.on('SIGINT', onSignal);
@@ -158,7 +191,7 @@ class WorkerPool {
     slot.child.send({ type: 'run', cellDir: cell.store.dir, mode } satisfies ParentMessage);
   }
 
-  private spawn(index: number): void {
+  private spawn(index: number, gpuSlot: number): void {
     const logFile = path.join(this.logDir, `worker-${index}.log`);
     const log = fs.createWriteStream(logFile, { flags: 'a' });
     const child = fork(WORKER_ENTRY.file, [], {
@@ -171,11 +204,12 @@ class WorkerPool {
         TF_NUM_INTEROP_THREADS: '1',
         OMP_NUM_THREADS: String(this.layout.threads),
         TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2',
+        ...workerGpuEnv(this.layout.gpus, gpuSlot),
         SBIR_GIT_SHA: this.ctx.gitSha ?? '',
         SBIR_GIT_DIRTY: this.ctx.gitDirty === null ? '' : this.ctx.gitDirty ? '1' : '0',
       },
     });
-    const slot: WorkerSlot = { index, child, job: null, ready: false, log, logFile };
+    const slot: WorkerSlot = { index, gpuSlot, child, job: null, ready: false, log, logFile };
     this.slots.push(slot);
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
@@ -189,7 +223,7 @@ class WorkerPool {
       case 'ready':
         slot.ready = true;
         slot.log.write(
-          `worker ${slot.index}: pid ${msg.pid}, backend ${msg.backend}, ${msg.threads} thread(s)\n`,
+          `worker ${slot.index}: pid ${msg.pid}, backend ${msg.backend}, ${msg.threads} thread(s)${this.layout.gpus ? `, CUDA_VISIBLE_DEVICES=${workerGpuEnv(this.layout.gpus, slot.gpuSlot).CUDA_VISIBLE_DEVICES}` : ''}\n`,
         );
         if (msg.warning && !this.backendWarned) {
           this.backendWarned = true;
@@ -256,7 +290,7 @@ class WorkerPool {
       this.ctx.mirror?.request(store, true);
       slot.job = null;
       // Replace the worker and go on with the grid (unless we are stopping).
-      if (!this.stopping && !this.fatal && this.queue.length > 0) this.spawn(this.slots.length);
+      if (!this.stopping && !this.fatal && this.queue.length > 0) this.spawn(this.slots.length, slot.gpuSlot);
     }
     this.maybeDone();
   }

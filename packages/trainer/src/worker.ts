@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { sbirEnv } from '@sbir/core';
 import { initBackend, type BackendInfo, type BackendName } from '@sbir/model';
 import { runCell } from './cell';
-import { datasetLineage, gitFromEnv, gitLineage, hostLineage, writeLineage } from './lineage';
+import { datasetLineage, gitFromEnv, gitLineage, gpuLineage, hostLineage, writeLineage } from './lineage';
 import { CellStore, nowIso } from './run-store';
 import type { CellProgress, ParentMessage, WorkerMessage } from './protocol';
 
@@ -61,6 +61,7 @@ function recordLineage(cellDir: string, backend: BackendInfo): void {
     dataset: datasetLineage(config.dataset),
     backend: { name: backend.name, tfVersion: backend.tfVersion, tfjsVersion: backend.tfjsVersion },
     host: hostLineage(),
+    gpu: gpuLineage(backend),
   });
 }
 

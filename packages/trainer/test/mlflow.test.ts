@@ -125,6 +125,7 @@ describeServer('MLflow mirror against a real server', () => {
       git: { commit: string; dirty: boolean };
       dataset: { name: string; digest: string };
       backend: { name: string };
+      gpu: { used: boolean };
     }>(path.join(cellDir, 'lineage.json'));
     const tags = Object.fromEntries((run.data.tags ?? []).map((t) => [t.key, t.value]));
     expect(lineage.git.commit).toMatch(/^[0-9a-f]{40}$/);
@@ -133,6 +134,7 @@ describeServer('MLflow mirror against a real server', () => {
     expect(lineage.dataset.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(tags['sbir.dataset.digest']).toBe(lineage.dataset.digest);
     expect(tags['sbir.backend']).toBe(lineage.backend.name);
+    expect(tags['sbir.gpu.used']).toBe(String(lineage.gpu.used));
     const full = await client.getRun(run.info.run_id);
     const inputs = full?.inputs?.dataset_inputs ?? [];
     expect(inputs.map((d) => [d.dataset.name, d.dataset.digest])).toEqual([

@@ -166,6 +166,9 @@ export function lineageTags(
     add('sbir.backend.tf_version', lineage.backend.tfVersion);
     add('sbir.backend.tfjs_version', lineage.backend.tfjsVersion);
     add('sbir.host', lineage.host.name);
+    // the worker's GPU (trainer --gpus, Slurm's gres) and whether TensorFlow trained on one
+    add('sbir.gpu.cuda_visible_devices', lineage.gpu?.cudaVisibleDevices);
+    add('sbir.gpu.used', lineage.gpu?.used);
   }
   return tags;
 }

@@ -91,6 +91,8 @@ export function jobScript(o: {
     `cd ${shellQuote(REPO_ROOT)}`,
     'export TF_NUM_INTRAOP_THREADS="${SLURM_CPUS_PER_TASK:-1}" OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}" TF_NUM_INTEROP_THREADS=1',
     'export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"',
+    // Slurm puts a task's granted GPUs in CUDA_VISIBLE_DEVICES; memory growth keeps it to what it uses
+    'export TF_FORCE_GPU_ALLOW_GROWTH="${TF_FORCE_GPU_ALLOW_GROWTH:-true}"',
     `export SBIR_GIT_SHA=${shellQuote(o.gitSha ?? '')}`,
     `export SBIR_GIT_DIRTY=${o.gitDirty == null ? "''" : o.gitDirty ? '1' : '0'}`,
     // exec: the task is the job's main process, so Slurm's SIGTERM and --signal reach it directly;

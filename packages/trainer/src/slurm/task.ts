@@ -175,7 +175,10 @@ async function train(t: TaskCell): Promise<{ code: number; requeued: boolean }> 
   cell.updateStatus({ slurm });
   const threads = Number(process.env.SLURM_CPUS_PER_TASK) || sbirEnv().threads || 1;
   const info = await initBackend(backendOf(t), { threads, quiet: true });
-  log(`cell ${cell.cellId} (${t.mode}) on ${slurm.node}: backend ${info.name}, ${info.threads} thread(s)`);
+  const gpus = process.env.CUDA_VISIBLE_DEVICES;
+  log(
+    `cell ${cell.cellId} (${t.mode}) on ${slurm.node}: backend ${info.name}, ${info.threads} thread(s)${gpus !== undefined ? `, CUDA_VISIBLE_DEVICES=${gpus}` : ''}`,
+  );
   if (info.warning) log(info.warning);
   claim.startHeartbeat(undefined, () => {
     log('the cell claim was taken over by another owner; stopping');
