@@ -12,22 +12,28 @@ export { ParamStore } from './params';
 export {
   SEModule,
   createAttn,
+  getBlock,
+  listBlockOptions,
+  parseBlockOptions,
   registerBlock,
   listBlocks,
   resolveBlockConfig,
-  ATTN_TYPES,
-  HIDDEN_ACTIVATIONS,
+  ATTN_ACTIVATIONS,
+  SeOptionsSchema,
+  DaseOptionsSchema,
   DEFAULT_SE_REDUCTION,
-  DEFAULT_HIDDEN_ACTIVATION,
+  DEFAULT_ATTN_ACTIVATION,
   DEFAULT_DOMAIN_AWARE_STAGES,
 } from './blocks';
 export type {
   AttnType,
   AttentionModule,
+  AttnActivation,
+  BlockContext,
   BlockEntry,
   BlockOptions,
+  DeclaredBlockOption,
   SEBlockArgs,
-  HiddenActivation,
   ResolvedBlockConfig,
 } from './blocks';
 export {
@@ -69,7 +75,9 @@ export type {
 } from './kinds';
 export type { ModelConfig, ModelOutput, ResolvedModelConfig } from './model';
 export {
-  LOSS_NAMES,
+  listLosses,
+  registerLoss,
+  getLoss,
   createLoss,
   lossDefaults,
   describeLosses,
@@ -86,7 +94,7 @@ export {
   l2normalize,
   regressionLoss,
 } from './losses';
-export type { LossName, LossConfig, LossContext, LossEnv, MetricLoss } from './losses';
+export type { LossName, LossConfig, LossContext, LossEntry, LossEnv, MetricLoss } from './losses';
 export { Optimizer, learningRate, OPTIMIZER_NAMES, SCHEDULE_NAMES } from './optim';
 export type { OptimizerConfig, OptimizerName, ScheduleName, ParamGroup } from './optim';
 export {
