@@ -14,6 +14,7 @@
  * share the layout types; a new backbone is one `registerBackbone` call here.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
 import { createAttn, parseBlockOptions, resolveBlockConfig } from './blocks/registry';
 import { AttentionModule, ResolvedBlockConfig } from './blocks/types';
 import { MaxPoolOptions, conv2d, maxPool2d } from './conv';
@@ -48,6 +49,19 @@ export interface BackboneSpec {
 }
 
 const registry = new Map<string, BackboneSpec>();
+
+/**
+ * The options every backbone takes in a model config (`model.<option>`), with their defaults: all
+ * variants are dicts for the one ResNet builder below, which reads them. A variant's own numbers
+ * (layers, stem, ...) are its spec, not options; an option only some variants took would need a
+ * builder that reads it, so there is no per-variant options object.
+ */
+export const BackboneOptionsSchema = z
+  .object({
+    /** Base width (stage-1 planes); 0 = the variant's default (timm's "none means default"). */
+    width: z.number().int().nonnegative().default(0),
+  })
+  .strict();
 
 function validateSpec(name: string, spec: BackboneSpec): void {
   const bad = (what: string): never => {

@@ -38,6 +38,7 @@ export type {
 } from './blocks';
 export {
   registerBackbone,
+  BackboneOptionsSchema,
   createBackbone,
   listBackbones,
   getBackboneSpec,

@@ -30,6 +30,7 @@ import {
   OPTIMIZER_NAMES,
   PRETRAINED_INITS,
   SCHEDULE_NAMES,
+  BackboneOptionsSchema,
   getBackboneSpec,
   getBlock,
   getLoss,
@@ -301,8 +302,7 @@ export function modelSchema(): z.ZodType<ModelSettings> {
     backbone: z.enum(listBackbones() as [string, ...string[]]),
     /** A registered block (@sbir/model listBlocks()); its registry entry checks the name. */
     block: z.string(),
-    /** Base width (stage-1 planes); 0 = the backbone's default ("none means default"). */
-    width: nonNegativeInt.default(0),
+    ...BackboneOptionsSchema.shape, // width
     inputSize: positiveInt,
     embeddingDim: positiveInt,
     hashBits: positiveInt.optional(),

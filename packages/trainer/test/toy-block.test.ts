@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { prepareDataset } from '@sbir/data';
 import {
+  BackboneOptionsSchema,
   ParamStore,
   getBlock,
   getLoss,
@@ -119,6 +120,8 @@ test("the composed schema's defaults are the registries' (every default defined 
     // options every cell records (se, dase: the ids of earlier cells) carry their defaults whatever the block
     for (const o of listBlockOptions().filter((o) => o.recordedForEveryBlock))
       expect(parsed[o.name]).toEqual(defaultOf(o.field));
+    for (const [name, field] of Object.entries(BackboneOptionsSchema.shape))
+      expect(parsed[name]).toEqual(defaultOf(field));
   }
   for (const name of listLosses()) {
     const parsed = lossSchema().parse({ name }) as Record<string, unknown>;
