@@ -181,12 +181,15 @@ export interface BackboneConfig {
   width?: number;
   /** A registered attention block (`listBlocks()`) in every residual unit. Default: the variant's. */
   block?: string;
+  /**
+   * The block's options by their yaml names (`seReduction`, ...; its entry holds the defaults). The
+   * block picks its own keys, so a whole model config may be passed.
+   */
+  blockOptions?: Record<string, unknown>;
   /** BatchNorm momentum (PyTorch convention). Default 0.1. */
   bnMomentum?: number;
   store: ParamStore;
   rng: Rng;
-  /** The block's options by their yaml names (`seReduction`, ...); its entry holds the defaults. */
-  [blockOption: string]: unknown;
 }
 
 /** Every effective setting of a backbone (written into config.json), the block's settings included. */
@@ -264,7 +267,9 @@ export class ResNetBackbone {
     this.bnMomentum = cfg.bnMomentum ?? 0.1;
     this.store = cfg.store;
     this.rng = cfg.rng;
-    const blockOpts = parseBlockOptions(this.block, cfg, { stages: this.spec.layers.length });
+    const blockOpts = parseBlockOptions(this.block, cfg.blockOptions ?? {}, {
+      stages: this.spec.layers.length,
+    });
     const attnCfg = resolveBlockConfig(this.block, blockOpts);
     const top = this.spec.layout === 'cadene' ? 'backbone.layer0.' : 'backbone.';
     const { kernel: k, stride, pad } = this.spec.stem;

@@ -56,10 +56,33 @@ export interface ModelConfig {
   [blockOption: string]: unknown;
 }
 
+/** The settings of `ModelConfig` itself; the other keys are the kinds' options objects and the blocks' options. */
+export const MODEL_SETTING_KEYS: readonly string[] = [
+  'kind',
+  'backbone',
+  'block',
+  'width',
+  'inputSize',
+  'embeddingDim',
+  'hashBits',
+  'numClasses',
+  'weightsFile',
+  'pretrained',
+  'pretrainedInit',
+  'hashDetach',
+];
+
 /** The backbone a model config names, with its block settings (every model kind builds it so). */
 export function backboneOf(cfg: ModelConfig, store: ParamStore, rng: Rng): ResNetBackbone {
   // the block picks its options from the config by name (blocks/registry.ts parseBlockOptions)
-  return createBackbone({ ...cfg, name: cfg.backbone, width: cfg.width, block: cfg.block, store, rng });
+  return createBackbone({
+    name: cfg.backbone,
+    width: cfg.width,
+    block: cfg.block,
+    blockOptions: cfg,
+    store,
+    rng,
+  });
 }
 
 export function validateModelConfig(cfg: ModelConfig): void {

@@ -5,7 +5,8 @@
  */
 import { ConfigIssueError, issueSentence } from '@sbir/core';
 import type { ZodIssue } from 'zod';
-import { ModelConfig } from '../model';
+import { listBlockOptions } from '../blocks/registry';
+import { MODEL_SETTING_KEYS, ModelConfig } from '../model';
 import { sbirKind } from './sbir';
 import { ssgnKind } from './ssgn';
 import { ModelKindEntry, ModelKindEnv, RetrievalNet } from './types';
@@ -78,8 +79,24 @@ export function resolveModelKindOptions(cfg: ModelConfig): Record<string, unknow
   return parsed.data as Record<string, unknown>;
 }
 
+/**
+ * A key of `cfg` that is no setting (`MODEL_SETTING_KEYS`), no kind's options key and no block's option
+ * is an error: the block options travel by name, so a misspelt one would otherwise be ignored.
+ */
+function checkModelKeys(cfg: ModelConfig): void {
+  const known = [
+    ...MODEL_SETTING_KEYS,
+    ...[...KINDS.values()].flatMap((k) => (k.optionsKey ? [k.optionsKey] : [])),
+    ...listBlockOptions().map((o) => o.name),
+  ];
+  const unknown = Object.keys(cfg).find((k) => !known.includes(k));
+  if (unknown !== undefined)
+    throw new ConfigIssueError(['model', unknown], `unknown setting (known: ${known.join(', ')})`);
+}
+
 /** Builds the network of `cfg.kind` (default 'sbir') with its options resolved. */
 export function createModel(cfg: ModelConfig, env: Omit<ModelKindEnv, 'options'>): RetrievalNet {
+  checkModelKeys(cfg);
   const entry = getModelKind(cfg.kind ?? DEFAULT_MODEL_KIND);
   return entry.create(cfg, { ...env, options: resolveModelKindOptions(cfg) });
 }
