@@ -51,6 +51,8 @@ class ToyGain implements AttentionModule {
 
 beforeAll(async () => {
   await initBackend('tensorflow', { quiet: true });
+  // composed (and kept) before the block exists: registering it must reach the schema all the same
+  expect(knownKeysAt(['model'])).not.toContain('toyGain');
   // the one registration line
   registerBlock('toy-gain', {
     description: 'a learnable per-channel gain (test block)',
@@ -58,6 +60,7 @@ beforeAll(async () => {
     create: (channels, ctx, o) =>
       new ToyGain(channels, ctx.store ?? new ParamStore(), ctx.name ?? 'attn', o.toyGain),
   });
+  expect(knownKeysAt(['model'])).toContain('toyGain');
 });
 
 const yaml = (dataDir: string, model: string) => `name: toy
