@@ -15,7 +15,7 @@
  *   ArcFace: m_t = m alpha_t                  (same schedule, our addition)
  *
  * One file on purpose: the loss registry (BUILTIN: description, options schema, create) is the
- * extension point, and adding a loss is one entry in BUILTIN here or one `registerLoss` call (CONTRIBUTING.md).
+ * extension point; adding a loss is one entry in BUILTIN or one `registerLoss` call (CONTRIBUTING.md).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigIssueError, issueSentence } from '@sbir/core';
