@@ -45,3 +45,4 @@ export {
   valueAt,
   type IssuePath,
 } from './zod-issues';
+export { ConfigIssueError, configIssueOf, type ConfigIssue } from './config-error';

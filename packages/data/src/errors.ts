@@ -1,5 +1,6 @@
 /** One error type for bad input; every message is one line and names the file or option at fault. */
 import { EXIT, oneLine } from '@sbir/core';
+import type { ConfigIssue } from '@sbir/core';
 
 export type DataErrorCode =
   | 'bad-option'
@@ -21,16 +22,40 @@ const RUNTIME_CODES = new Set<DataErrorCode>(['no-space', 'io']);
 
 export class DataError extends Error {
   readonly code: DataErrorCode;
-  constructor(code: DataErrorCode, message: string) {
+  /** The option at fault and what is wrong with it, as data (a config maps it to its own path). */
+  readonly issue?: ConfigIssue;
+  constructor(code: DataErrorCode, message: string, issue?: ConfigIssue) {
     super(oneLine(message));
     this.name = 'DataError';
     this.code = code;
+    if (issue) this.issue = issue;
   }
 
   /** @sbir/core's convention (`exitCodeFor`): 2 when the input or an option is at fault, 1 for a full disk or I/O. */
   get exitCode(): number {
     return RUNTIME_CODES.has(this.code) ? EXIT.failure : EXIT.usage;
   }
+}
+
+/** `extraPhotos` -> `extra-photos`: the command-line flag of an option. */
+export function optionFlag(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/**
+ * A bad option `name` (camelCase): the one-line `option --<flag>: <problem>` (`joiner` ' ' for a
+ * problem that reads on from the flag) carrying the issue `{ path: [name], message: problem }`.
+ */
+export function optionError(name: string, problem: string, joiner = ': '): DataError {
+  return new DataError('bad-option', `option --${optionFlag(name)}${joiner}${problem}`, {
+    path: [name],
+    message: problem,
+  });
+}
+
+/** `option --<flag>: expected <what>, got <value>` as an optionError. */
+export function badOptionError(name: string, expected: string, got: unknown): DataError {
+  return optionError(name, `expected ${expected}, got ${JSON.stringify(got)}`);
 }
 
 /** Message helpers, so the wording stays consistent across modules. */

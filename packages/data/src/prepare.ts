@@ -15,9 +15,9 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { availableCores, sbirEnv, sha256File } from '@sbir/core';
 import { compareStrings, requireDir } from './adapters/common';
-import { checkAdapterOptions, optionFlag } from './adapters/options';
+import { checkAdapterOptions } from './adapters/options';
 import { getAdapter, listAdapterOptions } from './adapters/registry';
-import { DataError, errorMessage, messages } from './errors';
+import { DataError, badOptionError, errorMessage, messages, optionError } from './errors';
 import { decodeToRgb, orderedMap } from './image';
 import { isTempName, writeFileAtomic } from './io';
 import { MANIFEST_FILE } from './manifest';
@@ -91,8 +91,7 @@ interface PrepareState {
 
 function positiveInt(name: string, v: number | undefined, def: number): number {
   const x = v ?? def;
-  if (!Number.isInteger(x) || x < 1)
-    throw new DataError('bad-option', messages.badOption(optionFlag(name), 'a positive integer', v));
+  if (!Number.isInteger(x) || x < 1) throw badOptionError(name, 'a positive integer', v);
   return x;
 }
 
@@ -121,19 +120,16 @@ export function imageDefaults(adapter: DatasetAdapter): { size: number; fit: Fit
 }
 
 function resolveOptions(opts: PrepareOptions, adapter: DatasetAdapter): Resolved {
-  if (!opts.out) throw new DataError('bad-option', 'option --out is required');
+  if (!opts.out) throw optionError('out', 'is required', ' ');
   const defaults = imageDefaults(adapter);
   const fit = opts.fit ?? defaults.fit;
-  if (!['contain', 'cover', 'fill'].includes(fit))
-    throw new DataError('bad-option', messages.badOption('fit', 'contain, cover or fill', fit));
+  if (!['contain', 'cover', 'fill'].includes(fit)) throw badOptionError('fit', 'contain, cover or fill', fit);
   const split = opts.split ?? 'category';
-  if (!SPLIT_PROTOCOLS.includes(split))
-    throw new DataError('bad-option', messages.badOption('split', SPLIT_PROTOCOLS.join(' or '), split));
+  if (!SPLIT_PROTOCOLS.includes(split)) throw badOptionError('split', SPLIT_PROTOCOLS.join(' or '), split);
   const seed = opts.seed ?? 0;
-  if (!Number.isInteger(seed) || seed < 0)
-    throw new DataError('bad-option', messages.badOption('seed', 'a non-negative integer', opts.seed));
+  if (!Number.isInteger(seed) || seed < 0) throw badOptionError('seed', 'a non-negative integer', opts.seed);
   const size = positiveInt('size', opts.size, defaults.size);
-  if (size > 4096) throw new DataError('bad-option', messages.badOption('size', 'at most 4096', size));
+  if (size > 4096) throw badOptionError('size', 'at most 4096', size);
   if (
     opts.queriesPerCategory !== undefined &&
     !(
@@ -141,34 +137,22 @@ function resolveOptions(opts: PrepareOptions, adapter: DatasetAdapter): Resolved
       (opts.queriesPerCategory < 1 || Number.isInteger(opts.queriesPerCategory))
     )
   ) {
-    throw new DataError(
-      'bad-option',
-      messages.badOption(
-        'queries-per-category',
-        'a positive integer or a fraction in (0, 1)',
-        opts.queriesPerCategory,
-      ),
+    throw badOptionError(
+      'queriesPerCategory',
+      'a positive integer or a fraction in (0, 1)',
+      opts.queriesPerCategory,
     );
   }
   if (
     opts.unseenCount !== undefined &&
     !(opts.unseenCount > 0 && (opts.unseenCount < 1 || Number.isInteger(opts.unseenCount)))
   ) {
-    throw new DataError(
-      'bad-option',
-      messages.badOption('unseen-count', 'a positive integer or a fraction in (0, 1)', opts.unseenCount),
-    );
+    throw badOptionError('unseenCount', 'a positive integer or a fraction in (0, 1)', opts.unseenCount);
   }
   if (split === 'zeroshot' && opts.splitFile)
-    throw new DataError(
-      'bad-option',
-      'option --split-file applies to --split category (use --unseen-file for zeroshot)',
-    );
+    throw optionError('splitFile', 'applies to --split category (use --unseen-file for zeroshot)', ' ');
   if (split === 'category' && (opts.unseenFile || opts.unseenCount !== undefined)) {
-    throw new DataError(
-      'bad-option',
-      `option --${opts.unseenFile ? 'unseen-file' : 'unseen-count'} applies to --split zeroshot`,
-    );
+    throw optionError(opts.unseenFile ? 'unseenFile' : 'unseenCount', 'applies to --split zeroshot', ' ');
   }
   optionalPositiveInt('maxCategories', opts.maxCategories); // the adapters' own options are checked by their schemas
   return {
@@ -196,10 +180,7 @@ function adapterOptions(opts: PrepareOptions, adapter: DatasetAdapter): AdapterO
   for (const { name } of listAdapterOptions()) {
     if (opts[name] === undefined) continue;
     if (!(name in adapter.options.shape))
-      throw new DataError(
-        'bad-option',
-        `option --${optionFlag(name)} is not used by dataset "${adapter.name}"`,
-      );
+      throw optionError(name, `is not used by dataset "${adapter.name}"`, ' ');
     given[name] = opts[name];
   }
   const out: AdapterOptions = checkAdapterOptions(adapter.options, given);

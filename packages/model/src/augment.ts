@@ -25,6 +25,7 @@
  * One file on purpose: the input pipelines (authors, crop-flip, none) are built from the same per-row
  * transform kernels and must draw from the generator in the same order.
  */
+import { ConfigIssueError } from '@sbir/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { isNativeBackend } from './backend';
 import { attr, rawOp } from './ops';
@@ -130,8 +131,9 @@ export function pipelineDefaults(name: PipelineName): InputPipeline {
     case 'none':
       return { name, normalize: 'imagenet', ...common };
     default:
-      throw new Error(
-        `augment.name: unknown pipeline "${String(name)}" (known: ${PIPELINE_NAMES.join(', ')})`,
+      throw new ConfigIssueError(
+        ['augment', 'name'],
+        `unknown pipeline "${String(name)}" (known: ${PIPELINE_NAMES.join(', ')})`,
       );
   }
 }
@@ -140,26 +142,34 @@ function checkRange(key: string, r: unknown, lo: number, hi: number): void {
   const ok =
     Array.isArray(r) && r.length === 2 && r.every((v) => typeof v === 'number' && v >= lo && v <= hi);
   if (!ok || (r as Range)[0] > (r as Range)[1])
-    throw new Error(
-      `augment.${key}: expected [min, max] with ${lo} <= min <= max <= ${hi}, got ${JSON.stringify(r)}`,
+    throw new ConfigIssueError(
+      ['augment', key],
+      `expected [min, max] with ${lo} <= min <= max <= ${hi}, got ${JSON.stringify(r)}`,
     );
 }
 
 function checkNumber(key: string, v: unknown, lo: number, hi: number): void {
   if (typeof v !== 'number' || !(v >= lo && v <= hi))
-    throw new Error(`augment.${key}: expected a number in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+    throw new ConfigIssueError(
+      ['augment', key],
+      `expected a number in [${lo}, ${hi}], got ${JSON.stringify(v)}`,
+    );
 }
 
 function checkChoice(key: string, v: unknown, choices: readonly string[]): void {
   if (!choices.includes(v as string))
-    throw new Error(`augment.${key}: expected one of ${choices.join(', ')}, got ${JSON.stringify(v)}`);
+    throw new ConfigIssueError(
+      ['augment', key],
+      `expected one of ${choices.join(', ')}, got ${JSON.stringify(v)}`,
+    );
 }
 
 /** Defaults filled in and every value checked; unknown keys for the named pipeline are errors. */
 export function resolveInputPipeline(cfg: InputPipelineConfig): InputPipeline {
   const base = pipelineDefaults(cfg.name) as unknown as Record<string, unknown>;
   for (const key of Object.keys(cfg)) {
-    if (!(key in base)) throw new Error(`augment.${key}: not a parameter of pipeline "${cfg.name}"`);
+    if (!(key in base))
+      throw new ConfigIssueError(['augment', key], `not a parameter of pipeline "${cfg.name}"`);
   }
   const p = { ...base, ...cfg } as Record<string, unknown>;
   checkChoice('normalize', p.normalize, NORMALIZATIONS);

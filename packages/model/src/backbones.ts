@@ -14,8 +14,9 @@
  * share the layout types; a new backbone is one `registerBackbone` call here.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createAttn, listBlocks, resolveBlockConfig } from './blocks/registry';
-import { AttentionModule, HiddenActivation, ResolvedBlockConfig } from './blocks/types';
+import { z } from 'zod';
+import { createAttn, parseBlockOptions, resolveBlockConfig } from './blocks/registry';
+import { AttentionModule, ResolvedBlockConfig } from './blocks/types';
 import { MaxPoolOptions, conv2d, maxPool2d } from './conv';
 import { BatchNormVars, batchNorm, relu, spatialMean } from './ops';
 import { ParamStore, convInit } from './params';
@@ -48,6 +49,19 @@ export interface BackboneSpec {
 }
 
 const registry = new Map<string, BackboneSpec>();
+
+/**
+ * The options every backbone takes in a model config (`model.<option>`), with their defaults: all
+ * variants are dicts for the one ResNet builder below, which reads them. A variant's own numbers
+ * (layers, stem, ...) are its spec, not options; an option only some variants took would need a
+ * builder that reads it, so there is no per-variant options object.
+ */
+export const BackboneOptionsSchema = z
+  .object({
+    /** Base width (stage-1 planes); 0 = the variant's default (timm's "none means default"). */
+    width: z.number().int().nonnegative().default(0),
+  })
+  .strict();
 
 function validateSpec(name: string, spec: BackboneSpec): void {
   const bad = (what: string): never => {
@@ -166,20 +180,23 @@ export interface BackboneConfig {
   /** Base width (stage-1 planes); undefined or 0 = the variant's default. */
   width?: number;
   /** A registered attention block (`listBlocks()`) in every residual unit. Default: the variant's. */
-  attn?: string;
-  seReduction?: number;
-  /** 1-based stages whose blocks see the domain (domain-aware blocks). Default [1, 2, 3] (authors). */
-  domainAwareStages?: number[];
-  /** Hidden activation of squeeze-excite blocks. Default 'sigmoid' (the authors). */
-  attnActivation?: HiddenActivation;
+  block?: string;
+  /**
+   * The block's options by their yaml names (`seReduction`, ...; its entry holds the defaults). The
+   * block picks its own keys, so a whole model config may be passed.
+   */
+  blockOptions?: Record<string, unknown>;
   /** BatchNorm momentum (PyTorch convention). Default 0.1. */
   bnMomentum?: number;
   store: ParamStore;
   rng: Rng;
 }
 
-/** Every effective setting of a backbone (written into config.json). */
-export interface ResolvedBackboneConfig extends ResolvedBlockConfig {
+/** Every effective setting of a backbone (written into config.json), the block's settings included. */
+export type ResolvedBackboneConfig = ResolvedBackboneArch & ResolvedBlockConfig;
+
+/** The backbone's own settings (its block's are `ResolvedBlockConfig`). */
+export interface ResolvedBackboneArch {
   name: string;
   block: string;
   width: number;
@@ -230,8 +247,7 @@ export class ResNetBackbone {
   readonly spec: BackboneSpec;
   readonly width: number;
   readonly outChannels: number;
-  readonly attn: string;
-  readonly domainAwareStages: number[];
+  readonly block: string;
   private readonly resolved: ResolvedBackboneConfig;
   private readonly store: ParamStore;
   private readonly rng: Rng;
@@ -247,20 +263,14 @@ export class ResNetBackbone {
     if (!Number.isInteger(width) || width < 1)
       throw new Error(`Expected width to be a positive integer, but got ${width}.`);
     this.width = width;
-    this.attn = cfg.attn ?? this.spec.defaultBlock ?? 'none';
-    if (!listBlocks().includes(this.attn)) {
-      throw new Error(`unknown block "${this.attn}" (known: ${listBlocks().join(', ')})`);
-    }
+    this.block = cfg.block ?? this.spec.defaultBlock ?? 'none';
     this.bnMomentum = cfg.bnMomentum ?? 0.1;
     this.store = cfg.store;
     this.rng = cfg.rng;
-    const blockOpts = {
-      reduction: cfg.seReduction,
-      hiddenActivation: cfg.attnActivation,
-      domainAwareStages: cfg.domainAwareStages,
-    };
-    const attnCfg = resolveBlockConfig(this.attn, blockOpts);
-    this.domainAwareStages = attnCfg.domainAwareStages;
+    const blockOpts = parseBlockOptions(this.block, cfg.blockOptions ?? {}, {
+      stages: this.spec.layers.length,
+    });
+    const attnCfg = resolveBlockConfig(this.block, blockOpts);
     const top = this.spec.layout === 'cadene' ? 'backbone.layer0.' : 'backbone.';
     const { kernel: k, stride, pad } = this.spec.stem;
     this.stem = {
@@ -274,7 +284,7 @@ export class ResNetBackbone {
       for (let u = 0; u < nUnits; u++) {
         const p = `backbone.layer${s + 1}.${u}`;
         const unit = this.makeUnit(p, inC, width * 2 ** s, u === 0 ? strides[s]! : 1);
-        unit.attn = createAttn(this.attn, unit.outC, {
+        unit.attn = createAttn(this.block, unit.outC, {
           ...blockOpts,
           store: this.store,
           rng: this.rng,
@@ -290,7 +300,7 @@ export class ResNetBackbone {
     this.outChannels = inC;
     this.resolved = {
       name: this.name,
-      block: this.attn,
+      block: this.block,
       width,
       layers: [...this.spec.layers],
       unit: this.spec.unit,

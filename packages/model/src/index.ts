@@ -13,14 +13,22 @@ export { listNvidiaGpus, parseNvidiaSmi } from './gpu';
 export type { NvidiaGpu, NvidiaSmiResult } from './gpu';
 
 // registries: blocks, backbones, model kinds, losses (names, defaults, registration)
-export { ATTN_TYPES, HIDDEN_ACTIVATIONS, listBlocks, registerBlock } from './blocks';
-export type { AttnType, BlockEntry, HiddenActivation } from './blocks';
-export { listBackbones, registerBackbone } from './backbones';
+export {
+  ATTN_ACTIVATIONS,
+  getBlock,
+  listBlockOptions,
+  listBlocks,
+  parseBlockOptions,
+  registerBlock,
+} from './blocks';
+export type { AttentionModule, AttnActivation, AttnType, BlockContext, BlockEntry } from './blocks';
+export { ParamStore } from './params';
+export { BackboneOptionsSchema, getBackboneSpec, listBackbones, registerBackbone } from './backbones';
 export type { BackboneSpec } from './backbones';
 export { DEFAULT_MODEL_KIND, getModelKind, listModelKinds, registerModelKind } from './kinds';
 export type { ModelKindEntry, RetrievalNet } from './kinds';
-export { LOSS_NAMES, lossDefaults, resolveLossOptions } from './losses';
-export type { LossConfig, LossName } from './losses';
+export { getLoss, listLosses, lossDefaults, registerLoss, resolveLossOptions } from './losses';
+export type { LossConfig, LossEntry, LossName } from './losses';
 
 // the network and its training loop
 export { SbirNet } from './model';

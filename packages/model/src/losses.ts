@@ -1,6 +1,7 @@
 /**
- * Losses by name: a closed union (`LossName`) plus a runtime list (`LOSS_NAMES`), each with its own
- * options and defaults. Unknown names and unknown options are errors that list the valid ones.
+ * Losses by name (`listLosses()`, `registerLoss`), each entry with a strict zod object of its options
+ * holding every default (the trainer's yaml schema is composed from them). Unknown names and unknown
+ * options are errors that list the valid ones.
  *
  * All take the embedding f [B, D] (not normalised unless the loss says so) and int32 labels [B], and
  * return the mean over the batch. Learnable loss parameters (classifier weights, class centres) live in
@@ -13,36 +14,19 @@
  *   CosFace: m_t = m alpha_t                  (authors: cos*(1-alpha) + (cos-m)*alpha)
  *   ArcFace: m_t = m alpha_t                  (same schedule, our addition)
  *
- * One file on purpose: the loss registry (`defs`: options, defaults, description, create) is the
- * extension point, and adding a loss is one entry here (CONTRIBUTING.md).
+ * One file on purpose: the loss registry (BUILTIN: description, options schema, create) is the
+ * extension point; adding a loss is one entry in BUILTIN or one `registerLoss` call (CONTRIBUTING.md).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ConfigIssueError, issueSentence } from '@sbir/core';
+import { z } from 'zod';
 import { dense, matMul2d } from './ops';
 import { linearInit, ParamStore } from './params';
 import { Rng } from './rng';
 import type { ClassVectors } from './kinds/types';
 
-export type LossName =
-  | 'softmax'
-  | 'euclidean-softmax'
-  | 'mems'
-  | 'contrastive'
-  | 'triplet'
-  | 'center'
-  | 'cosface'
-  | 'arcface'
-  | 'regression';
-export const LOSS_NAMES: readonly LossName[] = [
-  'softmax',
-  'euclidean-softmax',
-  'mems',
-  'contrastive',
-  'triplet',
-  'center',
-  'cosface',
-  'arcface',
-  'regression',
-];
+/** A registered loss name (`listLosses()`). */
+export type LossName = string;
 
 export interface LossConfig {
   name: LossName;
@@ -79,9 +63,11 @@ export interface MetricLoss {
   marginAt?(step: number): number;
 }
 
-interface LossDef {
+/** One registered loss: one entry in BUILTIN below, or one `registerLoss` call. */
+export interface LossEntry {
   description: string;
-  defaults: Record<string, LossOptionValue>;
+  /** strict zod object of the options, every default inside it (the yaml's `loss.<option>`). */
+  options: z.AnyZodObject;
   create(
     o: Record<string, number | boolean>,
     env: Required<Pick<LossEnv, 'embeddingDim' | 'numClasses'>> &
@@ -286,10 +272,16 @@ function addLinear(
   return { w: store.addParam(`${name}.weight`, w), b: store.addParam(`${name}.bias`, b) };
 }
 
-const defs: Record<LossName, LossDef> = {
+/** A finite number option with its default. */
+const num = (dflt: number) => z.number().finite().default(dflt);
+/** Margin annealing length: 'auto' = half the total steps (the authors' 100k of 200k), or steps. */
+const annealSteps = () => z.union([z.literal('auto'), z.number().int().nonnegative()]).default('auto');
+const noOptions = () => z.object({}).strict();
+
+const BUILTIN: Record<string, LossEntry> = {
   softmax: {
     description: 'softmax cross-entropy over a linear classifier',
-    defaults: {},
+    options: noOptions(),
     create: (_o, env) => {
       const c = addLinear(env.store, env.rng, 'loss.classifier', env.embeddingDim, env.numClasses);
       return {
@@ -303,7 +295,7 @@ const defs: Record<LossName, LossDef> = {
   'euclidean-softmax': {
     description:
       'softmax over negative squared Euclidean distances to learnable centres: MEMS with m = 1 (authors: models/losses.py, --margin 1)',
-    defaults: { scale: 1 },
+    options: z.object({ scale: num(1) }).strict(),
     create: (o, env) => {
       const centres = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
       return {
@@ -313,7 +305,14 @@ const defs: Record<LossName, LossDef> = {
   },
   mems: {
     description: 'multiplicative Euclidean margin softmax (authors: models/losses.py, MEMS)',
-    defaults: { margin: 4, scale: 1, annealSteps: 'auto' },
+    options: z
+      .object({
+        // m = 1 is the softmax over distances (euclidean-softmax): a smaller one is no margin at all
+        margin: z.number().finite().min(1, 'MEMS margin must be >= 1: 1 is no margin').default(4),
+        scale: num(1),
+        annealSteps: annealSteps(),
+      })
+      .strict(),
     create: (o, env) => {
       const centres = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
       const marginAt = (step: number): number =>
@@ -327,18 +326,18 @@ const defs: Record<LossName, LossDef> = {
   },
   contrastive: {
     description: 'Siamese contrastive loss on all pairs within the batch',
-    defaults: { margin: 1 },
+    options: z.object({ margin: num(1) }).strict(),
     create: (o) => ({ compute: (f, y) => contrastiveLoss(f, y, o.margin as number) }),
   },
   triplet: {
     description: 'triplet loss with batch-hard mining',
-    defaults: { margin: 0.5 },
+    options: z.object({ margin: num(0.5) }).strict(),
     create: (o) => ({ compute: (f, y) => tripletBatchHardLoss(f, y, o.margin as number) }),
   },
   center: {
     description:
       'softmax cross-entropy + lambda/2 mean ||f - c_y||^2 (Wen et al. 2016), centres learned by the optimiser',
-    defaults: { lambda: 0.01 },
+    options: z.object({ lambda: num(0.01) }).strict(),
     create: (o, env) => {
       const c = addLinear(env.store, env.rng, 'loss.classifier', env.embeddingDim, env.numClasses);
       const centres = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
@@ -355,7 +354,7 @@ const defs: Record<LossName, LossDef> = {
   },
   cosface: {
     description: 'CosFace / AM-softmax (authors: models/losses.py, CosFace)',
-    defaults: { margin: 0.35, scale: 32, annealSteps: 'auto' },
+    options: z.object({ margin: num(0.35), scale: num(32), annealSteps: annealSteps() }).strict(),
     create: (o, env) => {
       const w = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
       const marginAt = (step: number): number =>
@@ -369,7 +368,7 @@ const defs: Record<LossName, LossDef> = {
   },
   arcface: {
     description: 'ArcFace additive angular margin (Deng et al. 2019)',
-    defaults: { margin: 0.5, scale: 64, annealSteps: 'auto' },
+    options: z.object({ margin: num(0.5), scale: num(64), annealSteps: annealSteps() }).strict(),
     create: (o, env) => {
       const w = addCentres(env.store, env.rng, 'loss.centres', env.numClasses, env.embeddingDim);
       const marginAt = (step: number): number =>
@@ -384,7 +383,7 @@ const defs: Record<LossName, LossDef> = {
   regression: {
     description:
       'direct regression onto the class word vector (zero-shot baseline): mean squared distance to it',
-    defaults: {},
+    options: noOptions(),
     create: (_o, env) => {
       const v = env.classVectors;
       if (!v) throw new Error('loss.name: regression needs class vectors (word vectors of the class names)');
@@ -404,65 +403,69 @@ const defs: Record<LossName, LossDef> = {
   },
 };
 
-/** Default options of a loss (a copy). */
+const LOSSES = new Map<string, LossEntry>(Object.entries(BUILTIN));
+
+/** Registers a loss under a new name; throws on an empty or duplicate name. */
+export function registerLoss(name: string, entry: LossEntry): void {
+  if (!name) throw new Error('loss name must be non-empty');
+  if (LOSSES.has(name)) throw new Error(`loss "${name}" is already registered`);
+  LOSSES.set(name, entry);
+}
+
+/** Registered loss names, in registration order. */
+export function listLosses(): string[] {
+  return [...LOSSES.keys()];
+}
+
+/** The entry of loss `name`; fails with 'loss.name: unknown loss "x" (known: ...)'. */
+export function getLoss(name: unknown): LossEntry {
+  const entry = typeof name === 'string' ? LOSSES.get(name) : undefined;
+  if (!entry)
+    throw new ConfigIssueError(
+      ['loss', 'name'],
+      `unknown loss ${JSON.stringify(String(name))} (known: ${listLosses().join(', ')})`,
+    );
+  return entry;
+}
+
+/** Default options of a loss (a copy; 'auto' annealing stays 'auto'). */
 export function lossDefaults(name: LossName): Record<string, LossOptionValue> {
-  return { ...checkedDef(name).defaults };
+  return getLoss(name).options.parse({}) as Record<string, LossOptionValue>;
 }
 
 /** One-line description per loss name. */
 export function describeLosses(): Record<LossName, string> {
-  const out = {} as Record<LossName, string>;
-  for (const n of LOSS_NAMES) out[n] = defs[n].description;
-  return out;
+  return Object.fromEntries([...LOSSES].map(([n, e]) => [n, e.description]));
 }
 
-function checkedDef(name: unknown): LossDef {
-  if (typeof name !== 'string' || !(LOSS_NAMES as readonly string[]).includes(name)) {
-    throw new Error(`unknown loss "${String(name)}" (known: ${LOSS_NAMES.join(', ')})`);
-  }
-  return defs[name as LossName];
-}
-
-/** Resolves options: defaults, type checks, 'auto' annealing = half the total steps (or 100,000). */
+/**
+ * Resolves options: the entry's schema checks them and fills the defaults; 'auto' annealing becomes
+ * half the total steps (or 100,000). A bad option is a ConfigIssueError at `loss.<option>`.
+ */
 export function resolveLossOptions(cfg: LossConfig, totalSteps?: number): Record<string, number | boolean> {
-  const def = checkedDef(cfg.name);
-  const out: Record<string, number | boolean> = {};
-  for (const key of Object.keys(cfg)) {
-    if (key === 'name') continue;
-    if (!(key in def.defaults)) {
-      const known = Object.keys(def.defaults);
-      throw new Error(
-        `loss.${key}: unknown option for loss "${cfg.name}" (known: ${known.length ? known.join(', ') : 'none'})`,
+  const entry = getLoss(cfg.name);
+  const { name, ...given } = cfg;
+  const parsed = entry.options.safeParse(given);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      const known = Object.keys(entry.options.shape);
+      throw new ConfigIssueError(
+        ['loss', ...issue.path, issue.keys[0]!],
+        `unknown option for loss "${name}" (known: ${known.length ? known.join(', ') : 'none'})`,
       );
     }
+    throw new ConfigIssueError(['loss', ...issue.path], issueSentence(issue, given));
   }
-  for (const [key, dflt] of Object.entries(def.defaults)) {
-    const v = cfg[key] ?? dflt;
-    if (key === 'annealSteps') {
-      if (v === 'auto') {
-        out[key] = totalSteps && totalSteps > 0 ? Math.max(1, Math.round(totalSteps / 2)) : 100000;
-        continue;
-      }
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-        throw new Error(`loss.annealSteps: expected 'auto' or a number >= 0, got ${JSON.stringify(v)}`);
-      }
-      out[key] = v;
-      continue;
-    }
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new Error(`loss.${key}: expected a number, got ${JSON.stringify(v)}`);
-    }
-    if (key === 'margin' && cfg.name === 'mems' && v < 1) {
-      throw new Error(`loss.margin: MEMS margin must be >= 1 (1 = no margin), got ${v}`);
-    }
-    out[key] = v;
-  }
-  return out;
+  const out = parsed.data as Record<string, number | boolean | 'auto'>;
+  if (out.annealSteps === 'auto')
+    out.annealSteps = totalSteps && totalSteps > 0 ? Math.max(1, Math.round(totalSteps / 2)) : 100000;
+  return out as Record<string, number | boolean>;
 }
 
 /** Creates a loss by config; fails with 'unknown loss "x" (known: ...)'. */
 export function createLoss(cfg: LossConfig, env: LossEnv): MetricLoss {
-  const def = checkedDef(cfg.name);
+  const def = getLoss(cfg.name);
   const options = resolveLossOptions(cfg, env.totalSteps);
   const store = env.store ?? new ParamStore();
   const rng = env.rng ?? new Rng(0);

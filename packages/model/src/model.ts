@@ -4,12 +4,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   ForwardContext,
   ResNetBackbone,
-  ResolvedBackboneConfig,
+  ResolvedBackboneArch,
   createBackbone,
   getBackboneSpec,
 } from './backbones';
-import { listBlocks } from './blocks/registry';
-import { HIDDEN_ACTIVATIONS, HiddenActivation } from './blocks/types';
+import { parseBlockOptions } from './blocks/registry';
+import type { ResolvedBlockConfig } from './blocks/types';
 import { dense, detach } from './ops';
 import { ParamStore, linearInit } from './params';
 import { Rng } from './rng';
@@ -29,7 +29,7 @@ export interface ModelConfig {
   ssgn?: Record<string, unknown>;
   /** Registered backbone name (`listBackbones()`). */
   backbone: string;
-  /** A registered attention block (`listBlocks()`: none, se, dase) in every residual unit. */
+  /** A registered attention block (`listBlocks()`) in every residual unit. */
   block: string;
   /** Base width (stage-1 planes); 0 = the backbone's default. */
   width: number;
@@ -39,8 +39,6 @@ export interface ModelConfig {
   /** Bits of the binary-code head (tanh relaxation in training, sign at test); absent = no head. */
   hashBits?: number;
   numClasses: number;
-  /** SE reduction ratio r. Default 16. */
-  seReduction?: number;
   /** Local named-tensor file (manifest .json, see tensorfile.ts) with backbone weights to start from. */
   weightsFile?: string;
   /** Folder written by `model:import` (a published checkpoint mapped onto this backbone). */
@@ -48,25 +46,40 @@ export interface ModelConfig {
   /** What `pretrained` leaves unfilled (import/pretrained.ts): 'authors' (default: size mismatches
    *  such as the DASE fc2 keep their random init) or 'copy-zero-domain'. */
   pretrainedInit?: PretrainedInit;
-  /** 1-based stages whose blocks are domain-aware when block = 'dase'. Default [1, 2, 3] (authors). */
-  domainAwareStages?: number[];
-  /** Hidden activation of the SE/DASE excitation, the same for both. Default 'sigmoid' (the authors'
-   *  se_module.py); 'relu' is Hu et al.'s SE (and Cadene's pretrained SE-ResNeXt). */
-  attnActivation?: HiddenActivation;
   /** Stop the code head's gradient at the embedding (default true): the code head then learns a
    *  map of the embedding without changing it, so the embedding ablation is unaffected. */
   hashDetach?: boolean;
+  /**
+   * The block's options under their yaml names (`seReduction`, `attnActivation`, `domainAwareStages`,
+   * or a registered block's own): each block entry's zod schema declares them with their defaults.
+   */
+  [blockOption: string]: unknown;
 }
+
+/** The settings of `ModelConfig` itself; the other keys are the kinds' options objects and the blocks' options. */
+export const MODEL_SETTING_KEYS: readonly string[] = [
+  'kind',
+  'backbone',
+  'block',
+  'width',
+  'inputSize',
+  'embeddingDim',
+  'hashBits',
+  'numClasses',
+  'weightsFile',
+  'pretrained',
+  'pretrainedInit',
+  'hashDetach',
+];
 
 /** The backbone a model config names, with its block settings (every model kind builds it so). */
 export function backboneOf(cfg: ModelConfig, store: ParamStore, rng: Rng): ResNetBackbone {
+  // the block picks its options from the config by name (blocks/registry.ts parseBlockOptions)
   return createBackbone({
     name: cfg.backbone,
     width: cfg.width,
-    attn: cfg.block,
-    seReduction: cfg.seReduction,
-    domainAwareStages: cfg.domainAwareStages,
-    attnActivation: cfg.attnActivation,
+    block: cfg.block,
+    blockOptions: cfg,
     store,
     rng,
   });
@@ -78,29 +91,14 @@ export function validateModelConfig(cfg: ModelConfig): void {
       throw new Error(`model.${key}: expected a positive integer, got ${JSON.stringify(v)}`);
     }
   };
-  getBackboneSpec(cfg.backbone);
-  if (!listBlocks().includes(cfg.block)) {
-    throw new Error(`model.block: unknown block "${String(cfg.block)}" (known: ${listBlocks().join(', ')})`);
-  }
-  if (cfg.attnActivation !== undefined && !HIDDEN_ACTIVATIONS.includes(cfg.attnActivation)) {
-    throw new Error(
-      `model.attnActivation: unknown activation "${String(cfg.attnActivation)}" (known: ${HIDDEN_ACTIVATIONS.join(', ')})`,
-    );
-  }
+  const spec = getBackboneSpec(cfg.backbone);
+  // the block's name and options: its registry entry checks them (one place)
+  parseBlockOptions(cfg.block, cfg, { stages: spec.layers.length });
   if (cfg.width !== 0) posInt(cfg.width, 'width');
   posInt(cfg.inputSize, 'inputSize');
   posInt(cfg.embeddingDim, 'embeddingDim');
   posInt(cfg.numClasses, 'numClasses');
   if (cfg.hashBits !== undefined) posInt(cfg.hashBits, 'hashBits');
-  if (cfg.seReduction !== undefined) posInt(cfg.seReduction, 'seReduction');
-  if (cfg.domainAwareStages !== undefined) {
-    const n = getBackboneSpec(cfg.backbone).layers.length;
-    for (const s of cfg.domainAwareStages) {
-      if (!Number.isInteger(s) || s < 1 || s > n) {
-        throw new Error(`model.domainAwareStages: stage ${s} out of range 1..${n}`);
-      }
-    }
-  }
   if (cfg.weightsFile !== undefined && !fs.existsSync(cfg.weightsFile)) {
     throw new Error(`model.weightsFile: ${cfg.weightsFile} does not exist`);
   }
@@ -116,7 +114,7 @@ export function validateModelConfig(cfg: ModelConfig): void {
 
 /** Every effective setting of the network (config.json records it): backbone and block settings
  *  with defaults filled in, and the heads. */
-export interface ResolvedModelConfig extends Omit<ResolvedBackboneConfig, 'name'> {
+export interface ResolvedModelConfig extends Omit<ResolvedBackboneArch, 'name'>, ResolvedBlockConfig {
   backbone: string;
   inputSize: number;
   embeddingDim: number;

@@ -419,7 +419,7 @@ export function squeezeExcite(
   b1: tf.Tensor1D,
   w2: tf.Tensor2D,
   b2: tf.Tensor1D,
-  hiddenActivation: 'relu' | 'sigmoid',
+  attnActivation: 'relu' | 'sigmoid',
   domain?: tf.Tensor1D,
 ): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
@@ -435,7 +435,7 @@ export function squeezeExcite(
     const [xi, w1i, b1i, w2i, b2i, di] = inputs;
     const m = tf.mean(xi, [1, 2]);
     const a1 = biasAdd(mm(m, w1i, false, false), b1i);
-    const hid = hiddenActivation === 'relu' ? rawOp('Relu', [T()], [a1])[0] : tf.sigmoid(a1);
+    const hid = attnActivation === 'relu' ? rawOp('Relu', [T()], [a1])[0] : tf.sigmoid(a1);
     const hc = di ? tf.concat([hid, tf.reshape(di, [n, 1])], 1) : hid;
     const s = tf.sigmoid(biasAdd(mm(hc, w2i, false, false), b2i));
     const s4 = tf.reshape(s, [n, 1, 1, c]);
@@ -451,7 +451,7 @@ export function squeezeExcite(
         let dh = mm(da2, sw2, false, true);
         if (di) dh = tf.slice(dh, [0, 0], [n, hidden]);
         const da1 =
-          hiddenActivation === 'relu'
+          attnActivation === 'relu'
             ? rawOp('ReluGrad', [T()], [dh, sh])[0]
             : rawOp('SigmoidGrad', [T()], [sh, dh])[0];
         const dw1 = mm(sm, da1, true, false);

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
 import { listBackbones } from '../src/backbones';
 import { SEModule, createAttn, listBlocks, registerBlock } from '../src/blocks';
 import { ModelConfig, SbirNet } from '../src/model';
@@ -163,11 +164,12 @@ describe('block registry', () => {
   it('a block registered outside the package plugs into every backbone (one entry, no backbone change)', () => {
     // A minimal gate block, as a new file would define it: y = x * sigmoid(g) per channel.
     registerBlock('test-gate', {
+      description: 'a gate for this test',
+      options: z.object({}).strict(),
       create: (channels, opts) => {
         const se = createAttn('se', channels, opts) as SEModule;
         return { channels, apply: (x, d, o) => se.apply(x, d, o), getConfig: () => ({ className: 'Gate' }) };
       },
-      resolve: () => ({ seReduction: null, attnActivation: null, domainAwareStages: [] }),
     });
     const m = new SbirNet(small('se_resnext50_32x4d', 'test-gate'), new Rng(0));
     expect(m.getConfig().block).toBe('test-gate');

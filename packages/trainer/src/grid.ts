@@ -8,15 +8,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { displayPath, formatPath, issueSentence, sbirEnv, sha256 } from '@sbir/core';
+import { listLosses } from '@sbir/model';
 import YAML from 'yaml';
 import { z } from 'zod';
 import {
   AXIS_ALIASES,
-  CellConfigSchema,
+  cellConfigSchema,
   ExperimentFileSchema,
   isConfigPath,
   knownKeysAt,
-  LOSS_NAMES,
   type AxisValue,
   type CellConfig,
   type CellSettings,
@@ -503,9 +503,9 @@ function resolveLoss(cfg: Record<string, unknown>, prov: Provenance, file: strin
   delete cfg.losses;
   for (const [lossName, options] of Object.entries(losses)) {
     const where = lookupProvenance(prov, ['losses', lossName]);
-    if (!(LOSS_NAMES as readonly string[]).includes(lossName)) {
+    if (!listLosses().includes(lossName)) {
       throw new ConfigError(
-        `${file}: ${where}: unknown loss "${lossName}" (known: ${LOSS_NAMES.join(', ')})`,
+        `${file}: ${where}: unknown loss "${lossName}" (known: ${listLosses().join(', ')})`,
       );
     }
     if (!isPlainObject(options)) throw new ConfigError(`${file}: ${where}: expected a map of loss options`);
@@ -543,7 +543,8 @@ function resolveCell(
   for (const option of combo) option.apply(cfg, prov);
   for (const o of overrides) applyValueOverride(cfg, o, prov);
   resolveLoss(cfg, prov, file);
-  const result = CellConfigSchema.safeParse(cfg);
+  const schema = cellConfigSchema(); // composed now: blocks and losses registered at runtime are in it
+  const result = schema.safeParse(cfg);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   // the variant of a discriminated union (loss, train.augment) is the `name` of the value at that path
@@ -564,7 +565,9 @@ function resolveCell(
   const at = where.startsWith('override ')
     ? where
     : `${file}: ${where}${inside && issue.code === z.ZodIssueCode.custom ? ` (with override ${inside.text})` : ''}`;
-  throw new ConfigError(`${at}: ${issueSentence(issue, cfg, (p) => knownKeysAt(p, variantAt(p)))}${inCell}`);
+  throw new ConfigError(
+    `${at}: ${issueSentence(issue, cfg, (p) => knownKeysAt(p, variantAt(p), schema))}${inCell}`,
+  );
 }
 
 /**

@@ -9,7 +9,7 @@ export {
   listExperimentFiles,
 } from './grid';
 export type { Experiment, LoadOptions } from './grid';
-export { CellConfigSchema, ExperimentFileSchema, AXIS_ALIASES, LOSS_NAMES } from './schema';
+export { cellConfigSchema, lossSchema, modelSchema, ExperimentFileSchema, AXIS_ALIASES } from './schema';
 export type { CellConfig, CellSettings, AxisValue } from './schema';
 export { ConfigError } from './messages';
 export { RunStore, CellStore, planCell, FORMAT_VERSION } from './run-store';

@@ -19,8 +19,9 @@
  * One file on purpose: one grammar (`key=value`, `grid.<axis>=a,b`): parsing, the known-key lists and
  * applying an override to a grid or a cell read the same path rules.
  */
+import { listLosses } from '@sbir/model';
 import { ConfigError } from './messages';
-import { AXIS_ALIASES, LOSS_NAMES, isConfigPath, isFreeFormPath, knownKeysAt } from './schema';
+import { AXIS_ALIASES, isConfigPath, isFreeFormPath, knownKeysAt } from './schema';
 
 export type OverrideValue =
   null | boolean | number | string | OverrideValue[] | { [k: string]: OverrideValue };
@@ -311,7 +312,7 @@ function unknownKey(o: Override, at: number, known: readonly string[]): never {
 
 /** Loss option names of every loss (a `loss.<option>` override is checked per cell by the schema). */
 function allLossKeys(): string[] {
-  return [...new Set(LOSS_NAMES.flatMap((n) => knownKeysAt(['loss'], n) ?? []))];
+  return [...new Set(listLosses().flatMap((n) => knownKeysAt(['loss'], n) ?? []))];
 }
 
 /** Checks that `path` (below `o.path`'s root) names config keys; recurses into map values. */
@@ -325,7 +326,7 @@ function checkConfigPath(o: Override, path: string[], value: OverrideValue | und
     else if (prefix[0] === 'losses')
       known =
         i === 1
-          ? [...LOSS_NAMES]
+          ? listLosses()
           : i === 2
             ? (knownKeysAt(['loss'], prefix[1]) ?? []).filter((k) => k !== 'name')
             : null;

@@ -4,18 +4,17 @@
  * Two layers:
  * - `ExperimentFileSchema` checks the file's shape (name, base, losses, grid) and leaves the config
  *   fragments loosely typed: they only make sense once merged.
- * - `CellConfigSchema` checks one fully merged cell config, with defaults filled in. Errors from it are
+ * - `cellConfigSchema()` checks one fully merged cell config, with defaults filled in. Errors from it are
  *   mapped back to the yaml path that supplied the value (see grid.ts, `provenance`).
  *
  * One file on purpose: the zod schemas of the experiment file and of a cell config are one tree (a
  * cell config is the file's base merged with one grid point); split, the defaults would drift.
  */
+import { configIssueOf, type ConfigIssue } from '@sbir/core';
 import { SPLIT_PROTOCOLS, checkPrepareOptions, type PrepareOptions } from '@sbir/data';
 import { z } from 'zod';
 import { GALLERY_ORDERS, type GalleryOrder } from './eval-order';
 import {
-  ATTN_TYPES,
-  HIDDEN_ACTIVATIONS,
   CHANNEL_ORDERS,
   NORMALIZATIONS,
   PIPELINE_NAMES,
@@ -28,27 +27,28 @@ import {
   type InputPipelineConfig,
   type PipelineName,
   type RetrievalDistance,
-  LOSS_NAMES as MODEL_LOSS_NAMES,
   OPTIMIZER_NAMES,
   PRETRAINED_INITS,
   SCHEDULE_NAMES,
+  BackboneOptionsSchema,
+  getBackboneSpec,
+  getBlock,
+  getLoss,
   listBackbones,
+  listBlockOptions,
+  listBlocks,
+  listLosses,
   listModelKinds,
   getModelKind,
+  parseBlockOptions,
   DEFAULT_MODEL_KIND,
-  lossDefaults,
-  resolveLossOptions,
-  type AttnType,
-  type HiddenActivation,
   type LossName,
   type OptimizerName,
   type ScheduleName,
 } from '@sbir/model';
 
 /** Closed ids, each with its runtime list (tfjs-layers style); the model package owns them. */
-export const LOSS_NAMES = MODEL_LOSS_NAMES as readonly [LossName, ...LossName[]];
 export type { LossName };
-export const BLOCKS = ATTN_TYPES as readonly [AttnType, ...AttnType[]];
 export const OPTIMIZERS = OPTIMIZER_NAMES as readonly [OptimizerName, ...OptimizerName[]];
 export const SCHEDULES = SCHEDULE_NAMES as readonly [ScheduleName, ...ScheduleName[]];
 export const SPLITS = SPLIT_PROTOCOLS;
@@ -71,42 +71,37 @@ const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
 /**
- * Options per loss, built from @sbir/model's defaults (one source of truth). Every option is written
- * out in config.json with its value, so the cell id changes when a default changes. `annealSteps`
- * ('auto' = half the total steps, as the authors' 100k of 200k) is the margin annealing of losses.py.
+ * The loss: a union over the registered losses by `name`, each with its entry's own zod options (every
+ * default there, so that config.json writes every option out and a changed default changes the id).
+ * `annealSteps` ('auto' = half the total steps, as the authors' 100k of 200k) is the margin annealing.
  */
-function lossOptionsSchema(name: LossName): z.AnyZodObject {
-  const shape: Record<string, z.ZodTypeAny> = {};
-  for (const [key, dflt] of Object.entries(lossDefaults(name))) {
-    if (key === 'annealSteps')
-      shape[key] = z.union([z.literal('auto'), nonNegativeInt]).default(dflt as 'auto' | number);
-    else if (typeof dflt === 'boolean') shape[key] = z.boolean().default(dflt);
-    else shape[key] = finite().default(dflt as number);
-  }
-  return z.object(shape).strict();
+export function lossSchema() {
+  const variants = listLosses().map((name) =>
+    getLoss(name)
+      .options.extend({ name: z.literal(name) })
+      .strict(),
+  );
+  return z.discriminatedUnion(
+    'name',
+    variants as unknown as [z.AnyZodObject, z.AnyZodObject, ...z.AnyZodObject[]],
+  ) as unknown as z.ZodType<LossSettings>;
 }
 
-export const LOSS_OPTION_SCHEMAS = Object.fromEntries(
-  LOSS_NAMES.map((n) => [n, lossOptionsSchema(n)]),
-) as Record<LossName, z.AnyZodObject>;
-
-const lossVariant = (name: LossName) => LOSS_OPTION_SCHEMAS[name].extend({ name: z.literal(name) }).strict();
-
-export const LossSchema = z
-  .discriminatedUnion(
-    'name',
-    LOSS_NAMES.map(lossVariant) as unknown as [z.AnyZodObject, z.AnyZodObject, ...z.AnyZodObject[]],
-  )
-  .superRefine((loss, ctx) => {
-    // The model's own range checks (e.g. MEMS margin >= 1), reported at the option's path.
-    try {
-      resolveLossOptions(loss as { name: LossName });
-    } catch (e) {
-      const text = (e as Error).message;
-      const m = /^loss\.(\w+): (.*)$/.exec(text);
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: m ? m[2]! : text, path: m ? [m[1]!] : [] });
-    }
+/** An issue a model or data check raised, as a zod issue at `prefix` + its path (relative to `base`). */
+function addCheckIssue(
+  ctx: z.RefinementCtx,
+  err: unknown,
+  base: string[],
+  prefix: (string | number)[],
+): void {
+  const issue: ConfigIssue | null = configIssueOf(err);
+  const relative = issue && base.every((k, i) => issue.path[i] === k) ? issue.path.slice(base.length) : null;
+  ctx.addIssue({
+    code: z.ZodIssueCode.custom,
+    message: issue && relative ? issue.message : (err as Error).message,
+    path: [...prefix, ...(relative ?? [])],
   });
+}
 
 /**
  * Input pipeline (@sbir/model augment.ts): `authors` (Dataset.py), `crop-flip` or `none`, as a name or
@@ -154,12 +149,7 @@ export const AugmentSchema = z
         try {
           resolveInputPipeline(p as InputPipelineConfig);
         } catch (e) {
-          const m = /^augment\.(\w+): (.*)$/.exec((e as Error).message);
-          ctx.addIssue({
-            code: z.ZodIssueCode.custom,
-            message: m ? m[2]! : (e as Error).message,
-            path: m ? [m[1]!] : [],
-          });
+          addCheckIssue(ctx, e, ['augment'], []);
         }
       }),
   )
@@ -218,83 +208,136 @@ export const DatasetSchema = z
     try {
       checkPrepareOptions({ dataset: d.name, split: d.split, ...d.prepare, out: d.dir } as PrepareOptions);
     } catch (e) {
-      const m = /^option --([a-z-]+):? (.*)$/.exec((e as Error).message);
-      const key = m?.[1]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-      ctx.addIssue({
-        code: z.ZodIssueCode.custom,
-        message: m ? m[2]! : (e as Error).message,
-        path: key ? ['prepare', key] : ['prepare'],
-      });
+      addCheckIssue(ctx, e, [], ['prepare']); // a DataError names the option in its issue
     }
   });
 
-/**
- * `model.kind` and each kind's options object (`model.<optionsKey>`, e.g. `model.ssgn`), from the model
- * package's kind registry: the entry's zod schema holds every option and default (one definition).
- */
-const KIND_OPTION_SHAPES = Object.fromEntries(
-  listModelKinds()
-    .map((name) => getModelKind(name))
-    .filter((k) => k.optionsKey && k.options)
-    .map((k) => [k.optionsKey!, k.options!.optional()]),
-) as Record<string, z.ZodTypeAny>;
+/** The settings of `model` that are not a kind's or a block's options. */
+export interface ModelSettings {
+  kind?: string;
+  backbone: string;
+  block: string;
+  width: number;
+  inputSize: number;
+  embeddingDim: number;
+  hashBits?: number;
+  weightsFile?: string;
+  pretrained?: string;
+  pretrainedInit?: (typeof PRETRAINED_INITS)[number];
+  /** The kind's options object (`ssgn`) and the blocks' options (`seReduction`, ...), by name. */
+  [option: string]: unknown;
+}
 
-export const ModelSchema = z
-  .object({
+/** `model.<optionsKey>` of every kind that has options (its entry's zod schema, every default inside). */
+function kindOptionShapes(): Record<string, z.ZodTypeAny> {
+  return Object.fromEntries(
+    listModelKinds()
+      .map((name) => getModelKind(name))
+      .filter((k) => k.optionsKey && k.options)
+      .map((k) => [k.optionsKey!, k.options!.optional()]),
+  );
+}
+
+/**
+ * The blocks' options (`model.<option>`), from their entries. Options of `se` and `dase` carry their
+ * defaults into every cell (`recordedForEveryBlock`: the ids of earlier cells); another block's options
+ * are optional here and filled in only for the cell that uses that block (`modelSchema`'s transform).
+ */
+function blockOptionShapes(): Record<string, z.ZodTypeAny> {
+  return Object.fromEntries(
+    listBlockOptions().map((o) => [o.name, o.recordedForEveryBlock ? o.field : o.field.optional()]),
+  );
+}
+
+/** The issues of the cell's block: its name, options of other blocks, and the block's own checks. */
+function checkBlock(m: ModelSettings, ctx: z.RefinementCtx): void {
+  try {
+    getBlock(m.block);
+  } catch (e) {
+    return addCheckIssue(ctx, e, ['model'], []);
+  }
+  for (const o of listBlockOptions()) {
+    if (o.recordedForEveryBlock || m[o.name] === undefined) continue;
+    if (!(o.name in getBlock(m.block).options.shape))
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `applies only to model.block ${o.block} (block is ${m.block})`,
+        path: [o.name],
+      });
+  }
+  try {
+    parseBlockOptions(m.block, m, { stages: getBackboneSpec(m.backbone).layers.length });
+  } catch (e) {
+    addCheckIssue(ctx, e, ['model'], []);
+  }
+}
+
+/** Options under another kind's key (`model.ssgn` with kind sbir) are errors naming that key. */
+function checkKindOptions(m: ModelSettings, ctx: z.RefinementCtx): void {
+  const kind = m.kind ?? DEFAULT_MODEL_KIND;
+  for (const owner of listModelKinds().map((n) => getModelKind(n))) {
+    const key = owner.optionsKey;
+    if (key && m[key] !== undefined && owner.name !== kind)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `applies only to model.kind ${owner.name} (kind is ${kind})`,
+        path: [key],
+      });
+  }
+}
+
+/**
+ * `model`, composed from @sbir/model's registries when called (a block or kind registered at runtime
+ * is in it): the kinds and their options objects, the backbones, the blocks and their options. Every
+ * default lives in a registry entry; config.json gets them written out (the transform).
+ */
+export function modelSchema(): z.ZodType<ModelSettings> {
+  const head = {
     /**
      * A registered model kind (@sbir/model listModelKinds()): `sbir` (backbone + embedding head, the
      * default, left out of config.json so earlier cells keep their ids) or `ssgn` (zero-shot).
      */
     kind: z.enum(listModelKinds() as [string, ...string[]]).optional(),
-    ...KIND_OPTION_SHAPES,
+    ...kindOptionShapes(),
     /** A registered backbone (@sbir/model listBackbones()). */
     backbone: z.enum(listBackbones() as [string, ...string[]]),
-    block: z.enum(BLOCKS),
-    /** Base width (stage-1 planes); 0 = the backbone's default ("none means default"). */
-    width: nonNegativeInt.default(0),
+    /** A registered block (@sbir/model listBlocks()); its registry entry checks the name. */
+    block: z.string(),
+    ...BackboneOptionsSchema.shape, // width
     inputSize: positiveInt,
     embeddingDim: positiveInt,
     hashBits: positiveInt.optional(),
-    /** SE/DASE reduction ratio r (se_module.py: 16), written out so config.json shows it. */
-    seReduction: positiveInt.default(16),
+  };
+  const tail = {
     weightsFile: z.string().optional(),
-    /** 1-based stages whose blocks are domain-aware with block dase (model default: [1, 2, 3], the authors'). */
-    domainAwareStages: z.array(positiveInt).default([1, 2, 3]),
-    /**
-     * Hidden activation of the SE/DASE excitation, the same for both blocks so that the block axis
-     * changes only the domain input: 'sigmoid' (the authors' se_module.py, default) or 'relu' (Hu et
-     * al.'s SE, as Cadene's pretrained SE-ResNeXt).
-     */
-    attnActivation: z
-      .enum(HIDDEN_ACTIVATIONS as [HiddenActivation, ...HiddenActivation[]])
-      .default('sigmoid'),
     /** Folder written by `model:import` (published ImageNet weights mapped onto the backbone). */
     pretrained: z.string().min(1).optional(),
     /** How tensors the folder does not fill start (model default 'authors': size mismatches keep
      *  their random init; 'copy-zero-domain' copies the SE fc2 into a DASE fc2 with a zero domain row). */
     pretrainedInit: z.enum(PRETRAINED_INITS).optional(),
-  })
-  .strict()
-  .superRefine((m, ctx) => {
-    const kind = m.kind ?? DEFAULT_MODEL_KIND;
-    for (const key of Object.keys(KIND_OPTION_SHAPES)) {
-      const owner = listModelKinds().find((n) => getModelKind(n).optionsKey === key)!;
-      if ((m as Record<string, unknown>)[key] !== undefined && owner !== kind)
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          message: `applies only to model.kind ${owner} (kind is ${kind})`,
-          path: [key],
-        });
-    }
-  })
-  .transform((m) => {
-    // the kind's options written out with their defaults, so config.json shows every setting
-    const entry = getModelKind(m.kind ?? DEFAULT_MODEL_KIND);
-    const key = entry.optionsKey;
-    if (!key || !entry.options) return m;
-    const given = (m as Record<string, unknown>)[key];
-    return { ...m, [key]: given ?? entry.options.parse({}) };
-  });
+  };
+  for (const o of listBlockOptions())
+    if (o.name in head || o.name in tail)
+      throw new Error(`block "${o.block}": option "${o.name}" is a model setting of its own`);
+  // block options sit after hashBits: the key order of config.json's model as before issue 23
+  const shape = { ...head, ...blockOptionShapes(), ...tail };
+  return z
+    .object(shape)
+    .strict()
+    .superRefine((m, ctx) => {
+      checkKindOptions(m as ModelSettings, ctx);
+      checkBlock(m as ModelSettings, ctx);
+    })
+    .transform((m) => {
+      // the kind's and the block's options written out with their defaults (config.json shows every
+      // setting); a block's options that every cell records are in place already
+      const entry = getModelKind(m.kind ?? DEFAULT_MODEL_KIND);
+      const key = entry.optionsKey;
+      const withBlock = { ...m, ...parseBlockOptions(m.block, m) } as ModelSettings;
+      if (!key || !entry.options) return withBlock;
+      return { ...withBlock, [key]: withBlock[key] ?? entry.options.parse({}) };
+    }) as unknown as z.ZodType<ModelSettings>;
+}
 
 export const TrainSchema = z
   .object({
@@ -381,31 +424,58 @@ export const EvalSchema = z
   })
   .strict();
 
-export const CellConfigSchema = z
-  .object({
-    dataset: DatasetSchema,
-    model: ModelSchema,
-    loss: LossSchema,
-    train: TrainSchema,
-    eval: EvalSchema.default({}),
-    seed: nonNegativeInt.default(0),
-  })
-  .strict()
-  .transform((cell) => ({
-    ...cell,
-    // the protocol a zero-shot cell is judged by, written out (config.json holds every setting)
-    dataset:
-      cell.dataset.split === 'zeroshot'
-        ? { ...cell.dataset, protocol: cell.dataset.protocol ?? ('sem-pcyc' as const) }
-        : cell.dataset,
-    eval: {
-      ...cell.eval,
-      distance: cell.eval.distance ?? defaultRetrievalDistance(cell.loss.name as string),
-    },
-  }));
+/**
+ * The registered names the composed schemas depend on. Registries only add entries (a name is never
+ * registered twice), so equal names mean equal entries: the cache key of `cellConfigSchema`.
+ */
+function registryKey(): string {
+  return JSON.stringify([listModelKinds(), listBackbones(), listBlocks(), listLosses()]);
+}
 
-export type CellSettings = z.infer<typeof CellConfigSchema>;
-export type LossSettings = z.infer<typeof LossSchema>;
+let composed: { key: string; schema: ReturnType<typeof composeCellConfigSchema> } | null = null;
+
+/**
+ * One fully merged cell config, composed from the registries when called (a block, loss or kind
+ * registered at runtime is in it), with every default filled in. Kept until a registry changes:
+ * composing it for each of a study's cells cost about half the time of loading the experiments.
+ */
+export function cellConfigSchema(): ReturnType<typeof composeCellConfigSchema> {
+  const key = registryKey();
+  if (composed?.key !== key) composed = { key, schema: composeCellConfigSchema() };
+  return composed.schema;
+}
+
+function composeCellConfigSchema() {
+  return z
+    .object({
+      dataset: DatasetSchema,
+      model: modelSchema(),
+      loss: lossSchema(),
+      train: TrainSchema,
+      eval: EvalSchema.default({}),
+      seed: nonNegativeInt.default(0),
+    })
+    .strict()
+    .transform((cell) => ({
+      ...cell,
+      // the protocol a zero-shot cell is judged by, written out (config.json holds every setting)
+      dataset:
+        cell.dataset.split === 'zeroshot'
+          ? { ...cell.dataset, protocol: cell.dataset.protocol ?? ('sem-pcyc' as const) }
+          : cell.dataset,
+      eval: {
+        ...cell.eval,
+        distance: cell.eval.distance ?? defaultRetrievalDistance(cell.loss.name as string),
+      },
+    }));
+}
+
+export type CellSettings = z.infer<ReturnType<typeof composeCellConfigSchema>>;
+/** A cell's loss: its name and its options, defaults filled in (`annealSteps` may be 'auto'). */
+export interface LossSettings {
+  name: LossName;
+  [option: string]: unknown;
+}
 
 export type AxisValue = string | number | boolean;
 
@@ -641,8 +711,12 @@ function unwrap(schema: z.ZodTypeAny): z.ZodTypeAny {
  * checking scalar axis paths). For a discriminated union (the loss, train.augment), `variant` (its
  * `name`) picks the option. Returns null when `path` is not an object in the schema.
  */
-export function knownKeysAt(path: (string | number)[], variant?: string): string[] | null {
-  let s: z.ZodTypeAny = CellConfigSchema;
+export function knownKeysAt(
+  path: (string | number)[],
+  variant?: string,
+  schema: z.ZodTypeAny = cellConfigSchema(),
+): string[] | null {
+  let s: z.ZodTypeAny = schema;
   for (const key of path) {
     s = unwrap(s);
     if (s instanceof z.ZodObject) {
@@ -665,15 +739,18 @@ export function knownKeysAt(path: (string | number)[], variant?: string): string
 export function isConfigPath(path: string[]): boolean {
   if (path.length === 0) return false;
   if (path.length === 1 && path[0] === 'loss') return true;
+  const schema = cellConfigSchema();
   if (path[0] === 'loss')
-    return path.length === 2 && LOSS_NAMES.some((n) => knownKeysAt(['loss'], n)?.includes(path[1]!));
-  const parent = knownKeysAt(path.slice(0, -1));
+    return (
+      path.length === 2 && listLosses().some((n) => knownKeysAt(['loss'], n, schema)?.includes(path[1]!))
+    );
+  const parent = knownKeysAt(path.slice(0, -1), undefined, schema);
   return parent !== null && parent.includes(path[path.length - 1]!);
 }
 
 /** True when `path` is a free-form map in the schema (`dataset.prepare`): any key below it is allowed. */
 export function isFreeFormPath(path: string[]): boolean {
-  let s: z.ZodTypeAny = CellConfigSchema;
+  let s: z.ZodTypeAny = cellConfigSchema();
   for (const key of path) {
     s = unwrap(s);
     if (s instanceof z.ZodRecord) return true;

@@ -82,7 +82,7 @@ describe('grid expansion', () => {
       'g.yaml',
     );
     const mems = exp.cells.filter((c) => c.loss.name === 'mems');
-    expect(mems.map((c) => [c.axes.data, (c.loss as { margin: number }).margin])).toEqual([
+    expect(mems.map((c) => [c.axes.data, c.loss.margin as number])).toEqual([
       ['small', 4],
       ['big', 3],
     ]);

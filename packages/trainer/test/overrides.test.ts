@@ -1,5 +1,6 @@
 import { expandExperiment } from '../src/grid';
 import { parseOverride } from '../src/overrides';
+import { knownKeysAt } from '../src/schema';
 
 const base = {
   dataset: { name: 'emoji', dir: '{dataRoot}/emoji-64', prepare: { dataset: 'emoji', size: 64 } },
@@ -140,7 +141,7 @@ describe('overrides applied to an experiment', () => {
   test.each([
     [
       ['model.widht=32'],
-      'override model.widht=32: unknown key "widht" under model (known: kind, ssgn, backbone, block, width, inputSize, embeddingDim, hashBits, seReduction, weightsFile, domainAwareStages, attnActivation, pretrained, pretrainedInit)',
+      `override model.widht=32: unknown key "widht" under model (known: ${knownKeysAt(['model'])!.join(', ')})`,
     ],
     [
       ['modle.width=32'],

@@ -4,7 +4,7 @@
  * axis differ in their settings only there. A backbone, block or loss added to its registry is covered
  * here without editing this file (no training: the model tests train every backbone x block).
  */
-import { LOSS_NAMES, listBackbones, listBlocks, resolveLossOptions } from '@sbir/model';
+import { listBackbones, listBlocks, listLosses, resolveLossOptions } from '@sbir/model';
 import { expandExperiment, settingsOf } from '../src/grid';
 import type { CellConfig } from '../src/schema';
 
@@ -29,7 +29,7 @@ function differingSections(a: CellConfig, b: CellConfig): string[] {
 }
 
 test('a grid over every backbone x block x loss: one cell each, configs naming their values, ids unique', () => {
-  const grid = { backbone: listBackbones(), block: listBlocks(), loss: [...LOSS_NAMES] };
+  const grid = { backbone: listBackbones(), block: listBlocks(), loss: listLosses() };
   const exp = expandExperiment(doc(grid), 'registries.yaml');
   expect(exp.cells).toHaveLength(grid.backbone.length * grid.block.length * grid.loss.length);
   expect(new Set(exp.cells.map((c) => c.cellId)).size).toBe(exp.cells.length);
@@ -40,7 +40,7 @@ test('a grid over every backbone x block x loss: one cell each, configs naming t
   }
 });
 
-test.each([...LOSS_NAMES])(
+test.each(listLosses())(
   'loss %s: its options written out with the defaults; it differs from softmax in the loss (and the distance it asks for)',
   (name) => {
     const exp = expandExperiment(doc({ loss: [...new Set(['softmax', name])] }), 'registries.yaml');

@@ -3,7 +3,11 @@ import * as path from 'node:path';
 import { pipelineDefaults } from '@sbir/model';
 import { loadExperiment, listExperimentFiles } from '../src/grid';
 import { ConfigError } from '../src/messages';
+import { knownKeysAt } from '../src/schema';
 import { REPO_ROOT, tmpDir } from './fixtures';
+
+/** The keys `model` takes, from the composed schema (registries' kinds and blocks included). */
+const MODEL_KEYS = knownKeysAt(['model'])!.join(', ');
 
 const GOOD = `name: demo
 base:
@@ -164,7 +168,7 @@ describe('experiment schema errors name the file and the path', () => {
       '  size:\n    small: { model: { inputSize: 32 } }\n    big: { model: { inputSise: 96 } }\n',
     );
     expect(errorOf('inputSise: 96', 'inputSise: 97', text)).toBe(
-      'experiments/demo.yaml: grid.size.big.model.inputSise: unknown key "inputSise" (known: kind, ssgn, backbone, block, width, inputSize, embeddingDim, hashBits, seReduction, weightsFile, domainAwareStages, attnActivation, pretrained, pretrainedInit)',
+      `experiments/demo.yaml: grid.size.big.model.inputSise: unknown key "inputSise" (known: ${MODEL_KEYS})`,
     );
   });
 

@@ -8,7 +8,7 @@
  */
 import * as path from 'node:path';
 import { z } from 'zod';
-import { DataError, messages } from '../errors';
+import { badOptionError, optionFlag } from '../errors';
 import type { AdapterOptions, AdapterOptionsSchema, CommonAdapterOptions } from '../types';
 
 /** zod's messages for every check of one field: the text after "expected". */
@@ -49,16 +49,12 @@ function listChoices(values: readonly string[]): string {
   return values.length > 1 ? `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}` : values[0];
 }
 
-/** `extraPhotos` -> `extra-photos`: the command-line flag of an option. */
-export function optionFlag(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
+export { optionFlag };
 
 /** Checks one value against its field; a bad one is a one-line DataError naming the flag. */
 function checkValue(field: z.ZodTypeAny, name: string, value: unknown): unknown {
   const r = field.safeParse(value);
-  if (!r.success)
-    throw new DataError('bad-option', messages.badOption(optionFlag(name), r.error.issues[0].message, value));
+  if (!r.success) throw badOptionError(name, r.error.issues[0]!.message, value);
   return r.data;
 }
 

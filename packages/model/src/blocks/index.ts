@@ -1,13 +1,23 @@
-export { createAttn, registerBlock, listBlocks, resolveBlockConfig, ATTN_TYPES } from './registry';
-export type { AttnType } from './registry';
-export { SEModule, DEFAULT_SE_REDUCTION, DEFAULT_HIDDEN_ACTIVATION } from './se';
-export type { SEBlockArgs } from './se';
-export { DEFAULT_DOMAIN_AWARE_STAGES } from './dase';
-export { HIDDEN_ACTIVATIONS } from './types';
+export {
+  createAttn,
+  getBlock,
+  listBlockOptions,
+  listBlocks,
+  parseBlockOptions,
+  registerBlock,
+  resolveBlockConfig,
+} from './registry';
+export type { AttnType, DeclaredBlockOption } from './registry';
+export { SEModule, SeOptionsSchema, DEFAULT_SE_REDUCTION, DEFAULT_ATTN_ACTIVATION } from './se';
+export type { SEBlockArgs, SeOptions } from './se';
+export { DaseOptionsSchema, DEFAULT_DOMAIN_AWARE_STAGES } from './dase';
+export type { DaseOptions } from './dase';
+export { ATTN_ACTIVATIONS } from './types';
 export type {
   AttentionModule,
+  AttnActivation,
+  BlockContext,
   BlockEntry,
   BlockOptions,
-  HiddenActivation,
   ResolvedBlockConfig,
 } from './types';

@@ -7,21 +7,37 @@
  *   h = act(W1 avgpool(x) + b1);  s = sigmoid(W2 [h ; d] + b2);  y = x * s
  *   with d the domain scalar of the sample (sketch 0, photo 1) and W2: C/r + 1 -> C.
  * The hidden activation `act` is the authors' sigmoid (`self.activate = nn.Sigmoid()`, used in both
- * modes) unless `hiddenActivation: 'relu'` asks for Hu et al.'s ReLU, so SE and DASE differ only by the
+ * modes) unless `attnActivation: 'relu'` asks for Hu et al.'s ReLU, so SE and DASE differ only by the
  * domain input. Parameters follow Cadene's `se_module.fc1` / `fc2` names (1x1 convs there, [in, out]
  * matrices here).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
 import { isNativeBackend } from '../backend';
 import { dense, spatialMean, squeezeExcite } from '../ops';
 import { ParamStore, linearInit } from '../params';
 import { Rng } from '../rng';
-import { AttentionModule, BlockEntry, BlockOptions, HIDDEN_ACTIVATIONS, HiddenActivation } from './types';
+import { ATTN_ACTIVATIONS, AttentionModule, AttnActivation, BlockContext, BlockEntry } from './types';
 
-export const DEFAULT_SE_REDUCTION = 16;
-export const DEFAULT_HIDDEN_ACTIVATION: HiddenActivation = 'sigmoid';
+/** The options of `se` (and of `dase`, which adds its stages): the yaml's `model.<option>`. */
+export const SeOptionsSchema = z
+  .object({
+    /** Reduction ratio r: hidden width max(1, floor(C / r)) (authors' se_module.py: 16). */
+    seReduction: z.number().int().positive().default(16),
+    /**
+     * Hidden activation of the excitation, the same for SE and DASE so that the block axis changes only
+     * the domain input: 'sigmoid' (the authors' se_module.py) or 'relu' (Hu et al., Cadene's SE-ResNeXt).
+     */
+    attnActivation: z.enum(ATTN_ACTIVATIONS as [AttnActivation, ...AttnActivation[]]).default('sigmoid'),
+  })
+  .strict();
+export type SeOptions = z.output<typeof SeOptionsSchema>;
 
-export interface SEBlockArgs extends BlockOptions {
+const SE_DEFAULTS = SeOptionsSchema.parse({});
+export const DEFAULT_SE_REDUCTION: number = SE_DEFAULTS.seReduction;
+export const DEFAULT_ATTN_ACTIVATION: AttnActivation = SE_DEFAULTS.attnActivation;
+
+export interface SEBlockArgs extends BlockContext, Partial<SeOptions> {
   /** Channels of the feature map the block re-weights. */
   channels: number;
   /** Append the domain scalar to the hidden vector (DASE). Default false. */
@@ -34,10 +50,10 @@ function assertPositiveInteger(v: unknown, field: string): void {
   }
 }
 
-export function resolveHiddenActivation(v: HiddenActivation | undefined): HiddenActivation {
-  const act = v ?? DEFAULT_HIDDEN_ACTIVATION;
-  if (!HIDDEN_ACTIVATIONS.includes(act)) {
-    throw new Error(`unknown hiddenActivation "${String(act)}" (known: ${HIDDEN_ACTIVATIONS.join(', ')})`);
+function checkedActivation(v: AttnActivation | undefined): AttnActivation {
+  const act = v ?? DEFAULT_ATTN_ACTIVATION;
+  if (!ATTN_ACTIVATIONS.includes(act)) {
+    throw new Error(`unknown attnActivation "${String(act)}" (known: ${ATTN_ACTIVATIONS.join(', ')})`);
   }
   return act;
 }
@@ -45,10 +61,10 @@ export function resolveHiddenActivation(v: HiddenActivation | undefined): Hidden
 export class SEModule implements AttentionModule {
   static readonly className = 'SEModule';
   readonly channels: number;
-  readonly reduction: number;
+  readonly seReduction: number;
   readonly hidden: number;
   readonly domainAware: boolean;
-  readonly hiddenActivation: HiddenActivation;
+  readonly attnActivation: AttnActivation;
   readonly store: ParamStore;
   private readonly w1: tf.Variable;
   private readonly b1: tf.Variable;
@@ -57,12 +73,12 @@ export class SEModule implements AttentionModule {
 
   constructor(args: SEBlockArgs) {
     assertPositiveInteger(args.channels, 'channels');
-    if (args.reduction !== undefined) assertPositiveInteger(args.reduction, 'reduction');
+    if (args.seReduction !== undefined) assertPositiveInteger(args.seReduction, 'seReduction');
     this.channels = args.channels;
-    this.reduction = args.reduction ?? DEFAULT_SE_REDUCTION;
-    this.hidden = Math.max(1, Math.floor(this.channels / this.reduction));
+    this.seReduction = args.seReduction ?? DEFAULT_SE_REDUCTION;
+    this.hidden = Math.max(1, Math.floor(this.channels / this.seReduction));
     this.domainAware = args.domainAware ?? false;
-    this.hiddenActivation = resolveHiddenActivation(args.hiddenActivation);
+    this.attnActivation = checkedActivation(args.attnActivation);
     this.store = args.store ?? new ParamStore();
     const rng = args.rng ?? new Rng(0);
     const name = args.name ?? 'attn';
@@ -91,12 +107,12 @@ export class SEModule implements AttentionModule {
         this.b1 as tf.Tensor1D,
         this.w2 as tf.Tensor2D,
         this.b2 as tf.Tensor1D,
-        this.hiddenActivation,
+        this.attnActivation,
         d,
       );
     }
     let h: tf.Tensor2D = dense(spatialMean(x), this.w1 as tf.Tensor2D, this.b1 as tf.Tensor1D);
-    h = this.hiddenActivation === 'relu' ? tf.relu(h) : tf.sigmoid(h);
+    h = this.attnActivation === 'relu' ? tf.relu(h) : tf.sigmoid(h);
     if (this.domainAware) h = tf.concat([h, tf.reshape(domain as tf.Tensor, [n, 1])], 1);
     const s = tf.sigmoid(dense(h, this.w2 as tf.Tensor2D, this.b2 as tf.Tensor1D));
     return tf.mul(x, tf.reshape(s, [n, 1, 1, c]));
@@ -106,19 +122,18 @@ export class SEModule implements AttentionModule {
     return {
       className: SEModule.className,
       channels: this.channels,
-      reduction: this.reduction,
+      seReduction: this.seReduction,
       domainAware: this.domainAware,
-      hiddenActivation: this.hiddenActivation,
+      attnActivation: this.attnActivation,
     };
   }
 }
 
 /** `se`: plain squeeze-excite in every residual unit (no domain input). */
-export const seBlock: BlockEntry = {
-  create: (channels, opts) => new SEModule({ ...opts, channels, domainAware: false }),
-  resolve: (opts) => ({
-    seReduction: opts.reduction ?? DEFAULT_SE_REDUCTION,
-    attnActivation: resolveHiddenActivation(opts.hiddenActivation),
-    domainAwareStages: [],
-  }),
+export const seBlock: BlockEntry<typeof SeOptionsSchema> = {
+  description: 'squeeze-and-excitation (Hu et al. 2018) in every residual unit',
+  options: SeOptionsSchema,
+  recordedForEveryBlock: true,
+  create: (channels, ctx, options) => new SEModule({ ...ctx, ...options, channels, domainAware: false }),
+  resolve: (options) => ({ ...options, domainAwareStages: [] }),
 };

@@ -75,7 +75,7 @@ export function backboneTargets(arch: string, block: string): TargetTensor[] {
   getBackboneSpec(arch);
   const store = new ParamStore();
   try {
-    createBackbone({ name: arch, attn: block, store, rng: new ZeroRng(0) });
+    createBackbone({ name: arch, block, store, rng: new ZeroRng(0) });
     return [...store.params, ...store.buffers].map(([name, v]) => ({ name, shape: v.shape }));
   } finally {
     store.dispose();

@@ -3,9 +3,10 @@
  * one line in KINDS below; its options live under `model.<optionsKey>` and are validated by the
  * entry's zod schema, which holds every default.
  */
-import { formatPath, issueSentence } from '@sbir/core';
+import { ConfigIssueError, issueSentence } from '@sbir/core';
 import type { ZodIssue } from 'zod';
-import { ModelConfig } from '../model';
+import { listBlockOptions } from '../blocks/registry';
+import { MODEL_SETTING_KEYS, ModelConfig } from '../model';
 import { sbirKind } from './sbir';
 import { ssgnKind } from './ssgn';
 import { ModelKindEntry, ModelKindEnv, RetrievalNet } from './types';
@@ -37,15 +38,21 @@ export function listModelKinds(): string[] {
 export function getModelKind(name: string): ModelKindEntry {
   const entry = KINDS.get(name);
   if (!entry)
-    throw new Error(`model.kind: unknown kind "${String(name)}" (known: ${listModelKinds().join(', ')})`);
+    throw new ConfigIssueError(
+      ['model', 'kind'],
+      `unknown kind "${String(name)}" (known: ${listModelKinds().join(', ')})`,
+    );
   return entry;
 }
 
-/** One zod issue of `model.<key>` as a line naming the full key (`model.ssgn.fusionDim: ...`). */
-function issueLine(key: string, issue: ZodIssue, input: unknown, known: string[]): string {
+/** One zod issue of `model.<key>` as an error naming the full key (`model.ssgn.fusionDim: ...`). */
+function issueError(key: string, issue: ZodIssue, input: unknown, known: string[]): ConfigIssueError {
   const path = ['model', key, ...issue.path];
   if (issue.code === 'unrecognized_keys') path.push(issue.keys[0]!);
-  return `${formatPath(path)}: ${issueSentence(issue, input, () => known)}`;
+  return new ConfigIssueError(
+    path,
+    issueSentence(issue, input, () => known),
+  );
 }
 
 /**
@@ -57,20 +64,39 @@ export function resolveModelKindOptions(cfg: ModelConfig): Record<string, unknow
   for (const other of KINDS.values()) {
     const key = other.optionsKey;
     if (key && key !== entry.optionsKey && (cfg as unknown as Record<string, unknown>)[key] !== undefined)
-      throw new Error(`model.${key}: options of kind "${other.name}", but model.kind is "${entry.name}"`);
+      throw new ConfigIssueError(
+        ['model', key],
+        `options of kind "${other.name}", but model.kind is "${entry.name}"`,
+      );
   }
   if (!entry.optionsKey || !entry.options) return {};
   const raw = (cfg as unknown as Record<string, unknown>)[entry.optionsKey] ?? {};
   const parsed = entry.options.safeParse(raw);
   if (!parsed.success) {
     const known = Object.keys(entry.options.shape);
-    throw new Error(issueLine(entry.optionsKey, parsed.error.issues[0]!, raw, known));
+    throw issueError(entry.optionsKey, parsed.error.issues[0]!, raw, known);
   }
   return parsed.data as Record<string, unknown>;
 }
 
+/**
+ * A key of `cfg` that is no setting (`MODEL_SETTING_KEYS`), no kind's options key and no block's option
+ * is an error: the block options travel by name, so a misspelt one would otherwise be ignored.
+ */
+function checkModelKeys(cfg: ModelConfig): void {
+  const known = [
+    ...MODEL_SETTING_KEYS,
+    ...[...KINDS.values()].flatMap((k) => (k.optionsKey ? [k.optionsKey] : [])),
+    ...listBlockOptions().map((o) => o.name),
+  ];
+  const unknown = Object.keys(cfg).find((k) => !known.includes(k));
+  if (unknown !== undefined)
+    throw new ConfigIssueError(['model', unknown], `unknown setting (known: ${known.join(', ')})`);
+}
+
 /** Builds the network of `cfg.kind` (default 'sbir') with its options resolved. */
 export function createModel(cfg: ModelConfig, env: Omit<ModelKindEnv, 'options'>): RetrievalNet {
+  checkModelKeys(cfg);
   const entry = getModelKind(cfg.kind ?? DEFAULT_MODEL_KIND);
   return entry.create(cfg, { ...env, options: resolveModelKindOptions(cfg) });
 }
