@@ -19,7 +19,10 @@ const registered: Callback[] = [];
 export function registerCellCallbacks(...callbacks: Callback[]): () => void {
   registered.push(...callbacks);
   return () => {
-    for (const c of callbacks) registered.splice(registered.indexOf(c), 1);
+    for (const c of callbacks) {
+      const i = registered.indexOf(c);
+      if (i >= 0) registered.splice(i, 1); // a second call removes nothing
+    }
   };
 }
 

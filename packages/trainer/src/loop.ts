@@ -125,7 +125,10 @@ export class CellLoop {
   }
 
   /** Calls a reporting hook (plain data, forwarded over IPC by the worker) of every callback. */
-  report<K extends keyof Callback>(name: K, ...args: Parameters<NonNullable<Callback[K]>>): void {
+  report<K extends Exclude<keyof Callback, LoopHook>>(
+    name: K,
+    ...args: Parameters<NonNullable<Callback[K]>>
+  ): void {
     for (const c of this.callbacks) (c[name] as ((...a: unknown[]) => void) | undefined)?.call(c, ...args);
   }
 
