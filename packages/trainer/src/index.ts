@@ -44,6 +44,8 @@ export { experimentStatus } from './status';
 export { ExecutorSchema, EXECUTORS } from './schema';
 export type { ExecutorSettings, ExecutorName } from './schema';
 export { runCell } from './cell';
+export { registerCellCallbacks } from './callbacks';
+export type { CellLoop, CellContext, StepOutput, EpochEnd } from './loop';
 export type { Callback, CellOutcome, CellProgress, CellStartInfo } from './protocol';
 export { syncExperiment } from './sync';
 export { MlflowClient, MlflowError, mlflowKey } from './mlflow/client';

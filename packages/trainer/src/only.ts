@@ -1,6 +1,6 @@
 /**
- * `--only` filters, one meaning wherever cells are picked (`--only` of the ablation, and the
- * `SBIR_FORCE_NAN_CELLS` test hook of a cell): hex strings are cell id prefixes, any of which may
+ * `--only` filters, one meaning wherever cells are picked (`--only` of the ablation, and the cells
+ * a test's fault injection picks, test/faults.ts): hex strings are cell id prefixes, any of which may
  * match; `axis=a,b` keeps cells whose axis has one of the values; filters on different axes must all
  * match.
  */

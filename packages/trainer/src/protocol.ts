@@ -1,4 +1,5 @@
 /** Messages between the ablation process and its worker processes (child_process IPC). */
+import type { CellLoop, EpochEnd, StepOutput } from './loop';
 import type { CellState, EpochLine } from './run-store';
 
 /** How a worker should start a cell (see planCell). */
@@ -47,13 +48,34 @@ export type WorkerMessage =
   | { type: 'fatal'; error: string };
 
 /**
- * Hooks of a running cell (Lightning's no-op Callback): the worker forwards them to the parent; tests
- * and other embedders can pass their own. Every hook is optional.
+ * Hooks of a running cell (Lightning's no-op Callback; every hook is optional).
+ *
+ * Loop hooks get the loop first (its counters, context and clock) and are awaited in list order:
+ * runCell's built-in callbacks (callbacks.ts: loss guard, epoch evaluation, metrics, checkpoints)
+ * come after the ones registered with registerCellCallbacks and before the ones passed to runCell.
+ *
+ * Reporting hooks get plain data: the worker forwards them to the parent over IPC; tests and other
+ * embedders can pass their own.
  */
 export interface Callback {
+  /** Before the first step of this attempt (after setup and restore). */
+  onTrainStart?(loop: CellLoop): void | Promise<void>;
+  /** After every step, with the counters advanced; a hook may replace `out.loss` (fault injection). */
+  onTrainBatchEnd?(loop: CellLoop, out: StepOutput): void | Promise<void>;
+  /** At the end of every epoch (and of the schedule), with `state.epoch` advanced; hooks fill `end` in. */
+  onTrainEpochEnd?(loop: CellLoop, end: EpochEnd): void | Promise<void>;
+  /** After the last step, or after the step at which the loop stopped (`loop.stopped`). */
+  onTrainEnd?(loop: CellLoop): void | Promise<void>;
+  /** After the final evaluation, before eval.json and the finished state are written. */
+  onTestEnd?(loop: CellLoop): void | Promise<void>;
+
   onCellStart?(info: CellStartInfo): void;
   onProgress?(progress: CellProgress): void;
+  /** The epoch is complete: evaluated, logged and checkpointed. */
   onEpochEnd?(cellId: string, line: EpochLine): void;
   onPhase?(cellId: string, phase: string): void;
   onCellEnd?(outcome: CellOutcome): void;
 }
+
+/** The hooks that CellLoop.hook calls (the rest are reporting hooks). */
+export type LoopHook = 'onTrainStart' | 'onTrainBatchEnd' | 'onTrainEpochEnd' | 'onTrainEnd' | 'onTestEnd';

@@ -15,6 +15,7 @@ import {
   waitFor,
   writeTinyExperiment,
 } from './fixtures';
+import { faultEnv } from './faults';
 import type { CellStatus } from '../src/run-store';
 
 jest.setTimeout(180_000);
@@ -49,10 +50,7 @@ test('a forced NaN fails its cell cleanly while the grid goes on; reruns skip; -
   const runs = path.join(dir, 'runs');
   const args = ['ablation', '--experiment', file, '--runs-dir', runs];
 
-  const first = await runCli(
-    args,
-    childEnv({ SBIR_FORCE_NAN_AT_STEP: '3', SBIR_FORCE_NAN_CELLS: 'loss=mems' }),
-  );
+  const first = await runCli(args, childEnv(faultEnv({ nanAtStep: 3, nanCells: 'loss=mems' })));
   expect(first.stderr).not.toMatch(/Error/);
   expect(first.code).toBe(1); // after the other cell ran: a script or scheduler sees the failure
   expect(first.stdout).toContain('preparing it (once)');
@@ -135,7 +133,7 @@ test('SIGKILL mid-cell: the rerun resumes from the last checkpoint and leaves fi
   const runs = path.join(dir, 'runs');
   const args = ['ablation', '--experiment', file, '--runs-dir', runs, '--workers', '1'];
 
-  const child = startCli(args, childEnv({ SBIR_STEP_DELAY_MS: '150' }));
+  const child = startCli(args, childEnv(faultEnv({ stepDelayMs: 150 })));
   const cells = await waitFor(
     'experiment.json',
     () => fs.existsSync(path.join(runs, 'kill', 'experiment.json')) && cellDirs(runs, 'kill'),
@@ -213,7 +211,7 @@ test('SIGTERM checkpoints the running cell, marks it interrupted and exits non-z
   const runs = path.join(dir, 'runs');
   const args = ['ablation', '--experiment', file, '--runs-dir', runs];
 
-  const child = startCli(args, childEnv({ SBIR_STEP_DELAY_MS: '150' }));
+  const child = startCli(args, childEnv(faultEnv({ stepDelayMs: 150 })));
   const cell = await waitFor('the cell to train', () => {
     const cells = fs.existsSync(path.join(runs, 'term', 'experiment.json')) ? cellDirs(runs, 'term') : null;
     const c = cells?.['0'];

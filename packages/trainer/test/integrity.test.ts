@@ -15,6 +15,7 @@ import {
   waitFor,
   writeTinyExperiment,
 } from './fixtures';
+import { faultEnv } from './faults';
 import type { CellStatus } from '../src/run-store';
 
 /** Every worker log of an experiment's run store (`.logs/<host>-<pid>/worker-<n>.log`), concatenated. */
@@ -136,7 +137,7 @@ test('a kill during the final evaluation leaves no eval.json in the running cell
   const file = writeTinyExperiment(dir, { name: 'final', grid: '  seed: [0]', dataDir, epochs: 1 });
   const runs = path.join(dir, 'runs');
   const args = ['ablation', '--experiment', file, '--runs-dir', runs];
-  const child = startCli(args, childEnv({ SBIR_FINAL_EVAL_DELAY_MS: '120000' }));
+  const child = startCli(args, childEnv(faultEnv({ finalEvalDelayMs: 120_000 })));
   const cell = await waitFor(
     'the final evaluation to have written retrieval.json',
     () => {

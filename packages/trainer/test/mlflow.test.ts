@@ -24,6 +24,7 @@ import {
   waitFor,
   writeTinyExperiment,
 } from './fixtures';
+import { faultEnv } from './faults';
 
 jest.setTimeout(240_000);
 
@@ -169,7 +170,7 @@ describeServer('MLflow mirror against a real server', () => {
     const runs = path.join(dir, 'runs');
     const res = await runCli(
       ['ablation', '--experiment', file, '--runs-dir', runs],
-      childEnv({ MLFLOW_TRACKING_URI: uri, SBIR_FORCE_NAN_AT_STEP: '3', SBIR_FORCE_NAN_CELLS: 'loss=mems' }),
+      childEnv({ MLFLOW_TRACKING_URI: uri, ...faultEnv({ nanAtStep: 3, nanCells: 'loss=mems' }) }),
     );
     expect(res.code).toBe(1); // the mems cell failed (and is mirrored FAILED below)
     expect(res.stdout).toContain(`mlflow: mirroring to ${uri}`);
@@ -230,7 +231,7 @@ describeServer('MLflow mirror against a real server', () => {
     const proxy = await startProxy(uri);
     const child = startCli(
       ['ablation', '--experiment', file, '--runs-dir', runs, '--workers', '1'],
-      childEnv({ MLFLOW_TRACKING_URI: proxy.uri, SBIR_STEP_DELAY_MS: '100' }),
+      childEnv({ MLFLOW_TRACKING_URI: proxy.uri, ...faultEnv({ stepDelayMs: 100 }) }),
     );
     // the server "goes down" once the first cell's run exists and has some metrics
     await waitFor(

@@ -18,6 +18,7 @@ import {
   waitFor,
   writeTinyExperiment,
 } from './fixtures';
+import { faultEnv } from './faults';
 import { MlflowClient } from '../src/mlflow/client';
 import type { CellStatus } from '../src/run-store';
 
@@ -153,7 +154,7 @@ withCluster(
     const args = ['ablation', '--experiment', file, '--runs-dir', runs];
 
     // first run, slowed down so that one task can be cancelled mid-training
-    const first = startCli(args, slurmEnv({ SBIR_STEP_DELAY_MS: '300' }));
+    const first = startCli(args, slurmEnv(faultEnv({ stepDelayMs: 300 })));
     const victim = await waitFor(
       'experiment.json',
       () => fs.existsSync(path.join(runs, 'grid', 'experiment.json')) && cellsOf(runs, 'grid')[0],
@@ -285,7 +286,7 @@ withCluster(
     const runs = path.join(dir, 'runs');
     const r = await runCli(
       ['ablation', '--experiment', file, '--runs-dir', runs],
-      slurmEnv({ SBIR_FORCE_NAN_AT_STEP: '2', SBIR_FORCE_NAN_CELLS: 'seed=1' }),
+      slurmEnv(faultEnv({ nanAtStep: 2, nanCells: 'seed=1' })),
     );
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(
@@ -341,7 +342,7 @@ withCluster(
     const runs = path.join(dir, 'runs');
     const r = await runCli(
       ['ablation', '--experiment', file, '--runs-dir', runs],
-      slurmEnv({ SBIR_STEP_DELAY_MS: '4000' }),
+      slurmEnv(faultEnv({ stepDelayMs: 4000 })),
     );
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/1 cell\(s\) interrupted by Slurm/);
@@ -398,7 +399,7 @@ withCluster(
         'grid.seed=1',
         'executor.time=1',
       ],
-      slurmEnv({ SBIR_STEP_DELAY_MS: '4000' }), // 40 steps: about 3 minutes of training
+      slurmEnv(faultEnv({ stepDelayMs: 4000 })), // 40 steps: about 3 minutes of training
     );
     expect(submit.code).toBe(0);
     expect(submit.stdout).toMatch(/submitted Slurm job \d+: 1 task\(s\)/);
