@@ -15,7 +15,7 @@ Architectures:
       stages 1-3; --act sigmoid their hidden activation (Cadene's published SE uses ReLU).
   resnet50  torchvision.models.resnet50 (v1.5), fc as the head.
 
-Run with the system python that has torch (Debian python3-torch, python3-torchvision).
+Run from .venv (requirements.txt: torch, torchvision): `.venv/bin/python -m sbir_py.reference_nets --arch ... --out DIR`.
 """
 import argparse
 import json

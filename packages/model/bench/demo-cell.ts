@@ -1,0 +1,239 @@
+/**
+ * The whole demo cell, timed: our cell (the trainer's `ablation` CLI running one cell of
+ * experiments/demo.yaml, one worker, the given threads, in a fresh run store) against
+ * torch_demo_cell.py, a PyTorch implementation of the same cell on the same shards. Rounds are
+ * interleaved (the order alternates); wall seconds from process start to exit are the headline.
+ *
+ * Then one more run of our cell under `--cpu-prof` says where its time goes beyond the training step:
+ * each CPU sample is filed under the outermost phase on its stack (final evaluation, epoch
+ * evaluations, checkpoints, augmentation inside the training step, the training step, shard reading,
+ * logging and status) and the rest is startup (module loading, TensorFlow, dataset verification).
+ * Children are run as argv arrays (no shell); the trainer is reached as a program, not imported, so
+ * @sbir/model keeps depending on nothing above it.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+export interface DemoCellOptions {
+  root: string;
+  python: string;
+  threads: number;
+  rounds: number;
+  dataRoot: string;
+  block: 'se' | 'dase';
+  loss: 'mems' | 'softmax';
+  seed: number;
+  profile: boolean;
+  log: (line: string) => void;
+}
+
+interface OursRun {
+  wallSeconds: number;
+  trainSeconds: number;
+  finalEvalSeconds: number;
+  epochEvalSeconds: number;
+  mapAll: number;
+  stepImagesPerSec: number;
+}
+
+interface TorchRun {
+  totalSeconds: number;
+  trainLoopSeconds: number;
+  seconds: Record<string, number>;
+  imagesPerSecStep: number;
+  'mAP@all': number;
+  version: string;
+  wallSeconds: number;
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): { out: string; seconds: number } {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+  const seconds = (performance.now() - t0) / 1000;
+  if (r.status !== 0)
+    throw new Error(
+      `${path.basename(cmd)} ${args.slice(0, 3).join(' ')} … failed (${r.status ?? r.signal}): ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`,
+    );
+  return { out: r.stdout, seconds };
+}
+
+/** data/emoji-64 as the demo prepares it (category split, seed 0), made once if it is missing. */
+function ensureDemoData(o: DemoCellOptions): string {
+  const dir = path.join(o.dataRoot, 'emoji-64');
+  if (!fs.existsSync(path.join(dir, 'manifest.json'))) {
+    o.log(`demo cell: preparing ${dir} (once)`);
+    const cli = path.join(o.root, 'packages/data/src/cli.ts');
+    run(tsx(o.root), [cli, 'prepare', '--dataset', 'emoji', '--size', '64', '--out', dir, '--quiet'], {}, o.root);
+  }
+  return dir;
+}
+
+const tsx = (root: string): string => path.join(root, 'node_modules', '.bin', 'tsx');
+
+function findFile(dir: string, name: string): string {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name === name) return path.join(e.parentPath, e.name);
+  }
+  throw new Error(`${dir}: no ${name} (did the cell finish?)`);
+}
+
+/** One cell through the trainer's CLI in a fresh run store; `env` adds e.g. NODE_OPTIONS for profiling. */
+function runOurs(o: DemoCellOptions, env: NodeJS.ProcessEnv = {}): OursRun {
+  const runs = fs.mkdtempSync(path.join(os.tmpdir(), 'sbir-demo-cell-'));
+  try {
+    const args = [path.join(o.root, 'packages/trainer/src/cli.ts'), 'ablation', '--experiment', 'demo'];
+    args.push('--only', `block=${o.block}`, '--only', `loss=${o.loss}`, '--only', `seed=${o.seed}`);
+    args.push('--runs-dir', runs, '--data-root', o.dataRoot, '--workers', '1', '--threads', String(o.threads));
+    args.push('--tracking-uri', '');
+    const { seconds } = run(tsx(o.root), args, { TF_CPP_MIN_LOG_LEVEL: '2', ...env }, o.root);
+    const evalJson = JSON.parse(fs.readFileSync(findFile(runs, 'eval.json'), 'utf8')) as Record<string, number>;
+    const lines = fs
+      .readFileSync(findFile(runs, 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, number | string>);
+    const steps = lines.filter((l) => l.kind === 'step').map((l) => Number(l.imagesPerSec));
+    const epochEval = lines.filter((l) => l.kind === 'epoch').reduce((s, l) => s + Number(l.evalSeconds ?? 0), 0);
+    return {
+      wallSeconds: seconds,
+      trainSeconds: evalJson.trainSeconds!,
+      finalEvalSeconds: evalJson.evalSeconds!,
+      epochEvalSeconds: epochEval,
+      mapAll: evalJson['mAP@all']!,
+      stepImagesPerSec: median(steps),
+    };
+  } finally {
+    fs.rmSync(runs, { recursive: true, force: true });
+  }
+}
+
+function runTorch(o: DemoCellOptions, data: string): TorchRun {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sbir-torch-cell-'));
+  try {
+    const args = [path.join(__dirname, 'torch_demo_cell.py'), '--data', data, '--out', out];
+    args.push('--block', o.block, '--loss', o.loss, '--seed', String(o.seed), '--threads', String(o.threads));
+    const env = { OMP_NUM_THREADS: String(o.threads), MKL_NUM_THREADS: String(o.threads) };
+    const r = run(o.python, args, env, o.root);
+    return { ...(JSON.parse(r.out.trim().split('\n').pop()!) as TorchRun), wallSeconds: r.seconds };
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+  children?: number[];
+}
+
+/** The phase a stack belongs to: its outermost frame that names one (root first). */
+export function phaseOf(stack: { functionName: string; url: string }[]): string {
+  let inStep = false;
+  let phase: string | null = null;
+  for (const f of stack) {
+    const fn = f.functionName;
+    if (fn === 'finalEvaluation') return 'final evaluation';
+    if (fn === 'quickEvaluation') return 'epoch evaluations';
+    if (fn === 'dumpCheckpoint' || /trainer\/src\/checkpoint/.test(f.url)) return 'checkpoints';
+    if (fn === 'trainStep') inStep = true;
+    if (inStep && /model\/src\/augment/.test(f.url)) return 'augmentation';
+    if (!inStep && !phase && /data\/src\//.test(f.url)) phase = 'shard reading';
+    if (!inStep && !phase && (/trainer\/src\/run-store/.test(f.url) || fn === 'appendMetric')) phase = 'logging and status';
+  }
+  if (inStep) return 'training step';
+  return phase ?? 'startup and other';
+}
+
+/** CPU seconds by phase from a V8 .cpuprofile (samples x their time deltas). */
+export function profilePhases(profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }): Record<string, number> {
+  const parent = new Map<number, number>();
+  const byId = new Map<number, ProfileNode>();
+  for (const n of profile.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const phaseById = new Map<number, string>();
+  const phaseFor = (id: number): string => {
+    const known = phaseById.get(id);
+    if (known) return known;
+    const stack: ProfileNode['callFrame'][] = [];
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) stack.unshift(byId.get(cur)!.callFrame);
+    const leaf = stack[stack.length - 1]!.functionName;
+    const p = leaf === '(idle)' ? 'idle (waiting on I/O)' : leaf === '(garbage collector)' ? 'garbage collection' : phaseOf(stack);
+    phaseById.set(id, p);
+    return p;
+  };
+  const out: Record<string, number> = {};
+  profile.samples.forEach((id, i) => {
+    const p = phaseFor(id);
+    out[p] = (out[p] ?? 0) + (profile.timeDeltas[i] ?? 0) / 1e6;
+  });
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, round3(v)]).sort((a, b) => b[1] - a[1]));
+}
+
+function profiledRun(o: DemoCellOptions): Record<string, unknown> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sbir-cell-prof-'));
+  try {
+    const r = runOurs(o, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` });
+    // the CLI process and its worker each write one profile: the worker's is the one running the cell
+    const phases = fs
+      .readdirSync(dir)
+      .map((f) => profilePhases(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))))
+      .sort((a, b) => (b['training step'] ?? 0) - (a['training step'] ?? 0))[0];
+    return { wallSeconds: round3(r.wallSeconds), workerPhaseSeconds: phases };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function demoCellComparison(o: DemoCellOptions): Record<string, unknown> {
+  const data = ensureDemoData(o);
+  const ours: OursRun[] = [];
+  const torch: TorchRun[] = [];
+  const loadStart = os.loadavg();
+  for (let r = 0; r < o.rounds; r++) {
+    // alternate which engine goes first, so a drift in load does not favour one
+    const pair = r % 2 === 0 ? [() => ours.push(runOurs(o)), () => torch.push(runTorch(o, data))] : [() => torch.push(runTorch(o, data)), () => ours.push(runOurs(o))];
+    pair.forEach((f) => f());
+    o.log(
+      `demo cell round ${r + 1}: ours ${ours[r]!.wallSeconds.toFixed(1)} s (mAP@all ${ours[r]!.mapAll.toFixed(4)}), ` +
+        `PyTorch ${torch[r]!.wallSeconds.toFixed(1)} s (mAP@all ${torch[r]!['mAP@all'].toFixed(4)})`,
+    );
+  }
+  const profile = o.profile ? profiledRun(o) : null;
+  if (profile) o.log(`demo cell profile (CPU seconds by phase): ${JSON.stringify(profile.workerPhaseSeconds)}`);
+  const best = (xs: number[]): number => Math.min(...xs);
+  return {
+    description: `one cell of experiments/demo.yaml (block ${o.block}, loss ${o.loss}, seed ${o.seed}: resnet-tiny width 16, 400 steps of 32 + 32, crop-flip, 4 epoch evaluations on 1500 gallery photos + checkpoints, final evaluation with flips and the 64-bit centre hash), wall seconds from process start to exit; ours = the trainer's ablation CLI (one worker), PyTorch = packages/model/bench/torch_demo_cell.py on the same shards; interleaved rounds, best round is the headline`,
+    cell: { block: o.block, loss: o.loss, seed: o.seed },
+    threads: o.threads,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    loadAverage: { start: loadStart.map(round3), end: os.loadavg().map(round3) },
+    ours: {
+      wallSeconds: ours.map((x) => round3(x.wallSeconds)),
+      trainSeconds: ours.map((x) => round3(x.trainSeconds)),
+      epochEvalSeconds: ours.map((x) => round3(x.epochEvalSeconds)),
+      finalEvalSeconds: ours.map((x) => round3(x.finalEvalSeconds)),
+      stepImagesPerSec: ours.map((x) => round3(x.stepImagesPerSec)),
+      mapAll: ours.map((x) => x.mapAll),
+    },
+    pytorch: {
+      version: torch[0]?.version,
+      wallSeconds: torch.map((x) => round3(x.wallSeconds)),
+      phaseSeconds: torch.map((x) => x.seconds),
+      stepImagesPerSec: torch.map((x) => x.imagesPerSecStep),
+      mapAll: torch.map((x) => x['mAP@all']),
+    },
+    ratioOursOverPytorch: round3(best(torch.map((x) => x.wallSeconds)) / best(ours.map((x) => x.wallSeconds))),
+    ratioPerRound: ours.map((x, i) => round3(torch[i]!.wallSeconds / x.wallSeconds)),
+    profile,
+  };
+}
