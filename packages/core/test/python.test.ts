@@ -34,7 +34,10 @@ test('ensureVenvPython reports a failing setup script with its exit status', () 
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sbir-py-'));
   try {
     fs.mkdirSync(path.join(root, 'scripts'));
-    fs.writeFileSync(path.join(root, 'scripts', 'python-venv.sh'), 'echo cannot reach the registry >&2; exit 3\n');
+    fs.writeFileSync(
+      path.join(root, 'scripts', 'python-venv.sh'),
+      'echo cannot reach the registry >&2; exit 3\n',
+    );
     expect(() => ensureVenvPython({}, root)).toThrow(/python-venv\.sh failed \(exit 3\)/);
     fs.writeFileSync(
       path.join(root, 'scripts', 'python-venv.sh'),

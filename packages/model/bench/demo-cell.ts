@@ -54,9 +54,19 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): { out: string; seconds: number } {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): { out: string; seconds: number } {
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+  const r = spawnSync(cmd, args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    maxBuffer: 64 << 20,
+  });
   const seconds = (performance.now() - t0) / 1000;
   if (r.status !== 0)
     throw new Error(
@@ -71,7 +81,12 @@ function ensureDemoData(o: DemoCellOptions): string {
   if (!fs.existsSync(path.join(dir, 'manifest.json'))) {
     o.log(`demo cell: preparing ${dir} (once)`);
     const cli = path.join(o.root, 'packages/data/src/cli.ts');
-    run(tsx(o.root), [cli, 'prepare', '--dataset', 'emoji', '--size', '64', '--out', dir, '--quiet'], {}, o.root);
+    run(
+      tsx(o.root),
+      [cli, 'prepare', '--dataset', 'emoji', '--size', '64', '--out', dir, '--quiet'],
+      {},
+      o.root,
+    );
   }
   return dir;
 }
@@ -91,17 +106,31 @@ function runOurs(o: DemoCellOptions, env: NodeJS.ProcessEnv = {}): OursRun {
   try {
     const args = [path.join(o.root, 'packages/trainer/src/cli.ts'), 'ablation', '--experiment', 'demo'];
     args.push('--only', `block=${o.block}`, '--only', `loss=${o.loss}`, '--only', `seed=${o.seed}`);
-    args.push('--runs-dir', runs, '--data-root', o.dataRoot, '--workers', '1', '--threads', String(o.threads));
+    args.push(
+      '--runs-dir',
+      runs,
+      '--data-root',
+      o.dataRoot,
+      '--workers',
+      '1',
+      '--threads',
+      String(o.threads),
+    );
     args.push('--tracking-uri', '');
     const { seconds } = run(tsx(o.root), args, { TF_CPP_MIN_LOG_LEVEL: '2', ...env }, o.root);
-    const evalJson = JSON.parse(fs.readFileSync(findFile(runs, 'eval.json'), 'utf8')) as Record<string, number>;
+    const evalJson = JSON.parse(fs.readFileSync(findFile(runs, 'eval.json'), 'utf8')) as Record<
+      string,
+      number
+    >;
     const lines = fs
       .readFileSync(findFile(runs, 'metrics.jsonl'), 'utf8')
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Record<string, number | string>);
     const steps = lines.filter((l) => l.kind === 'step').map((l) => Number(l.imagesPerSec));
-    const epochEval = lines.filter((l) => l.kind === 'epoch').reduce((s, l) => s + Number(l.evalSeconds ?? 0), 0);
+    const epochEval = lines
+      .filter((l) => l.kind === 'epoch')
+      .reduce((s, l) => s + Number(l.evalSeconds ?? 0), 0);
     return {
       wallSeconds: seconds,
       trainSeconds: evalJson.trainSeconds!,
@@ -146,14 +175,19 @@ export function phaseOf(stack: { functionName: string; url: string }[]): string 
     if (fn === 'trainStep') inStep = true;
     if (inStep && /model\/src\/augment/.test(f.url)) return 'augmentation';
     if (!inStep && !phase && /data\/src\//.test(f.url)) phase = 'shard reading';
-    if (!inStep && !phase && (/trainer\/src\/run-store/.test(f.url) || fn === 'appendMetric')) phase = 'logging and status';
+    if (!inStep && !phase && (/trainer\/src\/run-store/.test(f.url) || fn === 'appendMetric'))
+      phase = 'logging and status';
   }
   if (inStep) return 'training step';
   return phase ?? 'startup and other';
 }
 
 /** CPU seconds by phase from a V8 .cpuprofile (samples x their time deltas). */
-export function profilePhases(profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }): Record<string, number> {
+export function profilePhases(profile: {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}): Record<string, number> {
   const parent = new Map<number, number>();
   const byId = new Map<number, ProfileNode>();
   for (const n of profile.nodes) {
@@ -165,9 +199,15 @@ export function profilePhases(profile: { nodes: ProfileNode[]; samples: number[]
     const known = phaseById.get(id);
     if (known) return known;
     const stack: ProfileNode['callFrame'][] = [];
-    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) stack.unshift(byId.get(cur)!.callFrame);
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur))
+      stack.unshift(byId.get(cur)!.callFrame);
     const leaf = stack[stack.length - 1]!.functionName;
-    const p = leaf === '(idle)' ? 'idle (waiting on I/O)' : leaf === '(garbage collector)' ? 'garbage collection' : phaseOf(stack);
+    const p =
+      leaf === '(idle)'
+        ? 'idle (waiting on I/O)'
+        : leaf === '(garbage collector)'
+          ? 'garbage collection'
+          : phaseOf(stack);
     phaseById.set(id, p);
     return p;
   };
@@ -176,7 +216,11 @@ export function profilePhases(profile: { nodes: ProfileNode[]; samples: number[]
     const p = phaseFor(id);
     out[p] = (out[p] ?? 0) + (profile.timeDeltas[i] ?? 0) / 1e6;
   });
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, round3(v)]).sort((a, b) => b[1] - a[1]));
+  return Object.fromEntries(
+    Object.entries(out)
+      .map(([k, v]) => [k, round3(v)])
+      .sort((a, b) => b[1] - a[1]),
+  );
 }
 
 function profiledRun(o: DemoCellOptions): Record<string, unknown> {
@@ -201,7 +245,10 @@ export function demoCellComparison(o: DemoCellOptions): Record<string, unknown> 
   const loadStart = os.loadavg();
   for (let r = 0; r < o.rounds; r++) {
     // alternate which engine goes first, so a drift in load does not favour one
-    const pair = r % 2 === 0 ? [() => ours.push(runOurs(o)), () => torch.push(runTorch(o, data))] : [() => torch.push(runTorch(o, data)), () => ours.push(runOurs(o))];
+    const pair =
+      r % 2 === 0
+        ? [() => ours.push(runOurs(o)), () => torch.push(runTorch(o, data))]
+        : [() => torch.push(runTorch(o, data)), () => ours.push(runOurs(o))];
     pair.forEach((f) => f());
     o.log(
       `demo cell round ${r + 1}: ours ${ours[r]!.wallSeconds.toFixed(1)} s (mAP@all ${ours[r]!.mapAll.toFixed(4)}), ` +
@@ -209,7 +256,8 @@ export function demoCellComparison(o: DemoCellOptions): Record<string, unknown> 
     );
   }
   const profile = o.profile ? profiledRun(o) : null;
-  if (profile) o.log(`demo cell profile (CPU seconds by phase): ${JSON.stringify(profile.workerPhaseSeconds)}`);
+  if (profile)
+    o.log(`demo cell profile (CPU seconds by phase): ${JSON.stringify(profile.workerPhaseSeconds)}`);
   const best = (xs: number[]): number => Math.min(...xs);
   return {
     description: `one cell of experiments/demo.yaml (block ${o.block}, loss ${o.loss}, seed ${o.seed}: resnet-tiny width 16, 400 steps of 32 + 32, crop-flip, 4 epoch evaluations on 1500 gallery photos + checkpoints, final evaluation with flips and the 64-bit centre hash), wall seconds from process start to exit; ours = the trainer's ablation CLI (one worker), PyTorch = packages/model/bench/torch_demo_cell.py on the same shards; interleaved rounds, best round is the headline`,
@@ -232,7 +280,9 @@ export function demoCellComparison(o: DemoCellOptions): Record<string, unknown> 
       stepImagesPerSec: torch.map((x) => x.imagesPerSecStep),
       mapAll: torch.map((x) => x['mAP@all']),
     },
-    ratioOursOverPytorch: round3(best(torch.map((x) => x.wallSeconds)) / best(ours.map((x) => x.wallSeconds))),
+    ratioOursOverPytorch: round3(
+      best(torch.map((x) => x.wallSeconds)) / best(ours.map((x) => x.wallSeconds)),
+    ),
     ratioPerRound: ours.map((x, i) => round3(torch[i]!.wallSeconds / x.wallSeconds)),
     profile,
   };

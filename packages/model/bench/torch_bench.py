@@ -81,7 +81,8 @@ def main():
     dt = time.perf_counter() - t0
     cpu = time.process_time() - c0
     print(json.dumps({"engine": "pytorch", "version": torch.__version__, "threads": torch.get_num_threads(),
-                      "arch": a.arch, "width": a.width, "block": a.block, "batch": a.batch, "steps": steps, "seconds": dt, "cpuSeconds": cpu,
+                      "arch": a.arch, "width": a.width, "block": a.block, "batch": a.batch, "steps": steps,
+                      "seconds": dt, "cpuSeconds": cpu,
                       "channelsLast": a.channels_last, "imagesPerSec": steps * a.batch / dt,
                       "imagesPerCpuSec": steps * a.batch / cpu, "mkldnn": torch.backends.mkldnn.is_available()}))
 

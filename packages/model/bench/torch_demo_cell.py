@@ -248,7 +248,8 @@ def main():
             timer.add("training step", t0)
             t0 = time.perf_counter()
             if step % 10 == 0:
-                line = {"kind": "step", "step": step, "loss": sum(interval) / len(interval), "lr": sched.get_last_lr()[0]}
+                lr = sched.get_last_lr()[0]
+                line = {"kind": "step", "step": step, "loss": sum(interval) / len(interval), "lr": lr}
                 metrics.write(json.dumps(line) + "\n")
                 metrics.flush()
                 interval = []
@@ -262,7 +263,8 @@ def main():
                 metrics.flush()
                 timer.add("epoch evaluations", t0)
                 t0 = time.perf_counter()
-                state = {"model": net.state_dict(), "loss": head.state_dict(), "optimizer": opt.state_dict(), "step": step}
+                state = {"model": net.state_dict(), "loss": head.state_dict(), "optimizer": opt.state_dict()}
+                state["step"] = step
                 save_checkpoint(os.path.join(a.out, "last.pt"), state)
                 timer.add("checkpoints", t0)
             if step >= a.steps:

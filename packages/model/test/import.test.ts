@@ -12,7 +12,7 @@ import { fromTorchLayout } from '../src/import/layout';
 import { importCheckpoint } from '../src/import/importer';
 import { loadTensorDir } from '../src/tensorfile';
 import { useNativeBackend } from './helpers';
-import { PYTHON, listDir, runPython, tmpDir, writeTargets } from './import-fixtures';
+import { listDir, runPython, tmpDir, writeTargets } from './import-fixtures';
 
 const ARCH = 'resnet-tiny';
 let dir: string;

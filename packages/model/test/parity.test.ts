@@ -76,7 +76,16 @@ describe('parity with PyTorch (eval mode, 64 px, batch 2)', () => {
     '$arch block $block ($act): pooled features and logits within 1e-4',
     ({ arch, block, act }) => {
       const dir = path.join(tmp, `${arch}-${block}`);
-      const args = ['-m', 'sbir_py.reference_nets', '--arch', arch, '--block', block === 'dase' ? 'dase' : 'se', '--act', act];
+      const args = [
+        '-m',
+        'sbir_py.reference_nets',
+        '--arch',
+        arch,
+        '--block',
+        block === 'dase' ? 'dase' : 'se',
+        '--act',
+        act,
+      ];
       execFileSync(PYTHON, [...args, '--size', '64', '--batch', '2', '--classes', '10', '--out', dir], {
         stdio: ['ignore', 'inherit', 'inherit'],
       });

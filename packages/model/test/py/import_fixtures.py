@@ -64,7 +64,9 @@ def safetensors_fixtures(out):
         "fc.weight": rng.standard_normal((4, 6)).astype(np.float32),
     }
     save_file(tensors, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
-    expected = {k: {"shape": list(v.shape), "values": v.astype(np.float32).reshape(-1).tolist()} for k, v in tensors.items()}
+    expected = {
+        k: {"shape": list(v.shape), "values": v.astype(np.float32).reshape(-1).tolist()} for k, v in tensors.items()
+    }
     with open(os.path.join(out, "expected-st.json"), "w") as f:
         json.dump(expected, f)
 
