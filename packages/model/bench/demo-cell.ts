@@ -25,6 +25,9 @@ export interface DemoCellOptions {
   block: 'se' | 'dase';
   loss: 'mems' | 'softmax';
   seed: number;
+  /** Training steps and steps per epoch: the demo's 400 / 100 unless a shorter run is asked for. */
+  steps: number;
+  stepsPerEpoch: number;
   profile: boolean;
   log: (line: string) => void;
 }
@@ -117,6 +120,7 @@ function runOurs(o: DemoCellOptions, env: NodeJS.ProcessEnv = {}): OursRun {
       String(o.threads),
     );
     args.push('--tracking-uri', '');
+    args.push(`train.steps=${o.steps}`, `train.stepsPerEpoch=${o.stepsPerEpoch}`); // Hydra-style overrides
     const { seconds } = run(tsx(o.root), args, { TF_CPP_MIN_LOG_LEVEL: '2', ...env }, o.root);
     const evalJson = JSON.parse(fs.readFileSync(findFile(runs, 'eval.json'), 'utf8')) as Record<
       string,
@@ -149,6 +153,7 @@ function runTorch(o: DemoCellOptions, data: string): TorchRun {
   try {
     const args = [path.join(__dirname, 'torch_demo_cell.py'), '--data', data, '--out', out];
     args.push('--block', o.block, '--loss', o.loss, '--seed', String(o.seed), '--threads', String(o.threads));
+    args.push('--steps', String(o.steps), '--steps-per-epoch', String(o.stepsPerEpoch));
     const env = { OMP_NUM_THREADS: String(o.threads), MKL_NUM_THREADS: String(o.threads) };
     const r = run(o.python, args, env, o.root);
     return { ...(JSON.parse(r.out.trim().split('\n').pop()!) as TorchRun), wallSeconds: r.seconds };
@@ -260,8 +265,8 @@ export function demoCellComparison(o: DemoCellOptions): Record<string, unknown> 
     o.log(`demo cell profile (CPU seconds by phase): ${JSON.stringify(profile.workerPhaseSeconds)}`);
   const best = (xs: number[]): number => Math.min(...xs);
   return {
-    description: `one cell of experiments/demo.yaml (block ${o.block}, loss ${o.loss}, seed ${o.seed}: resnet-tiny width 16, 400 steps of 32 + 32, crop-flip, 4 epoch evaluations on 1500 gallery photos + checkpoints, final evaluation with flips and the 64-bit centre hash), wall seconds from process start to exit; ours = the trainer's ablation CLI (one worker), PyTorch = packages/model/bench/torch_demo_cell.py on the same shards; interleaved rounds, best round is the headline`,
-    cell: { block: o.block, loss: o.loss, seed: o.seed },
+    description: `one cell of experiments/demo.yaml (block ${o.block}, loss ${o.loss}, seed ${o.seed}: resnet-tiny width 16, ${o.steps} steps of 32 + 32 (the demo: 400), crop-flip, an evaluation every ${o.stepsPerEpoch} steps on 1500 gallery photos + checkpoints, final evaluation with flips and the 64-bit centre hash), wall seconds from process start to exit; ours = the trainer's ablation CLI (one worker), PyTorch = packages/model/bench/torch_demo_cell.py on the same shards; interleaved rounds, best round is the headline`,
+    cell: { block: o.block, loss: o.loss, seed: o.seed, steps: o.steps, stepsPerEpoch: o.stepsPerEpoch },
     threads: o.threads,
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     loadAverage: { start: loadStart.map(round3), end: os.loadavg().map(round3) },

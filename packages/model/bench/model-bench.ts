@@ -59,6 +59,8 @@ async function main(): Promise<void> {
     .option('width', { type: 'number', default: 16, describe: 'resnet-tiny width (the demo: 16)' })
     .option('demo-cell', { type: 'boolean', default: true, describe: 'time the whole demo cell vs PyTorch' })
     .option('demo-cell-rounds', { type: 'number', default: 2 })
+    .option('demo-cell-steps', { type: 'number', default: 400, describe: 'training steps (the demo: 400)' })
+    .option('demo-cell-steps-per-epoch', { type: 'number', default: 100 })
     .option('demo-cell-profile', {
       type: 'boolean',
       default: true,
@@ -86,6 +88,11 @@ async function main(): Promise<void> {
       describe: 'also time se_resnext50_32x4d at 224 px, batch 16 (slow: minutes per engine on 2 cores)',
     })
     .option('paper-steps', { type: 'number', default: 2, describe: 'timed steps per paper-scale run' })
+    .option('only-demo-cell', {
+      type: 'boolean',
+      default: false,
+      describe: 'run only the whole-demo-cell comparison and update `demoCell` in an existing --out file',
+    })
     .option('only-paper-scale', {
       type: 'boolean',
       default: false,
@@ -94,6 +101,30 @@ async function main(): Promise<void> {
     .strict()
     .parseAsync();
   const PY = ensureVenvPython(); // the peers: PyTorch 2.x, numpy (scripts/python-venv.sh, once)
+  const log = (s: string): void => void process.stderr.write(s + '\n');
+  const demoCellRun = (): Record<string, unknown> =>
+    demoCellComparison({
+      root: ROOT,
+      python: PY,
+      threads: args.threads,
+      rounds: args['demo-cell-rounds'],
+      dataRoot: path.resolve(args['data-root']),
+      block: 'se',
+      loss: 'mems',
+      seed: 0,
+      steps: args['demo-cell-steps'],
+      stepsPerEpoch: args['demo-cell-steps-per-epoch'],
+      profile: args['demo-cell-profile'],
+      log,
+    });
+  if (args['only-demo-cell']) {
+    const previous = fs.existsSync(args.out) ? (JSON.parse(fs.readFileSync(args.out, 'utf8')) as object) : {};
+    const demoCell = demoCellRun();
+    fs.mkdirSync(path.dirname(args.out), { recursive: true });
+    fs.writeFileSync(args.out, JSON.stringify({ ...previous, demoCell }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ demoCell: demoCell.ratioOursOverPytorch }) + '\n');
+    return;
+  }
   if (args['only-paper-scale']) {
     const previous = fs.existsSync(args.out) ? (JSON.parse(fs.readFileSync(args.out, 'utf8')) as object) : {};
     const paperScale = paperScaleComparison(PY, args.threads, args['paper-steps']);
@@ -102,7 +133,6 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ paperScale: paperScale.ratios }) + '\n');
     return;
   }
-  const log = (s: string): void => void process.stderr.write(s + '\n');
   const loadStart = os.loadavg();
   const backend = await initBackend('tensorflow', { threads: args.threads, quiet: true });
   log(`backend ${backend.name} TF ${backend.tfVersion}, ${backend.threads} threads`);
@@ -316,20 +346,7 @@ async function main(): Promise<void> {
     await initBackend('tensorflow', { quiet: true });
   }
 
-  const demoCell = args['demo-cell']
-    ? demoCellComparison({
-        root: ROOT,
-        python: PY,
-        threads: args.threads,
-        rounds: args['demo-cell-rounds'],
-        dataRoot: path.resolve(args['data-root']),
-        block: 'se',
-        loss: 'mems',
-        seed: 0,
-        profile: args['demo-cell-profile'],
-        log,
-      })
-    : null;
+  const demoCell = args['demo-cell'] ? demoCellRun() : null;
   const paperScale = args['paper-scale'] ? paperScaleComparison(PY, args.threads, args['paper-steps']) : null;
 
   const result = {
