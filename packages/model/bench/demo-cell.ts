@@ -3,9 +3,13 @@
  * experiments/demo.yaml, one worker, the given threads, in a fresh run store) against
  * torch_demo_cell.py, a PyTorch implementation of the same cell on the same shards. Rounds are
  * interleaved (the order alternates); wall seconds from process start to exit are the headline.
+ * PyTorch runs with OMP_WAIT_POLICY=PASSIVE: on a shared machine libgomp's spinning workers collapse
+ * (56 vs 388 images/s for the demo net at a load average of 7, 2026-12-07), so passive waiting is
+ * PyTorch's best case there (on a quieter machine it cost PyTorch 24 %: 333 vs 436 images/s in the
+ * training section of 2026-12-01, which therefore keeps both columns).
  *
- * Then one more run of our cell under `--cpu-prof` says where its time goes beyond the training step:
- * each CPU sample is filed under the outermost phase on its stack (final evaluation, epoch
+ * Then one more run of our cell under V8's CPU profiler (cpu-profile-preload.cjs) says where its
+ * time goes beyond the training step: each CPU sample is filed under the outermost phase on its stack (final evaluation, epoch
  * evaluations, checkpoints, augmentation inside the training step, the training step, shard reading,
  * logging and status) and the rest is startup (module loading, TensorFlow, dataset verification).
  * Children are run as argv arrays (no shell); the trainer is reached as a program, not imported, so
@@ -154,7 +158,11 @@ function runTorch(o: DemoCellOptions, data: string): TorchRun {
     const args = [path.join(__dirname, 'torch_demo_cell.py'), '--data', data, '--out', out];
     args.push('--block', o.block, '--loss', o.loss, '--seed', String(o.seed), '--threads', String(o.threads));
     args.push('--steps', String(o.steps), '--steps-per-epoch', String(o.stepsPerEpoch));
-    const env = { OMP_NUM_THREADS: String(o.threads), MKL_NUM_THREADS: String(o.threads) };
+    const env = {
+      OMP_NUM_THREADS: String(o.threads),
+      MKL_NUM_THREADS: String(o.threads),
+      OMP_WAIT_POLICY: 'PASSIVE', // see the header
+    };
     const r = run(o.python, args, env, o.root);
     return { ...(JSON.parse(r.out.trim().split('\n').pop()!) as TorchRun), wallSeconds: r.seconds };
   } finally {
@@ -231,7 +239,8 @@ export function profilePhases(profile: {
 function profiledRun(o: DemoCellOptions): Record<string, unknown> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sbir-cell-prof-'));
   try {
-    const r = runOurs(o, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` });
+    const preload = path.join(__dirname, 'cpu-profile-preload.cjs');
+    const r = runOurs(o, { NODE_OPTIONS: `--require ${preload}`, SBIR_CPU_PROFILE_DIR: dir });
     // the CLI process and its worker each write one profile: the worker's is the one running the cell
     const phases = fs
       .readdirSync(dir)

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     .option('demo-cell-profile', {
       type: 'boolean',
       default: true,
-      describe: 'one more cell under --cpu-prof',
+      describe: "one more cell of ours under V8's CPU profiler",
     })
     .option('data-root', {
       type: 'string',
