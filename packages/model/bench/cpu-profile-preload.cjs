@@ -13,7 +13,9 @@ if (dir) {
   const session = new inspector.Session();
   session.connect();
   session.post('Profiler.enable');
-  session.post('Profiler.setSamplingInterval', { interval: 1000 }); // microseconds, V8's default
+  session.post('Profiler.setSamplingInterval', {
+    interval: Number(process.env.SBIR_CPU_PROFILE_INTERVAL_US) || 1000,
+  }); // µs; V8 default 1000
   session.post('Profiler.start');
   process.on('exit', () => {
     session.post('Profiler.stop', (err, res) => {

@@ -43,6 +43,8 @@ interface OursRun {
   epochEvalSeconds: number;
   mapAll: number;
   stepImagesPerSec: number;
+  /** Wall seconds by phase from the run store (see breakdown()). */
+  phases: Record<string, number>;
 }
 
 interface TorchRun {
@@ -135,21 +137,53 @@ function runOurs(o: DemoCellOptions, env: NodeJS.ProcessEnv = {}): OursRun {
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Record<string, number | string>);
-    const steps = lines.filter((l) => l.kind === 'step').map((l) => Number(l.imagesPerSec));
+    const stepLines = lines.filter((l) => l.kind === 'step');
     const epochEval = lines
       .filter((l) => l.kind === 'epoch')
       .reduce((s, l) => s + Number(l.evalSeconds ?? 0), 0);
-    return {
+    const r = {
       wallSeconds: seconds,
       trainSeconds: evalJson.trainSeconds!,
       finalEvalSeconds: evalJson.evalSeconds!,
       epochEvalSeconds: epochEval,
       mapAll: evalJson['mAP@all']!,
-      stepImagesPerSec: median(steps),
+      stepImagesPerSec: median(stepLines.map((l) => Number(l.imagesPerSec))),
     };
+    return { ...r, phases: breakdown(r, stepLines, BATCH) };
   } finally {
     fs.rmSync(runs, { recursive: true, force: true });
   }
+}
+
+/** Images per step of the demo (experiments/demo.yaml train.batchSize). */
+const BATCH = 64;
+
+/**
+ * Wall seconds of our cell by phase, from what the run store records: the step lines' images/s cover
+ * the logging intervals (shard reading, augmentation, the step; the trainer leaves evaluation time
+ * out), epoch lines their evaluation, eval.json the final evaluation and the training segment. What
+ * the training segment holds beyond those is checkpoints, metric lines and status writes; what the
+ * process holds beyond both is startup (Node, TensorFlow, dataset verification, the worker) and the
+ * closing summary.
+ */
+function breakdown(
+  r: Omit<OursRun, 'phases'>,
+  steps: Record<string, number | string>[],
+  batch: number,
+): Record<string, number> {
+  let prev = 0;
+  let stepSeconds = 0;
+  for (const l of steps) {
+    stepSeconds += ((Number(l.step) - prev) * batch) / Number(l.imagesPerSec);
+    prev = Number(l.step);
+  }
+  return {
+    'training steps (reading, augmentation, step)': round3(stepSeconds),
+    'epoch evaluations': round3(r.epochEvalSeconds),
+    'checkpoints, metric lines, status': round3(r.trainSeconds - r.epochEvalSeconds - stepSeconds),
+    'final evaluation': round3(r.finalEvalSeconds),
+    'startup and shutdown': round3(r.wallSeconds - r.trainSeconds - r.finalEvalSeconds),
+  };
 }
 
 function runTorch(o: DemoCellOptions, data: string): TorchRun {
@@ -176,23 +210,28 @@ interface ProfileNode {
   children?: number[];
 }
 
-/** The phase a stack belongs to: its outermost frame that names one (root first). */
+/**
+ * The phase a stack belongs to. Stacks resumed after an `await` start at the awaiting function (the
+ * evaluation's embedSubset, the reader's generators), not at runCell, so the rules look for the
+ * frames that name a phase anywhere on the stack, outermost first.
+ */
 export function phaseOf(stack: { functionName: string; url: string }[]): string {
-  let inStep = false;
-  let phase: string | null = null;
-  for (const f of stack) {
-    const fn = f.functionName;
-    if (fn === 'finalEvaluation') return 'final evaluation';
-    if (fn === 'quickEvaluation') return 'epoch evaluations';
-    if (fn === 'dumpCheckpoint' || /trainer\/src\/checkpoint/.test(f.url)) return 'checkpoints';
-    if (fn === 'trainStep') inStep = true;
-    if (inStep && /model\/src\/augment/.test(f.url)) return 'augmentation';
-    if (!inStep && !phase && /data\/src\//.test(f.url)) phase = 'shard reading';
-    if (!inStep && !phase && (/trainer\/src\/run-store/.test(f.url) || fn === 'appendMetric'))
-      phase = 'logging and status';
-  }
-  if (inStep) return 'training step';
-  return phase ?? 'startup and other';
+  const has = (test: (f: { functionName: string; url: string }) => boolean): boolean => stack.some(test);
+  if (has((f) => f.functionName === 'finalEvaluation'))
+    return has((f) => f.functionName === 'embedSubset')
+      ? 'final evaluation: embedding'
+      : 'final evaluation: ranking, centre hash, output files';
+  if (has((f) => f.functionName === 'quickEvaluation')) return 'epoch evaluations: ranking';
+  if (has((f) => f.functionName === 'embedSubset')) return 'evaluation embedding (epoch or final)';
+  if (has((f) => f.functionName === 'dumpCheckpoint' || /trainer\/src\/checkpoint/.test(f.url)))
+    return 'checkpoints';
+  if (has((f) => f.functionName === 'trainStep'))
+    return has((f) => /model\/src\/augment/.test(f.url)) ? 'augmentation' : 'training step';
+  if (has((f) => /data\/src\/|apache-arrow/.test(f.url))) return 'shard reading';
+  if (has((f) => /trainer\/src\/(run-store|progress|protocol)/.test(f.url))) return 'logging and status';
+  if (has((f) => /node:internal\/modules|\/esm\/|cjs\/loader/.test(f.url) || f.functionName === 'require'))
+    return 'module loading';
+  return 'other';
 }
 
 /** CPU seconds by phase from a V8 .cpuprofile (samples x their time deltas). */
@@ -240,7 +279,11 @@ function profiledRun(o: DemoCellOptions): Record<string, unknown> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sbir-cell-prof-'));
   try {
     const preload = path.join(__dirname, 'cpu-profile-preload.cjs');
-    const r = runOurs(o, { NODE_OPTIONS: `--require ${preload}`, SBIR_CPU_PROFILE_DIR: dir });
+    const r = runOurs(o, {
+      NODE_OPTIONS: `--require ${preload}`,
+      SBIR_CPU_PROFILE_DIR: dir,
+      SBIR_CPU_PROFILE_INTERVAL_US: '10000', // 10 ms: enough for phases, and less intrusive than 1 ms
+    });
     // the CLI process and its worker each write one profile: the worker's is the one running the cell
     const phases = fs
       .readdirSync(dir)
@@ -269,7 +312,15 @@ export function demoCellComparison(o: DemoCellOptions): Record<string, unknown> 
         `PyTorch ${torch[r]!.wallSeconds.toFixed(1)} s (mAP@all ${torch[r]!['mAP@all'].toFixed(4)})`,
     );
   }
-  const profile = o.profile ? profiledRun(o) : null;
+  let profile: Record<string, unknown> | null = null;
+  try {
+    profile = o.profile ? profiledRun(o) : null;
+  } catch (e) {
+    // the profiler is a diagnostic: a cell that fails under it is recorded, not fatal to the bench
+    // (one worker died of a heap abort in the final evaluation under 1 ms sampling, 2026-12-07)
+    profile = { error: (e as Error).message };
+    o.log(`demo cell profile failed: ${(e as Error).message}`);
+  }
   if (profile)
     o.log(`demo cell profile (CPU seconds by phase): ${JSON.stringify(profile.workerPhaseSeconds)}`);
   const best = (xs: number[]): number => Math.min(...xs);
@@ -286,6 +337,7 @@ export function demoCellComparison(o: DemoCellOptions): Record<string, unknown> 
       finalEvalSeconds: ours.map((x) => round3(x.finalEvalSeconds)),
       stepImagesPerSec: ours.map((x) => round3(x.stepImagesPerSec)),
       mapAll: ours.map((x) => x.mapAll),
+      phaseSeconds: ours.map((x) => x.phases),
     },
     pytorch: {
       version: torch[0]?.version,
