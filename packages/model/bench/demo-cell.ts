@@ -127,7 +127,21 @@ function runOurs(o: DemoCellOptions, env: NodeJS.ProcessEnv = {}): OursRun {
     );
     args.push('--tracking-uri', '');
     args.push(`train.steps=${o.steps}`, `train.stepsPerEpoch=${o.stepsPerEpoch}`); // Hydra-style overrides
-    const { seconds } = run(tsx(o.root), args, { TF_CPP_MIN_LOG_LEVEL: '2', ...env }, o.root);
+    let seconds: number;
+    try {
+      ({ seconds } = run(tsx(o.root), args, { TF_CPP_MIN_LOG_LEVEL: '2', ...env }, o.root));
+    } catch (e) {
+      // the CLI reports a lost worker on stdout; the cause is the last line of the worker's log
+      const log = fs.readdirSync(runs, { recursive: true }).find((f) => /worker-\d+\.log$/.test(String(f)));
+      const last = log
+        ? fs
+            .readFileSync(path.join(runs, String(log)), 'utf8')
+            .trim()
+            .split('\n')
+            .pop()
+        : '';
+      throw new Error(`${(e as Error).message}${last ? ` worker log: ${last}` : ''}`);
+    }
     const evalJson = JSON.parse(fs.readFileSync(findFile(runs, 'eval.json'), 'utf8')) as Record<
       string,
       number
