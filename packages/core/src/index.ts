@@ -35,6 +35,14 @@ export { fnv1a32, sha256, sha256File, sha256FileSync, type HashProgress } from '
 export { shellWord } from './shell';
 export { shuffleInPlace } from './shuffle';
 export { displayPath, isDir } from './paths';
+export {
+  PYTHON_ENV_VAR,
+  REPO_ROOT,
+  ensureVenvPython,
+  requireVenvPython,
+  venvPython,
+  venvTool,
+} from './python';
 export { mean, sampleStd } from './stats';
 export {
   describeValue,

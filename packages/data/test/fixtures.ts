@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
+import { venvPython } from '@sbir/core';
 
 export function tmpDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `sbir-data-${tag}-`));
@@ -104,4 +105,4 @@ export function listShards(dir: string): Record<string, string> {
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const CLI = path.join(REPO_ROOT, 'packages', 'data', 'src', 'cli.ts');
-export const PYTHON = path.join(REPO_ROOT, '.venv', 'bin', 'python');
+export const PYTHON = venvPython();

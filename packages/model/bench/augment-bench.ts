@@ -6,7 +6,7 @@
  * 2. Rotation: TensorFlow's ImageProjectiveTransformV3 (bilinear; it has no bicubic kernel: asked for
  *    BICUBIC, TF 2.18.1 returns the fill value everywhere) against PIL's Image.rotate with BILINEAR and
  *    with BICUBIC (the authors' RandomRotation(90, Image.BICUBIC)) on a synthetic inverted sketch
- *    (white strokes on black, fill 0), through /usr/bin/python3 with PIL. Mean and max absolute
+ *    (white strokes on black, fill 0), through .venv's Python with PIL. Mean and max absolute
  *    difference in grey levels (0-255) over the pixels, per angle.
  * Writes bench/results/augment.json.
  */
@@ -14,7 +14,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { exitWithError, yargsFailure } from '@sbir/core';
+import { ensureVenvPython, exitWithError, yargsFailure } from '@sbir/core';
 import * as tf from '@tensorflow/tfjs-core';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -23,7 +23,7 @@ import { initBackend } from '../src/backend';
 import { Rng } from '../src/rng';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const PY = '/usr/bin/python3';
+const PY = ensureVenvPython(); // creates .venv (scripts/python-venv.sh) on a fresh clone
 const SIZE = 224;
 
 /** A line drawing in inverted space: a few thick random strokes of value 255 on 0. */

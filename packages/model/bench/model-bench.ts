@@ -1,8 +1,10 @@
 /**
- * `npx nx run model:bench`: training throughput of resnet-tiny (batch 64, 64x64, 2 threads) on
- * tfjs-node (native TensorFlow) vs PyTorch CPU (Debian python3-torch, /usr/bin/python3) vs the
- * pure-JS tfjs `cpu` backend (a few steps), and mAP@all of 5,000 queries x 50,000 gallery x 512-d
- * vs numpy (.venv python). Writes bench/results/model.json.
+ * `npx nx run model:bench`: training throughput of resnet-tiny (the demo's width 16 by default, batch
+ * 64, 64x64, 2 threads) on tfjs-node (native TensorFlow) vs PyTorch 2.x CPU (PyPI `torch` in .venv)
+ * vs the pure-JS tfjs `cpu` backend (a few steps); the whole demo cell against a PyTorch
+ * implementation of it (demo-cell.ts); mAP@all of 5,000 queries x 50,000 gallery x 512-d vs numpy;
+ * the paper net's step. Its peers install themselves: scripts/python-venv.sh runs first (a no-op when
+ * .venv matches requirements.txt). Writes bench/results/model.json.
  *
  * The machine may be shared: native and PyTorch runs are interleaved for a few rounds, and the best
  * round of each is the headline (interference only slows a run down); medians and CPU-time rates
@@ -15,14 +17,14 @@ import * as path from 'path';
 import { exitWithError, yargsFailure } from '@sbir/core';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { ensureVenvPython } from '@sbir/core';
 import { initBackend } from '../src/backend';
 import { TrainRate, measureTrainRate } from '../src/doctor';
 import { meanAveragePrecision } from '../src/metrics';
 import { Rng } from '../src/rng';
+import { demoCellComparison } from './demo-cell';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const TORCH_PY = '/usr/bin/python3';
-const VENV_PY = path.join(ROOT, '.venv/bin/python');
 
 interface TorchRate {
   imagesPerSec: number;
@@ -55,6 +57,21 @@ async function main(): Promise<void> {
     .option('rounds', { type: 'number', default: 3 })
     .option('seconds', { type: 'number', default: 4, describe: 'timed seconds per training measurement' })
     .option('blocks', { type: 'string', default: 'none,dase' })
+    .option('width', { type: 'number', default: 16, describe: 'resnet-tiny width (the demo: 16)' })
+    .option('demo-cell', { type: 'boolean', default: true, describe: 'time the whole demo cell vs PyTorch' })
+    .option('demo-cell-rounds', { type: 'number', default: 2 })
+    .option('demo-cell-steps', { type: 'number', default: 400, describe: 'training steps (the demo: 400)' })
+    .option('demo-cell-steps-per-epoch', { type: 'number', default: 100 })
+    .option('demo-cell-profile', {
+      type: 'boolean',
+      default: true,
+      describe: "one more cell of ours under V8's CPU profiler",
+    })
+    .option('data-root', {
+      type: 'string',
+      default: process.env.SBIR_DATA_ROOT ?? path.join(ROOT, 'data'),
+      describe: 'folder holding emoji-64 (prepared on first use)',
+    })
     .option('skip-cpu', { type: 'boolean', default: false })
     .option('single-thread-rounds', {
       type: 'number',
@@ -72,6 +89,11 @@ async function main(): Promise<void> {
       describe: 'also time se_resnext50_32x4d at 224 px, batch 16 (slow: minutes per engine on 2 cores)',
     })
     .option('paper-steps', { type: 'number', default: 2, describe: 'timed steps per paper-scale run' })
+    .option('only-demo-cell', {
+      type: 'boolean',
+      default: false,
+      describe: 'run only the whole-demo-cell comparison and update `demoCell` in an existing --out file',
+    })
     .option('only-paper-scale', {
       type: 'boolean',
       default: false,
@@ -80,15 +102,39 @@ async function main(): Promise<void> {
     .strict()
     .fail(yargsFailure)
     .parseAsync();
+  const PY = ensureVenvPython(); // the peers: PyTorch 2.x, numpy (scripts/python-venv.sh, once)
+  const log = (s: string): void => void process.stderr.write(s + '\n');
+  const demoCellRun = (): Record<string, unknown> =>
+    demoCellComparison({
+      root: ROOT,
+      python: PY,
+      threads: args.threads,
+      rounds: args['demo-cell-rounds'],
+      dataRoot: path.resolve(args['data-root']),
+      block: 'se',
+      loss: 'mems',
+      seed: 0,
+      steps: args['demo-cell-steps'],
+      stepsPerEpoch: args['demo-cell-steps-per-epoch'],
+      profile: args['demo-cell-profile'],
+      log,
+    });
+  if (args['only-demo-cell']) {
+    const previous = fs.existsSync(args.out) ? (JSON.parse(fs.readFileSync(args.out, 'utf8')) as object) : {};
+    const demoCell = demoCellRun();
+    fs.mkdirSync(path.dirname(args.out), { recursive: true });
+    fs.writeFileSync(args.out, JSON.stringify({ ...previous, demoCell }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ demoCell: demoCell.ratioOursOverPytorch }) + '\n');
+    return;
+  }
   if (args['only-paper-scale']) {
     const previous = fs.existsSync(args.out) ? (JSON.parse(fs.readFileSync(args.out, 'utf8')) as object) : {};
-    const paperScale = paperScaleComparison(args.threads, args['paper-steps']);
+    const paperScale = paperScaleComparison(PY, args.threads, args['paper-steps']);
     fs.mkdirSync(path.dirname(args.out), { recursive: true });
     fs.writeFileSync(args.out, JSON.stringify({ ...previous, paperScale }, null, 2) + '\n');
     process.stdout.write(JSON.stringify({ paperScale: paperScale.ratios }) + '\n');
     return;
   }
-  const log = (s: string): void => void process.stderr.write(s + '\n');
   const loadStart = os.loadavg();
   const backend = await initBackend('tensorflow', { threads: args.threads, quiet: true });
   log(`backend ${backend.name} TF ${backend.tfVersion}, ${backend.threads} threads`);
@@ -103,7 +149,9 @@ async function main(): Promise<void> {
     const torchCl: TorchRate[] = [];
     const torchPassive: TorchRate[] = [];
     for (let r = 0; r < args.rounds; r++) {
-      native.push(measureTrainRate({ batch: 64, size: 64, block, seconds: args.seconds, warmup: 3 }));
+      native.push(
+        measureTrainRate({ batch: 64, size: 64, block, width: args.width, seconds: args.seconds, warmup: 3 }),
+      );
       const targs = [
         path.join(__dirname, 'torch_bench.py'),
         '--threads',
@@ -112,11 +160,13 @@ async function main(): Promise<void> {
         block,
         '--seconds',
         String(args.seconds),
+        '--width',
+        String(args.width),
       ];
-      torch.push(runJson<TorchRate>(TORCH_PY, targs, threadEnv));
-      torchCl.push(runJson<TorchRate>(TORCH_PY, [...targs, '--channels-last'], threadEnv));
+      torch.push(runJson<TorchRate>(PY, targs, threadEnv));
+      torchCl.push(runJson<TorchRate>(PY, [...targs, '--channels-last'], threadEnv));
       // libgomp's spinning workers collapse under other load; passive waiting is PyTorch's best case then.
-      torchPassive.push(runJson<TorchRate>(TORCH_PY, targs, { ...threadEnv, OMP_WAIT_POLICY: 'PASSIVE' }));
+      torchPassive.push(runJson<TorchRate>(PY, targs, { ...threadEnv, OMP_WAIT_POLICY: 'PASSIVE' }));
       torchVersion = torch[0].version;
       log(
         `train ${block} round ${r + 1}: tfjs-node ${native[r].imagesPerSec.toFixed(0)}, torch ${torch[r].imagesPerSec.toFixed(0)}, ` +
@@ -183,7 +233,17 @@ async function main(): Promise<void> {
       for (let r = 0; r < args['single-thread-rounds']; r++) {
         const n = runJson<TrainRate>(
           process.execPath,
-          [...process.execArgv, cli, 'train-rate', '--block', block, '--seconds', String(args.seconds)],
+          [
+            ...process.execArgv,
+            cli,
+            'train-rate',
+            '--block',
+            block,
+            '--width',
+            String(args.width),
+            '--seconds',
+            String(args.seconds),
+          ],
           one,
         );
         const targs = [
@@ -194,10 +254,12 @@ async function main(): Promise<void> {
           block,
           '--seconds',
           String(args.seconds),
+          '--width',
+          String(args.width),
         ];
         const t = Math.max(
-          runJson<TorchRate>(TORCH_PY, targs, one).imagesPerCpuSec,
-          runJson<TorchRate>(TORCH_PY, [...targs, '--channels-last'], one).imagesPerCpuSec,
+          runJson<TorchRate>(PY, targs, one).imagesPerCpuSec,
+          runJson<TorchRate>(PY, [...targs, '--channels-last'], one).imagesPerCpuSec,
         );
         ours.push(n.imagesPerCpuSec);
         theirs.push(t);
@@ -241,7 +303,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(prefix + 'ql.i32', Buffer.from(q.l.buffer));
     fs.writeFileSync(prefix + 'gl.i32', Buffer.from(g.l.buffer));
     const np = runJson<{ mAP: number; seconds: number; version: string }>(
-      VENV_PY,
+      PY,
       [
         path.join(__dirname, 'numpy_map.py'),
         '--prefix',
@@ -286,12 +348,13 @@ async function main(): Promise<void> {
     await initBackend('tensorflow', { quiet: true });
   }
 
-  const paperScale = args['paper-scale'] ? paperScaleComparison(args.threads, args['paper-steps']) : null;
+  const demoCell = args['demo-cell'] ? demoCellRun() : null;
+  const paperScale = args['paper-scale'] ? paperScaleComparison(PY, args.threads, args['paper-steps']) : null;
 
   const result = {
     benchmark: 'model',
     description:
-      'Training throughput (images/s) of resnet-tiny (3x3/2 stem, one basic block per stage at 32/64/128/256, BatchNorm, GAP, 64-d embedding, softmax classifier over 80 classes), batch 64, 64x64 uint8 input normalised on the fly, Adam with weight decay, same thread count for all engines; best of interleaved rounds (medians, same-round ratios and images per CPU-second also given). ratioNativeOverPytorch = tfjs-node best / best of PyTorch NCHW, channels_last and NCHW with OMP_WAIT_POLICY=PASSIVE. singleThreadCpuTime: the same networks with 1 thread per engine, images per process CPU-second (median of rounds; PyTorch best of NCHW and channels_last) - compares kernel efficiency independently of other load on the machine. Evaluation: mAP@all time for queries x gallery x dim float32 features (synthetic, class-structured), ours vs a numpy implementation (BLAS distances + stable argsort).',
+      'Training throughput (images/s) of resnet-tiny (3x3/2 stem, one basic block per stage at width x 1/2/4/8 planes (`width`; the demo: 16), BatchNorm, GAP, 64-d embedding, softmax classifier over 80 classes), batch 64, 64x64 uint8 input normalised on the fly, Adam with weight decay, same thread count for all engines; best of interleaved rounds (medians, same-round ratios and images per CPU-second also given). ratioNativeOverPytorch = tfjs-node best / best of PyTorch NCHW, channels_last and NCHW with OMP_WAIT_POLICY=PASSIVE. singleThreadCpuTime: the same networks with 1 thread per engine, images per process CPU-second (median of rounds; PyTorch best of NCHW and channels_last) - compares kernel efficiency independently of other load on the machine. Evaluation: mAP@all time for queries x gallery x dim float32 features (synthetic, class-structured), ours vs a numpy implementation (BLAS distances + stable argsort).',
     date: new Date().toISOString(),
     machine: {
       platform: `${os.platform()} ${os.release()}`,
@@ -303,6 +366,7 @@ async function main(): Promise<void> {
       loadAverage: { start: loadStart.map(round1), end: os.loadavg().map(round1) },
     },
     threads: args.threads,
+    width: args.width,
     versions: {
       tensorflow: backend.tfVersion,
       tfjs: backend.tfjsVersion,
@@ -313,6 +377,7 @@ async function main(): Promise<void> {
     singleThreadCpuTime: singleThread,
     cpuBackend: cpu,
     evaluation,
+    demoCell,
     paperScale,
   };
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
@@ -327,6 +392,7 @@ async function main(): Promise<void> {
       })),
       singleThread: singleThread.map((t) => ({ block: t.block, ratio: t.ratioMedian })),
       evaluation: evaluation?.speedupOverNumpy,
+      demoCell: demoCell?.ratioOursOverPytorch,
       cpu: cpu?.imagesPerSec,
     }) + '\n',
   );
@@ -337,9 +403,13 @@ async function main(): Promise<void> {
  * authors' sigmoid), 224 px, batch 16, 512-d embedding, softmax over 100 classes, Adam; one process
  * per run with the same thread count. Ours twice: grouped-convolution gradients as one oneDNN kernel
  * (the default: initBackend sets TF_ENABLE_ONEDNN_OPTS=1) and group by group (what TensorFlow's Eigen
- * kernels leave, conv.ts). PyTorch NCHW and channels_last, the same network (reference_nets.py).
+ * kernels leave, conv.ts). PyTorch NCHW and channels_last, the same network (sbir_py.reference_nets).
  */
-function paperScaleComparison(threads: number, steps: number): Record<string, unknown> & { ratios: object } {
+function paperScaleComparison(
+  PY: string,
+  threads: number,
+  steps: number,
+): Record<string, unknown> & { ratios: object } {
   const log = (s: string): void => void process.stderr.write(s + '\n');
   const env = {
     TF_NUM_INTRAOP_THREADS: String(threads),
@@ -376,7 +446,7 @@ function paperScaleComparison(threads: number, steps: number): Record<string, un
   const torch = (channelsLast: boolean): TorchRate => {
     const targs = [path.join(__dirname, 'torch_bench.py'), '--arch', 'se_resnext50_32x4d', ...common];
     targs.push('--threads', String(threads), '--warmup', '1', '--steps', String(steps), '--classes', '100');
-    return runJson<TorchRate>(TORCH_PY, channelsLast ? [...targs, '--channels-last'] : targs, env);
+    return runJson<TorchRate>(PY, channelsLast ? [...targs, '--channels-last'] : targs, env);
   };
   const loadStart = os.loadavg();
   const oursPerGroup = ours('per-group');

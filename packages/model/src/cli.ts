@@ -279,6 +279,11 @@ export async function main(argv: string[]): Promise<void> {
         y
           .option('backbone', { choices: listBackbones(), default: 'resnet-tiny' })
           .option('block', { choices: listBlocks(), default: 'none' })
+          .option('width', {
+            type: 'number',
+            default: 0,
+            describe: "stem width (0 = the backbone's own; the demo's resnet-tiny: 16)",
+          })
           .option('batch', { type: 'number', default: 64 })
           .option('size', { type: 'number', default: 64 })
           .option('seconds', { type: 'number', default: 4 })
@@ -298,6 +303,7 @@ export async function main(argv: string[]): Promise<void> {
         const rate = measureTrainRate({
           backbone: a.backbone,
           block: a.block,
+          width: a.width,
           batch: a.batch,
           size: a.size,
           seconds: a.seconds,

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { fromTorchLayout } from '../src/import/layout';
 import { loadTensorDir } from '../src/tensorfile';
 import { useNativeBackend } from './helpers';
-import { SYSTEM_PYTHON, listDir, runCli, runPython, tmpDir, writeTargets } from './import-fixtures';
+import { listDir, runCli, runPython, tmpDir, writeTargets } from './import-fixtures';
 
 const ARCH = 'resnet-tiny';
 let dir: string;
@@ -20,7 +20,7 @@ beforeAll(async () => {
   await useNativeBackend();
   dir = tmpDir('import-cli');
   targets = writeTargets(dir, ARCH);
-  runPython(SYSTEM_PYTHON, 'import_fixtures.py', [dir, 'tiny-torch', 'tiny-h5']);
+  runPython('import_fixtures.py', [dir, 'tiny-torch', 'tiny-h5']);
   values = new Float32Array(fs.readFileSync(path.join(dir, 'tiny-values.bin')).buffer.slice(0));
   torchShapes = JSON.parse(fs.readFileSync(path.join(dir, 'targets.json'), 'utf8'));
 }, 180_000);

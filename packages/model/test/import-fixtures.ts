@@ -3,23 +3,22 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { venvPython } from '@sbir/core';
 import { backboneTargets } from '../src/import/importer';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const PY_DIR = path.join(__dirname, 'py');
-/** Debian's python3 with python3-torch, python3-torchvision and python3-h5py (see .ci/run). */
-export const SYSTEM_PYTHON = process.env.SBIR_TORCH_PYTHON ?? '/usr/bin/python3';
-/** The project's venv (scripts/python-venv.sh) with safetensors; SBIR_VENV_PYTHON overrides it. */
-export const VENV_PYTHON = process.env.SBIR_VENV_PYTHON ?? path.join(REPO_ROOT, '.venv', 'bin', 'python');
+/** The project's one Python (.venv: torch, torchvision, h5py, safetensors; `SBIR_PYTHON` overrides it). */
+export const PYTHON = venvPython();
 export const CLI = path.join(REPO_ROOT, 'packages', 'model', 'src', 'cli.ts');
 
 export function tmpDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `sbir-${tag}-`));
 }
 
-export function runPython(python: string, script: string, args: string[]): void {
-  const r = spawnSync(python, [path.join(PY_DIR, script), ...args], { encoding: 'utf8' });
-  if (r.error) throw new Error(`${python}: ${r.error.message}`);
+export function runPython(script: string, args: string[]): void {
+  const r = spawnSync(PYTHON, [path.join(PY_DIR, script), ...args], { encoding: 'utf8' });
+  if (r.error) throw new Error(`${PYTHON}: ${r.error.message} (run \`npm run py:setup\`)`);
   if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed:\n${r.stderr}`);
 }
 

@@ -12,7 +12,7 @@ import { ModelConfig, SbirNet } from '../src/model';
 import { importCheckpoint } from '../src/import/importer';
 import { createTrainer } from '../src/trainer';
 import { useNativeBackend } from './helpers';
-import { SYSTEM_PYTHON, runPython, tmpDir } from './import-fixtures';
+import { runPython, tmpDir } from './import-fixtures';
 
 const SIZE = 72; // odd sizes after the stem: exercises the ceil-mode max-pool of Cadene's stem
 let dir: string;
@@ -20,8 +20,8 @@ let dir: string;
 beforeAll(async () => {
   await useNativeBackend();
   dir = tmpDir('import-parity');
-  runPython(SYSTEM_PYTHON, 'import_parity.py', [dir, 'se_resnext50_32x4d', String(SIZE), '--legacy']);
-  runPython(SYSTEM_PYTHON, 'import_parity.py', [dir, 'resnet50', String(SIZE)]);
+  runPython('import_parity.py', [dir, 'se_resnext50_32x4d', String(SIZE), '--legacy']);
+  runPython('import_parity.py', [dir, 'resnet50', String(SIZE)]);
 }, 300_000);
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

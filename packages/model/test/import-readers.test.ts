@@ -9,7 +9,7 @@ import { PickleError, unpickle } from '../src/import/pickle';
 import { readSafetensors } from '../src/import/safetensors';
 import { CheckpointError, SourceCheckpoint } from '../src/import/source';
 import { readTorch } from '../src/import/torch';
-import { SYSTEM_PYTHON, VENV_PYTHON, runPython, tmpDir } from './import-fixtures';
+import { PYTHON, runPython, tmpDir } from './import-fixtures';
 
 type Expected = Record<string, { shape: number[]; values: number[] }>;
 
@@ -27,7 +27,7 @@ describe('torch.save files', () => {
   let expected: Expected;
   beforeAll(() => {
     dir = tmpDir('torch-fixtures');
-    runPython(SYSTEM_PYTHON, 'import_fixtures.py', [dir, 'torch']);
+    runPython('import_fixtures.py', [dir, 'torch']);
     expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Expected;
   }, 120_000);
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -65,10 +65,11 @@ describe('torch.save files', () => {
     expect(() => read('evil.pth')).toThrow(CheckpointError);
     expect(() => read('evil.pth')).toThrow(/^evil\.pth: pickle GLOBAL posix\.system is not allowed/);
     expect(fs.existsSync(marker)).toBe(false);
-    // The fixture is really malicious: PyTorch's unrestricted loader executes it.
-    const r = spawnSync(SYSTEM_PYTHON, [
+    // The fixture is really malicious: PyTorch's unrestricted loader executes it (torch >= 2.6 loads
+    // weights only by default, so the unrestricted loader has to be asked for).
+    const r = spawnSync(PYTHON, [
       '-c',
-      `import torch; torch.load(${JSON.stringify(path.join(dir, 'evil.pth'))})`,
+      `import torch; torch.load(${JSON.stringify(path.join(dir, 'evil.pth'))}, weights_only=False)`,
     ]);
     expect(r.status).toBe(0);
     expect(fs.existsSync(marker)).toBe(true);
@@ -95,7 +96,7 @@ describe('safetensors files', () => {
   let expected: Expected;
   beforeAll(() => {
     dir = tmpDir('st-fixtures');
-    runPython(VENV_PYTHON, 'import_fixtures.py', [dir, 'safetensors']);
+    runPython('import_fixtures.py', [dir, 'safetensors']);
     file = path.join(dir, 'model.safetensors');
     expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected-st.json'), 'utf8')) as Expected;
   }, 120_000);

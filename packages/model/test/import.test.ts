@@ -12,7 +12,7 @@ import { fromTorchLayout } from '../src/import/layout';
 import { importCheckpoint } from '../src/import/importer';
 import { loadTensorDir } from '../src/tensorfile';
 import { useNativeBackend } from './helpers';
-import { SYSTEM_PYTHON, VENV_PYTHON, listDir, runPython, tmpDir, writeTargets } from './import-fixtures';
+import { listDir, runPython, tmpDir, writeTargets } from './import-fixtures';
 
 const ARCH = 'resnet-tiny';
 let dir: string;
@@ -24,8 +24,8 @@ beforeAll(async () => {
   await useNativeBackend();
   dir = tmpDir('import');
   targets = writeTargets(dir, ARCH);
-  runPython(SYSTEM_PYTHON, 'import_fixtures.py', [dir, 'tiny-torch']);
-  runPython(VENV_PYTHON, 'import_fixtures.py', [dir, 'tiny-st']);
+  runPython('import_fixtures.py', [dir, 'tiny-torch']);
+  runPython('import_fixtures.py', [dir, 'tiny-st']);
   const all = new Float32Array(fs.readFileSync(path.join(dir, 'tiny-values.bin')).buffer.slice(0));
   const torchTargets = JSON.parse(fs.readFileSync(path.join(dir, 'targets.json'), 'utf8')) as {
     name: string;

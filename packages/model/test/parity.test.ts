@@ -1,22 +1,22 @@
 /**
- * Parity with PyTorch: the reference networks of test/py/reference_nets.py (Cadene's SE-ResNeXt,
+ * Parity with PyTorch: the reference networks of sbir_py.reference_nets (packages/model/py) (Cadene's SE-ResNeXt,
  * torchvision's ResNet-50) with random weights and BatchNorm statistics, imported into our backbones by
  * the naming contract (import/layout.ts) and run in eval mode on the same batch. Pooled features and
- * the logits of a linear head must agree to 1e-4 relative error. Needs torch (Debian python3-torch and
- * python3-torchvision); it fails, not skips, without them.
+ * the logits of a linear head must agree to 1e-4 relative error. Needs .venv's torch and
+ * torchvision (`npm run py:setup`); it fails, not skips, without them.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { venvPython } from '@sbir/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { LayoutArray, fromTorchLayout, transpose } from '../src/import/layout';
 import { SbirNet } from '../src/model';
 import { Rng } from '../src/rng';
 import { useNativeBackend } from './helpers';
 
-const PYTHON = process.env.SBIR_TORCH_PYTHON ?? '/usr/bin/python3';
-const SCRIPT = path.join(__dirname, 'py', 'reference_nets.py');
+const PYTHON = venvPython();
 
 interface Entry {
   name: string;
@@ -76,7 +76,16 @@ describe('parity with PyTorch (eval mode, 64 px, batch 2)', () => {
     '$arch block $block ($act): pooled features and logits within 1e-4',
     ({ arch, block, act }) => {
       const dir = path.join(tmp, `${arch}-${block}`);
-      const args = [SCRIPT, '--arch', arch, '--block', block === 'dase' ? 'dase' : 'se', '--act', act];
+      const args = [
+        '-m',
+        'sbir_py.reference_nets',
+        '--arch',
+        arch,
+        '--block',
+        block === 'dase' ? 'dase' : 'se',
+        '--act',
+        act,
+      ];
       execFileSync(PYTHON, [...args, '--size', '64', '--batch', '2', '--classes', '10', '--out', dir], {
         stdio: ['ignore', 'inherit', 'inherit'],
       });

@@ -5,13 +5,14 @@
  * was loaded and what kept its initialisation (the authors' rule: the DASE fc2 of stages 1-3).
  */
 import { spawnSync } from 'node:child_process';
+import { venvPython } from '@sbir/core';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { childEnv, readJson, REPO_ROOT, tmpDir } from './fixtures';
 
 jest.setTimeout(900_000);
 
-const PY = '/usr/bin/python3';
+const PY = venvPython(); // PyTorch writes the published-style .pth (npm run py:setup)
 
 interface PretrainedLoad {
   notLoaded: { name: string }[];

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { venvTool } from '@sbir/core';
 import { MlflowClient, type Run } from '../src/mlflow/client';
 import { flattenParams } from '../src/mlflow/mirror';
 import {
@@ -29,7 +30,7 @@ import { faultEnv } from './faults';
 jest.setTimeout(240_000);
 
 const given = process.env.SBIR_TEST_MLFLOW_URI || process.env.MLFLOW_TRACKING_URI || '';
-const canStart = fs.existsSync(path.join(REPO_ROOT, '.venv', 'bin', 'mlflow'));
+const canStart = fs.existsSync(venvTool('mlflow'));
 const available = Boolean(given) || canStart;
 const SKIP_MESSAGE =
   'MLflow tests skipped: no server (set SBIR_TEST_MLFLOW_URI or MLFLOW_TRACKING_URI, or run `npm run py:setup` so the test can start one)';

@@ -8,10 +8,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { venvPython } from '@sbir/core';
 import { evaluateRetrieval, initBackend, Rng } from '@sbir/model';
 import { perClassMetrics } from '../src/zeroshot';
 
-const PYTHON = path.resolve(__dirname, '../../../.venv/bin/python');
+const PYTHON = venvPython();
 const hasPython = fs.existsSync(PYTHON);
 if (!hasPython && process.env.CI) {
   test('python venv is present', () => {

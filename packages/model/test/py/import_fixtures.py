@@ -1,10 +1,10 @@
 """Checkpoint files for the importer tests, written by the libraries that publish them.
 
-Usage: python3 import_fixtures.py <out-dir> <kind>...
+Usage: .venv/bin/python import_fixtures.py <out-dir> <kind>...
   torch        plain.pth (zip), legacy.pth (pre-1.6 format), nested.pth ({'state_dict': ..., 'epoch'}),
                evil.pth (a pickle GLOBAL posix.system that would create <out-dir>/PWNED), expected.json
-  safetensors  model.safetensors (safetensors.numpy), expected-st.json   [needs .venv python]
-  h5           keras2.h5 (Keras 2 save_weights layout), keras3.weights.h5, expected-h5.json   [needs h5py]
+  safetensors  model.safetensors (safetensors.numpy), expected-st.json
+  h5           keras2.h5 (Keras 2 save_weights layout), keras3.weights.h5, expected-h5.json
   tiny-torch, tiny-st, tiny-h5   a whole backbone: <out-dir>/targets.json lists its tensors (name
                without `backbone.`, PyTorch shape, Keras shape); values come from numpy's seed-0 generator
                in that order (also in tiny-values.bin, float32, PyTorch layout), so every interpreter
@@ -64,7 +64,9 @@ def safetensors_fixtures(out):
         "fc.weight": rng.standard_normal((4, 6)).astype(np.float32),
     }
     save_file(tensors, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
-    expected = {k: {"shape": list(v.shape), "values": v.astype(np.float32).reshape(-1).tolist()} for k, v in tensors.items()}
+    expected = {
+        k: {"shape": list(v.shape), "values": v.astype(np.float32).reshape(-1).tolist()} for k, v in tensors.items()
+    }
     with open(os.path.join(out, "expected-st.json"), "w") as f:
         json.dump(expected, f)
 

@@ -1,7 +1,7 @@
 """Random-weight reference networks for the import parity test, saved as published files are.
 
-Usage: python3 import_parity.py <out-dir> <arch> <size> [--legacy]
-  arch: se_resnext50_32x4d (Cadene's pretrainedmodels SENet: reference_nets.py, layer for layer as
+Usage: .venv/bin/python import_parity.py <out-dir> <arch> <size> [--legacy]
+  arch: se_resnext50_32x4d (Cadene's pretrainedmodels SENet: sbir_py.reference_nets, layer for layer as
         senet.py) or resnet50 (torchvision.models.resnet50).
 Writes <out-dir>/<arch>.pth (torch.save of the state dict, classifier head included, as published;
 --legacy: the pre-1.6 format Cadene's files use), <out-dir>/<arch>.input.bin (float32 NCHW batch of 2)
@@ -13,8 +13,7 @@ import sys
 import torch
 import torch.nn as nn
 
-
-from reference_nets import SENet  # Cadene's SE-ResNeXt layout, shared with the parity test
+from sbir_py.reference_nets import SENet  # Cadene's SE-ResNeXt layout, shared with the parity test
 
 
 def build(arch):

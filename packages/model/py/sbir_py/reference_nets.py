@@ -15,7 +15,8 @@ Architectures:
       stages 1-3; --act sigmoid their hidden activation (Cadene's published SE uses ReLU).
   resnet50  torchvision.models.resnet50 (v1.5), fc as the head.
 
-Run with the system python that has torch (Debian python3-torch, python3-torchvision).
+Run from .venv (requirements.txt: torch, torchvision):
+  .venv/bin/python -m sbir_py.reference_nets --arch ... --out DIR
 """
 import argparse
 import json
@@ -78,7 +79,7 @@ class SENet(nn.Module):
             ('relu1', nn.ReLU(inplace=True)),
             ('pool', nn.MaxPool2d(3, stride=2, ceil_mode=True)),
         ]))
-        for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers)):
+        for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
             stride = 1 if i == 0 else 2
             units = []
             for b in range(blocks):
@@ -92,13 +93,13 @@ class SENet(nn.Module):
                     self.inplanes, planes, groups, reduction, stride if b == 0 else 1, downsample, base_width,
                     act, (i + 1) in dase_stages))
                 self.inplanes = planes * 4
-            setattr(self, 'layer%d' % (i + 1), nn.ModuleList(units))
+            setattr(self, f'layer{i + 1}', nn.ModuleList(units))
         self.last_linear = nn.Linear(512 * 4, num_classes)
 
     def features(self, x, domain):
         x = self.layer0(x)
         for i in range(1, 5):
-            for unit in getattr(self, 'layer%d' % i):
+            for unit in getattr(self, f'layer{i}'):
                 x = unit(x, domain)
         return x.mean((2, 3))
 

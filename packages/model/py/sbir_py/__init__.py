@@ -1,0 +1,1 @@
+"""PyTorch reference networks shared by the parity/importer tests and the benchmarks."""
