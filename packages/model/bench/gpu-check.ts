@@ -23,7 +23,7 @@ import * as os from 'os';
 import * as path from 'path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { writeJsonAtomicSync } from '@sbir/core';
+import { venvPython, writeJsonAtomicSync } from '@sbir/core';
 import { initBackend, type BackendName } from '../src/backend';
 import { listNvidiaGpus } from '../src/gpu';
 import { createTrainer } from '../src/trainer';
@@ -315,8 +315,8 @@ async function main(): Promise<void> {
           })
           .option('python', {
             type: 'string',
-            default: process.env.SBIR_TORCH_PYTHON ?? path.join(REPO, '.venv', 'bin', 'python'),
-            describe: 'python with torch (default .venv/bin/python; env SBIR_TORCH_PYTHON)',
+            default: venvPython(),
+            describe: 'python with torch (default: the project .venv, or $SBIR_PYTHON)',
           })
           .option('allow-cpu', { type: 'boolean', default: false, hidden: true }),
       async (a) => {

@@ -1,22 +1,21 @@
 /**
  * `npm run gpu:check` (bench/gpu-check.ts): without a GPU it refuses in one line before installing
  * anything; its pipeline (PyTorch init -> model:import -> our step-0 checkpoint -> PyTorch head, both
- * trained on one batch, losses compared) runs here on the CPU with `--allow-cpu`, against Debian's
- * PyTorch (SBIR_TORCH_PYTHON, default /usr/bin/python3), at 64 px so that it takes a minute.
+ * trained on one batch, losses compared) runs here on the CPU with `--allow-cpu`, against the project
+ * .venv's PyTorch (venvPython()), at 64 px so that it takes a minute.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { venvPython } from '@sbir/core';
 import { compareLosses } from '../bench/gpu-check';
 import { gpuMayBePresent } from '../src/backend';
 
 const SCRIPT = path.join(__dirname, '..', 'bench', 'gpu-check.ts');
-const PYTHON = process.env.SBIR_TORCH_PYTHON ?? '/usr/bin/python3';
 const gpuCheck = (args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', SCRIPT, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, SBIR_TORCH_PYTHON: PYTHON },
   });
 
 let tmp: string;
