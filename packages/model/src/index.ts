@@ -121,6 +121,8 @@ export type {
   AuthorsDraws,
 } from './augment';
 export { createTrainer } from './trainer';
+export { STEP_MODES } from './graph/step';
+export type { StepMode, StepStatus } from './graph/step';
 export type {
   SbirTrainer,
   TrainerConfig,

@@ -14,7 +14,7 @@ import {
 } from './augment';
 import { isNativeBackend } from './backend';
 import { StepClock } from './graph/host';
-import { GraphStep, STEP_MODES, StepMode, StepOutputs } from './graph/step';
+import { GraphStep, STEP_MODES, StepMode, StepOutputs, StepStatus } from './graph/step';
 import { LossConfig, MetricLoss, createHashObjective, createLoss } from './losses';
 import { createModel } from './kinds/registry';
 import { ClassVectors, RetrievalNet } from './kinds/types';
@@ -84,6 +84,8 @@ export interface SbirTrainer {
   embed(batch: EmbedBatch, opts?: { flip?: boolean }): EmbedResult;
   /** Completed training steps. */
   step: number;
+  /** How the last training step ran (graph, or eager with the reason); null before the first. */
+  stepStatus(): StepStatus | null;
   saveCheckpoint(dir: string): Promise<void>;
   loadCheckpoint(dir: string): Promise<void>;
   dispose(): void;
@@ -191,6 +193,13 @@ class Trainer implements SbirTrainer {
 
   numParams(): number {
     return this.model.store.numParams() + this.lossStore.numParams();
+  }
+
+  stepStatus(): StepStatus | null {
+    if (this.graph) return this.graph.status;
+    if (this.step === 0) return null;
+    const reason = isNativeBackend() ? 'stepMode is eager' : 'the backend is not TensorFlow';
+    return { mode: 'eager', reason };
   }
 
   currentMargin(): number | undefined {

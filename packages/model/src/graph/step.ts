@@ -33,8 +33,20 @@ function reversed(feeds: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
   return out;
 }
 
+/** How the last step ran: through its graph, or eagerly and why. */
+export type StepStatus = { mode: 'graph' } | { mode: 'eager'; reason: string };
+
+/** TensorFlow's first error line, with the kernel of the node it names (nodes are named n<k>). */
+function explain(e: Error, traced: TracedStep): string {
+  const line = e.message.split('\n')[0]!.replace(/:$/, '');
+  const node = /\{\{node (\w+)\}\}/.exec(e.message)?.[1];
+  const op = traced.nodes.find((n) => n.name === node)?.op;
+  return op ? `${line}: kernel ${op}` : line;
+}
+
 export class GraphStep {
   private readonly compiled = new Map<string, Compiled | { refused: string }>();
+  status: StepStatus | null = null;
 
   /**
    * Runs the step for `feeds` at `clock` through its graph; returns null (and the reason via
@@ -55,15 +67,21 @@ export class GraphStep {
       this.compiled.set(sig, c);
       if ('refused' in c) fallback(c.refused);
     }
-    if ('refused' in c) return null;
+    if ('refused' in c) {
+      this.status = { mode: 'eager', reason: c.refused };
+      return null;
+    }
     try {
-      return this.execute(c, feeds, clock);
+      const outs = this.execute(c, feeds, clock);
+      this.status = { mode: 'graph' };
+      return outs;
     } catch (e) {
       // A graph TensorFlow loads can still fail to instantiate a kernel on its first run; the run
       // assigned nothing, so the eager step can take over.
       c.session.dispose();
-      const refused = `TensorFlow could not run the graph (${(e as Error).message.split('\n')[0]})`;
+      const refused = `TensorFlow could not run the graph (${explain(e as Error, c.traced)})`;
       this.compiled.set(sig, { refused });
+      this.status = { mode: 'eager', reason: refused };
       fallback(refused);
       return null;
     }
@@ -90,7 +108,7 @@ export class GraphStep {
     try {
       return { session: new GraphSession(a.nodes), traced: a };
     } catch (e) {
-      return { refused: `TensorFlow did not accept the graph (${(e as Error).message.split('\n')[0]})` };
+      return { refused: `TensorFlow did not accept the graph (${explain(e as Error, a)})` };
     }
   }
 

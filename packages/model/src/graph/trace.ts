@@ -75,6 +75,14 @@ interface NodeBackend {
 const REFUSED_OP =
   /^(VarHandleOp|ReadVariableOp|AssignVariableOp|DestroyResourceOp|Resource.*|Assign.*|(?!Stateless).*Random.*|Multinomial|.*Summary.*)$/;
 
+/** Type attributes that tfjs-node leaves to eager inference (it passes no attributes for these
+ *  kernels): attribute name per input, filled from that input's dtype. */
+const INFERRED_TYPE_ATTRS: Record<string, (string | null)[]> = { ExpandDims: ['T', 'Tdim'] };
+
+/** tfjs-node kernels that read an input back only to validate it (GatherV2: indices in range, which
+ *  TensorFlow's own kernel checks as well inside the graph): such reads do not shape the graph. */
+const VALIDATING_READ = /tfjs-node[\\/]dist[\\/]kernels[\\/]GatherV2\.js/;
+
 const DTYPE: Record<string, number> = { float32: DT.float, int32: DT.int32, bool: DT.bool };
 
 class Refusal extends Error {}
@@ -110,6 +118,8 @@ class Recorder {
   /** binding tensor id -> "node" / "node:k". */
   private readonly ref = new Map<number, string>();
   private readonly consts = new Map<number, TensorValue>();
+  /** TensorFlow dtype of every id seen (for inferred type attributes). */
+  private readonly dtypes = new Map<number, number>();
   /** ids that existed before the step, with what they are; null = two roles share it. */
   private readonly roles = new Map<
     number,
@@ -124,11 +134,13 @@ class Recorder {
     const dtype = DTYPE[t.dtype];
     if (dtype === undefined) return; // never a float/int input of a traced kernel
     this.roles.set(id, this.roles.has(id) ? null : { role, meta: { shape: t.shape.slice(), dtype } });
+    this.dtypes.set(id, dtype);
   }
 
   created(id: number, shape: number[], dtype: number, values: ArrayBufferView): void {
     if (dtype === DT.string) this.refuse('a string tensor was created inside the step');
     this.consts.set(id, { dtype, shape: shape.slice(), content: bytesOf(values) });
+    this.dtypes.set(id, dtype);
   }
 
   host(id: number, name: string, fn: HostFn): void {
@@ -188,8 +200,15 @@ class Recorder {
       const node = `n${this.nodes.length}`;
       const attr: Record<string, AttrValue> = {};
       for (const a of attrs) attr[a.name] = convertAttr(this.b, a);
+      INFERRED_TYPE_ATTRS[name]?.forEach((a, k) => {
+        const dtype = this.dtypes.get(ids[k]!);
+        if (a && !(a in attr) && dtype !== undefined) attr[a] = { type: dtype };
+      });
       this.nodes.push({ name: node, op: name, input: ids.map((i) => this.resolve(i)), attr });
-      out.forEach((m, k) => this.ref.set(m.id, k === 0 ? node : `${node}:${k}`));
+      out.forEach((m, k) => {
+        this.ref.set(m.id, k === 0 ? node : `${node}:${k}`);
+        this.dtypes.set(m.id, m.dtype);
+      });
     } catch (e) {
       if (!(e instanceof Refusal)) throw e;
       this.refuse(e.message);
@@ -251,7 +270,8 @@ export function traceStep(spec: TraceSpec): TracedStep | { refused: string } {
     },
   }) as Binding;
   be.readSync = (dataId) => {
-    rec.refuse('the step reads a tensor back to JavaScript');
+    if (!VALIDATING_READ.test(new Error().stack ?? ''))
+      rec.refuse('the step reads a tensor back to JavaScript');
     return orig.readSync.call(be, dataId);
   };
   be.read = (dataId) => {
