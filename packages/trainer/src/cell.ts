@@ -214,6 +214,7 @@ export function resolvedSettings(
     input: trainer.config.input,
     optimizer: { ...trainer.config.optimizer },
     seed: trainer.config.seed,
+    stepMode: trainer.config.stepMode,
   };
 }
 
@@ -287,6 +288,7 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
       } as OptimizerConfig,
       seed: config.seed,
       input: inputPipelineOf(config),
+      stepMode: config.train.stepMode,
       ...(vectors ? { classVectors: { dim: vectors.dim, data: vectors.data } } : {}),
     });
     cell.writeConfig({ ...config, resolved: resolvedSettings(trainer, config, schedule.totalSteps) });

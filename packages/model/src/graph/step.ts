@@ -7,6 +7,7 @@
  * restore it, so whether a cell trains through the graph never depends on where it (re)started.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { hasGroupedConvGradKernel } from '../conv';
 import { StepClock } from './host';
 import { GraphSession } from './session';
 import { TraceSpec, TracedStep, traceStep } from './trace';
@@ -91,6 +92,8 @@ export class GraphStep {
     feeds: Record<string, tf.Tensor>,
     spec: (feeds: Record<string, tf.Tensor>, clock: StepClock) => Omit<TraceSpec, 'feeds' | 'clock'>,
   ): Compiled | { refused: string } {
+    // Once-per-process capability probes read a tensor back: run them before, not inside, a trace.
+    hasGroupedConvGradKernel();
     const traces = PROBE_CLOCKS.map((clock, i) => {
       const f = i === 0 ? feeds : reversed(feeds);
       try {
