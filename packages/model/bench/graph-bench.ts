@@ -83,8 +83,14 @@ function batchOf(net: Net): TrainBatch {
   };
 }
 
+interface Rate {
+  perSec: number;
+  /** Images per process CPU-second: less sensitive than wall time to other processes' load. */
+  perCpuSec: number;
+}
+
 /** Images per second of `stepMode` on `net`: warm-up steps (the graph is built there), then timed. */
-function rate(net: Net, stepMode: StepMode, seconds: number, minSteps: number): number {
+function rate(net: Net, stepMode: StepMode, seconds: number, minSteps: number): Rate {
   const tr = createTrainer({
     model: net.model,
     loss: net.loss,
@@ -105,12 +111,18 @@ function rate(net: Net, stepMode: StepMode, seconds: number, minSteps: number): 
     if (stepMode === 'graph' && status?.mode !== 'graph')
       throw new Error(`graph step fell back: ${JSON.stringify(status)}`);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     let steps = 0;
     while (steps < minSteps || performance.now() - t0 < seconds * 1000) {
       tr.trainStep(b);
       steps++;
     }
-    return (steps * net.batch) / ((performance.now() - t0) / 1000);
+    const cpu = process.cpuUsage(c0);
+    const images = steps * net.batch;
+    return {
+      perSec: images / ((performance.now() - t0) / 1000),
+      perCpuSec: images / ((cpu.user + cpu.system) / 1e6),
+    };
   } finally {
     tr.dispose();
   }
@@ -118,6 +130,17 @@ function rate(net: Net, stepMode: StepMode, seconds: number, minSteps: number): 
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const r1 = (x: number): number => Math.round(x * 10) / 10;
+
+function summary(rs: Rate[]): Record<string, unknown> {
+  const wall = rs.map((r) => r.perSec);
+  const cpu = rs.map((r) => r.perCpuSec);
+  return {
+    best: r1(Math.max(...wall)),
+    median: r1(median(wall)),
+    rounds: wall.map(r1),
+    perCpuSecMedian: r1(median(cpu)),
+  };
+}
 
 async function main(): Promise<void> {
   const args = await yargs(hideBin(process.argv))
@@ -138,19 +161,25 @@ async function main(): Promise<void> {
     const rounds = name === 'paper' ? args['paper-rounds'] : args.rounds;
     const seconds = name === 'paper' ? 0 : args.seconds;
     const minSteps = name === 'paper' ? 2 : 3;
-    const eager: number[] = [];
-    const graph: number[] = [];
+    const eager: Rate[] = [];
+    const graph: Rate[] = [];
     for (let r = 0; r < rounds; r++) {
       const order: StepMode[] = r % 2 ? ['graph', 'eager'] : ['eager', 'graph'];
       for (const m of order) (m === 'graph' ? graph : eager).push(rate(net, m, seconds, minSteps));
-      process.stderr.write(`${name} round ${r + 1}: eager ${r1(eager[r]!)} graph ${r1(graph[r]!)} img/s\n`);
+      const [e, g] = [eager[r]!, graph[r]!];
+      process.stderr.write(
+        `${name} round ${r + 1}: eager ${r1(e.perSec)} graph ${r1(g.perSec)} img/s; per CPU-s ${r1(e.perCpuSec)} vs ${r1(g.perCpuSec)}\n`,
+      );
     }
     results[name] = {
       model: net.model,
       batch: net.batch,
-      eager: { best: r1(Math.max(...eager)), median: r1(median(eager)), rounds: eager.map(r1) },
-      graph: { best: r1(Math.max(...graph)), median: r1(median(graph)), rounds: graph.map(r1) },
-      ratioPerRound: graph.map((g, i) => Math.round((g / eager[i]!) * 100) / 100),
+      eager: summary(eager),
+      graph: summary(graph),
+      ratioPerRound: graph.map((g, i) => Math.round((g.perSec / eager[i]!.perSec) * 100) / 100),
+      ratioPerCpuSecond:
+        Math.round((median(graph.map((g) => g.perCpuSec)) / median(eager.map((e) => e.perCpuSec))) * 100) /
+        100,
     };
   }
   const out = {
