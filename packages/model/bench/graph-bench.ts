@@ -57,6 +57,7 @@ const NETS: Record<string, Net> = {
     model: {
       backbone: 'se_resnext50_32x4d',
       block: 'dase',
+      width: 0, // the backbone's own (64)
       inputSize: 224,
       embeddingDim: 64,
       numClasses: 100,

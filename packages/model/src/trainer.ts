@@ -2,7 +2,9 @@
  * `createTrainer`: the object the trainer package drives (docs/CONTRACTS.md). One training step is
  * prepareInput (uint8 -> augmented, normalised float on the backend), forward with the tape on,
  * loss, gradients (tf.variableGrads), optimiser update; everything inside one tf.tidy, so the number
- * of live tensors is the same after every step.
+ * of live tensors is the same after every step. With stepMode graph (the default on the native
+ * backend) everything after prepareInput runs as one TensorFlow graph traced from that same code
+ * (graph/step.ts), or eagerly where it cannot be traced.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
