@@ -150,6 +150,11 @@ async function main(): Promise<void> {
     .option('seconds', { type: 'number', default: 4, describe: 'timed seconds per measurement' })
     .option('nets', { type: 'string', default: 'demo,width32' })
     .option('paper-rounds', { type: 'number', default: 1 })
+    .option('paper-batch', {
+      type: 'number',
+      default: 44,
+      describe: 'images per paper-net step (22 + 22; about 460 MB of memory per image at 224 px)',
+    })
     .option('out', { type: 'string', default: path.join(ROOT, 'bench/results/graph.json') })
     .strict()
     .parseAsync();
@@ -157,7 +162,8 @@ async function main(): Promise<void> {
   const load0 = os.loadavg();
   const results: Record<string, unknown> = {};
   for (const name of args.nets.split(',')) {
-    const net = NETS[name];
+    const known = NETS[name];
+    const net = name === 'paper' && known ? { ...known, batch: args['paper-batch'] } : known;
     if (!net) throw new Error(`--nets: unknown net "${name}" (known: ${Object.keys(NETS).join(', ')})`);
     const rounds = name === 'paper' ? args['paper-rounds'] : args.rounds;
     const seconds = name === 'paper' ? 0 : args.seconds;
