@@ -22,6 +22,9 @@ import { StepMode, TrainBatch, TrainerConfig, createTrainer } from '../src/train
 
 const ROOT = path.resolve(__dirname, '../../..');
 
+/** A bad command line: exit code 2 (runtime failures exit 1). */
+class UsageError extends Error {}
+
 interface Net {
   model: ModelConfig;
   loss: TrainerConfig['loss'];
@@ -164,7 +167,7 @@ async function main(): Promise<void> {
   for (const name of args.nets.split(',')) {
     const known = NETS[name];
     const net = name === 'paper' && known ? { ...known, batch: args['paper-batch'] } : known;
-    if (!net) throw new Error(`--nets: unknown net "${name}" (known: ${Object.keys(NETS).join(', ')})`);
+    if (!net) throw new UsageError(`--nets: unknown net "${name}" (known: ${Object.keys(NETS).join(', ')})`);
     const rounds = name === 'paper' ? args['paper-rounds'] : args.rounds;
     const seconds = name === 'paper' ? 0 : args.seconds;
     const minSteps = name === 'paper' ? 2 : 3;
@@ -206,5 +209,5 @@ async function main(): Promise<void> {
 
 main().catch((e: Error) => {
   process.stderr.write(`graph-bench: ${e.message}\n`);
-  process.exit(1);
+  process.exit(e instanceof UsageError ? 2 : 1);
 });
