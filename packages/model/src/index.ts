@@ -35,6 +35,8 @@ export { SbirNet } from './model';
 export { Rng } from './rng';
 export { createTrainer } from './trainer';
 export type { SbirTrainer } from './trainer';
+export { STEP_MODES } from './graph/step';
+export type { StepMode, StepStatus } from './graph/step';
 export { OPTIMIZER_NAMES, SCHEDULE_NAMES } from './optim';
 export type { OptimizerConfig, OptimizerName, ScheduleName } from './optim';
 export {

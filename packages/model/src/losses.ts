@@ -20,6 +20,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigIssueError, issueSentence } from '@sbir/core';
 import { z } from 'zod';
+import { stepScalar } from './graph/host';
 import { dense, matMul2d } from './ops';
 import { linearInit, ParamStore } from './params';
 import { Rng } from './rng';
@@ -110,6 +111,24 @@ export function squaredDistances(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   });
 }
 
+/** The step and margin schedule of an annealed margin loss: given, the numbers derived from the margin
+ *  become step scalars (graph/host.ts), so that a traced step takes them as graph inputs. */
+export interface MarginSchedule {
+  step: number;
+  marginAt(step: number): number;
+}
+
+/** `derive(margin)` as a number, or as a step scalar under a schedule (same float32 value). */
+function marginTerm(
+  name: string,
+  margin: number,
+  schedule: MarginSchedule | undefined,
+  derive: (m: number) => number,
+): number | tf.Scalar {
+  if (!schedule) return derive(margin);
+  return stepScalar(name, derive(margin), (c) => derive(schedule.marginAt(c.step)));
+}
+
 /** Row-wise L2 normalisation with a small epsilon. */
 export function l2normalize(x: tf.Tensor2D, eps = 1e-12): tf.Tensor2D {
   return tf.tidy(() => tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), eps))) as tf.Tensor2D);
@@ -125,11 +144,13 @@ export function memsLogits(
   labels: tf.Tensor1D,
   margin: number,
   scale = 1,
+  schedule?: MarginSchedule,
 ): tf.Tensor2D {
   return tf.tidy(() => {
     const d2 = squaredDistances(f, centres);
     const onehot = oneHotF(labels, centres.shape[0]);
-    const factor = tf.add(tf.mul(onehot, margin * margin - 1), 1);
+    const m2 = marginTerm('loss/mems.m2-1', margin, schedule, (m) => m * m - 1);
+    const factor = tf.add(tf.mul(onehot, m2), 1);
     return tf.mul(tf.mul(d2, factor), -scale) as tf.Tensor2D;
   });
 }
@@ -141,11 +162,13 @@ export function cosfaceLogits(
   labels: tf.Tensor1D,
   margin: number,
   scale: number,
+  schedule?: MarginSchedule,
 ): tf.Tensor2D {
   return tf.tidy(() => {
     const cos = matMul2d(l2normalize(f), l2normalize(weights), false, true);
     const onehot = oneHotF(labels, weights.shape[0]);
-    return tf.mul(tf.sub(cos, tf.mul(onehot, margin)), scale) as tf.Tensor2D;
+    const m = marginTerm('loss/cosface.m', margin, schedule, (v) => v);
+    return tf.mul(tf.sub(cos, tf.mul(onehot, m)), scale) as tf.Tensor2D;
   });
 }
 
@@ -160,17 +183,20 @@ export function arcfaceLogits(
   labels: tf.Tensor1D,
   margin: number,
   scale: number,
+  schedule?: MarginSchedule,
 ): tf.Tensor2D {
   return tf.tidy(() => {
+    const term = (name: string, derive: (m: number) => number) =>
+      marginTerm(`loss/arcface.${name}`, margin, schedule, derive);
     const cos = tf.clipByValue(
       matMul2d(l2normalize(f), l2normalize(weights), false, true),
       -1 + 1e-7,
       1 - 1e-7,
     );
     const sin = tf.sqrt(tf.sub(1, tf.square(cos)));
-    const phi = tf.sub(tf.mul(cos, Math.cos(margin)), tf.mul(sin, Math.sin(margin)));
-    const th = Math.cos(Math.PI - margin);
-    const mm = Math.sin(Math.PI - margin) * margin;
+    const phi = tf.sub(tf.mul(cos, term('cos', Math.cos)), tf.mul(sin, term('sin', Math.sin)));
+    const th = term('th', (m) => Math.cos(Math.PI - m));
+    const mm = term('mm', (m) => Math.sin(Math.PI - m) * m);
     // step() has a (zero) gradient registered, unlike greater(); cond = [cos > th].
     const cond = tf.step(tf.sub(cos, th));
     const phiSafe = tf.add(tf.mul(cond, phi), tf.mul(tf.sub(1, cond), tf.sub(cos, mm)));
@@ -320,7 +346,13 @@ const BUILTIN: Record<string, LossEntry> = {
       return {
         marginAt,
         compute: (f, y, ctx) =>
-          crossEntropy(memsLogits(f, centres as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number), y),
+          crossEntropy(
+            memsLogits(f, centres as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number, {
+              step: ctx.step,
+              marginAt,
+            }),
+            y,
+          ),
       };
     },
   },
@@ -362,7 +394,13 @@ const BUILTIN: Record<string, LossEntry> = {
       return {
         marginAt,
         compute: (f, y, ctx) =>
-          crossEntropy(cosfaceLogits(f, w as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number), y),
+          crossEntropy(
+            cosfaceLogits(f, w as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number, {
+              step: ctx.step,
+              marginAt,
+            }),
+            y,
+          ),
       };
     },
   },
@@ -376,7 +414,13 @@ const BUILTIN: Record<string, LossEntry> = {
       return {
         marginAt,
         compute: (f, y, ctx) =>
-          crossEntropy(arcfaceLogits(f, w as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number), y),
+          crossEntropy(
+            arcfaceLogits(f, w as tf.Tensor2D, y, marginAt(ctx.step), o.scale as number, {
+              step: ctx.step,
+              marginAt,
+            }),
+            y,
+          ),
       };
     },
   },

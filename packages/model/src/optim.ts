@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isNativeBackend } from './backend';
+import { StepClock, stepScalar } from './graph/host';
 import { ResourceVariable, resourceApplyAdam, resourceApplyMomentum } from './ops';
 
 export type OptimizerName = 'adam' | 'sgd';
@@ -102,11 +103,20 @@ export class Optimizer {
   /** Updates applied so far (Adam's bias-correction counter). */
   iterations = 0;
 
-  constructor(cfg: OptimizerConfig, groups: ParamGroup[], opts: { fused?: boolean } = {}) {
+  /** Whether updates use TensorFlow's kernel formulas in element-wise ops with the per-step scalars
+   *  as host values (graph/host.ts), so that a traced step can run them inside a graph. */
+  readonly traceable: boolean;
+
+  constructor(
+    cfg: OptimizerConfig,
+    groups: ParamGroup[],
+    opts: { fused?: boolean; traceable?: boolean } = {},
+  ) {
     validateOptimizerConfig(cfg);
     this.cfg = cfg;
     this.groups = groups;
-    this.fused = (opts.fused ?? true) && isNativeBackend();
+    this.traceable = opts.traceable ?? false;
+    this.fused = !this.traceable && (opts.fused ?? true) && isNativeBackend();
     const momentum = cfg.momentum ?? 0.9;
     const slotNames = cfg.name === 'adam' ? ['m', 'v'] : momentum > 0 ? ['momentum'] : [];
     for (const g of groups) {
@@ -136,6 +146,10 @@ export class Optimizer {
   apply(grads: Map<string, tf.Tensor>, lr: number): void {
     this.iterations += 1;
     const t = this.iterations;
+    if (this.traceable) {
+      this.update(grads, { step: NaN, iterations: t }, lr);
+      return;
+    }
     const b1 = this.cfg.beta1 ?? 0.9;
     const b2 = this.cfg.beta2 ?? 0.999;
     const eps = this.cfg.epsilon ?? 1e-8;
@@ -189,6 +203,54 @@ export class Optimizer {
             p.assign(tf.sub(p, tf.mul(bNew, lr)));
           } else {
             p.assign(tf.sub(p, tf.mul(grad, lr)));
+          }
+        }
+      }
+    });
+  }
+
+  /**
+   * One traceable update at `clock` (does not count iterations; `apply` does). The formulas are those of
+   * TensorFlow's ApplyAdam / ApplyMomentum kernels (training_ops.cc), the scalars in float32 as there:
+   *   alpha = lr sqrt(1 - b2^t) / (1 - b1^t);  m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2);
+   *   p -= m alpha / (sqrt(v) + eps);   momentum: a = a mu + g;  p -= lr a.
+   * `lr` overrides the schedule's rate for clock.step (apply passes the trainer's).
+   */
+  update(grads: Map<string, tf.Tensor>, clock: StepClock, lr?: number): void {
+    const cfg = this.cfg;
+    const b1 = cfg.beta1 ?? 0.9;
+    const b2 = cfg.beta2 ?? 0.999;
+    const momentum = cfg.momentum ?? 0.9;
+    tf.tidy(() => {
+      const rate = lr ?? learningRate(cfg, clock.step);
+      const lrT = stepScalar('optim/lr', rate, (c) => (lr === undefined ? learningRate(cfg, c.step) : rate));
+      let alpha: tf.Scalar | null = null;
+      if (cfg.name === 'adam') {
+        const b1p = stepScalar('optim/beta1Power', b1 ** clock.iterations, (c) => b1 ** c.iterations);
+        const b2p = stepScalar('optim/beta2Power', b2 ** clock.iterations, (c) => b2 ** c.iterations);
+        alpha = tf.div(tf.mul(lrT, tf.sqrt(tf.sub(1, b2p))), tf.sub(1, b1p)) as tf.Scalar;
+      }
+      const one = tf.scalar(1);
+      const c1 = tf.sub(one, tf.scalar(b1));
+      const c2 = tf.sub(one, tf.scalar(b2));
+      const eps = tf.scalar(cfg.epsilon ?? 1e-8);
+      for (const g of this.groups) {
+        for (const [name, p] of g.vars) {
+          let grad = grads.get(name);
+          if (!grad) continue;
+          if (g.weightDecay > 0) grad = tf.add(grad, tf.mul(p, g.weightDecay));
+          if (alpha) {
+            const m = this.plain(`m/${name}`);
+            const v = this.plain(`v/${name}`);
+            m.assign(tf.add(m, tf.mul(tf.sub(grad, m), c1)));
+            v.assign(tf.add(v, tf.mul(tf.sub(tf.square(grad), v), c2)));
+            p.assign(tf.sub(p, tf.div(tf.mul(m, alpha), tf.add(tf.sqrt(v), eps))));
+          } else if (momentum > 0) {
+            const buf = this.plain(`momentum/${name}`);
+            buf.assign(tf.add(tf.mul(buf, momentum), grad));
+            p.assign(tf.sub(p, tf.mul(buf, lrT)));
+          } else {
+            p.assign(tf.sub(p, tf.mul(grad, lrT)));
           }
         }
       }

@@ -2,7 +2,9 @@
  * `createTrainer`: the object the trainer package drives (docs/CONTRACTS.md). One training step is
  * prepareInput (uint8 -> augmented, normalised float on the backend), forward with the tape on,
  * loss, gradients (tf.variableGrads), optimiser update; everything inside one tf.tidy, so the number
- * of live tensors is the same after every step.
+ * of live tensors is the same after every step. With stepMode graph (the default on the native
+ * backend) everything after prepareInput runs as one TensorFlow graph traced from that same code
+ * (graph/step.ts), or eagerly where it cannot be traced.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -12,6 +14,9 @@ import {
   prepareInput,
   resolveInputPipeline,
 } from './augment';
+import { isNativeBackend } from './backend';
+import { StepClock } from './graph/host';
+import { GraphStep, STEP_MODES, StepMode, StepOutputs, StepStatus } from './graph/step';
 import { LossConfig, MetricLoss, createHashObjective, createLoss } from './losses';
 import { createModel } from './kinds/registry';
 import { ClassVectors, RetrievalNet } from './kinds/types';
@@ -37,6 +42,13 @@ export interface TrainerConfig {
   /** Class word vectors, rows in manifest class (label) order, L2-normalised: for the model kinds
    *  and losses that use semantic side information (ssgn, regression). */
   classVectors?: ClassVectors;
+  /**
+   * `graph` (default on the native backend): each training step runs as one TensorFlow graph traced
+   * from the eager step (graph/step.ts), falling back to eager steps, with a one-line notice, where
+   * the step cannot be traced. `eager`: kernel by kernel, with fused ResourceApplyAdam updates. On
+   * the pure-JS backend steps are always eager.
+   */
+  stepMode?: StepMode;
 }
 
 export interface TrainBatch extends ImageBatchLike {
@@ -74,6 +86,8 @@ export interface SbirTrainer {
   embed(batch: EmbedBatch, opts?: { flip?: boolean }): EmbedResult;
   /** Completed training steps. */
   step: number;
+  /** How the last training step ran (graph, or eager with the reason); null before the first. */
+  stepStatus(): StepStatus | null;
   saveCheckpoint(dir: string): Promise<void>;
   loadCheckpoint(dir: string): Promise<void>;
   dispose(): void;
@@ -120,14 +134,23 @@ class Trainer implements SbirTrainer {
   /** engine variable name -> optimiser key ('model/<name>' or 'loss/<name>'). */
   private readonly keyOf = new Map<string, string>();
   private readonly varList: tf.Variable[] = [];
+  /** Set when steps run through graphs (stepMode graph on the native backend). */
+  private readonly graph: GraphStep | null = null;
   private disposed = false;
 
   constructor(cfg: TrainerConfig) {
     validateOptimizerConfig(cfg.optimizer);
     if (!Number.isInteger(cfg.seed))
       throw new Error(`seed: expected an integer, got ${JSON.stringify(cfg.seed)}`);
+    if (cfg.stepMode !== undefined && !STEP_MODES.includes(cfg.stepMode)) {
+      throw new Error(
+        `stepMode: unknown step mode "${String(cfg.stepMode)}" (known: ${STEP_MODES.join(', ')})`,
+      );
+    }
     this.pipeline = resolveInputPipeline(cfg.input ?? { name: 'authors' });
-    this.config = { ...cfg, input: this.pipeline };
+    const stepMode = cfg.stepMode ?? (isNativeBackend() ? 'graph' : 'eager');
+    this.config = { ...cfg, input: this.pipeline, stepMode };
+    if (stepMode === 'graph' && isNativeBackend()) this.graph = new GraphStep();
     const rng = new Rng(cfg.seed);
     this.model = createModel(cfg.model, { rng: rng.fork(), seed: cfg.seed, classVectors: cfg.classVectors });
     const lossRng = rng.fork();
@@ -160,14 +183,25 @@ class Trainer implements SbirTrainer {
       this.keyOf.set(v.name, `loss/${name}`);
       this.varList.push(v);
     }
-    this.optimizer = new Optimizer(cfg.optimizer, [
-      { vars: netVars, weightDecay: cfg.optimizer.weightDecay ?? 0 },
-      { vars: lossVars, weightDecay: 0 },
-    ]);
+    this.optimizer = new Optimizer(
+      cfg.optimizer,
+      [
+        { vars: netVars, weightDecay: cfg.optimizer.weightDecay ?? 0 },
+        { vars: lossVars, weightDecay: 0 },
+      ],
+      { traceable: this.graph !== null },
+    );
   }
 
   numParams(): number {
     return this.model.store.numParams() + this.lossStore.numParams();
+  }
+
+  stepStatus(): StepStatus | null {
+    if (this.graph) return this.graph.status;
+    if (this.step === 0) return null;
+    const reason = isNativeBackend() ? 'stepMode is eager' : 'the backend is not TensorFlow';
+    return { mode: 'eager', reason };
   }
 
   currentMargin(): number | undefined {
@@ -205,6 +239,17 @@ class Trainer implements SbirTrainer {
       const x = prepareInput(batch, size, this.pipeline, opts.augment ? this.augRng : undefined);
       const domain = tf.tensor1d(Float32Array.from(batch.domains));
       const labels = tf.tensor1d(batch.labels, 'int32');
+      const clock = { step: this.step, iterations: this.optimizer.iterations + 1 };
+      const outs = this.graph?.run(
+        { x, domain, labels },
+        clock,
+        (f, c) => this.traceSpec(f, c),
+        (why) => process.stderr.write(`note: training steps run eagerly: ${why}\n`),
+      );
+      if (outs) {
+        ({ loss, terms } = this.applyGraphOutputs(outs));
+        return;
+      }
       const { value, grads } = tf.variableGrads(() => {
         const out = this.model.trainForward(x, { domain, labels, step: this.step, loss: this.loss });
         const metric = this.loss.compute(out.embedding, labels, { step: this.step });
@@ -218,17 +263,72 @@ class Trainer implements SbirTrainer {
         return l;
       }, this.varList);
       loss = value.dataSync()[0];
-      if (Number.isFinite(loss)) {
-        const byKey = new Map<string, tf.Tensor>();
-        for (const [engineName, g] of Object.entries(grads)) {
-          const key = this.keyOf.get(engineName);
-          if (key) byKey.set(key, g);
-        }
-        this.optimizer.apply(byKey, lr);
-      }
+      if (Number.isFinite(loss)) this.optimizer.apply(this.gradsByKey(grads), lr);
     });
     this.step += 1;
     return terms ? { loss, lr, terms } : { loss, lr };
+  }
+
+  private gradsByKey(grads: tf.NamedTensorMap): Map<string, tf.Tensor> {
+    const byKey = new Map<string, tf.Tensor>();
+    for (const [engineName, g] of Object.entries(grads)) {
+      const key = this.keyOf.get(engineName);
+      if (key) byKey.set(key, g);
+    }
+    return byKey;
+  }
+
+  /** The step as the tracer runs it: no reads back to JS, terms kept as outputs, update separate. */
+  private traceSpec(
+    feeds: Record<string, tf.Tensor>,
+    clock: StepClock,
+  ): { forward(): Record<string, tf.Tensor>; update(): void } {
+    const hashWeight = this.config.hashWeight ?? 1;
+    const [x, domain, labels] = [
+      feeds.x as tf.Tensor4D,
+      feeds.domain as tf.Tensor1D,
+      feeds.labels as tf.Tensor1D,
+    ];
+    let grads: tf.NamedTensorMap = {};
+    return {
+      forward: () => {
+        const kept: Record<string, tf.Tensor> = {};
+        const res = tf.variableGrads(() => {
+          const out = this.model.trainForward(x, { domain, labels, step: clock.step, loss: this.loss });
+          const metric = this.loss.compute(out.embedding, labels, { step: clock.step });
+          let l = metric;
+          if (out.hashLogits && this.hashObjective) {
+            l = tf.add(l, tf.mul(this.hashObjective(out.hashLogits, labels), hashWeight));
+          }
+          if (out.extraLoss) l = tf.add(l, out.extraLoss);
+          if (out.terms) {
+            for (const [k, t] of Object.entries({ metric, ...out.terms })) kept[`term/${k}`] = tf.keep(t);
+          }
+          return l;
+        }, this.varList);
+        grads = res.grads;
+        return { loss: res.value, ...kept };
+      },
+      update: () => this.optimizer.update(this.gradsByKey(grads), clock),
+    };
+  }
+
+  /** Assigns a graph step's outputs: forward side effects (BatchNorm running statistics) always,
+   *  the optimiser's update only for a finite loss (as the eager step). */
+  private applyGraphOutputs(outs: StepOutputs): { loss: number; terms?: Record<string, number> } {
+    const loss = (outs.get('out/loss') as tf.Tensor).dataSync()[0]!;
+    let terms: Record<string, number> | undefined;
+    const vars = tf.engine().registeredVariables;
+    for (const [key, t] of outs) {
+      const [kind, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+      if (kind === 'out' && name.startsWith('term/')) (terms ??= {})[name.slice(5)] = t.dataSync()[0]!;
+      else if (kind === 'side') vars[name]!.assign(t);
+    }
+    if (Number.isFinite(loss)) {
+      this.optimizer.iterations += 1;
+      for (const [key, t] of outs) if (key.startsWith('update/')) vars[key.slice(7)]!.assign(t);
+    }
+    return terms ? { loss, terms } : { loss };
   }
 
   embed(batch: EmbedBatch, opts: { flip?: boolean } = {}): EmbedResult {
@@ -345,6 +445,7 @@ class Trainer implements SbirTrainer {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.graph?.dispose();
     this.model.dispose();
     this.lossStore.dispose();
     this.optimizer.dispose();

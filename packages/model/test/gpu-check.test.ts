@@ -8,7 +8,6 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { venvPython } from '@sbir/core';
 import { compareLosses } from '../bench/gpu-check';
 import { gpuMayBePresent } from '../src/backend';
 

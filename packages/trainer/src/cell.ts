@@ -152,6 +152,7 @@ export function resolvedSettings(
     input: trainer.config.input,
     optimizer: { ...trainer.config.optimizer },
     seed: trainer.config.seed,
+    stepMode: trainer.config.stepMode,
   };
 }
 
@@ -193,6 +194,7 @@ function createCellTrainer(
     } as OptimizerConfig,
     seed: config.seed,
     input: inputPipelineOf(config),
+    stepMode: config.train.stepMode,
     ...(vectors ? { classVectors: { dim: vectors.dim, data: vectors.data } } : {}),
   });
 }

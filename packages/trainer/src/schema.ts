@@ -20,6 +20,7 @@ import {
   PIPELINE_NAMES,
   RETRIEVAL_DISTANCES,
   ROTATE_INTERPOLATIONS,
+  STEP_MODES,
   defaultRetrievalDistance,
   pipelineDefaults,
   resolveInputPipeline,
@@ -363,6 +364,8 @@ export const TrainSchema = z
     logEverySteps: positiveInt.default(10),
     /** Use at most this many training rows (a quick-look knob; the whole train subset by default). */
     limitRows: positiveInt.optional(),
+    /** `graph` (default on the native backend: each step one TensorFlow graph) or `eager` (opt-out). */
+    stepMode: z.enum(STEP_MODES as readonly ['graph', 'eager']).optional(),
   })
   .strict()
   .superRefine((t, ctx) => {
