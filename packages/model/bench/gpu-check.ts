@@ -26,7 +26,7 @@ import { hideBin } from 'yargs/helpers';
 import { venvPython, writeJsonAtomicSync } from '@sbir/core';
 import { initBackend, type BackendName } from '../src/backend';
 import { listNvidiaGpus } from '../src/gpu';
-import { createTrainer } from '../src/trainer';
+import { createLearner } from '../src/learner';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const CLI = path.join(__dirname, '..', 'src', 'cli.ts');
@@ -241,7 +241,7 @@ async function ours(a: OursSettings): Promise<void> {
     classes: number;
     domains: number[];
   };
-  const tr = createTrainer({
+  const tr = createLearner({
     model: {
       backbone: 'se_resnext50_32x4d',
       block: 'se',

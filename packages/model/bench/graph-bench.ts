@@ -18,7 +18,7 @@ import { hideBin } from 'yargs/helpers';
 import { initBackend } from '../src/backend';
 import { ModelConfig } from '../src/model';
 import { Rng } from '../src/rng';
-import { StepMode, TrainBatch, TrainerConfig, createTrainer } from '../src/trainer';
+import { StepMode, TrainBatch, LearnerConfig, createLearner } from '../src/learner';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -27,7 +27,7 @@ class UsageError extends Error {}
 
 interface Net {
   model: ModelConfig;
-  loss: TrainerConfig['loss'];
+  loss: LearnerConfig['loss'];
   batch: number;
 }
 
@@ -95,7 +95,7 @@ interface Rate {
 
 /** Images per second of `stepMode` on `net`: warm-up steps (the graph is built there), then timed. */
 function rate(net: Net, stepMode: StepMode, seconds: number, minSteps: number): Rate {
-  const tr = createTrainer({
+  const tr = createLearner({
     model: net.model,
     loss: net.loss,
     optimizer: {

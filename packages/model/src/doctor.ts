@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { AttnType } from './blocks/registry';
 import { Rng } from './rng';
-import { createTrainer } from './trainer';
+import { createLearner } from './learner';
 
 export interface TrainRate {
   imagesPerSec: number;
@@ -42,7 +42,7 @@ export function measureTrainRate(opts: TrainRateOptions = {}): TrainRate {
   const size = opts.size ?? 64;
   const classes = opts.numClasses ?? 80;
   const rng = new Rng(1);
-  const tr = createTrainer({
+  const tr = createLearner({
     model: {
       backbone: opts.backbone ?? 'resnet-tiny',
       block: opts.block ?? 'none',

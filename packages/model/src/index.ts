@@ -33,8 +33,8 @@ export type { LossConfig, LossEntry, LossName } from './losses';
 // the network and its training loop
 export { SbirNet } from './model';
 export { Rng } from './rng';
-export { createTrainer } from './trainer';
-export type { SbirTrainer } from './trainer';
+export { createLearner } from './learner';
+export type { Learner } from './learner';
 export { STEP_MODES } from './graph/step';
 export type { StepMode, StepStatus } from './graph/step';
 export { OPTIMIZER_NAMES, SCHEDULE_NAMES } from './optim';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BACKEND_NAMES, CPU_BACKEND_WARNING, gpuMayBePresent, initBackend } from '../src/backend';
 import { conv2d } from '../src/conv';
-import { createTrainer } from '../src/trainer';
+import { createLearner } from '../src/learner';
 import { maxRelErr, smallValues, toArray } from './helpers';
 
 afterAll(async () => {
@@ -90,7 +90,7 @@ describe('initBackend', () => {
     }
     // The same training run on both backends gives the same losses.
     const run = (): number[] => {
-      const tr = createTrainer({
+      const tr = createLearner({
         model: {
           backbone: 'resnet-tiny',
           block: 'dase',

@@ -13,7 +13,7 @@ import { listModelKinds } from '../src/kinds/registry';
 import { listLosses, LossName } from '../src/losses';
 import { ModelConfig } from '../src/model';
 import { Rng } from '../src/rng';
-import { SbirTrainer, TrainBatch, TrainerConfig, createTrainer } from '../src/trainer';
+import { Learner, TrainBatch, LearnerConfig, createLearner } from '../src/learner';
 import { smallValues, useNativeBackend } from './helpers';
 
 beforeAll(useNativeBackend);
@@ -33,14 +33,14 @@ function batch(n: number, seed: number): TrainBatch {
   };
 }
 
-type Optim = TrainerConfig['optimizer']['name'];
+type Optim = LearnerConfig['optimizer']['name'];
 
 const config = (
   model: Partial<ModelConfig>,
   loss: LossName,
   stepMode: 'graph' | 'eager',
   optimizer: Optim,
-): TrainerConfig => ({
+): LearnerConfig => ({
   model: {
     backbone: 'resnet-tiny',
     block: 'dase',
@@ -57,7 +57,7 @@ const config = (
   stepMode,
 });
 
-function params(t: SbirTrainer): Float32Array[] {
+function params(t: Learner): Float32Array[] {
   return [...t.model.store.params.values(), ...t.model.store.buffers.values()].map((v) =>
     Float32Array.from(v.dataSync() as Float32Array),
   );
@@ -75,8 +75,8 @@ function maxAbs(a: Float32Array[], b: Float32Array[]): number {
  * eager steps made (so a wrong update cannot hide under a small learning rate).
  */
 function compare(model: Partial<ModelConfig>, loss: LossName, optimizer: Optim = 'adam', steps = 3) {
-  const g = createTrainer(config(model, loss, 'graph', optimizer));
-  const e = createTrainer(config(model, loss, 'eager', optimizer));
+  const g = createLearner(config(model, loss, 'graph', optimizer));
+  const e = createLearner(config(model, loss, 'eager', optimizer));
   const start = params(e);
   let lossDiff = 0;
   try {

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../src/rng';
 import { ModelConfig, SbirNet } from '../src/model';
 import { importCheckpoint } from '../src/import/importer';
-import { createTrainer } from '../src/trainer';
+import { createLearner } from '../src/learner';
 import { useNativeBackend } from './helpers';
 import { runPython, tmpDir } from './import-fixtures';
 
@@ -139,7 +139,7 @@ describe('pretrained SE weights in a DASE network', () => {
   }, 120_000);
 
   it('fine-tunes from the imported weights (a few Adam steps, MEMS)', () => {
-    const tr = createTrainer({
+    const tr = createLearner({
       model: modelConfig(arch, { block: 'dase', attnActivation: undefined, inputSize: 32 }),
       loss: { name: 'mems', margin: 2 },
       optimizer: { name: 'adam', lr: 1e-4, weightDecay: 1e-4, schedule: 'constant', totalSteps: 3 },

@@ -17,7 +17,7 @@ import { createLoss } from '../src/losses';
 import { ModelConfig, SbirNet } from '../src/model';
 import { ParamStore } from '../src/params';
 import { Rng } from '../src/rng';
-import { TrainBatch, TrainerConfig, createTrainer } from '../src/trainer';
+import { TrainBatch, LearnerConfig, createLearner } from '../src/learner';
 import { smallValues, useNativeBackend } from './helpers';
 
 beforeAll(useNativeBackend);
@@ -34,7 +34,7 @@ const model: ModelConfig = {
 };
 const classVectors = { dim: 5, data: new Rng(1).normalArray(K * 5).map((v) => v / Math.sqrt(5)) };
 
-const config = (m: Partial<ModelConfig> = {}): TrainerConfig => ({
+const config = (m: Partial<ModelConfig> = {}): LearnerConfig => ({
   model: { ...model, ...m },
   loss: { name: 'mems' },
   optimizer: { name: 'adam', lr: 1e-3, totalSteps: 10 },
@@ -60,7 +60,7 @@ describe.each(listModelKinds())('kind %s', (name) => {
     expect(entry.name).toBe(name);
     expect(entry.description.length).toBeGreaterThan(10);
     const defaults = entry.options ? entry.options.parse({}) : {};
-    const tr = createTrainer(config({ kind: name }));
+    const tr = createLearner(config({ kind: name }));
     const step = tr.trainStep(batch(6, 2));
     expect(Number.isFinite(step.loss)).toBe(true);
     const resolved = tr.model.getConfig();
@@ -76,7 +76,7 @@ describe.each(listModelKinds())('kind %s', (name) => {
       expect(resolveModelKindOptions({ ...model, kind: name })).toEqual({});
       return;
     }
-    expect(() => createTrainer(config({ kind: name, [key]: { bogus: 1 } }))).toThrow(
+    expect(() => createLearner(config({ kind: name, [key]: { bogus: 1 } }))).toThrow(
       new RegExp(`^model\\.${key}\\.bogus: unknown key "bogus" \\(known: `),
     );
   });
@@ -85,7 +85,7 @@ describe.each(listModelKinds())('kind %s', (name) => {
 describe('registry', () => {
   it('the default kind is SbirNet unchanged: parameters, first loss and settings identical', () => {
     const cfg = config();
-    const tr = createTrainer(cfg);
+    const tr = createLearner(cfg);
     // The trainer's draws, in its order: model init, then the loss.
     const rng = new Rng(cfg.seed);
     const net = new SbirNet(cfg.model, rng.fork());
@@ -119,10 +119,10 @@ describe('registry', () => {
   });
 
   it('unknown kinds and options of another kind are errors naming the field', () => {
-    expect(() => createTrainer(config({ kind: 'gan' }))).toThrow(
+    expect(() => createLearner(config({ kind: 'gan' }))).toThrow(
       `model.kind: unknown kind "gan" (known: ${listModelKinds().join(', ')})`,
     );
-    expect(() => createTrainer(config({ ssgn: { fusion: false } }))).toThrow(
+    expect(() => createLearner(config({ ssgn: { fusion: false } }))).toThrow(
       'model.ssgn: options of kind "ssgn", but model.kind is "sbir"',
     );
   });
@@ -148,12 +148,12 @@ describe('registry', () => {
     registerModelKind(toy);
     expect(() => registerModelKind(toy)).toThrow('model kind "toy-scaled" is already registered');
     expect(listModelKinds()).toContain('toy-scaled');
-    const tr = createTrainer(config({ kind: 'toy-scaled', toyScaled: { scale: 3 } } as Partial<ModelConfig>));
+    const tr = createLearner(config({ kind: 'toy-scaled', toyScaled: { scale: 3 } } as Partial<ModelConfig>));
     expect(Number.isFinite(tr.trainStep(batch(4, 1)).loss)).toBe(true);
     expect(tr.model.getConfig()).toMatchObject({ kind: 'toy-scaled', toyScaled: { scale: 3 } });
     tr.dispose();
     expect(() =>
-      createTrainer(config({ kind: 'toy-scaled', toyScaled: { scale: 0 } } as Partial<ModelConfig>)),
+      createLearner(config({ kind: 'toy-scaled', toyScaled: { scale: 0 } } as Partial<ModelConfig>)),
     ).toThrow(/^model\.toyScaled\.scale: /);
   });
 });

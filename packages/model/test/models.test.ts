@@ -12,7 +12,7 @@ import { listBackbones } from '../src/backbones';
 import { SEModule, createAttn, listBlocks, registerBlock } from '../src/blocks';
 import { ModelConfig, SbirNet } from '../src/model';
 import { Rng } from '../src/rng';
-import { createTrainer, TrainBatch } from '../src/trainer';
+import { createLearner, TrainBatch } from '../src/learner';
 import { smallValues, useNativeBackend } from './helpers';
 
 beforeAll(useNativeBackend);
@@ -50,7 +50,7 @@ describe.each(combos)('%s with block %s', (backbone, block) => {
       optimizer: { name: 'adam' as const, lr: 1e-3, totalSteps: 10 },
       seed: 0,
     };
-    const tr = createTrainer(cfg);
+    const tr = createLearner(cfg);
     const b = batch(4, 7);
     const params = [...tr.model.store.params];
     const grads = tf.tidy(() => {
@@ -76,7 +76,7 @@ describe.each(combos)('%s with block %s', (backbone, block) => {
     expect(Number.isFinite(loss)).toBe(true);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sbir-models-'));
     await tr.saveCheckpoint(path.join(dir, 'last'));
-    const restored = createTrainer({ ...cfg, seed: 5 });
+    const restored = createLearner({ ...cfg, seed: 5 });
     await restored.loadCheckpoint(path.join(dir, 'last'));
     const probe = batch(2, 9);
     // Parameters, BatchNorm statistics (eval mode reads them) and the trained step all come back.

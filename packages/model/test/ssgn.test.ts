@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { SSGN_DECODERS, SsgnOptionsSchema, classMeanWeights } from '../src/kinds/ssgn';
 import { ClassVectors } from '../src/kinds/types';
 import { Rng, keyedRng } from '../src/rng';
-import { TrainBatch, TrainerConfig, createTrainer } from '../src/trainer';
+import { TrainBatch, LearnerConfig, createLearner } from '../src/learner';
 import { useNativeBackend } from './helpers';
 
 beforeAll(useNativeBackend);
@@ -48,7 +48,7 @@ function syntheticBatch(n: number, seed: number): TrainBatch {
   return { images, labels, domains, n, height: SIZE, width: SIZE };
 }
 
-const config = (ssgn: Record<string, unknown> = {}, over: Partial<TrainerConfig> = {}): TrainerConfig => ({
+const config = (ssgn: Record<string, unknown> = {}, over: Partial<LearnerConfig> = {}): LearnerConfig => ({
   model: {
     kind: 'ssgn',
     ssgn: { fusionDim: 8, hiddenDim: 32, noiseDim: 4, ...ssgn },
@@ -78,7 +78,7 @@ describe('SSGN forward', () => {
     'decoder %s: embeddingDim features for both domains; photos real, sketches synthesised',
     (decoder) => {
       const base = config({ decoder });
-      const tr = createTrainer({ ...base, model: { ...base.model, block: 'se' } });
+      const tr = createLearner({ ...base, model: { ...base.model, block: 'se' } });
       const b = syntheticBatch(8, 1);
       const mixed = tr.embed(b);
       expect(mixed.dim).toBe(DIM);
@@ -113,7 +113,7 @@ describe('SSGN forward', () => {
   );
 
   it('no fusion uses the last stage only; nearest-class snaps the condition to a class vector', () => {
-    const tr = createTrainer(config({ fusion: false, testSemantic: 'nearest-class' }));
+    const tr = createLearner(config({ fusion: false, testSemantic: 'nearest-class' }));
     expect(tr.model.getConfig().fusionStages).toEqual([4]);
     const names = [...tr.model.store.params.keys()].filter((n) => n.startsWith('ssgn.fusion.'));
     expect(names.sort()).toEqual([
@@ -130,7 +130,7 @@ describe('SSGN forward', () => {
 });
 
 /** Gradients of `which` (total, extra: the kind's own terms) for every model parameter. */
-function modelGrads(tr: ReturnType<typeof createTrainer>, which: 'total' | 'extra'): Map<string, number[]> {
+function modelGrads(tr: ReturnType<typeof createLearner>, which: 'total' | 'extra'): Map<string, number[]> {
   const b = syntheticBatch(8, 4);
   const params = [...tr.model.store.params];
   const out = new Map<string, number[]>();
@@ -156,7 +156,7 @@ const nonZero = (g: number[] | undefined): boolean =>
 
 describe('SSGN gradients', () => {
   it.each(SSGN_DECODERS)('decoder %s, detachFeatures false: every parameter gets a gradient', (decoder) => {
-    const tr = createTrainer(config({ decoder, detachFeatures: false }));
+    const tr = createLearner(config({ decoder, detachFeatures: false }));
     const g = modelGrads(tr, 'total');
     for (const [name, v] of g) expect([name, nonZero(v)]).toEqual([name, true]);
     // The decoder's own terms alone reach the extractor when it is not detached.
@@ -166,7 +166,7 @@ describe('SSGN gradients', () => {
   });
 
   it('detachFeatures true: the extractor gets gradients from the metric loss only', () => {
-    const tr = createTrainer(config());
+    const tr = createLearner(config());
     const total = modelGrads(tr, 'total');
     for (const [name, v] of total) expect([name, nonZero(v)]).toEqual([name, true]);
     const extra = modelGrads(tr, 'extra');
@@ -183,7 +183,7 @@ describe('SSGN gradients', () => {
 
 describe('SSGN training', () => {
   it('lowers the total loss over 30 steps on a tiny set', () => {
-    const tr = createTrainer(
+    const tr = createLearner(
       config(
         {},
         { loss: { name: 'mems', annealSteps: 0 }, optimizer: { name: 'adam', lr: 3e-3, totalSteps: 30 } },
@@ -198,7 +198,7 @@ describe('SSGN training', () => {
   });
 
   it('keeps the number of live tensors constant across steps and embeddings', () => {
-    const tr = createTrainer(config({ testSemantic: 'nearest-class' }));
+    const tr = createLearner(config({ testSemantic: 'nearest-class' }));
     const b = syntheticBatch(8, 3);
     tr.trainStep(b, { augment: true });
     tr.embed(b, { flip: true });
@@ -214,7 +214,7 @@ describe('SSGN training', () => {
 
   it('two runs with the same seed give identical losses, terms and embeddings', () => {
     const run = () => {
-      const tr = createTrainer(config());
+      const tr = createLearner(config());
       const b = syntheticBatch(8, 6);
       const steps = Array.from({ length: 4 }, () => tr.trainStep(b, { augment: true }));
       const e = tr.embed(b, { flip: true });
@@ -230,14 +230,14 @@ describe('SSGN training', () => {
   it('checkpoint round trip: same embeddings, and the next step (its noise included) is the same', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sbir-ssgn-'));
     const b = syntheticBatch(8, 7);
-    const tr = createTrainer(config());
+    const tr = createLearner(config());
     for (let i = 0; i < 3; i++) tr.trainStep(b);
     await tr.saveCheckpoint(dir);
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'tensors.json'), 'utf8')) as {
       meta: { config: { classVectors: unknown } };
     };
     expect(manifest.meta.config.classVectors).toEqual({ dim: VDIM, rows: K });
-    const restored = createTrainer({ ...config(), seed: 0 });
+    const restored = createLearner({ ...config(), seed: 0 });
     await restored.loadCheckpoint(dir);
     expect(restored.step).toBe(3);
     expect(restored.embed(b).embedding).toEqual(tr.embed(b).embedding);
@@ -274,19 +274,19 @@ describe('SSGN options and errors', () => {
     ],
     [{ noiseStd: -1 }, /^model\.ssgn\.noiseStd: /],
   ])('%j is an error naming the key', (ssgn, message) => {
-    expect(() => createTrainer(config(ssgn))).toThrow(message);
+    expect(() => createLearner(config(ssgn))).toThrow(message);
   });
 
   it('needs class vectors (except fine only), of numClasses rows; no code head', () => {
     const before = tf.memory().numTensors;
-    expect(() => createTrainer(config({}, { classVectors: undefined }))).toThrow(
+    expect(() => createLearner(config({}, { classVectors: undefined }))).toThrow(
       /^model\.kind: ssgn with decoder coarse-fine needs class vectors/,
     );
-    createTrainer(config({ decoder: 'fine' }, { classVectors: undefined })).dispose();
-    expect(() => createTrainer(config({}, { classVectors: classVectors(3, K + 1) }))).toThrow(
+    createLearner(config({ decoder: 'fine' }, { classVectors: undefined })).dispose();
+    expect(() => createLearner(config({}, { classVectors: classVectors(3, K + 1) }))).toThrow(
       /^classVectors: 30 values of dim 6, expected model\.numClasses \(4\) rows/,
     );
-    expect(() => createTrainer(config({}, { model: { ...config().model, hashBits: 8 } }))).toThrow(
+    expect(() => createLearner(config({}, { model: { ...config().model, hashBits: 8 } }))).toThrow(
       /^model\.hashBits: /,
     );
     // Refused configs leave no variables behind.

@@ -11,7 +11,7 @@ import { openDataset, prepareDataset } from '@sbir/data';
 import type { ShardDataset } from '@sbir/data';
 import { evaluateRetrieval } from '../src/metrics';
 import { Rng } from '../src/rng';
-import { SbirTrainer, createTrainer } from '../src/trainer';
+import { Learner, createLearner } from '../src/learner';
 import { useNativeBackend } from './helpers';
 
 jest.setTimeout(60000);
@@ -39,7 +39,7 @@ afterAll(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function embedSubset(tr: SbirTrainer, subset: 'query' | 'gallery') {
+async function embedSubset(tr: Learner, subset: 'query' | 'gallery') {
   const feats: Float32Array[] = [];
   const labels: number[] = [];
   for await (const b of ds.batches({ subset, batchSize: 64 })) {
@@ -71,7 +71,7 @@ it.each(['sbir', 'ssgn'])('DASE + MEMS on emoji, kind %s: loss goes down and mAP
   expect(classes).toBe(6);
   const epochs = 12;
   const stepsPerEpoch = Math.floor(ds.count('train') / 32);
-  const tr = createTrainer({
+  const tr = createLearner({
     model: {
       kind,
       ssgn: kind === 'ssgn' ? { fusionDim: 16, hiddenDim: 64, noiseDim: 4 } : undefined,

@@ -13,12 +13,12 @@ import * as os from 'node:os';
 import { shellWord, writeJsonAtomicSync } from '@sbir/core';
 import { DataError, openDataset, readClassVectors, type ClassVectors, type ShardDataset } from '@sbir/data';
 import {
-  createTrainer,
+  createLearner,
   resolveLossOptions,
   type InputPipelineConfig,
   type LossConfig,
   type OptimizerConfig,
-  type SbirTrainer,
+  type Learner,
 } from '@sbir/model';
 import { cellCallbacks } from './callbacks';
 import { finalEvaluation } from './evaluate';
@@ -142,7 +142,7 @@ function classVectorsOf(config: CellConfig, ds: ShardDataset): ClassVectors | nu
 
 /** config.json `resolved`: what the code made of the settings (defaults filled in), for diffs. */
 export function resolvedSettings(
-  trainer: SbirTrainer,
+  trainer: Learner,
   config: CellConfig,
   totalSteps: number,
 ): Record<string, unknown> {
@@ -179,9 +179,9 @@ async function openCellData(config: CellConfig): Promise<Pick<CellContext, 'ds' 
 function createCellTrainer(
   config: CellConfig,
   data: Pick<CellContext, 'ds' | 'vectors' | 'schedule'>,
-): SbirTrainer {
+): Learner {
   const { ds, vectors, schedule } = data;
-  return createTrainer({
+  return createLearner({
     model: { ...config.model, numClasses: ds.manifest.classes.length },
     loss: config.loss as LossConfig,
     optimizer: {
@@ -290,7 +290,7 @@ export async function runCell(opts: RunCellOptions): Promise<CellOutcome> {
   const previous = cell.readStatus();
   const attempt = (previous?.attempt ?? 0) + 1;
   const started = Date.now();
-  let trainer: SbirTrainer | null = null;
+  let trainer: Learner | null = null;
   let loop: CellLoop | null = null;
   const end = (
     state: CellOutcome['state'],

@@ -38,7 +38,7 @@ export function initialTrainerState(): TrainerState {
   };
 }
 
-/** The part of @sbir/model's SbirTrainer that checkpoints need. */
+/** The part of @sbir/model's Learner that checkpoints need. */
 export interface Checkpointable {
   saveCheckpoint(dir: string): Promise<void>;
   loadCheckpoint(dir: string): Promise<void>;

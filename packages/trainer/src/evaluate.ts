@@ -20,7 +20,7 @@ import {
   normalizeRows,
   trainCentreHash,
   type RetrievalDistance,
-  type SbirTrainer,
+  type Learner,
 } from '@sbir/model';
 import { writeFileAtomicSync, writeJsonAtomicSync } from '@sbir/core';
 import { galleryPermutation, hammingByBits, hashLengths, permuteRows } from './eval-order';
@@ -47,7 +47,7 @@ export interface Embedded {
 
 /** Embeds the rows of a subset in reader order (or a seeded random subset when `limit` is given). */
 export async function embedSubset(
-  trainer: SbirTrainer,
+  trainer: Learner,
   ds: ShardDataset,
   subset: Subset,
   opts: { batchSize: number; limit?: number; flip: boolean; keep?: Set<number>; domain?: Domain },
@@ -119,7 +119,7 @@ export interface QuickEval {
 }
 
 export async function quickEvaluation(
-  trainer: SbirTrainer,
+  trainer: Learner,
   ds: ShardDataset,
   cfg: CellConfig,
 ): Promise<QuickEval> {
@@ -216,7 +216,7 @@ async function png(image: Uint8Array, width: number, height: number): Promise<Bu
  * finished).
  */
 export async function finalEvaluation(
-  trainer: SbirTrainer,
+  trainer: Learner,
   ds: ShardDataset,
   cfg: CellConfig,
   cell: CellStore,
@@ -335,7 +335,7 @@ export async function finalEvaluation(
  * features are L2-normalised first, as the retrieval ranks them.
  */
 async function learnedClassMeans(
-  trainer: SbirTrainer,
+  trainer: Learner,
   ds: ShardDataset,
   cfg: CellConfig,
   g: Embedded,
@@ -387,7 +387,7 @@ interface CentreHashOutcome {
  * can be taken from it without using test data: Hamming is skipped with the reason.
  */
 function centreHashCodes(
-  trainer: SbirTrainer,
+  trainer: Learner,
   ds: ShardDataset,
   cfg: CellConfig,
   q: Embedded,

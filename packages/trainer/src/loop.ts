@@ -5,7 +5,7 @@
  * evaluations, checkpoints, progress) is a callback (callbacks.ts), run in the order of the list.
  */
 import type { ClassVectors, ImageBatch, ShardDataset } from '@sbir/data';
-import type { SbirTrainer } from '@sbir/model';
+import type { Learner } from '@sbir/model';
 import type { TrainerState } from './checkpoint';
 import type { Callback, LoopHook } from './protocol';
 import type { CellStore, EpochLine } from './run-store';
@@ -47,7 +47,7 @@ export interface CellContext {
   config: CellConfig;
   cell: CellStore;
   ds: ShardDataset;
-  trainer: SbirTrainer;
+  trainer: Learner;
   vectors: ClassVectors | null;
   schedule: Schedule;
 }

@@ -1,5 +1,7 @@
 /**
- * `createTrainer`: the object the trainer package drives (docs/CONTRACTS.md). One training step is
+ * (A "learner", as in fastai: network, loss and optimiser with their step. The `@sbir/trainer` package
+ * is what runs cells and grids of them; the two names no longer overlap.)
+ * `createLearner`: the object the trainer package drives (docs/CONTRACTS.md). One training step is
  * prepareInput (uint8 -> augmented, normalised float on the backend), forward with the tape on,
  * loss, gradients (tf.variableGrads), optimiser update; everything inside one tf.tidy, so the number
  * of live tensors is the same after every step. With stepMode graph (the default on the native
@@ -26,7 +28,7 @@ import { ParamStore } from './params';
 import { Rng } from './rng';
 import { NamedArray, loadTensorDir, saveTensorDir } from './tensorfile';
 
-export interface TrainerConfig {
+export interface LearnerConfig {
   model: ModelConfig;
   loss: LossConfig;
   optimizer: OptimizerConfig;
@@ -81,7 +83,7 @@ export interface TrainStepResult {
   terms?: Record<string, number>;
 }
 
-export interface SbirTrainer {
+export interface Learner {
   trainStep(batch: TrainBatch, opts?: { augment?: boolean }): TrainStepResult;
   embed(batch: EmbedBatch, opts?: { flip?: boolean }): EmbedResult;
   /** Completed training steps. */
@@ -91,7 +93,7 @@ export interface SbirTrainer {
   saveCheckpoint(dir: string): Promise<void>;
   loadCheckpoint(dir: string): Promise<void>;
   dispose(): void;
-  readonly config: TrainerConfig;
+  readonly config: LearnerConfig;
   readonly model: RetrievalNet;
   readonly loss: MetricLoss;
   /** Trainable parameter count (network + loss). */
@@ -112,7 +114,7 @@ function readTerms(terms: Record<string, tf.Scalar>): Record<string, number> {
 }
 
 /** The trainer config as checkpoint metadata: class vectors summarised (the dataset holds them). */
-function configMeta(cfg: TrainerConfig): Record<string, unknown> {
+function configMeta(cfg: LearnerConfig): Record<string, unknown> {
   const { classVectors, ...rest } = cfg;
   if (!classVectors) return rest as Record<string, unknown>;
   return {
@@ -121,8 +123,8 @@ function configMeta(cfg: TrainerConfig): Record<string, unknown> {
   };
 }
 
-class Trainer implements SbirTrainer {
-  readonly config: TrainerConfig;
+class SbirLearner implements Learner {
+  readonly config: LearnerConfig;
   readonly model: RetrievalNet;
   readonly loss: MetricLoss;
   step = 0;
@@ -138,7 +140,7 @@ class Trainer implements SbirTrainer {
   private readonly graph: GraphStep | null = null;
   private disposed = false;
 
-  constructor(cfg: TrainerConfig) {
+  constructor(cfg: LearnerConfig) {
     validateOptimizerConfig(cfg.optimizer);
     if (!Number.isInteger(cfg.seed))
       throw new Error(`seed: expected an integer, got ${JSON.stringify(cfg.seed)}`);
@@ -453,6 +455,6 @@ class Trainer implements SbirTrainer {
 }
 
 /** Builds model, loss and optimiser from one config (docs/CONTRACTS.md). */
-export function createTrainer(cfg: TrainerConfig): SbirTrainer {
-  return new Trainer(cfg);
+export function createLearner(cfg: LearnerConfig): Learner {
+  return new SbirLearner(cfg);
 }

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { listLosses } from '../src/losses';
 import { learningRate } from '../src/optim';
 import { Rng } from '../src/rng';
-import { TrainerConfig, createTrainer } from '../src/trainer';
+import { LearnerConfig, createLearner } from '../src/learner';
 import { useNativeBackend } from './helpers';
 
 beforeAll(useNativeBackend);
@@ -33,7 +33,7 @@ function syntheticBatch(n: number, size: number, classes: number, seed: number) 
   return { images, labels, domains, n, height: size, width: size };
 }
 
-const baseConfig = (over: Partial<TrainerConfig> = {}): TrainerConfig => ({
+const baseConfig = (over: Partial<LearnerConfig> = {}): LearnerConfig => ({
   model: {
     backbone: 'resnet-tiny',
     block: 'dase',
@@ -61,9 +61,9 @@ describe('learning-rate schedules', () => {
   });
 });
 
-describe('trainer', () => {
+describe('learner', () => {
   it('keeps the number of live tensors constant across steps, augmentation and embedding', () => {
-    const tr = createTrainer(baseConfig());
+    const tr = createLearner(baseConfig());
     const batch = syntheticBatch(8, 40, 4, 1);
     tr.trainStep(batch, { augment: true });
     tr.embed(batch, { flip: true });
@@ -82,7 +82,7 @@ describe('trainer', () => {
   it('embed returns features, flipped features and 0/1 codes', () => {
     // `authors` test sketches: resize to int(1.1 * 32) = 35 and centre-crop 32, 2 px left, 1 px right
     // (torchvision's rounding): a flip of that crop is not the crop of the flip. 1.125: 36, 2 + 2.
-    const tr = createTrainer(baseConfig({ input: { name: 'authors', testSketchScale: 1.125 } }));
+    const tr = createLearner(baseConfig({ input: { name: 'authors', testSketchScale: 1.125 } }));
     const batch = syntheticBatch(5, 32, 4, 2);
     const e = tr.embed(batch, { flip: true });
     expect(e.dim).toBe(16);
@@ -119,11 +119,11 @@ describe('trainer', () => {
       model: { ...baseConfig().model, hashBits: undefined },
     });
     const batches = [5, 6, 7].map((s) => syntheticBatch(8, 32, 4, s));
-    const a = createTrainer(cfg);
+    const a = createLearner(cfg);
     a.trainStep(batches[0], { augment: true });
     await a.saveCheckpoint(ck);
     const la = [1, 2].map((i) => a.trainStep(batches[i], { augment: true }).loss);
-    const b = createTrainer(cfg);
+    const b = createLearner(cfg);
     await b.loadCheckpoint(ck);
     expect([1, 2].map((i) => b.trainStep(batches[i], { augment: true }).loss)).toEqual(la);
     expect(Array.from(b.lossCentres() ?? [])).toEqual(Array.from(a.lossCentres() ?? []));
@@ -132,7 +132,7 @@ describe('trainer', () => {
     const json = JSON.parse(fs.readFileSync(manifest, 'utf8'));
     delete json.meta.augRng;
     fs.writeFileSync(manifest, JSON.stringify(json));
-    const c = createTrainer(cfg);
+    const c = createLearner(cfg);
     await c.loadCheckpoint(ck);
     expect(c.trainStep(batches[1], { augment: true }).loss).not.toBe(la[0]);
     [a, b, c].forEach((t) => t.dispose());
@@ -142,7 +142,7 @@ describe('trainer', () => {
     const dir = tmp();
     const ck = path.join(dir, 'ckpt', 'last');
     const batches = [1, 2, 3, 4].map((s) => syntheticBatch(8, 32, 4, s));
-    const a = createTrainer(baseConfig());
+    const a = createLearner(baseConfig());
     a.trainStep(batches[0], { augment: true });
     a.trainStep(batches[1], { augment: true });
     await a.saveCheckpoint(ck);
@@ -165,7 +165,7 @@ describe('trainer', () => {
       a.trainStep(batches[2], { augment: true }).loss,
       a.trainStep(batches[3], { augment: true }).loss,
     ];
-    const b = createTrainer(baseConfig({ seed: 99 }));
+    const b = createLearner(baseConfig({ seed: 99 }));
     await b.loadCheckpoint(ck);
     expect(b.step).toBe(2);
     const lb = [
@@ -173,7 +173,7 @@ describe('trainer', () => {
       b.trainStep(batches[3], { augment: true }).loss,
     ];
     lb.forEach((v, i) => expect(v).toBeCloseTo(la[i], 4));
-    const c = createTrainer(baseConfig({ loss: { name: 'softmax' } }));
+    const c = createLearner(baseConfig({ loss: { name: 'softmax' } }));
     await expect(c.loadCheckpoint(ck)).rejects.toThrow(
       /checkpoint does not match this model\/loss\/optimiser/,
     );
@@ -184,20 +184,20 @@ describe('trainer', () => {
 
   it('reports configuration errors naming the field', () => {
     expect(() =>
-      createTrainer(baseConfig({ model: { ...baseConfig().model, backbone: 'resnet9' } })),
+      createLearner(baseConfig({ model: { ...baseConfig().model, backbone: 'resnet9' } })),
     ).toThrow(
       'unknown backbone "resnet9" (known: resnet-tiny, resnet18, resnet34, resnet50, se_resnext101_32x4d, se_resnext50_32x4d)',
     );
-    expect(() => createTrainer(baseConfig({ loss: { name: 'focal' as never } }))).toThrow(
+    expect(() => createLearner(baseConfig({ loss: { name: 'focal' as never } }))).toThrow(
       /unknown loss "focal"/,
     );
-    expect(() => createTrainer(baseConfig({ optimizer: { name: 'adam', lr: 1e-3, totalSteps: 0 } }))).toThrow(
+    expect(() => createLearner(baseConfig({ optimizer: { name: 'adam', lr: 1e-3, totalSteps: 0 } }))).toThrow(
       'optimizer.totalSteps: expected a positive integer, got 0',
     );
-    expect(() => createTrainer(baseConfig({ model: { ...baseConfig().model, embeddingDim: 0 } }))).toThrow(
+    expect(() => createLearner(baseConfig({ model: { ...baseConfig().model, embeddingDim: 0 } }))).toThrow(
       'model.embeddingDim: expected a positive integer, got 0',
     );
-    const tr = createTrainer(baseConfig());
+    const tr = createLearner(baseConfig());
     const bad = syntheticBatch(2, 32, 4, 1);
     bad.labels[1] = 4;
     expect(() => tr.trainStep(bad)).toThrow('batch.labels[1] = 4 is outside 0..3 (model.numClasses = 4)');
@@ -207,7 +207,7 @@ describe('trainer', () => {
   it.each(listLosses())('%s: a few steps on a fixed batch lower the loss', (name) => {
     // Class vectors of the embedding's dim for the losses that use them (the others ignore them).
     const classVectors = { dim: 16, data: new Rng(9).normalArray(4 * 16).map((v) => v / 4) };
-    const tr = createTrainer(
+    const tr = createLearner(
       baseConfig({ loss: { name }, model: { ...baseConfig().model, hashBits: undefined }, classVectors }),
     );
     const batch = syntheticBatch(16, 32, 4, 5);
