@@ -22,7 +22,10 @@ ROOTS = ["tensorflow/c/c_api.h", "tensorflow/c/eager/c_api.h"]
 LIBS = ["tensorflow/libtensorflow_cc.so.2", "tensorflow/libtensorflow_framework.so.2"]
 INCLUDE_RE = re.compile(rb'^\s*#\s*include\s+"([^"]+)"', re.M)
 # Requires-Dist: nvidia-cudnn-cu12 ==9.3.0.75 ; extra == 'and-cuda'
-CUDA_REQ_RE = re.compile(r"^Requires-Dist:\s*(nvidia-[a-z0-9-]+)\s*\(?==\s*([0-9.]+)\)?\s*;\s*extra\s*==\s*.and-cuda.", re.M)
+CUDA_REQ_RE = re.compile(
+    r"^Requires-Dist:\s*(nvidia-[a-z0-9-]+)\s*\(?==\s*([0-9.]+)\)?\s*;\s*extra\s*==\s*.and-cuda.",
+    re.M,
+)
 
 
 def cuda_requirements(z):
