@@ -413,7 +413,7 @@ function paperScaleComparison(
   const log = (s: string): void => void process.stderr.write(s + '\n');
   const env = {
     TF_NUM_INTRAOP_THREADS: String(threads),
-    TF_NUM_INTEROP_THREADS: '1',
+    TF_NUM_INTEROP_THREADS: String(threads),
     OMP_NUM_THREADS: String(threads),
     MKL_NUM_THREADS: String(threads),
     TF_CPP_MIN_LOG_LEVEL: '2',

@@ -201,7 +201,7 @@ class WorkerPool {
         ...process.env,
         SBIR_BACKEND: this.ctx.backend,
         TF_NUM_INTRAOP_THREADS: String(this.layout.threads),
-        TF_NUM_INTEROP_THREADS: '1',
+        TF_NUM_INTEROP_THREADS: String(this.layout.threads), // model/backend.ts: the graph step's kernels side by side
         OMP_NUM_THREADS: String(this.layout.threads),
         TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2',
         ...workerGpuEnv(this.layout.gpus, gpuSlot),

@@ -89,7 +89,7 @@ export function jobScript(o: {
     'set -eo pipefail',
     ...(o.setup.length ? ['# executor.setup', ...o.setup] : []),
     `cd ${shellQuote(REPO_ROOT)}`,
-    'export TF_NUM_INTRAOP_THREADS="${SLURM_CPUS_PER_TASK:-1}" OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}" TF_NUM_INTEROP_THREADS=1',
+    'export TF_NUM_INTRAOP_THREADS="${SLURM_CPUS_PER_TASK:-1}" OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}" TF_NUM_INTEROP_THREADS="${SLURM_CPUS_PER_TASK:-1}"',
     'export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"',
     // Slurm puts a task's granted GPUs in CUDA_VISIBLE_DEVICES; memory growth keeps it to what it uses
     'export TF_FORCE_GPU_ALLOW_GROWTH="${TF_FORCE_GPU_ALLOW_GROWTH:-true}"',
