@@ -22,8 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "py"))
-from reference_nets import SENet  # noqa: E402  (Cadene's layout, shared with the parity tests)
+from sbir_py.reference_nets import SENet  # Cadene's layout, shared with the parity tests
 
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
