@@ -99,6 +99,18 @@ function cacheRoot() {
 const cudaDir = () => path.join(repoRoot, '.cache', 'cuda12');
 const gpuMarker = () => path.join(repoRoot, '.cache', 'native-gpu.json');
 
+/** pip options shared by the download and the install of a wheel: that exact wheel, no dependencies,
+ *  for the manylinux x86_64 / Python 3.11 tag whatever python runs pip (the wheels are py3-none). */
+const WHEEL_ONLY_ARGS = [
+  '--no-deps',
+  '--only-binary=:all:',
+  '--disable-pip-version-check',
+  '--platform',
+  'manylinux2014_x86_64',
+  '--python-version',
+  '3.11',
+];
+
 function python() {
   return process.env.PYTHON || 'python3';
 }
@@ -122,13 +134,7 @@ function ensureWheel(variant) {
       '-m',
       'pip',
       'download',
-      '--no-deps',
-      '--only-binary=:all:',
-      '--disable-pip-version-check',
-      '--platform',
-      'manylinux2014_x86_64',
-      '--python-version',
-      '3.11',
+      ...WHEEL_ONLY_ARGS,
       `${variant.wheel}==${TF_VERSION}`,
       '-d',
       dir,
@@ -198,21 +204,7 @@ function ensureCudaWheels(reqs) {
   log(`installing NVIDIA runtime wheels from PyPI into ${path.relative(repoRoot, dest)}: ${reqs.join(' ')}`);
   const t0 = Date.now();
   // --platform/--python-version: the wheels are py3-none-manylinux2014_x86_64 whatever python runs pip
-  run(python(), [
-    '-m',
-    'pip',
-    'install',
-    '--no-deps',
-    '--only-binary=:all:',
-    '--disable-pip-version-check',
-    '--platform',
-    'manylinux2014_x86_64',
-    '--python-version',
-    '3.11',
-    '--target',
-    tmp,
-    ...reqs,
-  ]);
+  run(python(), ['-m', 'pip', 'install', ...WHEEL_ONLY_ARGS, '--target', tmp, ...reqs]);
   fs.writeFileSync(path.join(tmp, '.sbir-requirements'), want);
   fs.rmSync(dest, { recursive: true, force: true });
   fs.renameSync(tmp, dest);
