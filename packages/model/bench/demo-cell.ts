@@ -284,7 +284,7 @@ export function profilePhases(profile: {
   });
   return Object.fromEntries(
     Object.entries(out)
-      .map(([k, v]) => [k, round3(v)])
+      .map(([k, v]): [string, number] => [k, round3(v)])
       .sort((a, b) => b[1] - a[1]),
   );
 }

@@ -18,7 +18,8 @@ import { hideBin } from 'yargs/helpers';
 import { initBackend } from '../src/backend';
 import { ModelConfig } from '../src/model';
 import { Rng } from '../src/rng';
-import { StepMode, TrainBatch, LearnerConfig, createLearner } from '../src/learner';
+import { StepMode } from '../src/graph/step';
+import { TrainBatch, LearnerConfig, createLearner } from '../src/learner';
 
 const ROOT = path.resolve(__dirname, '../../..');
 

@@ -481,6 +481,16 @@ function authorsInput(
   return tf.gather(tf.concat([sk, tf.gather(cropped, photos)], 0), inverse) as tf.Tensor4D;
 }
 
+/** Whether `cropFlipInput` returns its input unchanged (no training crop, no resize). */
+function isIdentityShape(
+  batch: DomainBatchLike,
+  size: number,
+  p: CropFlipPipeline | NoAugmentPipeline,
+  rng?: Rng,
+): boolean {
+  return !(rng && p.name === 'crop-flip') && batch.height === size && batch.width === size;
+}
+
 /** `crop-flip` and `none`: the earlier pipeline, unchanged (corner-aligned boxes, resize without crop). */
 function cropFlipInput(
   x: tf.Tensor4D,
@@ -505,6 +515,37 @@ function normalise(x: tf.Tensor4D, how: Normalization): tf.Tensor4D {
   const mean = tf.tensor1d(IMAGENET_MEAN.map((m) => m * 255));
   const invStd = tf.tensor1d(IMAGENET_STD.map((s) => 1 / (s * 255)));
   return tf.mul(tf.sub(x, mean), invStd) as tf.Tensor4D;
+}
+
+/** `normalise` of every byte value in every channel ([b * 3 + c]), computed once by `normalise` itself. */
+const byteTables = new Map<string, Float32Array>();
+
+function byteTable(how: Normalization): Float32Array {
+  const key = `${tf.getBackend()}:${how}`;
+  let table = byteTables.get(key);
+  if (!table) {
+    const bytes = Float32Array.from({ length: 256 * 3 }, (_, i) => Math.floor(i / 3));
+    table = tf.tidy(() => Float32Array.from(normalise(tf.tensor4d(bytes, [1, 1, 256, 3]), how).dataSync()));
+    byteTables.set(key, table);
+  }
+  return table;
+}
+
+/**
+ * The untransformed batch normalised by table lookup: the same float32 values as `normalise` on the
+ * whole batch (each output is a function of one byte and its channel), without two broadcasting
+ * kernels over the batch (about 2.7 ms of a 40 ms demo training step, and of every evaluation batch).
+ */
+function normaliseBytes(batch: DomainBatchLike, how: Normalization): tf.Tensor4D {
+  const table = byteTable(how);
+  const src = batch.images;
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i += 3) {
+    out[i] = table[src[i]! * 3]!;
+    out[i + 1] = table[src[i + 1]! * 3 + 1]!;
+    out[i + 2] = table[src[i + 2]! * 3 + 2]!;
+  }
+  return tf.tensor4d(out, [batch.n, batch.height, batch.width, 3]);
 }
 
 /** Photo rows with their channels reversed (the authors' flip_channel), sketch rows unchanged. */
@@ -532,6 +573,10 @@ export function prepareInput(
 ): tf.Tensor4D {
   checkBatch(batch);
   return tf.tidy(() => {
+    if (pipeline.name !== 'authors' && isIdentityShape(batch, size, pipeline, rng)) {
+      const normalised = normaliseBytes(batch, pipeline.normalize);
+      return pipeline.photoChannels === 'bgr' ? photosToBgr(normalised, batch.domains) : normalised;
+    }
     // uint8 -> float32 on the JS side: exact, and about 5x faster than Int32Array.from + a Cast kernel
     const x = tf.tensor4d(new Float32Array(batch.images), [batch.n, batch.height, batch.width, 3]);
     const shaped =

@@ -1,6 +1,7 @@
 /** Measurements shared by `model:doctor` and the benchmark. */
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs-core';
+import { InputPipelineConfig } from './augment';
 import { AttnType } from './blocks/registry';
 import { Rng } from './rng';
 import { createLearner } from './learner';
@@ -34,6 +35,12 @@ export interface TrainRateOptions {
   embeddingDim?: number;
   numClasses?: number;
   loss?: 'softmax' | 'mems';
+  /**
+   * Input pipeline of the timed steps. Default `none`: ImageNet normalisation of the uint8 batch and
+   * nothing else, the work the PyTorch peers do (bench/torch_bench.py); the learner's own default
+   * (`authors`) would also run its test-time sketch crop in every step.
+   */
+  input?: InputPipelineConfig;
 }
 
 /** Training images per second of a small ResNet on random uint8 images (Adam, weight decay). */
@@ -52,6 +59,7 @@ export function measureTrainRate(opts: TrainRateOptions = {}): TrainRate {
       numClasses: classes,
     },
     loss: { name: opts.loss ?? 'softmax' },
+    input: opts.input ?? { name: 'none' },
     optimizer: { name: 'adam', lr: 1e-3, weightDecay: 1e-4, totalSteps: 1000 },
     seed: 0,
   });

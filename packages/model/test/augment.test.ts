@@ -7,6 +7,8 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  IMAGENET_MEAN,
+  IMAGENET_STD,
   InputPipeline,
   eraseRects,
   pipelineDefaults,
@@ -210,6 +212,35 @@ describe('test-time transforms of `authors`', () => {
         expect(bgr[(s * s + k) * 3 + c]).toBe(rgb[(s * s + k) * 3 + (2 - c)]);
       }
   });
+});
+
+describe('untransformed batches (no crop, no resize)', () => {
+  it.each([
+    ['imagenet', 'rgb'],
+    ['none', 'rgb'],
+    ['imagenet', 'bgr'],
+  ] as const)(
+    'normalise %s (%s) by table: the same float32 values as the kernels',
+    (normalize, photoChannels) => {
+      const s = 8;
+      const batch = { images: images(3, s, 4), n: 3, height: s, width: s, domains: Uint8Array.of(0, 1, 1) };
+      const pipeline = resolveInputPipeline({ name: 'none', normalize, photoChannels });
+      const ours = tf.tidy(() => prepareInput(batch, s, pipeline).dataSync());
+      const ref = tf.tidy(() => {
+        const x = tf.tensor4d(Float32Array.from(batch.images), [3, s, s, 3]);
+        const mean = tf.tensor1d(IMAGENET_MEAN.map((m) => m * 255));
+        const invStd = tf.tensor1d(IMAGENET_STD.map((v) => 1 / (v * 255)));
+        const y = normalize === 'none' ? tf.div(x, 255) : tf.mul(tf.sub(x, mean), invStd);
+        if (photoChannels === 'rgb') return y.dataSync();
+        const photo = tf.reshape(tf.tensor1d([false, true, true], 'bool'), [3, 1, 1, 1]);
+        return tf.where(tf.broadcastTo(photo, y.shape), tf.reverse(y, 3), y).dataSync();
+      });
+      expect(ours.length).toBe(ref.length);
+      let differing = 0;
+      for (let i = 0; i < ref.length; i++) if (ours[i] !== ref[i]) differing++;
+      expect(differing).toBe(0);
+    },
+  );
 });
 
 describe('training transforms of `authors`, per domain', () => {

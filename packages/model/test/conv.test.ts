@@ -60,6 +60,24 @@ const CASES = [
   [2, 7, 6, 6, 3, 1, 1, 0],
 ] as const;
 
+describe('explicit padding', () => {
+  it.each([
+    // [h, k, stride, pad]: the padding stops at the last window (fewer rows than pad at the bottom)
+    [8, 3, 2, 1],
+    [9, 3, 2, 1],
+    [10, 7, 2, 3],
+    [11, 3, 3, 1],
+  ] as const)('h%i k%i stride %i pad %i: forward and gradients = symmetric padding', (h, k, stride, pad) => {
+    const x = tf.tensor4d(smallValues(2 * h * (h + 1) * 3, 5), [2, h, h + 1, 3]);
+    const w = tf.tensor4d(smallValues(k * k * 3 * 4, 6), [k, k, 3, 4]);
+    const ref = outputAndGrads((a, b) => tf.conv2d(tf.pad(a, pad4(pad)), b, stride, 'valid'), x, w);
+    const ours = outputAndGrads((a, b) => conv2d(a, b, { stride, pad }), x, w);
+    ours.forEach((v, i) =>
+      expect([i, v.length, maxRelErr(v, ref[i]!) < 1e-5]).toEqual([i, ref[i]!.length, true]),
+    );
+  });
+});
+
 describe('grouped convolution', () => {
   it.each(CASES)(
     'n%i h%i %i->%i groups %i k%i stride %i pad %i: forward, input and filter gradients = split-into-groups',
