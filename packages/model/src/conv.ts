@@ -38,17 +38,7 @@ function spatialPad(top: number, bottom: number, left: number, right: number): P
   ];
 }
 
-/** Bottom (right) padding that a window reads: PyTorch's `pad`, less the rows past the last window. */
-function usedTrailingPad(size: number, k: number, stride: number, pad: number): number {
-  const out = Math.floor((size + 2 * pad - k) / stride) + 1;
-  return Math.max(0, (out - 1) * stride + k - size - pad);
-}
-
-/**
- * Pads x explicitly unless TensorFlow's 'same' is the symmetric padding; returns the TF padding mode.
- * Explicit padding stops at the last window (a 3x3 stride-2 convolution of an even size reads one
- * padded row at the top and none at the bottom): the same windows, less to pad, convolve and slice.
- */
+/** Pads x explicitly unless TensorFlow's 'same' is the symmetric padding; returns the TF padding mode. */
 function applyPadding(
   x: tf.Tensor4D,
   k: number,
@@ -57,10 +47,7 @@ function applyPadding(
 ): [tf.Tensor4D, 'same' | 'valid'] {
   if (pad === 0) return [x, 'valid'];
   if (stride === 1 && 2 * pad === k - 1) return [x, 'same'];
-  const [, h, w] = x.shape;
-  const bottom = usedTrailingPad(h, k, stride, pad);
-  const right = usedTrailingPad(w, k, stride, pad);
-  return [tf.pad(x, spatialPad(pad, bottom, pad, right)), 'valid'];
+  return [tf.pad(x, spatialPad(pad, pad, pad, pad)), 'valid'];
 }
 
 /** 2-D convolution with PyTorch's padding and groups (see the module comment). */

@@ -62,7 +62,7 @@ const CASES = [
 
 describe('explicit padding', () => {
   it.each([
-    // [h, k, stride, pad]: the padding stops at the last window (fewer rows than pad at the bottom)
+    // [h, k, stride, pad]: even and odd sizes, padding rows past the last window
     [8, 3, 2, 1],
     [9, 3, 2, 1],
     [10, 7, 2, 3],
