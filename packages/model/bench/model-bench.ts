@@ -56,7 +56,11 @@ async function main(): Promise<void> {
     .option('threads', { type: 'number', default: 2 })
     .option('rounds', { type: 'number', default: 3 })
     .option('seconds', { type: 'number', default: 4, describe: 'timed seconds per training measurement' })
-    .option('blocks', { type: 'string', default: 'none,dase' })
+    .option('blocks', {
+      type: 'string',
+      default: 'none,se,dase',
+      describe: 'the demo grid trains se and dase; none is the plain net',
+    })
     .option('width', { type: 'number', default: 16, describe: 'resnet-tiny width (the demo: 16)' })
     .option('demo-cell', { type: 'boolean', default: true, describe: 'time the whole demo cell vs PyTorch' })
     .option('demo-cell-rounds', { type: 'number', default: 2 })

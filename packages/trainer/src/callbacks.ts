@@ -163,12 +163,13 @@ export class Checkpointer implements Callback {
     const every = loop.ctx.config.train.checkpointEverySteps;
     if (loop.atEpochEnd() || !every || loop.state.step % every !== 0) return; // the epoch end saves
     await save(loop);
-    loop.ctx.cell.updateStatus({ step: loop.state.step });
+    loop.ctx.cell.updateStatus({ step: loop.state.step, stepMode: loop.ctx.trainer.stepStatus() });
   }
 
   async onTrainEpochEnd(loop: CellLoop): Promise<void> {
     await save(loop);
-    loop.ctx.cell.updateStatus({ step: loop.state.step, epoch: loop.state.epoch });
+    const stepMode = loop.ctx.trainer.stepStatus();
+    loop.ctx.cell.updateStatus({ step: loop.state.step, epoch: loop.state.epoch, stepMode });
   }
 
   async onTrainEnd(loop: CellLoop): Promise<void> {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeFileAtomicSync, writeJsonAtomicSync } from '@sbir/core';
+import type { StepStatus } from '@sbir/model';
 import type { CellConfig } from './schema';
 
 export const FORMAT_VERSION = 1;
@@ -33,6 +34,11 @@ export interface CellStatus {
   /** Backend the cell trained on (initBackend's answer) and the repository commit. */
   backend?: string | null;
   gitSha?: string | null;
+  /**
+   * How the training steps ran, as of the last checkpoint: `{ mode: 'graph' }`, or `{ mode: 'eager',
+   * reason }` (config.json's `resolved.stepMode` is the mode asked for; a graph can fall back).
+   */
+  stepMode?: StepStatus | null;
   /** Cells run by the Slurm executor: the array task and its last known Slurm state. */
   slurm?: SlurmCellInfo | null;
   /** One entry per checkpoint found corrupt at a resume, with what the cell did instead. */

@@ -107,6 +107,11 @@ test('a registered block with an option of its own: yaml, override, one step, co
   );
   expect(written.model).toMatchObject({ block: 'toy-gain', toyGain: 2.5 });
   expect(written.resolved.model).toMatchObject({ block: 'toy-gain', toyGain: 2.5 });
+  // how the step ran, next to what was asked: the toy block traces, so the graph ran
+  expect(written.resolved).toMatchObject({ stepMode: 'graph' });
+  expect(readJson<{ stepMode: unknown }>(path.join(cellDir, 'status.json')).stepMode).toEqual({
+    mode: 'graph',
+  });
 }, 120_000);
 
 /** The default a zod field gives an absent value (undefined: none). */
