@@ -98,6 +98,17 @@ test('Slurm: --gpus is refused; the paper grid asks one GPU per cell; the job sc
     expect(argv.filter((a) => a.startsWith('--gres'))).toEqual(['--gres=gpu:1']);
     expect(taskBackend('auto', s)).toBe('tensorflow-gpu');
   }
+  // zeroshot.yaml: a GPU for the paper-net cells (Sketchy, TU-Berlin), none for the emoji cells
+  const zs = loadExperiment('zeroshot', { dataRoot: '/data' });
+  for (const cell of zs.cells) {
+    const s = cellSettings(zs.executor!, cell.axes);
+    const paperNet = cell.axes.dataset !== 'emoji';
+    expect([cell.axes.dataset, s.gres ?? null, taskBackend('auto', s)]).toEqual([
+      cell.axes.dataset,
+      paperNet ? 'gpu:1' : null,
+      paperNet ? 'tensorflow-gpu' : 'auto', // auto: the worker picks (no GPU asked for)
+    ]);
+  }
   const script = jobScript({
     experiment: 'x',
     submission: 's',
