@@ -406,13 +406,6 @@ async function main(): Promise<void> {
   );
 }
 
-/**
- * The paper's network at the paper's input: SE-ResNeXt-50 32x4d (Cadene's layout, SE with the
- * authors' sigmoid), 224 px, batch 16, 512-d embedding, softmax over 100 classes, Adam; one process
- * per run with the same thread count. Ours twice: grouped-convolution gradients as one oneDNN kernel
- * (the default: initBackend sets TF_ENABLE_ONEDNN_OPTS=1) and group by group (what TensorFlow's Eigen
- * kernels leave, conv.ts). PyTorch NCHW and channels_last, the same network (sbir_py.reference_nets).
- */
 /** Ours against PyTorch's configuration with the best median, best of rounds each. */
 function equalDraws(
   native: { imagesPerSec: number }[],
@@ -424,6 +417,13 @@ function equalDraws(
   return { pytorchConfiguration: name, ratioEqualDraws: round3(top(native) / top(runs)) };
 }
 
+/**
+ * The paper's network at the paper's input: SE-ResNeXt-50 32x4d (Cadene's layout, SE with the
+ * authors' sigmoid), 224 px, batch 16, 512-d embedding, softmax over 100 classes, Adam; one process
+ * per run with the same thread count. Ours twice: grouped-convolution gradients as one oneDNN kernel
+ * (the default: initBackend sets TF_ENABLE_ONEDNN_OPTS=1) and group by group (what TensorFlow's Eigen
+ * kernels leave, conv.ts). PyTorch NCHW and channels_last, the same network (sbir_py.reference_nets).
+ */
 function paperScaleComparison(
   PY: string,
   threads: number,

@@ -481,14 +481,9 @@ function authorsInput(
   return tf.gather(tf.concat([sk, tf.gather(cropped, photos)], 0), inverse) as tf.Tensor4D;
 }
 
-/** Whether `cropFlipInput` returns its input unchanged (no training crop, no resize). */
-function isIdentityShape(
-  batch: DomainBatchLike,
-  size: number,
-  p: CropFlipPipeline | NoAugmentPipeline,
-  rng?: Rng,
-): boolean {
-  return !(rng && p.name === 'crop-flip') && batch.height === size && batch.width === size;
+/** Whether `cropFlipInput` draws a training crop (else it only resizes, where the size differs). */
+function drawsCrop(p: CropFlipPipeline | NoAugmentPipeline, rng?: Rng): rng is Rng {
+  return rng !== undefined && p.name === 'crop-flip';
 }
 
 /** `crop-flip` and `none`: the earlier pipeline, unchanged (corner-aligned boxes, resize without crop). */
@@ -499,8 +494,8 @@ function cropFlipInput(
   rng?: Rng,
 ): tf.Tensor4D {
   const [n, h, w] = x.shape;
-  if (rng && p.name === 'crop-flip') {
-    const boxes = tf.tensor2d(sampleAugmentBoxes(n, rng, p), [n, 4]);
+  if (drawsCrop(p, rng)) {
+    const boxes = tf.tensor2d(sampleAugmentBoxes(n, rng, p as CropFlipPipeline), [n, 4]);
     const idx = tf.tensor1d(
       Int32Array.from({ length: n }, (_, i) => i),
       'int32',
@@ -573,7 +568,9 @@ export function prepareInput(
 ): tf.Tensor4D {
   checkBatch(batch);
   return tf.tidy(() => {
-    if (pipeline.name !== 'authors' && isIdentityShape(batch, size, pipeline, rng)) {
+    // what cropFlipInput would return unchanged goes straight from bytes to normalised values
+    const unchanged = batch.height === size && batch.width === size;
+    if (pipeline.name !== 'authors' && unchanged && !drawsCrop(pipeline, rng)) {
       const normalised = normaliseBytes(batch, pipeline.normalize);
       return pipeline.photoChannels === 'bgr' ? photosToBgr(normalised, batch.domains) : normalised;
     }

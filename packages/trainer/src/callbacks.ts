@@ -7,6 +7,7 @@
  * registerCellCallbacks adds callbacks to every cell this process runs, ahead of the built-ins: the
  * tests install fault injection with it (packages/trainer/test/faults.ts), even in worker processes.
  */
+import type { StepStatus } from '@sbir/model';
 import { nowIso, type StepLine } from './run-store';
 import { dumpCheckpoint } from './checkpoint';
 import { quickEvaluation } from './evaluate';
@@ -163,18 +164,22 @@ export class Checkpointer implements Callback {
     const every = loop.ctx.config.train.checkpointEverySteps;
     if (loop.atEpochEnd() || !every || loop.state.step % every !== 0) return; // the epoch end saves
     await save(loop);
-    loop.ctx.cell.updateStatus({ step: loop.state.step, stepMode: loop.ctx.trainer.stepStatus() });
+    loop.ctx.cell.updateStatus(savedAt(loop));
   }
 
   async onTrainEpochEnd(loop: CellLoop): Promise<void> {
     await save(loop);
-    const stepMode = loop.ctx.trainer.stepStatus();
-    loop.ctx.cell.updateStatus({ step: loop.state.step, epoch: loop.state.epoch, stepMode });
+    loop.ctx.cell.updateStatus({ ...savedAt(loop), epoch: loop.state.epoch });
   }
 
   async onTrainEnd(loop: CellLoop): Promise<void> {
     if (loop.stopped) await save(loop); // runCell then marks the cell interrupted
   }
+}
+
+/** status.json after a checkpoint: its step, and how the steps have run (graph, or eager and why). */
+function savedAt(loop: CellLoop): { step: number; stepMode: StepStatus | null } {
+  return { step: loop.state.step, stepMode: loop.ctx.trainer.stepStatus() };
 }
 
 async function save(loop: CellLoop): Promise<void> {
